@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+// Distill: knowledge distillation on the CPU.
+//
+// Modules, each with one job (see README "Layout"):
+//   CBLAS           module map over OpenBLAS's cblas.h (Linux); Accelerate on Apple platforms
+//   DistillCore     Tensor, the BLAS wrapper, seeded randomness, parallel loops, atomic files
+//   DistillLosses   softmax with temperature, cross-entropy, KL, the distillation loss (stdlib only)
+//   DistillFormats  safetensors (and later IDX, NPY) readers and writers
+//   DistillNN       layers, optimizers, schedules, models and their checkpoints
+//   DistillKit      the umbrella module: `import DistillKit` gives all of the above
+import PackageDescription
+
+let package = Package(
+    name: "Distill",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "DistillKit", targets: ["DistillKit"]),
+        .executable(name: "distill", targets: ["distill"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "DistillCore",
+            dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .visionOS]))]
+        ),
+        .target(name: "DistillLosses"),
+        .target(name: "DistillFormats", dependencies: ["DistillCore"]),
+        .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
+        .target(
+            name: "DistillKit",
+            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN"]
+        ),
+        .executableTarget(
+            name: "distill",
+            dependencies: [
+                "DistillKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "DistillBenchmarks", dependencies: ["DistillKit"]),
+        .target(name: "DistillTestSupport", path: "Tests/DistillTestSupport"),
+        .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore", "DistillTestSupport"]),
+        .testTarget(name: "DistillLossesTests", dependencies: ["DistillLosses", "DistillTestSupport"]),
+        .testTarget(name: "DistillFormatsTests", dependencies: ["DistillFormats", "DistillTestSupport"]),
+        .testTarget(name: "DistillNNTests", dependencies: ["DistillNN", "DistillFormats", "DistillTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,48 @@
+#if canImport(Accelerate)
+import Accelerate
+#else
+import CBLAS
+#endif
+
+/// Whether a matrix operand is used as stored or transposed.
+package enum MatrixTranspose: Sendable {
+    case none
+    case transpose
+
+    #if canImport(Accelerate)
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+    #else
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+    #endif
+}
+
+/// Row-major single-precision matrix product `C = alpha * op(A) * op(B) + beta * C`.
+///
+/// `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `lda`, `ldb`, `ldc` are the row strides
+/// of the matrices as stored. This is the one place the project calls BLAS (OpenBLAS on Linux,
+/// Accelerate on Apple platforms); every matrix product on a hot path goes through it.
+@inline(__always)
+package func gemm(
+    _ transA: MatrixTranspose, _ transB: MatrixTranspose,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 {
+        // BLAS leaves C untouched for k = 0 only when beta = 1; make the result well defined.
+        for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+        return
+    }
+    #if canImport(Accelerate)
+    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    #else
+    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
+                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+                beta, c, blasint(ldc))
+    #endif
+}

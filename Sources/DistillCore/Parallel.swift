@@ -1,0 +1,56 @@
+import Dispatch
+
+/// A pointer that may cross into the worker closures of `parallelFor`.
+///
+/// Workers must write disjoint elements; that is the caller's promise, not the compiler's.
+public struct SendablePointer<Element>: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Element>
+    @inlinable public init(_ pointer: UnsafeMutablePointer<Element>) { self.pointer = pointer }
+    @inlinable public subscript(i: Int) -> Element {
+        get { pointer[i] }
+        nonmutating set { pointer[i] = newValue }
+    }
+}
+
+/// The number of worker threads `parallelFor` uses: the machine's active processor count.
+public let processorCount: Int = max(1, ProcessInfo_activeProcessorCount())
+
+/// Runs `body` over `0..<count` split into contiguous chunks, one per core, when the work is
+/// large enough (`count * costPerItem >= minimumWork`), and inline otherwise.
+///
+/// - Parameters:
+///   - count: the number of items.
+///   - costPerItem: a rough count of elements touched per item, to decide whether threads pay.
+///   - minimumWork: below this total, run on the calling thread (thread hand-off costs ~10 µs).
+///   - body: called with disjoint ranges that together cover `0..<count`.
+public func parallelFor(
+    _ count: Int, costPerItem: Int = 1, minimumWork: Int = 1 << 16,
+    _ body: (Range<Int>) -> Void
+) {
+    let chunks = min(processorCount, count)
+    if chunks <= 1 || count * costPerItem < minimumWork {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendableBox(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let start = count * chunk / chunks
+            let end = count * (chunk + 1) / chunks
+            if start < end { box.value(start..<end) }
+        }
+    }
+}
+
+private struct UncheckedSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+#if canImport(Glibc)
+import Glibc
+private func ProcessInfo_activeProcessorCount() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+#elseif canImport(Darwin)
+import Darwin
+private func ProcessInfo_activeProcessorCount() -> Int { Int(sysconf(_SC_NPROCESSORS_ONLN)) }
+#endif

@@ -1,0 +1,5 @@
+// The umbrella module: `import DistillKit` brings every Distill module into scope.
+@_exported import DistillCore
+@_exported import DistillFormats
+@_exported import DistillLosses
+@_exported import DistillNN

@@ -1,0 +1,359 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The knowledge-distillation loss of Hinton et al., with its variants, as one pure function that
+/// returns the value, its named terms and the gradient with respect to the student logits.
+///
+/// For student logits `s`, teacher soft targets `p = softmax(t / T)`, student soft predictions
+/// `q = softmax(s / T)` and label `y`, per row:
+///
+///     L = alpha * T^2 * KL(p || q) + (1 - alpha) * CE(s, y)
+///     dL/ds = alpha * T * (q - p) + (1 - alpha) * (softmax(s) - onehot(y))
+///
+/// reduced as a mean over the rows that count ("batchmean"): the soft term over every counted
+/// row, the hard term over the counted rows that have a label. `T^2` keeps the soft term's
+/// gradient on the scale of the hard term's whatever T is (for large T,
+/// `T * (q - p) ~ (s - t - mean(s - t)) / (C T)`, so `T^2 * KL`'s gradient tends to
+/// `(s - t - mean(s - t)) / C`).
+///
+/// Objectives (`objective`):
+/// - `.kl`: the loss above.
+/// - `.hard`: hard distillation, `alpha * CE(s, argmax t) + (1 - alpha) * CE(s, y)` (no temperature).
+/// - `.mse`: logit matching, `alpha * mean_i (s_i - t_i)^2 + (1 - alpha) * CE(s, y)`, the
+///   high-temperature limit of the soft term (as `torch.nn.functional.mse_loss`).
+///
+/// Rows and labels:
+/// - a row whose `mask` entry is false, or whose label equals `ignoreLabel`, counts for nothing;
+/// - a row whose label is `DistillationLoss.noLabel` (-1) has no label: it counts for the soft
+///   term only (an unlabelled transfer set). When no counted row of the batch has a label, the
+///   loss is the soft term alone (alpha is taken as 1), as in the few-label recipe.
+///
+/// The loss and gradient are finite for any finite logits and any finite T > 0. Inputs that are
+/// not finite, T <= 0, alpha outside [0, 1], labels outside [0, C) and mismatched sizes throw a
+/// `LossError`. The work is split over the cores by rows when `rows * classes >= 65,536`.
+///
+/// Reference: G. Hinton, O. Vinyals, J. Dean, "Distilling the Knowledge in a Neural Network",
+/// arXiv:1503.02531, 2015.
+public struct DistillationLoss: Sendable, Equatable {
+    /// What the soft term compares.
+    public enum Objective: String, Sendable, CaseIterable {
+        /// `T^2 * KL(softmax(t / T) || softmax(s / T))`.
+        case kl
+        /// Cross-entropy against the teacher's argmax.
+        case hard
+        /// Mean squared error between the logits.
+        case mse
+    }
+
+    /// The label value that marks a row without a label (soft term only).
+    public static let noLabel: Int32 = -1
+
+    /// The temperature T (> 0). Unused by `.hard` and `.mse`.
+    public let temperature: Float
+    /// The weight of the soft term, in [0, 1].
+    public let alpha: Float
+    /// What the soft term compares.
+    public let objective: Objective
+    /// A label value marking padding rows that count for nothing (e.g. -100, as in PyTorch).
+    public let ignoreLabel: Int32?
+
+    /// - Throws: `LossError.invalidTemperature` unless T is finite and > 0;
+    ///   `LossError.invalidAlpha` unless 0 <= alpha <= 1.
+    public init(temperature: Float = 4, alpha: Float = 0.7, objective: Objective = .kl,
+                ignoreLabel: Int32? = nil) throws {
+        guard temperature.isFinite, temperature > 0 else { throw LossError.invalidTemperature(temperature) }
+        guard alpha >= 0, alpha <= 1 else { throw LossError.invalidAlpha(alpha) }
+        self.temperature = temperature
+        self.alpha = alpha
+        self.objective = objective
+        self.ignoreLabel = ignoreLabel
+    }
+
+    /// Computes the loss of a batch and, if `gradient` is given, `dL/ds` into it.
+    ///
+    /// - Parameters:
+    ///   - studentLogits: `[rows, classes]`, row-major.
+    ///   - teacher: the teacher's outputs for the same rows, `[rows, classes]` each.
+    ///   - labels: `[rows]` class indices, `noLabel`, or `ignoreLabel`; required when alpha < 1.
+    ///   - mask: `[rows]`; false rows count for nothing.
+    ///   - gradient: `[rows, classes]`; overwritten with `dL/ds` (zero on rows that do not count).
+    /// - Returns: the loss and its terms.
+    /// - Throws: `LossError`; the gradient's contents are then unspecified.
+    public func evaluate(
+        studentLogits: UnsafeBufferPointer<Float>,
+        teacher: TeacherOutput,
+        labels: UnsafeBufferPointer<Int32>? = nil,
+        mask: UnsafeBufferPointer<Bool>? = nil,
+        rows: Int, classes: Int,
+        gradient: UnsafeMutableBufferPointer<Float>? = nil
+    ) throws -> DistillationLossValue {
+        let count = rows * classes
+        try checkShapes(rows: rows, classes: classes, student: studentLogits.count,
+                        labels: labels?.count, mask: mask?.count, gradient: gradient?.count)
+        if labels == nil && alpha < 1 { throw LossError.labelsRequired }
+        let counted = try countRows(rows: rows, classes: classes, labels: labels, mask: mask)
+        return try withTeacherRows(teacher, rows: rows, classes: classes) { teacherRows, scale, check in
+            guard count > 0, let student = studentLogits.baseAddress, let teacherRows else {
+                return DistillationLossValue(loss: 0, divergence: 0, softLoss: 0, hardLoss: nil,
+                                             countedRows: 0, labelledRows: 0)
+            }
+            return try run(student: student, teacher: teacherRows, teacherScale: scale,
+                           checkTeacher: check, labels: labels, mask: mask, rows: rows,
+                           classes: classes, counted: counted, gradient: gradient?.baseAddress)
+        }
+    }
+
+    /// Calls `body` with the teacher's rows in the log domain, the scale to apply to them before
+    /// the softmax, and whether they still need the finiteness check.
+    private func withTeacherRows<R>(
+        _ teacher: TeacherOutput, rows: Int, classes: Int,
+        _ body: (UnsafePointer<Float>?, Float, Bool) throws -> R
+    ) throws -> R {
+        let count = rows * classes
+        switch teacher {
+        case let .logits(t):
+            guard t.count == count else {
+                throw LossError.shapeMismatch("teacher logits have \(t.count) values, student logits \(count)")
+            }
+            return try body(t.baseAddress, 1 / temperature, true)
+        case let .probabilities(p):
+            guard objective == .kl else {
+                throw LossError.shapeMismatch("objective \(objective) needs teacher logits, not probabilities")
+            }
+            let logP = try logProbabilities(p, rows: rows, classes: classes)
+            return try logP.withUnsafeBufferPointer { try body($0.baseAddress, 1 / temperature, false) }
+        case let .ensembleLogits(members):
+            guard objective == .kl else {
+                throw LossError.shapeMismatch("objective \(objective) needs a single teacher")
+            }
+            let logP = try ensembleLogProbabilities(members, rows: rows, classes: classes, temperature: temperature)
+            return try logP.withUnsafeBufferPointer { try body($0.baseAddress, 1, false) }
+        }
+    }
+
+    private func checkShapes(rows: Int, classes: Int, student: Int, labels: Int?, mask: Int?,
+                             gradient: Int?) throws {
+        guard rows >= 0, classes >= 1 else {
+            throw LossError.shapeMismatch("need rows >= 0 and classes >= 1, got [\(rows), \(classes)]")
+        }
+        let count = rows * classes
+        guard student == count else {
+            throw LossError.shapeMismatch("student logits have \(student) values, expected \(rows) x \(classes)")
+        }
+        if let labels, labels != rows {
+            throw LossError.shapeMismatch("\(labels) labels for \(rows) rows")
+        }
+        if let mask, mask != rows {
+            throw LossError.shapeMismatch("\(mask) mask entries for \(rows) rows")
+        }
+        if let gradient, gradient != count {
+            throw LossError.shapeMismatch("gradient has \(gradient) values, expected \(count)")
+        }
+    }
+
+    /// Validates labels and counts the rows that count (`soft`) and those with a label (`hard`).
+    private func countRows(rows: Int, classes: Int, labels: UnsafeBufferPointer<Int32>?,
+                           mask: UnsafeBufferPointer<Bool>?) throws -> (soft: Int, hard: Int) {
+        var soft = 0, hard = 0
+        for r in 0..<rows {
+            if let mask, !mask[r] { continue }
+            guard let labels else { soft += 1; continue }
+            let y = labels[r]
+            if let ignoreLabel, y == ignoreLabel { continue }
+            soft += 1
+            if y == DistillationLoss.noLabel { continue }
+            guard y >= 0, Int(y) < classes else {
+                throw LossError.labelOutOfRange(row: r, label: Int(y), classes: classes)
+            }
+            hard += 1
+        }
+        return (soft, hard)
+    }
+
+    /// The row label the kernels see: a class index, or -1 (no hard term), or -2 (row skipped).
+    @inline(__always)
+    private func rowLabel(_ r: Int, labels: UnsafeBufferPointer<Int32>?, mask: UnsafeBufferPointer<Bool>?) -> Int {
+        if let mask, !mask[r] { return -2 }
+        guard let labels else { return -1 }
+        let y = labels[r]
+        if let ignoreLabel, y == ignoreLabel { return -2 }
+        return Int(y)
+    }
+
+    private func run(
+        student: UnsafePointer<Float>, teacher: UnsafePointer<Float>, teacherScale: Float,
+        checkTeacher: Bool, labels: UnsafeBufferPointer<Int32>?, mask: UnsafeBufferPointer<Bool>?,
+        rows: Int, classes: Int, counted: (soft: Int, hard: Int),
+        gradient: UnsafeMutablePointer<Float>?
+    ) throws -> DistillationLossValue {
+        let effectiveAlpha = counted.hard > 0 ? alpha : 1
+        let softRows = max(counted.soft, 1), hardRows = max(counted.hard, 1)
+        let T = temperature
+        // Per-row gradient weights (the batch mean is folded in).
+        let softWeight: Float
+        switch objective {
+        case .kl: softWeight = Float(Double(effectiveAlpha) * Double(T) / Double(softRows))
+        case .hard, .mse: softWeight = Float(Double(effectiveAlpha) / Double(softRows))
+        }
+        let hardWeight = Float(Double(1 - effectiveAlpha) / Double(hardRows))
+        let objective = self.objective
+        let invT = 1 / T
+        let studentBox = UncheckedSendable(student), teacherBox = UncheckedSendable(teacher)
+        let gradientBox = UncheckedSendable(gradient)
+        let totals = forEachRowChunk(rows: rows, classes: classes) { range in
+            var totals = RowTotals()
+            let student = studentBox.value, teacher = teacherBox.value, gradient = gradientBox.value
+            for r in range {
+                let s = student + r * classes, t = teacher + r * classes
+                let g = gradient.map { $0 + r * classes }
+                let label = rowLabel(r, labels: labels, mask: mask)
+                if label == -2 {
+                    g?.update(repeating: 0, count: classes)
+                    continue
+                }
+                let (ms, studentFinite) = rowMaximum(s, classes)
+                if !studentFinite {
+                    totals.error = nonFinite("student logits", s, row: r, classes: classes)
+                    return totals
+                }
+                var mt: Float = 0
+                if checkTeacher {
+                    let (m, finite) = rowMaximum(t, classes)
+                    if !finite {
+                        totals.error = nonFinite("teacher logits", t, row: r, classes: classes)
+                        return totals
+                    }
+                    mt = m
+                } else {
+                    mt = rowMaximum(t, classes).maximum
+                }
+                let rowHardWeight = label >= 0 ? hardWeight : 0
+                switch objective {
+                case .kl:
+                    let (kl, ce) = softRow(
+                        student: s, teacher: t, classes: classes, inverseTemperature: invT,
+                        teacherScale: teacherScale, studentMaximum: ms, teacherMaximum: mt,
+                        label: label, softWeight: softWeight, hardWeight: rowHardWeight, gradient: g)
+                    totals.soft += kl
+                    totals.hard += ce
+                case .hard:
+                    let teacherClass = argmaxRow(t, classes)
+                    let logZ = logPartitionRow(student: s, classes: classes, studentMaximum: ms,
+                                               gradientScale: softWeight + rowHardWeight,
+                                               gradient: g, accumulate: false)
+                    totals.soft += logZ - Double(s[teacherClass] - ms)
+                    g?[teacherClass] -= softWeight
+                    if label >= 0 {
+                        totals.hard += logZ - Double(s[label] - ms)
+                        g?[label] -= rowHardWeight
+                    }
+                case .mse:
+                    totals.soft += squaredErrorRow(student: s, teacher: t, classes: classes,
+                                                   gradientScale: softWeight, gradient: g)
+                    if label >= 0 {
+                        let logZ = logPartitionRow(student: s, classes: classes, studentMaximum: ms,
+                                                   gradientScale: rowHardWeight, gradient: g,
+                                                   accumulate: true)
+                        totals.hard += logZ - Double(s[label] - ms)
+                        g?[label] -= rowHardWeight
+                    }
+                }
+            }
+            return totals
+        }
+        if let error = totals.error { throw error }
+        let meanSoft = counted.soft > 0 ? totals.soft / Double(counted.soft) : 0
+        let meanHard = counted.hard > 0 ? totals.hard / Double(counted.hard) : 0
+        let softTerm = objective == .kl ? Double(T) * Double(T) * meanSoft : meanSoft
+        let total = Double(effectiveAlpha) * softTerm + Double(1 - effectiveAlpha) * meanHard
+        return DistillationLossValue(
+            loss: Float(total), divergence: Float(meanSoft), softLoss: Float(softTerm),
+            hardLoss: counted.hard > 0 ? Float(meanHard) : nil,
+            countedRows: counted.soft, labelledRows: counted.hard)
+    }
+}
+
+/// The value of a distillation loss on a batch, with its named terms (each a mean over rows).
+public struct DistillationLossValue: Sendable, Equatable {
+    /// The total, `alpha * softLoss + (1 - alpha) * hardLoss` (alpha taken as 1 without labels).
+    public var loss: Float
+    /// The unweighted divergence: `KL(p || q)` for `.kl`, `CE(s, argmax t)` for `.hard`,
+    /// the mean squared logit difference for `.mse`.
+    public var divergence: Float
+    /// The soft term as it enters the loss: `T^2 * KL` for `.kl`, `divergence` otherwise.
+    public var softLoss: Float
+    /// The cross-entropy against the labels, over labelled rows; nil when no row has a label.
+    public var hardLoss: Float?
+    /// Rows that count (not masked, not the ignore label).
+    public var countedRows: Int
+    /// Counted rows that have a label.
+    public var labelledRows: Int
+}
+
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// The error for the first non-finite element of a row known to have one.
+func nonFinite(_ what: String, _ row: UnsafePointer<Float>, row r: Int, classes: Int) -> LossError {
+    for c in 0..<classes where !row[c].isFinite {
+        return .nonFinite(input: what, row: r, column: c, value: row[c])
+    }
+    return .nonFinite(input: what, row: r, column: 0, value: .nan)
+}
+
+/// `log p` of validated, renormalised probability rows (`-inf` where p = 0).
+func logProbabilities(_ p: UnsafeBufferPointer<Float>, rows: Int, classes: Int) throws -> [Float] {
+    guard p.count == rows * classes else {
+        throw LossError.shapeMismatch("teacher probabilities have \(p.count) values, expected \(rows) x \(classes)")
+    }
+    var out = [Float](repeating: 0, count: p.count)
+    for r in 0..<rows {
+        var sum = 0.0
+        for c in 0..<classes {
+            let v = p[r * classes + c]
+            guard v.isFinite else { throw LossError.nonFinite(input: "teacher probabilities", row: r, column: c, value: v) }
+            guard v >= 0 else { throw LossError.invalidProbabilities(row: r, reason: "negative value \(v) at column \(c)") }
+            sum += Double(v)
+        }
+        guard sum > 0 else { throw LossError.invalidProbabilities(row: r, reason: "the row sums to 0") }
+        for c in 0..<classes {
+            let v = Double(p[r * classes + c]) / sum
+            out[r * classes + c] = v > 0 ? Float(log(v)) : -.infinity
+        }
+    }
+    return out
+}
+
+/// `log((1/M) sum_m softmax(t_m / T))` for each row (`-inf` where every member gives 0).
+func ensembleLogProbabilities(_ members: [UnsafeBufferPointer<Float>], rows: Int, classes: Int,
+                              temperature: Float) throws -> [Float] {
+    guard !members.isEmpty else { throw LossError.shapeMismatch("an ensemble needs at least one teacher") }
+    var mean = [Double](repeating: 0, count: rows * classes)
+    for (m, t) in members.enumerated() {
+        guard t.count == rows * classes else {
+            throw LossError.shapeMismatch("ensemble member \(m) has \(t.count) values, expected \(rows) x \(classes)")
+        }
+        for r in 0..<rows {
+            var mx = -Double.infinity
+            for c in 0..<classes {
+                let v = t[r * classes + c]
+                guard v.isFinite else {
+                    throw LossError.nonFinite(input: "ensemble member \(m) logits", row: r, column: c, value: v)
+                }
+                mx = max(mx, Double(v))
+            }
+            var sum = 0.0
+            for c in 0..<classes { sum += exp((Double(t[r * classes + c]) - mx) / Double(temperature)) }
+            for c in 0..<classes {
+                mean[r * classes + c] += exp((Double(t[r * classes + c]) - mx) / Double(temperature)) / sum
+            }
+        }
+    }
+    let scale = 1 / Double(members.count)
+    return mean.map { $0 > 0 ? Float(log($0 * scale)) : -.infinity }
+}

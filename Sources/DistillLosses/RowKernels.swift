@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// The per-row kernels behind every loss in this module. Each works on one row of C logits in
+// three short passes: (1) maxima, (2) exponentials and their sums, (3) the gradient. Pass 1 reads
+// the row from memory; passes 2 and 3 find it in cache for any C up to a few hundred thousand.
+// Sums are taken in Float within blocks of 1,024 elements and in Double across blocks.
+
+let blockLength = 1024
+
+/// Loads eight elements from `p + i`, padding lanes at or past `end` with `pad`.
+@inline(__always)
+func load(_ p: UnsafePointer<Float>, _ i: Int, _ end: Int, pad: Float) -> Vec {
+    if i + 8 <= end { return UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self) }
+    var v = Vec(repeating: pad)
+    for k in 0..<(end - i) { v[k] = p[i + k] }
+    return v
+}
+
+/// Stores the lanes of `v` that fall before `end`.
+@inline(__always)
+func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ end: Int) {
+    if i + 8 <= end { UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vec.self); return }
+    for k in 0..<(end - i) { p[i + k] = v[k] }
+}
+
+/// The maximum of a row, and whether every element is finite (an infinity or NaN turns `x * 0`
+/// into NaN, which poisons the check sum).
+@inline(__always)
+func rowMaximum(_ p: UnsafePointer<Float>, _ n: Int) -> (maximum: Float, finite: Bool) {
+    var m = Vec(repeating: -.infinity)
+    var check = Vec.zero
+    var i = 0
+    while i < n {
+        let v = load(p, i, n, pad: -.infinity)
+        m = pointwiseMax(m, v)
+        check += load(p, i, n, pad: 0) * 0
+        i += 8
+    }
+    return (m.max(), check.sum() == 0)
+}
+
+/// Soft (KL) term of one row, plus the hard (cross-entropy) term when `label >= 0`.
+///
+/// With `xs = (s - max s) / T` and `xu = (u - max u) * teacherScale` the teacher's soft targets are
+/// `p = softmax(xu)` and the student's `q = softmax(xs)`; then
+/// `KL(p || q) = sum(e^xu * (xu - xs)) / sum(e^xu) + log sum(e^xs) - log sum(e^xu)`, which needs no
+/// per-element logarithm and cancels a common shift of the two rows exactly.
+/// The gradient written is `softWeight * (q - p) + hardWeight * (softmax(s) - onehot(label))`.
+/// The gradient buffer holds `e^xu` between passes 2 and 3, so no scratch memory is needed.
+@inline(__always)
+func softRow(
+    student s: UnsafePointer<Float>, teacher u: UnsafePointer<Float>, classes n: Int,
+    inverseTemperature invT: Float, teacherScale invTu: Float,
+    studentMaximum ms: Float, teacherMaximum mu: Float,
+    label: Int, softWeight: Float, hardWeight: Float,
+    gradient: UnsafeMutablePointer<Float>?
+) -> (kl: Double, crossEntropy: Double) {
+    let wantCE = label >= 0
+    let separateT1 = wantCE && invT != 1
+    let msv = Vec(repeating: ms), muv = Vec(repeating: mu)
+    let invTv = Vec(repeating: invT), invTuv = Vec(repeating: invTu)
+    var sumS = 0.0, sumU = 0.0, sum1 = 0.0, cross = 0.0
+    var start = 0
+    while start < n {
+        let end = min(start + blockLength, n)
+        var vs = Vec.zero, vu = Vec.zero, v1 = Vec.zero, va = Vec.zero
+        var i = start
+        while i < end {
+            let x = load(s, i, end, pad: -.infinity)
+            let y = load(u, i, end, pad: -.infinity)
+            let xs = (x - msv) * invTv
+            let es = fastExp(xs)
+            let xu = (y - muv) * invTuv
+            let eu = fastExp(xu)
+            vs += es
+            vu += eu
+            va += (eu * (xu - xs)).replacing(with: 0, where: eu .== 0)
+            if separateT1 { v1 += fastExp(x - msv) }
+            if let g = gradient { store(eu, g, i, end) }
+            i += 8
+        }
+        sumS += Double(vs.sum()); sumU += Double(vu.sum()); cross += Double(va.sum())
+        if separateT1 { sum1 += Double(v1.sum()) }
+        start = end
+    }
+    let logS = log(sumS), logU = log(sumU)
+    let kl = cross / sumU + logS - logU
+    var ce = 0.0
+    if wantCE {
+        let logS1 = separateT1 ? log(sum1) : logS
+        ce = logS1 - Double(s[label] - ms)
+        if !separateT1 { sum1 = sumS }
+    }
+    if let g = gradient {
+        let qScale = Vec(repeating: Float(Double(softWeight) / sumS))
+        let pScale = Vec(repeating: Float(Double(softWeight) / sumU))
+        let useHard = wantCE && hardWeight != 0
+        let cScale = Vec(repeating: useHard ? Float(Double(hardWeight) / sum1) : 0)
+        var i = 0
+        while i < n {
+            let x = load(s, i, n, pad: -.infinity)
+            let es = fastExp((x - msv) * invTv)
+            let eu = load(g, i, n, pad: 0)
+            var grad = es * qScale - eu * pScale
+            if useHard { grad += (separateT1 ? fastExp(x - msv) : es) * cScale }
+            store(grad, g, i, n)
+            i += 8
+        }
+        if useHard { g[label] -= hardWeight }
+    }
+    return (kl, ce)
+}
+
+/// `log sum exp(s - max s)` of one row (the log-partition at T = 1, relative to the maximum), and,
+/// when a gradient buffer is given, `gradient (+)= scale * softmax(s)`.
+@inline(__always)
+func logPartitionRow(
+    student s: UnsafePointer<Float>, classes n: Int, studentMaximum ms: Float,
+    gradientScale: Float, gradient: UnsafeMutablePointer<Float>?, accumulate: Bool
+) -> Double {
+    let msv = Vec(repeating: ms)
+    var sum = 0.0
+    var start = 0
+    while start < n {
+        let end = min(start + blockLength, n)
+        var v = Vec.zero
+        var i = start
+        while i < end {
+            v += fastExp(load(s, i, end, pad: -.infinity) - msv)
+            i += 8
+        }
+        sum += Double(v.sum())
+        start = end
+    }
+    if let g = gradient {
+        let scale = Vec(repeating: Float(Double(gradientScale) / sum))
+        var i = 0
+        while i < n {
+            var grad = fastExp(load(s, i, n, pad: -.infinity) - msv) * scale
+            if accumulate { grad += load(g, i, n, pad: 0) }
+            store(grad, g, i, n)
+            i += 8
+        }
+    }
+    return log(sum)
+}
+
+/// Mean squared difference of one row, `sum((s - t)^2) / C`; with a gradient buffer, writes
+/// `gradient = scale * 2 (s - t) / C`.
+@inline(__always)
+func squaredErrorRow(
+    student s: UnsafePointer<Float>, teacher t: UnsafePointer<Float>, classes n: Int,
+    gradientScale: Float, gradient: UnsafeMutablePointer<Float>?
+) -> Double {
+    var sum = 0.0
+    let factor = Vec(repeating: 2 * gradientScale / Float(n))
+    var start = 0
+    while start < n {
+        let end = min(start + blockLength, n)
+        var v = Vec.zero
+        var i = start
+        while i < end {
+            let d = load(s, i, end, pad: 0) - load(t, i, end, pad: 0)
+            v += d * d
+            if let g = gradient { store(d * factor, g, i, end) }
+            i += 8
+        }
+        sum += Double(v.sum())
+        start = end
+    }
+    return sum / Double(n)
+}
+
+/// The index of the first maximum of a row (as `torch.argmax`).
+@inline(__always)
+func argmaxRow(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
+    var best = 0
+    for i in 1..<max(n, 1) where p[i] > p[best] { best = i }
+    return best
+}

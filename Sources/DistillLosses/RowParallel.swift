@@ -1,0 +1,46 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+private let cores: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
+/// Partial sums of a range of rows.
+struct RowTotals {
+    var soft = 0.0
+    var hard = 0.0
+    var error: LossError?
+
+    mutating func add(_ other: RowTotals) {
+        soft += other.soft
+        hard += other.hard
+        if error == nil { error = other.error }
+    }
+}
+
+private struct UncheckedBox<T>: @unchecked Sendable { let value: T }
+
+/// Runs `body` over `0..<rows` in one contiguous chunk per core when the matrix is large enough
+/// for threads to pay (`rows * classes >= 65,536`), and sums what the chunks return.
+func forEachRowChunk(rows: Int, classes: Int, _ body: (Range<Int>) -> RowTotals) -> RowTotals {
+    let chunks = min(cores, rows)
+    if chunks <= 1 || rows * classes < 1 << 16 {
+        return rows > 0 ? body(0..<rows) : RowTotals()
+    }
+    return withUnsafeTemporaryAllocation(of: RowTotals.self, capacity: chunks) { partials in
+        let slots = UncheckedBox(value: partials.baseAddress!)
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedBox(value: body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let range = (rows * c / chunks)..<(rows * (c + 1) / chunks)
+                (slots.value + c).initialize(to: work.value(range))
+            }
+        }
+        var total = RowTotals()
+        for c in 0..<chunks { total.add(partials[c]) }
+        partials.baseAddress!.deinitialize(count: chunks)
+        return total
+    }
+}
