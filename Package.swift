@@ -7,6 +7,7 @@
 //   DistillLosses   softmax with temperature, cross-entropy, KL, the distillation loss (stdlib only)
 //   DistillFormats  safetensors (and later IDX, NPY) readers and writers
 //   DistillNN       layers, optimizers, schedules, models and their checkpoints
+//   DistillTraining the training step (forward, loss, backward, update) and, later, the trainers
 //   DistillKit      the umbrella module: `import DistillKit` gives all of the above
 import PackageDescription
 
@@ -34,9 +35,10 @@ let package = Package(
         .target(name: "DistillLosses"),
         .target(name: "DistillFormats", dependencies: ["DistillCore"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
+        .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillNN"]),
         .target(
             name: "DistillKit",
-            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN"]
+            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillTraining"]
         ),
         .executableTarget(
             name: "distill",
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "DistillLossesTests", dependencies: ["DistillLosses", "DistillTestSupport"]),
         .testTarget(name: "DistillFormatsTests", dependencies: ["DistillFormats", "DistillTestSupport"]),
         .testTarget(name: "DistillNNTests", dependencies: ["DistillNN", "DistillFormats", "DistillTestSupport"]),
+        .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

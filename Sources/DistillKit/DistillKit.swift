@@ -3,3 +3,4 @@
 @_exported import DistillFormats
 @_exported import DistillLosses
 @_exported import DistillNN
+@_exported import DistillTraining

@@ -1,1 +1,46 @@
-// placeholder
+import DistillCore
+
+/// Whether a forward pass trains (dropout active, activations kept for backward) or infers.
+public enum Mode: Sendable {
+    case training
+    case inference
+}
+
+/// A layer: a forward and a backward pass over a batch (the first dimension of every shape).
+///
+/// Tensors a layer returns belong to the layer and are overwritten by its next call, so a
+/// training step allocates nothing once the batch size has been seen.
+public protocol Layer: AnyObject {
+    /// The shape of the output for an input of `inputShape` (batch first).
+    /// - Throws: `ArchitectureError` when the layer cannot take that shape.
+    func outputShape(for inputShape: [Int]) throws -> [Int]
+
+    /// Computes the output. In `.training` mode the layer keeps what `backward` needs.
+    func forward(_ input: Tensor, mode: Mode) -> Tensor
+
+    /// Given `dL/d output` for the last training-mode forward pass, adds the parameter gradients
+    /// into `parameters[i].gradient` and returns `dL/d input` (empty when
+    /// `computesInputGradient` is false).
+    func backward(_ outputGradient: Tensor) -> Tensor
+
+    /// The trainable parameters, in checkpoint order.
+    var parameters: [Parameter] { get }
+
+    /// False for the first layer of a network: nothing needs the gradient of the input data.
+    var computesInputGradient: Bool { get set }
+
+    /// A one-token description (e.g. `linear:784:1200`) that `LayerDescriptor.make` turns back
+    /// into the same layer; checkpoints record it.
+    var descriptor: String { get }
+}
+
+extension Layer {
+    public var parameters: [Parameter] { [] }
+}
+
+/// An architecture that cannot be built or does not fit its input or its weights.
+public struct ArchitectureError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,47 @@
+/// Small vectorised loops shared by layers and optimizers. Each works on raw pointers so it can
+/// run on any slice, and splits across cores only when the slice is large.
+
+/// Eight-lane Float vectors.
+public typealias Float8 = SIMD8<Float>
+
+@inlinable @inline(__always)
+public func load8(_ p: UnsafePointer<Float>) -> Float8 {
+    UnsafeRawPointer(p).loadUnaligned(as: Float8.self)
+}
+
+@inlinable @inline(__always)
+public func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self)
+}
+
+/// Applies `vector` to consecutive groups of eight elements of `0..<count` and `scalar` to the
+/// remaining tail, splitting the range across cores when `count >= minimumParallel`.
+@inlinable
+public func elementwise(
+    _ count: Int, minimumParallel: Int = 1 << 17,
+    vector: (Int) -> Void, scalar: (Int) -> Void
+) {
+    parallelFor((count + 7) / 8, costPerItem: 8, minimumWork: minimumParallel) { groups in
+        var i = groups.lowerBound * 8
+        let end = min(groups.upperBound * 8, count)
+        while i + 8 <= end { vector(i); i += 8 }
+        while i < end { scalar(i); i += 1 }
+    }
+}
+
+/// `sum_i p[i]` in Double over blocks of Float lanes.
+public func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < n {
+        let end = min(start + 4096, n)
+        var v = Float8.zero
+        var i = start
+        while i + 8 <= end { v += load8(p + i); i += 8 }
+        var rest: Float = 0
+        while i < end { rest += p[i]; i += 1 }
+        total += Double(v.sum()) + Double(rest)
+        start = end
+    }
+    return total
+}

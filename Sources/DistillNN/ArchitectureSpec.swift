@@ -1,0 +1,139 @@
+import DistillCore
+
+/// An architecture in the short text form the CLI takes.
+///
+/// Grammar:
+///
+///     spec   := "mlp" [":" sizes] | "cnn:" sizes ["/fc:" sizes]
+///     sizes  := positive integer ("," positive integer)*
+///
+/// - `mlp:1200,1200`: dense layers of 1,200 and 1,200 ReLU units, then the output layer.
+///   `mlp` alone is a linear classifier. With dropout, `Dropout(inputDropout)` comes first and
+///   `Dropout(dropout)` after every hidden ReLU (Hinton's teacher: `mlp:1200,1200`, 0.5 and 0.2).
+/// - `cnn:32,64/fc:256`: per channel count a block `Conv2D(3x3, padding 1) -> ReLU ->
+///   MaxPool2D(2)`, then `Flatten`, then dense ReLU layers of the `fc` sizes, then the output
+///   layer. With dropout, `Dropout(dropout)` comes before every hidden dense layer (the reference
+///   CNN teacher: dropout 0.3 on the flattened features).
+public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable { case mlp, cnn }
+
+    public let kind: Kind
+    /// Channel counts of the convolution blocks (empty for an MLP).
+    public let convolutionChannels: [Int]
+    /// Sizes of the hidden dense layers.
+    public let hiddenSizes: [Int]
+
+    /// Parses `text`.
+    /// - Throws: `ArchitectureError` saying what is wrong and showing the grammar.
+    public init(parsing text: String) throws {
+        let grammar = "expected mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256"
+        func sizes(_ s: Substring, _ what: String) throws -> [Int] {
+            let parts = s.split(separator: ",", omittingEmptySubsequences: false)
+            return try parts.map { part in
+                guard let n = Int(part.trimmingCharacters(in: " ")), n >= 1, n <= 1 << 20 else {
+                    throw ArchitectureError("architecture '\(text)': '\(part)' is not a valid \(what) (a whole number from 1 to 1048576); \(grammar)")
+                }
+                return n
+            }
+        }
+        if text == "mlp" {
+            self.init(kind: .mlp, convolutionChannels: [], hiddenSizes: [])
+        } else if text.hasPrefix("mlp:") {
+            self.init(kind: .mlp, convolutionChannels: [], hiddenSizes: try sizes(text.dropFirst(4), "layer size"))
+        } else if text.hasPrefix("cnn:") {
+            let body = text.dropFirst(4)
+            let pieces = body.split(separator: "/", omittingEmptySubsequences: false)
+            guard pieces.count <= 2 else { throw ArchitectureError("architecture '\(text)': too many '/'; \(grammar)") }
+            let channels = try sizes(pieces[0], "channel count")
+            var hidden: [Int] = []
+            if pieces.count == 2 {
+                guard pieces[1].hasPrefix("fc:") else {
+                    throw ArchitectureError("architecture '\(text)': after '/' expected fc:H1,...; \(grammar)")
+                }
+                hidden = try sizes(pieces[1].dropFirst(3), "layer size")
+            }
+            self.init(kind: .cnn, convolutionChannels: channels, hiddenSizes: hidden)
+        } else {
+            throw ArchitectureError("unknown architecture '\(text)': \(grammar)")
+        }
+    }
+
+    public init(kind: Kind, convolutionChannels: [Int], hiddenSizes: [Int]) {
+        self.kind = kind
+        self.convolutionChannels = convolutionChannels
+        self.hiddenSizes = hiddenSizes
+    }
+
+    public var description: String {
+        let hidden = hiddenSizes.map(String.init).joined(separator: ",")
+        switch kind {
+        case .mlp: return hiddenSizes.isEmpty ? "mlp" : "mlp:\(hidden)"
+        case .cnn:
+            let conv = "cnn:" + convolutionChannels.map(String.init).joined(separator: ",")
+            return hiddenSizes.isEmpty ? conv : conv + "/fc:" + hidden
+        }
+    }
+
+    /// Builds the network for examples of `inputShape` (`[D]` or `[channels, H, W]`; an MLP takes
+    /// any shape, flattened) and `classes` outputs, drawing weights and dropout seeds from
+    /// `generator`.
+    /// - Throws: `ArchitectureError` when the input does not fit (a CNN needs `[C, H, W]` large
+    ///   enough for its poolings), or the dropout probabilities are outside [0, 1).
+    public func build(inputShape: [Int], classes: Int, dropout: Float = 0, inputDropout: Float = 0,
+                      generator: inout SeededGenerator) throws -> Sequential {
+        guard classes >= 1 else { throw ArchitectureError("the class count must be at least 1, got \(classes)") }
+        for (name, p) in [("dropout", dropout), ("input dropout", inputDropout)] where !(p >= 0 && p < 1) {
+            throw ArchitectureError("\(name) must be in [0, 1), got \(p)")
+        }
+        var layers: [any Layer] = []
+        func dense(_ width: Int, _ size: Int, initialization: Initialization) {
+            layers.append(Linear(inputSize: width, outputSize: size, initialization: initialization, generator: &generator))
+        }
+        switch kind {
+        case .mlp:
+            var width = inputShape.reduce(1, *)
+            if inputDropout > 0 { layers.append(Dropout(probability: inputDropout, generator: generator.split())) }
+            for size in hiddenSizes {
+                dense(width, size, initialization: .he)
+                layers.append(ReLU())
+                if dropout > 0 { layers.append(Dropout(probability: dropout, generator: generator.split())) }
+                width = size
+            }
+            dense(width, classes, initialization: .glorot)
+        case .cnn:
+            guard inputShape.count == 3 else {
+                throw ArchitectureError("a cnn needs image input [channels, height, width], got \(inputShape)")
+            }
+            var (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
+            if inputDropout > 0 { layers.append(Dropout(probability: inputDropout, generator: generator.split())) }
+            for c in convolutionChannels {
+                guard height >= 2, width >= 2 else {
+                    throw ArchitectureError("cnn: the image is \(height)x\(width) before a 2x2 pooling; use fewer convolution blocks")
+                }
+                layers.append(Conv2D(inputChannels: channels, outputChannels: c, kernelSize: (3, 3), padding: 1, generator: &generator))
+                layers.append(ReLU())
+                layers.append(MaxPool2D(kernel: 2))
+                (channels, height, width) = (c, height / 2, width / 2)
+            }
+            layers.append(Flatten())
+            var features = channels * height * width
+            for size in hiddenSizes {
+                if dropout > 0 { layers.append(Dropout(probability: dropout, generator: generator.split())) }
+                dense(features, size, initialization: .he)
+                layers.append(ReLU())
+                features = size
+            }
+            dense(features, classes, initialization: .glorot)
+        }
+        return Sequential(layers)
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: Character) -> Substring {
+        var s = Substring(self)
+        while s.first == set { s.removeFirst() }
+        while s.last == set { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,63 @@
+import DistillCore
+
+/// Inverted dropout: in training, each element is kept with probability `1 - p` and scaled by
+/// `1 / (1 - p)`, so inference (where the layer is the identity) needs no rescaling.
+///
+/// Forward (training): `y = x * m`, `m_i = 1/(1-p)` with probability `1-p`, else 0.
+/// Backward: `dx = dy * m`. Any shape. The mask comes from the layer's own seeded generator.
+///
+/// Reference: N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from
+/// Overfitting", JMLR 2014.
+public final class Dropout: Layer {
+    /// The probability of dropping an element, in [0, 1).
+    public let probability: Float
+    /// The generator that draws masks; its state is part of a training checkpoint.
+    public var generator: SeededGenerator
+    public var computesInputGradient = true
+
+    private var mask = Tensor(zeros: [0])
+    private var output = Tensor(zeros: [0])
+    private var inputGradient = Tensor(zeros: [0])
+
+    public init(probability: Float, generator: SeededGenerator) {
+        precondition(probability >= 0 && probability < 1, "Dropout: probability must be in [0, 1)")
+        self.probability = probability
+        self.generator = generator
+    }
+
+    public var descriptor: String { "dropout:\(probability)" }
+    public func outputShape(for inputShape: [Int]) throws -> [Int] { inputShape }
+
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        guard mode == .training, probability > 0 else { return input }
+        output.resize(to: input.shape)
+        mask.resize(to: input.shape)
+        let n = input.count
+        let scale = 1 / (1 - probability)
+        // Keep when a 32-bit uniform draw is >= p * 2^32: two draws per 64-bit output.
+        let threshold = UInt32(min(Double(probability) * 4_294_967_296.0, 4_294_967_295.0))
+        let m = mask.pointer, x = input.pointer, y = output.pointer
+        var i = 0
+        while i < n {
+            let bits = generator.next()
+            m[i] = UInt32(truncatingIfNeeded: bits) >= threshold ? scale : 0
+            if i + 1 < n { m[i + 1] = UInt32(truncatingIfNeeded: bits >> 32) >= threshold ? scale : 0 }
+            i += 2
+        }
+        let mp = SendablePointer(m), xp = SendablePointer(x), yp = SendablePointer(y)
+        elementwise(n, vector: { i in store8(load8(xp.pointer + i) * load8(mp.pointer + i), yp.pointer + i) },
+                    scalar: { i in yp[i] = xp[i] * mp[i] })
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        guard computesInputGradient else { return inputGradient }
+        guard probability > 0 else { return outputGradient }
+        inputGradient.resize(to: outputGradient.shape)
+        let mp = SendablePointer(mask.pointer), dy = SendablePointer(outputGradient.pointer)
+        let dx = SendablePointer(inputGradient.pointer)
+        elementwise(outputGradient.count, vector: { i in store8(load8(dy.pointer + i) * load8(mp.pointer + i), dx.pointer + i) },
+                    scalar: { i in dx[i] = dy[i] * mp[i] })
+        return inputGradient
+    }
+}

@@ -1,0 +1,83 @@
+import DistillCore
+
+/// A classifier: a network, the shape of one example, the class count and the input
+/// normalisation, everything a checkpoint needs to rebuild it.
+public final class Model {
+    public let network: Sequential
+    /// The shape of one example as the data gives it, e.g. `[1, 28, 28]` or `[784]`.
+    public let inputShape: [Int]
+    public let classes: Int
+    public var normalization: InputNormalization
+    /// The architecture text the model was built from (`ArchitectureSpec`), or "" if built by hand.
+    public var architecture: String
+    /// Free-form facts recorded at training time (data, seed, T, alpha, metrics), saved with it.
+    public var metadata: [String: String]
+
+    private let networkInputShape: [Int]
+    private var inputView = Tensor(zeros: [0])
+    private var inference = Tensor(zeros: [0])
+
+    /// - Throws: `ArchitectureError` when the network does not take `inputShape` or does not end
+    ///   in `classes` outputs.
+    public init(network: Sequential, inputShape: [Int], classes: Int,
+                normalization: InputNormalization = .identity, architecture: String = "",
+                metadata: [String: String] = [:]) throws {
+        self.network = network
+        self.inputShape = inputShape
+        self.classes = classes
+        self.normalization = normalization
+        self.architecture = architecture
+        self.metadata = metadata
+        // A network starting with a dense layer (possibly after dropout) takes flat examples.
+        let firstShaped = network.layers.first { !($0 is Dropout) }
+        networkInputShape = firstShaped is Linear ? [inputShape.reduce(1, *)] : inputShape
+        let out = try network.outputShape(for: [1] + networkInputShape)
+        guard out == [1, classes] else {
+            throw ArchitectureError("the network maps \(inputShape) to \(Array(out.dropFirst())), expected [\(classes)] classes")
+        }
+        network.computesInputGradient = false
+    }
+
+    /// Builds a fresh model from an architecture spec.
+    public convenience init(spec: ArchitectureSpec, inputShape: [Int], classes: Int, dropout: Float = 0,
+                            inputDropout: Float = 0, normalization: InputNormalization = .identity,
+                            generator: inout SeededGenerator) throws {
+        let network = try spec.build(inputShape: inputShape, classes: classes, dropout: dropout,
+                                     inputDropout: inputDropout, generator: &generator)
+        try self.init(network: network, inputShape: inputShape, classes: classes,
+                      normalization: normalization, architecture: spec.description)
+    }
+
+    /// Trainable parameters in checkpoint order.
+    public var parameters: [Parameter] { network.parameters }
+
+    /// The number of trainable scalars.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// Logits `[N, classes]` for a batch `[N] + inputShape` (any shape with that many elements per
+    /// example). The result belongs to the model and is overwritten by the next call.
+    public func forward(_ batch: Tensor, mode: Mode) -> Tensor {
+        let n = batch.shape.first ?? 0
+        if batch.storage !== inputView.storage || inputView.shape.first != n || inputView.count != batch.count {
+            inputView = batch.reshaped([n] + networkInputShape)
+        }
+        return network.forward(inputView, mode: mode)
+    }
+
+    /// Back-propagates `dL/d logits` from the last training-mode `forward`, accumulating parameter
+    /// gradients.
+    public func backward(_ logitsGradient: Tensor) {
+        _ = network.backward(logitsGradient)
+    }
+
+    /// Sets every parameter's gradient to zero (lazily: no memory is written).
+    public func zeroGradients() {
+        for p in parameters { p.zeroGradient() }
+    }
+
+    /// Inference-mode logits in a new tensor the caller owns (the only allocation per call once
+    /// the batch size has been seen).
+    public func logits(_ batch: Tensor) -> Tensor {
+        forward(batch, mode: .inference).copy()
+    }
+}

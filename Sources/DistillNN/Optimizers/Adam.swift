@@ -1,0 +1,78 @@
+import DistillCore
+
+/// Adam with bias correction, exactly as PyTorch's `torch.optim.Adam` (weight decay as an L2 term
+/// added to the gradient) and, with `decoupledWeightDecay`, as `torch.optim.AdamW`:
+///
+///     g = grad + weightDecay * w             (Adam)      w = w * (1 - lr * weightDecay)   (AdamW)
+///     m = beta1 * m + (1 - beta1) * g
+///     v = beta2 * v + (1 - beta2) * g^2
+///     w = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + epsilon)
+///
+/// D. P. Kingma, J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015;
+/// I. Loshchilov, F. Hutter, "Decoupled Weight Decay Regularization", ICLR 2019.
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let epsilon: Float
+    public let weightDecay: Float
+    /// AdamW's decoupled decay instead of Adam's L2 term.
+    public let decoupledWeightDecay: Bool
+    public var maxNorm: Float?
+    /// Steps taken so far (t in the bias corrections).
+    public private(set) var stepCount = 0
+    private var firstMoment = OptimizerSlots()
+    private var secondMoment = OptimizerSlots()
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0, decoupledWeightDecay: Bool = false, maxNorm: Float? = nil) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+        self.maxNorm = maxNorm
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        firstMoment.prepare(for: parameters)
+        secondMoment.prepare(for: parameters)
+        stepCount += 1
+        let t = Double(stepCount)
+        let bc1 = 1 - pow(Double(beta1), t), bc2 = 1 - pow(Double(beta2), t)
+        let stepSize = Float(Double(learningRate) / bc1)
+        let invSqrtBC2 = Float(1 / bc2.squareRoot())
+        let decay = decoupledWeightDecay ? 1 - learningRate * weightDecay : 1
+        let l2 = decoupledWeightDecay ? 0 : weightDecay
+        let (b1, b2, eps) = (beta1, beta2, epsilon)
+        for (index, p) in parameters.enumerated() {
+            let w = SendablePointer(p.value.pointer), g = SendablePointer(p.gradient.pointer)
+            let m = SendablePointer(firstMoment[index].pointer), v = SendablePointer(secondMoment[index].pointer)
+            elementwise(p.value.count, vector: { i in
+                let wv = load8(w.pointer + i) * decay
+                let gv = load8(g.pointer + i) + l2 * wv
+                let mv = b1 * load8(m.pointer + i) + (1 - b1) * gv
+                let vv = b2 * load8(v.pointer + i) + (1 - b2) * gv * gv
+                store8(mv, m.pointer + i)
+                store8(vv, v.pointer + i)
+                store8(wv - stepSize * mv / (vv.squareRoot() * invSqrtBC2 + eps), w.pointer + i)
+            }, scalar: { i in
+                let wv = w[i] * decay
+                let gv = g[i] + l2 * wv
+                let mv = b1 * m[i] + (1 - b1) * gv
+                let vv = b2 * v[i] + (1 - b2) * gv * gv
+                m[i] = mv
+                v[i] = vv
+                w[i] = wv - stepSize * mv / (vv.squareRoot() * invSqrtBC2 + eps)
+            })
+        }
+        if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,51 @@
+import DistillCore
+
+/// Updates parameters from their accumulated gradients.
+///
+/// An optimizer keeps per-parameter state (momentum, moments) in the order of the parameter list
+/// it is given, which must be the same list on every step.
+public protocol Optimizer: AnyObject {
+    /// The step size of the next update; a schedule sets it before each step.
+    var learningRate: Float { get set }
+    /// The optional max-norm constraint applied to weights after each update.
+    var maxNorm: Float? { get set }
+    /// One update of every parameter from its gradient. Gradients are left as they are.
+    func step(_ parameters: [Parameter])
+}
+
+/// Clips each output unit's incoming weight vector (a row of `[out, ...]`) to an L2 norm of at
+/// most `limit`; biases are left alone. Used by Hinton's dropout teacher ("max-norm
+/// regularisation"; Srivastava et al., JMLR 2014, section 5.1).
+public func applyMaxNorm(_ limit: Float, to parameters: [Parameter]) {
+    for p in parameters where p.isWeight {
+        let rows = p.value.shape[0], length = p.rowLength
+        let w = SendablePointer(p.value.pointer)
+        parallelFor(rows, costPerItem: length) { range in
+            for r in range {
+                let row = w.pointer + r * length
+                var acc = Float8.zero
+                var j = 0
+                while j + 8 <= length { let v = load8(row + j); acc += v * v; j += 8 }
+                var norm2 = Double(acc.sum())
+                while j < length { norm2 += Double(row[j] * row[j]); j += 1 }
+                let norm = norm2.squareRoot()
+                if norm > Double(limit) {
+                    let scale = Float(Double(limit) / norm)
+                    for k in 0..<length { row[k] *= scale }
+                }
+            }
+        }
+    }
+}
+
+/// Per-parameter state tensors, created on the first step with the parameters' shapes.
+struct OptimizerSlots {
+    private(set) var tensors: [Tensor] = []
+
+    mutating func prepare(for parameters: [Parameter]) {
+        if tensors.count == parameters.count { return }
+        tensors = parameters.map { Tensor(zeros: $0.value.shape) }
+    }
+
+    subscript(i: Int) -> Tensor { tensors[i] }
+}

@@ -1,0 +1,63 @@
+import DistillCore
+import DistillLosses
+import DistillNN
+
+/// One optimisation step of a model: forward (training mode), loss and its gradient with respect
+/// to the logits, backward, optimizer update.
+///
+/// The step owns the logits-gradient buffer and the model owns its activations, so once a batch
+/// size has been seen a step allocates nothing.
+public final class TrainingStep {
+    public let model: Model
+    public let optimizer: any Optimizer
+    private var logitsGradient = Tensor(zeros: [0])
+    private let parameters: [Parameter]
+
+    public init(model: Model, optimizer: any Optimizer) {
+        self.model = model
+        self.optimizer = optimizer
+        self.parameters = model.parameters
+    }
+
+    /// A step on labels alone (cross-entropy).
+    /// - Parameters:
+    ///   - batch: `[N] + model.inputShape` (any shape with that many elements per example).
+    ///   - labels: `[N]` class indices.
+    /// - Returns: the mean cross-entropy of the batch before the update, and the logits.
+    @discardableResult
+    public func run(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (loss: Float, logits: Tensor) {
+        let logits = model.forward(batch, mode: .training)
+        prepareGradient(like: logits)
+        let loss = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: labels,
+                                    rows: logits.shape[0], classes: logits.shape[1], gradient: logitsGradient.buffer)
+        update()
+        return (loss, logits)
+    }
+
+    /// A distillation step: `loss` against the teacher's outputs for the same batch.
+    /// - Parameters:
+    ///   - teacher: the teacher's logits (or probabilities) for the batch, `[N, classes]`.
+    ///   - labels: `[N]` labels with `DistillationLoss.noLabel` for unlabelled rows, or nil when
+    ///     alpha = 1.
+    @discardableResult
+    public func run(batch: Tensor, teacher: TeacherOutput, labels: UnsafeBufferPointer<Int32>?,
+                    loss: DistillationLoss) throws -> (value: DistillationLossValue, logits: Tensor) {
+        let logits = model.forward(batch, mode: .training)
+        prepareGradient(like: logits)
+        let value = try loss.evaluate(studentLogits: UnsafeBufferPointer(logits.buffer), teacher: teacher,
+                                      labels: labels, rows: logits.shape[0], classes: logits.shape[1],
+                                      gradient: logitsGradient.buffer)
+        update()
+        return (value, logits)
+    }
+
+    private func prepareGradient(like logits: Tensor) {
+        if logitsGradient.shape != logits.shape { logitsGradient.resize(to: logits.shape) }
+    }
+
+    private func update() {
+        model.zeroGradients()
+        model.backward(logitsGradient)
+        optimizer.step(parameters)
+    }
+}

@@ -1,0 +1,132 @@
+import XCTest
+import DistillCore
+@testable import DistillNN
+import DistillTestSupport
+
+/// Checks a layer's backward pass against central differences of `L = sum(w * forward(x))` for a
+/// fixed random `w`: `dL/dx` against `backward(w)`, and each parameter's gradient.
+///
+/// The objective is summed in Double. Every layer here is piecewise linear in each input and
+/// parameter, so the central difference is exact away from kinks (ReLU at 0, max-pooling ties),
+/// which the fixtures avoid by construction; what remains is Float rounding of the forward pass,
+/// ~1e-7 * |L| / h. With h = 1e-2 that bounds the error near 1e-4, hence atol 5e-4 and rtol 1e-3.
+func checkGradients(_ layer: any Layer, inputShape: [Int], seed: UInt64, prepare: () -> Void = {},
+                    file: StaticString = #filePath, line: UInt = #line) throws {
+    let outputShape = try layer.outputShape(for: inputShape)
+    let x = Tensor(shape: inputShape, values: fixtureValues(Tensor.elementCount(inputShape), seed: seed, scale: 1))
+    let w = Tensor(shape: outputShape, values: fixtureValues(Tensor.elementCount(outputShape), seed: seed + 1, scale: 1))
+    func objective() -> Double {
+        prepare()
+        let y = layer.forward(x, mode: .training)
+        var total = 0.0
+        for i in 0..<y.count { total += Double(y[i]) * Double(w[i]) }
+        return total
+    }
+    layer.computesInputGradient = true
+    for p in layer.parameters { p.zeroGradient() }
+    _ = objective()
+    let dx = layer.backward(w).values
+    let parameterGradients = layer.parameters.map { $0.gradient.values }
+    let x0 = x.values
+    let numericX = centralDifferences(x0, step: 1e-2) { probe in
+        for i in 0..<probe.count { x[i] = probe[i] }
+        return objective()
+    }
+    for i in 0..<x0.count { x[i] = x0[i] }   // the probe leaves its last element perturbed
+    assertClose(dx, numericX, rtol: 1e-3, atol: 5e-4, "\(layer.descriptor) input gradient", file: file, line: line)
+    for (p, analytic) in zip(layer.parameters, parameterGradients) {
+        let p0 = p.value.values
+        let numeric = centralDifferences(p0, step: 1e-2) { probe in
+            for i in 0..<probe.count { p.value[i] = probe[i] }
+            return objective()
+        }
+        for i in 0..<p0.count { p.value[i] = p0[i] }
+        assertClose(analytic, numeric, rtol: 1e-3, atol: 5e-4, "\(layer.descriptor) \(p.name) gradient", file: file, line: line)
+    }
+}
+
+final class LayerGradientTests: XCTestCase {
+    var generator = SeededGenerator(seed: 42)
+
+    func testLinear() throws {
+        try checkGradients(Linear(inputSize: 5, outputSize: 3, generator: &generator), inputShape: [4, 5], seed: 1)
+        try checkGradients(Linear(inputSize: 9, outputSize: 1, generator: &generator), inputShape: [1, 9], seed: 2)  // batch 1, 1 class
+        try checkGradients(Linear(inputSize: 17, outputSize: 11, generator: &generator), inputShape: [3, 17], seed: 3)
+    }
+
+    func testReLU() throws {
+        // Inputs drawn away from 0 (the kink) by the fixture: |x| >= 0.05 is checked here.
+        // Central differences are exact only away from the kink at 0: the fixture keeps clear of it.
+        XCTAssertTrue(fixtureValues(40, seed: 5).allSatisfy { abs($0) > 1e-2 })
+        try checkGradients(ReLU(), inputShape: [4, 10], seed: 5)
+    }
+
+    func testDropoutWithFixedMask() throws {
+        let dropout = Dropout(probability: 0.4, generator: SeededGenerator(seed: 9))
+        let saved = dropout.generator
+        try checkGradients(dropout, inputShape: [3, 13], seed: 6, prepare: { dropout.generator = saved })
+    }
+
+    func testFlatten() throws {
+        try checkGradients(Flatten(), inputShape: [2, 3, 2, 2], seed: 7)
+    }
+
+    func testConv2DOddShapes() throws {
+        // Non-square image, padding 1, stride 1; batch 1; stride 2 with padding 2; 1x1 kernel.
+        try checkGradients(Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), padding: 1, generator: &generator),
+                           inputShape: [2, 2, 5, 4], seed: 8)
+        try checkGradients(Conv2D(inputChannels: 1, outputChannels: 2, kernelSize: (3, 2), padding: 0, generator: &generator),
+                           inputShape: [1, 1, 4, 6], seed: 9)
+        try checkGradients(Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: (3, 3), stride: 2, padding: 2, generator: &generator),
+                           inputShape: [2, 2, 5, 7], seed: 10)
+        try checkGradients(Conv2D(inputChannels: 3, outputChannels: 2, kernelSize: (1, 1), generator: &generator),
+                           inputShape: [2, 3, 3, 2], seed: 11)
+    }
+
+    func testMaxPool2D() throws {
+        // Distinct inputs (no ties) from the fixture; 2x2 stride 2 on an odd size (edge dropped),
+        // and an overlapping 3x3 stride 2 window.
+        try checkGradients(MaxPool2D(kernel: 2), inputShape: [2, 2, 5, 4], seed: 12)
+        try checkGradients(MaxPool2D(kernel: 3, stride: 2), inputShape: [1, 2, 7, 5], seed: 13)
+    }
+
+    func testSequentialCNN() throws {
+        let spec = try ArchitectureSpec(parsing: "cnn:3,4/fc:5")
+        let net = try spec.build(inputShape: [1, 8, 6], classes: 3, dropout: 0, generator: &generator)
+        try checkGradients(net, inputShape: [2, 1, 8, 6], seed: 14)
+    }
+
+    /// The first layer of a model does not compute the input gradient (nothing needs it).
+    func testModelSkipsInputGradient() throws {
+        let model = try Model(spec: ArchitectureSpec(parsing: "mlp:4"), inputShape: [3], classes: 2, generator: &generator)
+        XCTAssertFalse(model.network.layers[0].computesInputGradient)
+        XCTAssertTrue(model.network.layers[1].computesInputGradient)
+    }
+}
+
+final class ConvolutionReferenceTests: XCTestCase {
+    /// Conv2D's forward pass against a direct six-loop convolution in Double.
+    func testForwardMatchesNaiveConvolution() throws {
+        var generator = SeededGenerator(seed: 3)
+        for (stride, padding, kh, kw) in [(1, 1, 3, 3), (2, 0, 3, 2), (2, 2, 5, 3), (1, 0, 1, 1)] {
+            let conv = Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: (kh, kw), stride: stride, padding: padding, generator: &generator)
+            for c in 0..<4 { conv.bias.value[c] = Float(c) * 0.1 - 0.15 }
+            let (n, cin, h, w) = (2, 3, 7, 6)
+            let x = Tensor(shape: [n, cin, h, w], values: fixtureValues(n * cin * h * w, seed: 21))
+            let y = conv.forward(x, mode: .inference)
+            let ho = (h + 2 * padding - kh) / stride + 1, wo = (w + 2 * padding - kw) / stride + 1
+            XCTAssertEqual(y.shape, [n, 4, ho, wo])
+            var expected: [Double] = []
+            for b in 0..<n { for co in 0..<4 { for oy in 0..<ho { for ox in 0..<wo {
+                var acc = Double(conv.bias.value[co])
+                for ci in 0..<cin { for i in 0..<kh { for j in 0..<kw {
+                    let yy = oy * stride - padding + i, xx = ox * stride - padding + j
+                    guard yy >= 0, yy < h, xx >= 0, xx < w else { continue }
+                    acc += Double(x[((b * cin + ci) * h + yy) * w + xx]) * Double(conv.weight.value[((co * cin + ci) * kh + i) * kw + j])
+                } } }
+                expected.append(acc)
+            } } } }
+            assertClose(y.values, expected, rtol: 1e-5, atol: 1e-5, "stride \(stride) padding \(padding) kernel \(kh)x\(kw)")
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import XCTest
+import DistillCore
+import DistillNN
+import DistillLosses
+@testable import DistillTraining
+import DistillTestSupport
+
+/// A synthetic 3-class problem that no linear classifier solves: the class is the ring
+/// (distance band from the origin) a 2-D point falls in, with 6 noise dimensions appended.
+func ringsDataset(count: Int, seed: UInt64) -> (x: [Float], y: [Int32]) {
+    var generator = SeededGenerator(seed: seed)
+    var x: [Float] = [], y: [Int32] = []
+    for _ in 0..<count {
+        let label = Int32(generator.next() % 3)
+        let radius = Float(label) + 0.2 + 0.6 * generator.nextUniform()
+        let angle = 2 * Float.pi * generator.nextUniform()
+        x += [radius * cosf(angle), radius * sinf(angle)] + (0..<6).map { _ in generator.nextUniform() - 0.5 }
+        y.append(label)
+    }
+    return (x, y)
+}
+
+final class EndToEndTests: XCTestCase {
+    func accuracy(_ model: Model, _ x: [Float], _ y: [Int32]) -> Double {
+        let logits = model.logits(Tensor(shape: [y.count, 8], values: x))
+        var correct = 0
+        for r in 0..<y.count {
+            var best = 0
+            for c in 1..<3 where logits[r * 3 + c] > logits[r * 3 + best] { best = c }
+            if best == Int(y[r]) { correct += 1 }
+        }
+        return Double(correct) / Double(y.count)
+    }
+
+    /// An MLP learns the rings to high accuracy on held-out points, with SGD + momentum.
+    func testMLPLearnsRings() throws {
+        let train = ringsDataset(count: 2048, seed: 1), test = ringsDataset(count: 1000, seed: 2)
+        var generator = SeededGenerator(seed: 7)
+        let model = try Model(spec: ArchitectureSpec(parsing: "mlp:32,32"), inputShape: [8], classes: 3, generator: &generator)
+        let step = TrainingStep(model: model, optimizer: SGD(learningRate: 0.05, momentum: 0.9))
+        XCTAssertLessThan(accuracy(model, test.x, test.y), 0.6)
+        let batchSize = 64
+        for _ in 0..<60 {
+            for start in stride(from: 0, to: 2048, by: batchSize) {
+                let batch = Tensor(shape: [batchSize, 8], values: Array(train.x[(start * 8)..<((start + batchSize) * 8)]))
+                let labels = Array(train.y[start..<(start + batchSize)])
+                try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
+            }
+        }
+        XCTAssertGreaterThan(accuracy(model, test.x, test.y), 0.95)
+    }
+
+    /// A training step reuses its buffers: after a first step, further steps with the same batch
+    /// size leave every activation, gradient and optimizer buffer in place.
+    func testSteadyStateStepsKeepTheirBuffers() throws {
+        var generator = SeededGenerator(seed: 3)
+        let model = try Model(spec: ArchitectureSpec(parsing: "cnn:2/fc:4"), inputShape: [1, 6, 6], classes: 3,
+                              dropout: 0.5, generator: &generator)
+        let step = TrainingStep(model: model, optimizer: Adam())
+        let batch = Tensor(shape: [4, 1, 6, 6], values: fixtureValues(144, seed: 1))
+        let labels: [Int32] = [0, 1, 2, 1]
+        try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
+        let first = try labels.withUnsafeBufferPointer { try step.run(batch: batch, labels: $0).logits }
+        let pointers = model.parameters.map { ($0.value.pointer, $0.gradient.pointer) }
+        try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
+        let second = try labels.withUnsafeBufferPointer { try step.run(batch: batch, labels: $0).logits }
+        XCTAssertTrue(first.storage === second.storage)
+        XCTAssertEqual(first.pointer, second.pointer)
+        for (p, (value, gradient)) in zip(model.parameters, pointers) {
+            XCTAssertEqual(p.value.pointer, value)
+            XCTAssertEqual(p.gradient.pointer, gradient)
+        }
+    }
+
+    /// Distilling on the same problem: soft targets from a trained teacher at T = 4 train a
+    /// student with no labels at all (alpha = 1).
+    func testSoftOnlyDistillationTransfersTheTask() throws {
+        let train = ringsDataset(count: 2048, seed: 1), test = ringsDataset(count: 1000, seed: 2)
+        var generator = SeededGenerator(seed: 11)
+        let teacher = try Model(spec: ArchitectureSpec(parsing: "mlp:64,64"), inputShape: [8], classes: 3, generator: &generator)
+        let student = try Model(spec: ArchitectureSpec(parsing: "mlp:16"), inputShape: [8], classes: 3, generator: &generator)
+        let teacherStep = TrainingStep(model: teacher, optimizer: SGD(learningRate: 0.05, momentum: 0.9))
+        let studentStep = TrainingStep(model: student, optimizer: Adam(learningRate: 0.01))
+        let loss = try DistillationLoss(temperature: 4, alpha: 1)
+        let batchSize = 64
+        for epoch in 0..<80 {
+            for start in stride(from: 0, to: 2048, by: batchSize) {
+                let batch = Tensor(shape: [batchSize, 8], values: Array(train.x[(start * 8)..<((start + batchSize) * 8)]))
+                let labels = Array(train.y[start..<(start + batchSize)])
+                if epoch < 40 {
+                    try labels.withUnsafeBufferPointer { _ = try teacherStep.run(batch: batch, labels: $0) }
+                } else {
+                    let t = teacher.logits(batch)
+                    try t.buffer.withMemoryRebound(to: Float.self) { tb in
+                        _ = try studentStep.run(batch: batch, teacher: .logits(UnsafeBufferPointer(tb)), labels: nil, loss: loss)
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(accuracy(teacher, test.x, test.y), 0.95)
+        XCTAssertGreaterThan(accuracy(student, test.x, test.y), 0.9)
+    }
+}
