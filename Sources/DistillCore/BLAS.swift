@@ -16,6 +16,18 @@ package enum MatrixTranspose: Sendable {
     #endif
 }
 
+/// One recorded `gemm` call: its shape, without its data.
+package struct GemmCall: Sendable, Equatable {
+    package let transA: MatrixTranspose, transB: MatrixTranspose
+    package let m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+    package let beta: Float
+}
+
+/// When non-nil, every `gemm` call is appended here. The benchmark records the calls of one
+/// training step and replays them on their own buffers to time the BLAS floor of that step.
+/// Single-threaded use only.
+nonisolated(unsafe) package var gemmTrace: [GemmCall]?
+
 /// Row-major single-precision matrix product `C = alpha * op(A) * op(B) + beta * C`.
 ///
 /// `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `lda`, `ldb`, `ldc` are the row strides
@@ -32,6 +44,9 @@ package func gemm(
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     guard m > 0, n > 0 else { return }
+    if gemmTrace != nil {
+        gemmTrace!.append(GemmCall(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta))
+    }
     if k == 0 {
         // BLAS leaves C untouched for k = 0 only when beta = 1; make the result well defined.
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }

@@ -12,8 +12,12 @@ public struct SendablePointer<Element>: @unchecked Sendable {
     }
 }
 
-/// The number of worker threads `parallelFor` uses: the machine's active processor count.
-public let processorCount: Int = max(1, ProcessInfo_activeProcessorCount())
+/// The number of worker threads `parallelFor` uses: `DISTILL_THREADS` if set, else the machine's
+/// active processor count. (BLAS has its own setting, e.g. `OPENBLAS_NUM_THREADS`.)
+public let processorCount: Int = {
+    if let text = getenv("DISTILL_THREADS"), let n = Int(String(cString: text)), n >= 1 { return n }
+    return max(1, ProcessInfo_activeProcessorCount())
+}()
 
 /// Runs `body` over `0..<count` split into contiguous chunks, one per core, when the work is
 /// large enough (`count * costPerItem >= minimumWork`), and inline otherwise.

@@ -25,7 +25,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         self.state = state
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func next() -> UInt64 {
         let result = rotl(state.1 &* 5, 7) &* 9
         let t = state.1 << 17
@@ -39,7 +39,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
     }
 
     /// A uniform `Float` in [0, 1) with 24 random bits.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func nextUniform() -> Float {
         Float(next() >> 40) * 0x1p-24
     }
@@ -61,8 +61,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         a.state == b.state
     }
 
-    @inline(__always)
-    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+    @inlinable @inline(__always)
+    func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
 #if canImport(Glibc)

@@ -130,3 +130,37 @@ final class ConvolutionReferenceTests: XCTestCase {
         }
     }
 }
+
+final class MaxPoolReferenceTests: XCTestCase {
+    /// 2x2 pooling on rows wide enough for the vector path (20 and 37 columns: full groups of 8
+    /// outputs plus tails), with many ties (small integers): values and the routing of gradients
+    /// to the first maximum in row-major order, against a direct loop.
+    func testVectorPathAndTiesAgainstDirectLoop() {
+        for (h, w) in [(6, 20), (5, 37), (2, 2)] {
+            let (n, c) = (2, 3)
+            var generator = SeededGenerator(seed: UInt64(w))
+            let x = Tensor(shape: [n, c, h, w], values: (0..<(n * c * h * w)).map { _ in Float(generator.next() % 3) })
+            let pool = MaxPool2D(kernel: 2)
+            let y = pool.forward(x, mode: .training)
+            let (ho, wo) = (h / 2, w / 2)
+            let dy = Tensor(shape: y.shape, values: (0..<y.count).map { Float($0 + 1) })
+            let dx = pool.backward(dy).values
+            var expectedY: [Float] = [], expectedDX = [Float](repeating: 0, count: x.count)
+            for plane in 0..<(n * c) {
+                for oy in 0..<ho {
+                    for ox in 0..<wo {
+                        var best = plane * h * w + 2 * oy * w + 2 * ox
+                        for (i, j) in [(0, 1), (1, 0), (1, 1)] {
+                            let k = plane * h * w + (2 * oy + i) * w + 2 * ox + j
+                            if x[k] > x[best] { best = k }
+                        }
+                        expectedY.append(x[best])
+                        expectedDX[best] += dy[(plane * ho + oy) * wo + ox]
+                    }
+                }
+            }
+            XCTAssertEqual(y.values, expectedY, "\(h)x\(w)")
+            XCTAssertEqual(dx, expectedDX, "\(h)x\(w)")
+        }
+    }
+}

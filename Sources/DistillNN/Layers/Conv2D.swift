@@ -145,9 +145,13 @@ public final class Conv2D: Layer {
                     if s == 1 {
                         // x index = ox - pad + j: copy the in-range run, zero the edges.
                         let first = max(0, pad - j), last = min(g.wo, g.w + pad - j)
-                        if first > 0 { out.update(repeating: 0, count: min(first, g.wo)) }
-                        if last > first { (out + first).update(from: line + first - pad + j, count: last - first) }
-                        if last < g.wo { (out + max(last, 0)).update(repeating: 0, count: g.wo - max(last, 0)) }
+                        // Rows are short (the image width): explicit vector copies, not memcpy calls.
+                        var ox = 0
+                        while ox < min(first, g.wo) { out[ox] = 0; ox += 1 }
+                        let source = line - pad + j
+                        while ox + 8 <= last { store8(load8(source + ox), out + ox); ox += 8 }
+                        while ox < last { out[ox] = source[ox]; ox += 1 }
+                        while ox < g.wo { out[ox] = 0; ox += 1 }
                     } else {
                         for ox in 0..<g.wo {
                             let xx = ox * s - pad + j
@@ -182,8 +186,10 @@ public final class Conv2D: Layer {
                             let from = row + oy * g.wo
                             if s == 1 {
                                 let first = max(0, pad - j), last = min(g.wo, g.w + pad - j)
+                                let target = line - pad + j
                                 var ox = first
-                                while ox < last { line[ox - pad + j] += from[ox]; ox += 1 }
+                                while ox + 8 <= last { store8(load8(target + ox) + load8(from + ox), target + ox); ox += 8 }
+                                while ox < last { target[ox] += from[ox]; ox += 1 }
                             } else {
                                 for ox in 0..<g.wo {
                                     let xx = ox * s - pad + j

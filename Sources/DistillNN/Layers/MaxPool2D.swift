@@ -37,28 +37,22 @@ public final class MaxPool2D: Layer {
         let ho = (h - kernel) / stride + 1, wo = (w - kernel) / stride + 1
         output.resize(to: [n, c, ho, wo])
         if argmax.count < output.count { argmax = [Int32](repeating: 0, count: output.count) }
+        let twoByTwo = kernel == 2 && stride == 2
         let x = SendablePointer(input.pointer), y = SendablePointer(output.pointer)
         let k = kernel, s = stride
-        argmax.withUnsafeMutableBufferPointer { am in
-            let a = SendablePointer(am.baseAddress!)
-            parallelFor(n * c, costPerItem: h * w) { range in
-                for plane in range {
-                    let xin = x.pointer + plane * h * w
-                    let yout = y.pointer + plane * ho * wo
-                    let aout = a.pointer + plane * ho * wo
-                    for oy in 0..<ho {
-                        for ox in 0..<wo {
-                            var best = oy * s * w + ox * s
-                            var bestValue = xin[best]
-                            for i in 0..<k {
-                                let rowStart = (oy * s + i) * w + ox * s
-                                for j in 0..<k where xin[rowStart + j] > bestValue {
-                                    best = rowStart + j
-                                    bestValue = xin[best]
-                                }
-                            }
-                            yout[oy * wo + ox] = bestValue
-                            aout[oy * wo + ox] = Int32(best)
+        do {
+            argmax.withUnsafeMutableBufferPointer { am in
+                let a = SendablePointer(am.baseAddress!)
+                parallelFor(n * c, costPerItem: h * w) { range in
+                    for plane in range {
+                        let xin = x.pointer + plane * h * w
+                        let yout = y.pointer + plane * ho * wo
+                        let aout = a.pointer + plane * ho * wo
+                        if twoByTwo {
+                            pool2x2(xin, width: w, outputHeight: ho, outputWidth: wo, into: yout, argmax: aout)
+                        } else {
+                            poolGeneral(xin, width: w, kernel: k, stride: s, outputHeight: ho, outputWidth: wo,
+                                        into: yout, argmax: aout)
                         }
                     }
                 }
@@ -86,5 +80,79 @@ public final class MaxPool2D: Layer {
             }
         }
         return inputGradient
+    }
+}
+
+/// 2x2, stride 2 max pooling of one plane, eight outputs at a time, without data-dependent
+/// branches (on real data the comparisons are coin flips). Row tails go through a padded buffer.
+/// Ties keep the first element in row-major order (top-left, top-right, bottom-left,
+/// bottom-right), as the general path.
+@inline(__always)
+private func pool2x2(_ x: UnsafeMutablePointer<Float>, width w: Int, outputHeight ho: Int, outputWidth wo: Int,
+                     into y: UnsafeMutablePointer<Float>, argmax indices: UnsafeMutablePointer<Int32>) {
+    @inline(__always) func evens(_ a: Float8, _ b: Float8) -> Float8 { Float8(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6]) }
+    @inline(__always) func odds(_ a: Float8, _ b: Float8) -> Float8 { Float8(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]) }
+    let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+    let one = SIMD8<Int32>(repeating: 1), down = SIMD8<Int32>(repeating: Int32(w)), diagonal = down &+ one
+    var padded = (Float8.zero, Float8.zero, Float8.zero, Float8.zero)
+    for oy in 0..<ho {
+        let top = x + 2 * oy * w, bottom = top + w
+        var ox = 0
+        while ox < wo {
+            let t0: Float8, t1: Float8, b0: Float8, b1: Float8
+            if ox + 8 <= wo && 2 * ox + 16 <= w {
+                t0 = load8(top + 2 * ox); t1 = load8(top + 2 * ox + 8)
+                b0 = load8(bottom + 2 * ox); b1 = load8(bottom + 2 * ox + 8)
+            } else {
+                let count = 2 * (wo - ox)
+                withUnsafeMutableBytes(of: &padded) { raw in
+                    let p = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+                    p.update(repeating: -.infinity, count: 32)
+                    p.update(from: top + 2 * ox, count: count)
+                    (p + 16).update(from: bottom + 2 * ox, count: count)
+                }
+                (t0, t1, b0, b1) = padded
+            }
+            var best = evens(t0, t1)
+            var offset = SIMD8<Int32>(repeating: 0)
+            let tr = odds(t0, t1), bl = evens(b0, b1), br = odds(b0, b1)
+            var m = tr .> best
+            best.replace(with: tr, where: m); offset.replace(with: one, where: m)
+            m = bl .> best
+            best.replace(with: bl, where: m); offset.replace(with: down, where: m)
+            m = br .> best
+            best.replace(with: br, where: m); offset.replace(with: diagonal, where: m)
+            let index = SIMD8<Int32>(repeating: Int32(2 * oy * w + 2 * ox)) &+ lanes &+ offset
+            let count = min(8, wo - ox)
+            if count == 8 {
+                store8(best, y + oy * wo + ox)
+                UnsafeMutableRawPointer(indices + oy * wo + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
+            } else {
+                for q in 0..<count { y[oy * wo + ox + q] = best[q]; indices[oy * wo + ox + q] = index[q] }
+            }
+            ox += 8
+        }
+    }
+}
+
+/// Any window and stride: the first maximum of each window, in row-major order.
+@inline(__always)
+private func poolGeneral(_ x: UnsafeMutablePointer<Float>, width w: Int, kernel k: Int, stride s: Int,
+                         outputHeight ho: Int, outputWidth wo: Int,
+                         into y: UnsafeMutablePointer<Float>, argmax indices: UnsafeMutablePointer<Int32>) {
+    for oy in 0..<ho {
+        for ox in 0..<wo {
+            var best = oy * s * w + ox * s
+            var bestValue = x[best]
+            for i in 0..<k {
+                let rowStart = (oy * s + i) * w + ox * s
+                for j in 0..<k where x[rowStart + j] > bestValue {
+                    best = rowStart + j
+                    bestValue = x[best]
+                }
+            }
+            y[oy * wo + ox] = bestValue
+            indices[oy * wo + ox] = Int32(best)
+        }
     }
 }

@@ -15,7 +15,10 @@ public final class ReLU: Layer {
         output.resize(to: input.shape)
         let x = SendablePointer(input.pointer), y = SendablePointer(output.pointer)
         let zero = Float8.zero
-        elementwise(input.count, vector: { i in store8(pointwiseMax(load8(x.pointer + i), zero), y.pointer + i) },
+        elementwise(input.count, vector: { i in
+            let v = load8(x.pointer + i)
+            store8(v.replacing(with: zero, where: v .< zero), y.pointer + i)
+        },
                     scalar: { i in y[i] = max(x[i], 0) })
         return output
     }

@@ -1,0 +1,121 @@
+import DistillCore
+import Foundation
+import DistillKit
+
+/// Times a full training step (forward, cross-entropy, backward, SGD-momentum update) against the
+/// GEMM floor: the same BLAS calls the step makes, recorded from one step and replayed on their
+/// own buffers. Rounds alternate step and floor timings so both see the same machine load.
+func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws {
+    let cases: [(name: String, spec: String, inputShape: [Int], dropout: Float, inputDropout: Float)] = [
+        ("MLP 784-1200-1200-10, dropout 0.5/0.2", "mlp:1200,1200", [784], 0.5, 0.2),
+        ("MLP 784-800-800-10", "mlp:800,800", [784], 0, 0),
+        ("CNN conv32-conv64-fc256, dropout 0.3", "cnn:32,64/fc:256", [1, 28, 28], 0.3, 0),
+    ]
+    let batchSize = 128
+    print("Training step, batch \(batchSize), median of \(quick ? 3 : 7) rounds:")
+    print("model                                      step ms  GEMM floor ms  step/floor  samples/s")
+    for c in cases where filter.map({ c.name.contains($0) }) ?? true {
+        var generator = SeededGenerator(seed: 1)
+        let model = try Model(spec: ArchitectureSpec(parsing: c.spec), inputShape: c.inputShape, classes: 10,
+                              dropout: c.dropout, inputDropout: c.inputDropout, generator: &generator)
+        let step = TrainingStep(model: model, optimizer: SGD(learningRate: 0.01, momentum: 0.9))
+        let perExample = c.inputShape.reduce(1, *)
+        let batch = Tensor(shape: [batchSize] + c.inputShape, values: (0..<(batchSize * perExample)).map { _ in generator.nextUniform() })
+        let labels = (0..<batchSize).map { _ in Int32(generator.next() % 10) }
+        let runStep = {
+            try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
+        }
+        // Record the step's GEMM calls.
+        try runStep()
+        gemmTrace = []
+        try runStep()
+        let calls = gemmTrace!
+        gemmTrace = nil
+        let floor = GemmReplay(calls)
+        for _ in 0..<3 { try runStep(); floor.run() }
+        var stepTimes: [Double] = [], floorTimes: [Double] = []
+        let reps = quick ? 3 : 10
+        for _ in 0..<(quick ? 3 : 7) {
+            stepTimes.append(try secondsPerCall(reps, runStep))
+            floorTimes.append(secondsPerCall(reps) { floor.run() })
+        }
+        let s = median(stepTimes), f = median(floorTimes)
+        if breakdown { try printBreakdown(model: model, step: step, batch: batch, labels: labels) }
+        print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(s / f), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
+    }
+}
+
+/// Buffers for replaying a list of GEMM calls with their shapes.
+final class GemmReplay {
+    let calls: [GemmCall]
+    var buffers: [(a: [Float], b: [Float], c: [Float])]
+
+    init(_ calls: [GemmCall]) {
+        self.calls = calls
+        var generator = SeededGenerator(seed: 2)
+        buffers = calls.map { call in
+            let rowsA = call.transA == .none ? call.m : call.k
+            let rowsB = call.transB == .none ? call.k : call.n
+            return ((0..<(rowsA * call.lda)).map { _ in generator.nextUniform() },
+                    (0..<(rowsB * call.ldb)).map { _ in generator.nextUniform() },
+                    [Float](repeating: 0, count: call.m * call.ldc))
+        }
+    }
+
+    func run() {
+        for (i, call) in calls.enumerated() {
+            buffers[i].a.withUnsafeBufferPointer { a in
+                buffers[i].b.withUnsafeBufferPointer { b in
+                    buffers[i].c.withUnsafeMutableBufferPointer { c in
+                        gemm(call.transA, call.transB, m: call.m, n: call.n, k: call.k,
+                             a: a.baseAddress!, lda: call.lda, b: b.baseAddress!, ldb: call.ldb,
+                             beta: call.beta, c: c.baseAddress!, ldc: call.ldc)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Times the phases of a step separately (forward, loss, backward, update), for profiling.
+func printBreakdown(model: Model, step: TrainingStep, batch: Tensor, labels: [Int32]) throws {
+    let gradient = Tensor(zeros: [batch.shape[0], model.classes])
+    let parameters = model.parameters
+    let optimizer = SGD(learningRate: 0.001, momentum: 0.9)
+    gemmTrace = []
+    var logits = model.forward(batch, mode: .training)
+    let forwardFloor = GemmReplay(gemmTrace!)
+    gemmTrace = nil
+    forwardFloor.run()
+    let forward = secondsPerCall(20) { logits = model.forward(batch, mode: .training) }
+    let forwardFloorTime = secondsPerCall(20) { forwardFloor.run() }
+    let loss = try secondsPerCall(20) {
+        try labels.withUnsafeBufferPointer { y in
+            _ = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: y, rows: logits.shape[0],
+                                 classes: logits.shape[1], gradient: gradient.buffer)
+        }
+    }
+    let backward = secondsPerCall(20) { model.zeroGradients(); model.backward(gradient) }
+    gemmTrace = []
+    model.zeroGradients(); model.backward(gradient)
+    let backwardFloor = GemmReplay(gemmTrace!)
+    gemmTrace = nil
+    backwardFloor.run()
+    let backwardFloorTime = secondsPerCall(20) { backwardFloor.run() }
+    let update = secondsPerCall(20) { optimizer.step(parameters) }
+    // Per layer, on the activations of a real forward pass.
+    var x = batch.reshaped([batch.shape[0]] + (model.network.layers.first is Linear || model.network.layers.first is Dropout && model.inputShape.count == 1 ? [model.inputShape.reduce(1, *)] : model.inputShape))
+    var parts: [String] = []
+    for layer in model.network.layers {
+        let input = x
+        var y = layer.forward(input, mode: .training)
+        let f = secondsPerCall(20) { y = layer.forward(input, mode: .training) }
+        let g = Tensor(zeros: y.shape)
+        g.fill(0.01)
+        let b = secondsPerCall(20) { for p in layer.parameters { p.zeroGradient() }; _ = layer.backward(g) }
+        parts.append("\(layer.descriptor) \(format(f * 1000, 3))/\(format(b * 1000, 3))")
+        x = y.copy()
+    }
+    print("  per layer fwd/bwd ms: " + parts.joined(separator: ", "))
+    print("  breakdown ms: forward \(format(forward * 1000)) (GEMMs \(format(forwardFloorTime * 1000))), loss \(format(loss * 1000, 3)), backward \(format(backward * 1000)) (GEMMs \(format(backwardFloorTime * 1000))), update \(format(update * 1000))")
+}
