@@ -164,3 +164,26 @@ final class MaxPoolReferenceTests: XCTestCase {
         }
     }
 }
+
+final class ConvolutionChunkTests: XCTestCase {
+    /// Splitting the batch into chunks (columns unfolded again in backward) gives the same output
+    /// and gradients as one chunk, including a short last chunk (5 images in chunks of 2).
+    func testChunkedEqualsSingleChunk() {
+        var generator = SeededGenerator(seed: 8)
+        let single = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), stride: 1, padding: 1, generator: &generator)
+        var copy = SeededGenerator(seed: 8)
+        let chunked = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), stride: 1, padding: 1, generator: &copy)
+        chunked.chunkBytes = 2 * 18 * 30 * 4   // K = 18, P = 30: two images per chunk
+        let x = Tensor(shape: [5, 2, 6, 5], values: fixtureValues(300, seed: 4))
+        let dy = Tensor(shape: [5, 3, 6, 5], values: fixtureValues(450, seed: 5))
+        for layer in [single, chunked] { for p in layer.parameters { p.zeroGradient() } }
+        let y1 = single.forward(x, mode: .training).values, y2 = chunked.forward(x, mode: .training).values
+        let dx1 = single.backward(dy).values, dx2 = chunked.backward(dy).values
+        assertClose(y2, y1, rtol: 1e-6, atol: 1e-6)
+        assertClose(dx2, dx1, rtol: 1e-6, atol: 1e-6)
+        assertClose(chunked.weight.gradient.values, single.weight.gradient.values, rtol: 1e-5, atol: 1e-5)
+        assertClose(chunked.bias.gradient.values, single.bias.gradient.values, rtol: 1e-5, atol: 1e-5)
+        // And the chunked layer passes the finite-difference check on its own.
+        XCTAssertNoThrow(try checkGradients(chunked, inputShape: [5, 2, 6, 5], seed: 30))
+    }
+}

@@ -1,13 +1,18 @@
 import DistillCore
 
-/// A 2-D convolution (cross-correlation, as PyTorch's `Conv2d`) by im2col and one GEMM per pass.
+/// A 2-D convolution (cross-correlation, as PyTorch's `Conv2d`) by im2col and GEMM.
 ///
 /// Shapes: input `[N, Cin, H, W]`, weight `[Cout, Cin, kh, kw]`, bias `[Cout]`, output
 /// `[N, Cout, Ho, Wo]` with `Ho = (H + 2 padding - kh) / stride + 1` (likewise `Wo`).
-/// With `K = Cin kh kw` and `P = Ho Wo`, the whole batch is unfolded into `col [K, N P]`, then
-/// forward: `out [Cout, N P] = W [Cout, K] col`, permuted to NCHW with the bias added;
+/// With `K = Cin kh kw` and `P = Ho Wo`, a chunk of `m` images is unfolded into `col [K, m P]`, then
+/// forward: `out [Cout, m P] = W [Cout, K] col`, permuted to NCHW with the bias added;
 /// backward: `dW += dout col^T`, `db += row sums of dout`, `dcol = W^T dout`, folded back (col2im)
 /// into `dx`.
+///
+/// Chunks hold as many images as keep `col` near 4 MB, so that the unfolded columns, the products
+/// and their gradients stay in cache instead of streaming through memory; with more than one chunk
+/// the backward pass unfolds each chunk again from the input (cheaper than storing and re-reading
+/// the whole batch's columns).
 public final class Conv2D: Layer {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -19,11 +24,16 @@ public final class Conv2D: Layer {
     public let bias: Parameter
     public var computesInputGradient = true
 
+    /// The target size of one chunk's columns, in bytes (tests lower it to force several chunks).
+    var chunkBytes = 4 << 20
+
     private var inputShape: [Int] = [0, 0, 0, 0]
-    private var columns = Tensor(zeros: [0])           // [K, N P]
-    private var product = Tensor(zeros: [0])           // [Cout, N P]: forward result, then dout
+    private var input = Tensor(zeros: [0])
+    private var columns = Tensor(zeros: [0])           // [K, m P] for the current chunk
+    private var columnsChunk = -1                      // which chunk `columns` holds
+    private var product = Tensor(zeros: [0])           // [Cout, m P]: forward result, then dout
     private var output = Tensor(zeros: [0])            // [N, Cout, Ho, Wo]
-    private var columnGradient = Tensor(zeros: [0])    // [K, N P]
+    private var columnGradient = Tensor(zeros: [0])    // [K, m P]
     private var inputGradient = Tensor(zeros: [0])
 
     public init(inputChannels: Int, outputChannels: Int, kernelSize: (Int, Int), stride: Int = 1,
@@ -51,44 +61,58 @@ public final class Conv2D: Layer {
         guard inputShape.count == 4, inputShape[1] == inputChannels else {
             throw ArchitectureError("\(descriptor) expects input [N, \(inputChannels), H, W], got \(inputShape)")
         }
-        let ho = (inputShape[2] + 2 * padding - kernelHeight) / stride + 1
-        let wo = (inputShape[3] + 2 * padding - kernelWidth) / stride + 1
         guard inputShape[2] + 2 * padding >= kernelHeight, inputShape[3] + 2 * padding >= kernelWidth else {
             throw ArchitectureError("\(descriptor): input \(inputShape[2])x\(inputShape[3]) is smaller than the kernel")
         }
+        let ho = (inputShape[2] + 2 * padding - kernelHeight) / stride + 1
+        let wo = (inputShape[3] + 2 * padding - kernelWidth) / stride + 1
         return [inputShape[0], outputChannels, ho, wo]
     }
 
-    private var geometry: (n: Int, h: Int, w: Int, ho: Int, wo: Int, k: Int, p: Int) {
+    private struct Geometry {
+        let n: Int, h: Int, w: Int, ho: Int, wo: Int, k: Int, p: Int, chunk: Int
+        var chunks: Int { (n + chunk - 1) / chunk }
+        func images(_ c: Int) -> Range<Int> { (c * chunk)..<min(n, (c + 1) * chunk) }
+    }
+
+    private var geometry: Geometry {
         let n = inputShape[0], h = inputShape[2], w = inputShape[3]
         let ho = (h + 2 * padding - kernelHeight) / stride + 1
         let wo = (w + 2 * padding - kernelWidth) / stride + 1
-        return (n, h, w, ho, wo, inputChannels * kernelHeight * kernelWidth, ho * wo)
+        let k = inputChannels * kernelHeight * kernelWidth, p = ho * wo
+        let chunk = max(1, min(n, chunkBytes / max(k * p * 4, 1)))
+        return Geometry(n: n, h: h, w: w, ho: ho, wo: wo, k: k, p: p, chunk: chunk)
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         if input.shape != inputShape { inputShape = input.shape }
+        self.input = input
         let g = geometry
-        let np = g.n * g.p
-        columns.resize(to: [g.k, np])
-        product.resize(to: [outputChannels, np])
+        columns.resize(to: [g.k, g.chunk * g.p])
+        product.resize(to: [outputChannels, g.chunk * g.p])
         output.resize(to: [g.n, outputChannels, g.ho, g.wo])
-        im2col(input.pointer)
-        gemm(.none, .none, m: outputChannels, n: np, k: g.k,
-             a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: np,
-             beta: 0, c: product.pointer, ldc: np)
-        // [Cout, N, P] -> [N, Cout, P], adding the bias.
-        let src = SendablePointer(product.pointer), dst = SendablePointer(output.pointer)
-        let b = SendablePointer(bias.value.pointer)
-        let cout = outputChannels, p = g.p, n = g.n
-        parallelFor(n * cout, costPerItem: p) { range in
-            for item in range {
-                let image = item / cout, c = item % cout
-                let from = src.pointer + c * n * p + image * p, to = dst.pointer + item * p
-                let bv = Float8(repeating: b[c])
-                var j = 0
-                while j + 8 <= p { store8(load8(from + j) + bv, to + j); j += 8 }
-                while j < p { to[j] = from[j] + b[c]; j += 1 }
+        let cout = outputChannels, p = g.p
+        for c in 0..<g.chunks {
+            let images = g.images(c)
+            let mp = images.count * p, ld = g.chunk * p
+            im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld)
+            columnsChunk = c
+            gemm(.none, .none, m: cout, n: mp, k: g.k,
+                 a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: ld,
+                 beta: 0, c: product.pointer, ldc: ld)
+            // [Cout, m, P] -> [m, Cout, P] of the output, adding the bias.
+            let src = SendablePointer(product.pointer), dst = SendablePointer(output.pointer)
+            let b = SendablePointer(bias.value.pointer)
+            let first = images.lowerBound
+            parallelFor(images.count * cout, costPerItem: p) { range in
+                for item in range {
+                    let local = item / cout, ch = item % cout
+                    let from = src.pointer + ch * ld + local * p, to = dst.pointer + ((first + local) * cout + ch) * p
+                    let bv = Float8(repeating: b[ch])
+                    var j = 0
+                    while j + 8 <= p { store8(load8(from + j) + bv, to + j); j += 8 }
+                    while j < p { to[j] = from[j] + b[ch]; j += 1 }
+                }
             }
         }
         return output
@@ -96,58 +120,81 @@ public final class Conv2D: Layer {
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let g = geometry
-        let np = g.n * g.p, cout = outputChannels, p = g.p, n = g.n
-        // dout: [N, Cout, P] -> [Cout, N P] (reusing the forward product buffer).
-        let src = SendablePointer(outputGradient.pointer), dst = SendablePointer(product.pointer)
-        parallelFor(n * cout, costPerItem: p) { range in
-            for item in range {
-                let image = item / cout, c = item % cout
-                (dst.pointer + c * np + image * p).update(from: src.pointer + item * p, count: p)
-            }
-        }
+        let cout = outputChannels, p = g.p
         let (dW, betaW) = weight.accumulationTarget()
-        gemm(.none, .transpose, m: cout, n: g.k, k: np,
-             a: product.pointer, lda: np, b: columns.pointer, ldb: np,
-             beta: betaW, c: dW.pointer, ldc: g.k)
         let (db, betaB) = bias.accumulationTarget()
-        for c in 0..<cout {
-            let s = Float(sum(product.pointer + c * np, np))
-            db[c] = betaB == 0 ? s : db[c] + s
+        if betaB == 0 { db.fill(0) }
+        if computesInputGradient {
+            columnGradient.resize(to: [g.k, g.chunk * p])
+            inputGradient.resize(to: inputShape)
         }
-        guard computesInputGradient else { return inputGradient }
-        columnGradient.resize(to: [g.k, np])
-        gemm(.transpose, .none, m: g.k, n: np, k: cout,
-             a: weight.value.pointer, lda: g.k, b: product.pointer, ldb: np,
-             beta: 0, c: columnGradient.pointer, ldc: np)
-        inputGradient.resize(to: inputShape)
-        col2im(into: inputGradient.pointer)
+        // Walk the chunks backwards so that the last chunk's columns, still in place from the
+        // forward pass, are used first.
+        for c in (0..<g.chunks).reversed() {
+            let images = g.images(c)
+            let mp = images.count * p, ld = g.chunk * p
+            if columnsChunk != c {
+                im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld)
+                columnsChunk = c
+            }
+            // dout: [m, Cout, P] -> [Cout, m P], summing each channel for the bias gradient.
+            let src = SendablePointer(outputGradient.pointer), dst = SendablePointer(product.pointer)
+            let dbp = SendablePointer(db.pointer)
+            let first = images.lowerBound, count = images.count
+            parallelFor(cout, costPerItem: count * p) { range in
+                for ch in range {
+                    var acc = 0.0
+                    for local in 0..<count {
+                        let from = src.pointer + ((first + local) * cout + ch) * p
+                        let to = dst.pointer + ch * ld + local * p
+                        var v = Float8.zero
+                        var j = 0
+                        while j + 8 <= p { let x = load8(from + j); store8(x, to + j); v += x; j += 8 }
+                        var rest: Float = 0
+                        while j < p { to[j] = from[j]; rest += from[j]; j += 1 }
+                        acc += Double(v.sum()) + Double(rest)
+                    }
+                    dbp[ch] += Float(acc)
+                }
+            }
+            gemm(.none, .transpose, m: cout, n: g.k, k: mp,
+                 a: product.pointer, lda: ld, b: columns.pointer, ldb: ld,
+                 beta: c == g.chunks - 1 ? betaW : 1, c: dW.pointer, ldc: g.k)
+            guard computesInputGradient else { continue }
+            gemm(.transpose, .none, m: g.k, n: mp, k: cout,
+                 a: weight.value.pointer, lda: g.k, b: product.pointer, ldb: ld,
+                 beta: 0, c: columnGradient.pointer, ldc: ld)
+            col2im(columnGradient.pointer, rowStride: ld, images: images, into: inputGradient.pointer)
+        }
         return inputGradient
     }
 
-    /// Unfolds the input into `columns[k, n P + oy Wo + ox] = x[n, c, oy s - pad + i, ox s - pad + j]`
-    /// (zero outside the image), with `k = (c kh + i) kw + j`.
-    private func im2col(_ x: UnsafePointer<Float>) {
+    /// Unfolds images `images` of the input into
+    /// `cols[k, (n - first) P + oy Wo + ox] = x[n, c, oy s - pad + i, ox s - pad + j]` (zero outside
+    /// the image), with `k = (c kh + i) kw + j` and rows `rowStride` apart.
+    private func im2col(_ x: UnsafePointer<Float>, images: Range<Int>, into columns: UnsafeMutablePointer<Float>,
+                        rowStride ld: Int) {
         let g = geometry
-        let np = g.n * g.p
-        let cols = SendablePointer(columns.pointer), xp = SendablePointer(UnsafeMutablePointer(mutating: x))
+        let cols = SendablePointer(columns), xp = SendablePointer(UnsafeMutablePointer(mutating: x))
         let kh = kernelHeight, kw = kernelWidth, s = stride, pad = padding, cin = inputChannels
-        parallelFor(g.k * g.n, costPerItem: g.p) { range in
+        let first = images.lowerBound, count = images.count
+        parallelFor(g.k * count, costPerItem: g.p) { range in
             for item in range {
-                let k = item / g.n, image = item % g.n
+                let k = item / count, local = item % count
                 let c = k / (kh * kw), i = (k / kw) % kh, j = k % kw
-                let plane = xp.pointer + (image * cin + c) * g.h * g.w
-                let row = cols.pointer + k * np + image * g.p
+                let plane = xp.pointer + ((first + local) * cin + c) * g.h * g.w
+                let row = cols.pointer + k * ld + local * g.p
                 for oy in 0..<g.ho {
                     let y = oy * s - pad + i
                     let out = row + oy * g.wo
                     if y < 0 || y >= g.h { out.update(repeating: 0, count: g.wo); continue }
                     let line = plane + y * g.w
                     if s == 1 {
-                        // x index = ox - pad + j: copy the in-range run, zero the edges.
-                        let first = max(0, pad - j), last = min(g.wo, g.w + pad - j)
-                        // Rows are short (the image width): explicit vector copies, not memcpy calls.
+                        // x index = ox - pad + j: copy the in-range run, zero the edges. Rows are
+                        // short (the image width): explicit vector copies, not memcpy calls.
+                        let firstX = max(0, pad - j), last = min(g.wo, g.w + pad - j)
                         var ox = 0
-                        while ox < min(first, g.wo) { out[ox] = 0; ox += 1 }
+                        while ox < min(firstX, g.wo) { out[ox] = 0; ox += 1 }
                         let source = line - pad + j
                         while ox + 8 <= last { store8(load8(source + ox), out + ox); ox += 8 }
                         while ox < last { out[ox] = source[ox]; ox += 1 }
@@ -163,31 +210,33 @@ public final class Conv2D: Layer {
         }
     }
 
-    /// Folds `columnGradient` back into `dx`, adding every column entry to the input element it
-    /// was copied from. Parallel over (image, channel) planes, which receive disjoint writes.
-    private func col2im(into dx: UnsafeMutablePointer<Float>) {
+    /// Folds column gradients of `images` back into `dx`, adding every column entry to the input
+    /// element it was copied from. Parallel over (image, channel) planes, which receive disjoint
+    /// writes.
+    private func col2im(_ columns: UnsafePointer<Float>, rowStride ld: Int, images: Range<Int>,
+                        into dx: UnsafeMutablePointer<Float>) {
         let g = geometry
-        let np = g.n * g.p
-        let cols = SendablePointer(columnGradient.pointer), out = SendablePointer(dx)
+        let cols = SendablePointer(UnsafeMutablePointer(mutating: columns)), out = SendablePointer(dx)
         let kh = kernelHeight, kw = kernelWidth, s = stride, pad = padding, cin = inputChannels
-        parallelFor(g.n * cin, costPerItem: kh * kw * g.p) { range in
+        let first = images.lowerBound, count = images.count
+        parallelFor(count * cin, costPerItem: kh * kw * g.p) { range in
             for item in range {
-                let image = item / cin, c = item % cin
-                let plane = out.pointer + item * g.h * g.w
+                let local = item / cin, c = item % cin
+                let plane = out.pointer + ((first + local) * cin + c) * g.h * g.w
                 plane.update(repeating: 0, count: g.h * g.w)
                 for i in 0..<kh {
                     for j in 0..<kw {
                         let k = (c * kh + i) * kw + j
-                        let row = cols.pointer + k * np + image * g.p
+                        let row = cols.pointer + k * ld + local * g.p
                         for oy in 0..<g.ho {
                             let y = oy * s - pad + i
                             if y < 0 || y >= g.h { continue }
                             let line = plane + y * g.w
                             let from = row + oy * g.wo
                             if s == 1 {
-                                let first = max(0, pad - j), last = min(g.wo, g.w + pad - j)
+                                let firstX = max(0, pad - j), last = min(g.wo, g.w + pad - j)
                                 let target = line - pad + j
-                                var ox = first
+                                var ox = firstX
                                 while ox + 8 <= last { store8(load8(target + ox) + load8(from + ox), target + ox); ox += 8 }
                                 while ox < last { target[ox] += from[ox]; ox += 1 }
                             } else {
