@@ -1,0 +1,29 @@
+# Distill: `make demo` and `make test` work on a fresh Debian/Ubuntu machine.
+SWIFT ?= swift
+RELEASE = $(SWIFT) build -c release
+
+.PHONY: setup build demo test bench clean
+
+setup:
+	@./scripts/setup
+
+build: setup
+	$(RELEASE)
+
+## The main job, built in release mode.
+demo: setup
+	$(RELEASE) --product distill
+	.build/release/distill demo
+
+## Every test (unit, golden values, finite differences, end to end).
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+## Benchmarks: prints figures (see BENCHMARKS.md); asserts nothing.
+bench: setup
+	$(RELEASE) --product DistillBenchmarks
+	.build/release/DistillBenchmarks
+
+clean:
+	rm -rf .build

@@ -1,0 +1,28 @@
+import ArgumentParser
+import DistillKit
+import Foundation
+
+/// `distill inspect MODEL`: what a model file holds.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a model's architecture, parameter count, file size and recorded metadata.")
+
+    @Argument(help: "A model file (.safetensors) written by distill.")
+    var model: String
+
+    func run() throws {
+        let loaded: Model
+        do { loaded = try Model.load(from: model) } catch let error as FileError { throw ValidationError("\(error)") }
+        let size = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
+        print("model:          \(model)")
+        print("architecture:   \(loaded.architecture.isEmpty ? "(custom)" : loaded.architecture)")
+        print("layers:         \(loaded.network.descriptor)")
+        print("input shape:    \(loaded.inputShape.map(String.init).joined(separator: "x")), classes: \(loaded.classes)")
+        print("normalization:  \(loaded.normalization)")
+        print("parameters:     \(loaded.parameterCount)")
+        print("file size:      \(size) bytes")
+        for key in loaded.metadata.keys.sorted() {
+            print("\((key + ":").padding(toLength: 16, withPad: " ", startingAt: 0))\(loaded.metadata[key]!)")
+        }
+    }
+}
