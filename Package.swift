@@ -3,9 +3,11 @@
 //
 // Modules, each with one job (see README "Layout"):
 //   CBLAS           module map over OpenBLAS's cblas.h (Linux); Accelerate on Apple platforms
+//   CZlib           module map over zlib.h (gzip-compressed IDX files)
 //   DistillCore     Tensor, the BLAS wrapper, seeded randomness, parallel loops, atomic files
 //   DistillLosses   softmax with temperature, cross-entropy, KL, the distillation loss (stdlib only)
-//   DistillFormats  safetensors (and later IDX, NPY) readers and writers
+//   DistillFormats  file formats: safetensors, IDX (raw or gzip), NPY
+//   DistillData     datasets, validation splits, seeded batches, augmentation
 //   DistillNN       layers, optimizers, schedules, models and their checkpoints
 //   DistillTraining the training step (forward, loss, backward, update) and, later, the trainers
 //   DistillKit      the umbrella module: `import DistillKit` gives all of the above
@@ -27,18 +29,20 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "DistillCore",
             dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .visionOS]))]
         ),
         .target(name: "DistillLosses"),
-        .target(name: "DistillFormats", dependencies: ["DistillCore"]),
+        .target(name: "DistillFormats", dependencies: ["DistillCore", "CZlib"]),
+        .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
         .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillNN"]),
         .target(
             name: "DistillKit",
-            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillTraining"]
+            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData", "DistillTraining"]
         ),
         .executableTarget(
             name: "distill",
@@ -53,6 +57,8 @@ let package = Package(
         .testTarget(name: "DistillLossesTests", dependencies: ["DistillLosses", "DistillTestSupport"]),
         .testTarget(name: "DistillFormatsTests", dependencies: ["DistillFormats", "DistillTestSupport"]),
         .testTarget(name: "DistillNNTests", dependencies: ["DistillNN", "DistillFormats", "DistillTestSupport"]),
+        .testTarget(name: "DistillDataTests", dependencies: ["DistillData", "DistillFormats", "DistillTestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,3 +4,4 @@
 @_exported import DistillLosses
 @_exported import DistillNN
 @_exported import DistillTraining
+@_exported import DistillData

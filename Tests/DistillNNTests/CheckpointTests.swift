@@ -68,7 +68,7 @@ final class CheckpointTests: XCTestCase {
             return p
         }
         let meta = ["format": Model.checkpointFormat, "layers": "linear:3:2", "input_shape": "3", "classes": "2",
-                    "normalization": "scale=1.0,mean=0.0,std=1.0", "architecture": "mlp"]
+                    "normalization": "divisor=1.0,mean=0.0,std=1.0", "architecture": "mlp"]
         let w = Tensor(zeros: [2, 3]), b = Tensor(zeros: [2])
         XCTAssertNoThrow(try Model.load(from: try write([.init(name: "layers.0.weight", shape: [2, 3], values: w),
                                                          .init(name: "layers.0.bias", shape: [2], values: b)], meta)))
@@ -81,7 +81,7 @@ final class CheckpointTests: XCTestCase {
             ([], meta.merging(["layers": "linear:3:2 warp"]) { $1 }, "unknown layer 'warp'"),
             ([], meta.merging(["classes": "7"]) { $1 }, "expected [7] classes"),
             ([], meta.merging(["input_shape": "0"]) { $1 }, "malformed input_shape"),
-            ([], meta.merging(["normalization": "scale=1"]) { $1 }, "incomplete or malformed"),
+            ([], meta.merging(["normalization": "divisor=1"]) { $1 }, "incomplete or malformed"),
         ]
         for (tensors, m, expected) in problems {
             let p = try write(tensors, m)

@@ -1,0 +1,2 @@
+// zlib (Debian: zlib1g-dev; ships with macOS).
+#include <zlib.h>

@@ -1,0 +1,176 @@
+import DistillCore
+
+/// One batch: normalised inputs `[n] + exampleShape`, labels, and the teacher's outputs for the
+/// same examples when the batcher carries them. The tensors belong to the batcher and are
+/// overwritten by its next batch.
+public struct Batch {
+    public let inputs: Tensor
+    /// `[n]` labels (`Examples.noLabel` for unlabelled examples), or nil when the set has none.
+    public let labels: [Int32]?
+    /// `[n, C]` teacher outputs, or nil.
+    public let teacher: Tensor?
+    /// The examples' indices in the set, in batch order.
+    public let indices: ArraySlice<Int>
+    public var count: Int { indices.count }
+}
+
+/// Feeds a set of examples to training: a seeded permutation per epoch, batches of normalised
+/// floats (the last partial batch is kept), optional random translation of images, and per-example
+/// teacher outputs shuffled in step with the examples.
+///
+/// Everything random is derived from `(seed, epoch, batch)`, so an epoch's batches depend only on
+/// the seed and can be regenerated after a restart.
+public final class Batcher {
+    public let examples: Examples
+    public let batchSize: Int
+    public let shuffle: Bool
+    public let seed: UInt64
+    /// Maximum translation in pixels (0: none). Images only.
+    public let jitter: Int
+    /// Per-example teacher outputs `[count, teacherWidth]`, or nil.
+    public let teacherOutputs: [Float]?
+    public let teacherWidth: Int
+
+    private var order: [Int]
+    private var position = 0
+    private var epoch = 0
+    private var batchIndex = 0
+    private var inputs: Tensor
+    private var teacher: Tensor
+    private var labels: [Int32]
+    private let byteTable: [Float]
+
+    /// - Throws: `DataError` for a batch size below 1, jitter on non-image data, or teacher
+    ///   outputs whose row count differs from the examples'.
+    public init(examples: Examples, batchSize: Int, shuffle: Bool = true, seed: UInt64, jitter: Int = 0,
+                teacherOutputs: [Float]? = nil, teacherWidth: Int = 0) throws {
+        guard batchSize >= 1 else { throw DataError("the batch size must be at least 1, got \(batchSize)") }
+        guard jitter >= 0 else { throw DataError("the jitter must be >= 0 pixels, got \(jitter)") }
+        guard jitter == 0 || examples.isImage else { throw DataError("--jitter needs image inputs [C, H, W]") }
+        if let teacherOutputs {
+            guard teacherWidth >= 1, teacherOutputs.count == examples.count * teacherWidth else {
+                throw DataError("teacher outputs hold \(teacherOutputs.count) values; \(examples.count) examples of \(teacherWidth) classes need \(examples.count * teacherWidth)")
+            }
+        }
+        self.examples = examples
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+        self.seed = seed
+        self.jitter = jitter
+        self.teacherOutputs = teacherOutputs
+        self.teacherWidth = teacherWidth
+        order = Array(0..<examples.count)
+        inputs = Tensor(zeros: [min(batchSize, examples.count)] + examples.exampleShape)
+        teacher = Tensor(zeros: [min(batchSize, examples.count), max(teacherWidth, 1)])
+        labels = [Int32](repeating: 0, count: batchSize)
+        byteTable = examples.byteTable
+        start(epoch: 0)
+    }
+
+    /// The number of batches in an epoch (the last one may be partial).
+    public var batchesPerEpoch: Int { (examples.count + batchSize - 1) / batchSize }
+
+    /// Starts epoch `epoch` (0-based): the permutation is a function of the seed and the epoch.
+    public func start(epoch: Int) {
+        self.epoch = epoch
+        position = 0
+        batchIndex = 0
+        for i in order.indices { order[i] = i }
+        guard shuffle else { return }
+        var generator = SeededGenerator(seed: mix(seed, UInt64(epoch), 0x5EED))
+        for i in stride(from: order.count - 1, to: 0, by: -1) {
+            let j = Int(generator.next() % UInt64(i + 1))
+            order.swapAt(i, j)
+        }
+    }
+
+    /// The next batch of the current epoch, or nil when the epoch is over.
+    public func next() -> Batch? {
+        guard position < examples.count else { return nil }
+        let n = min(batchSize, examples.count - position)
+        let indices = order[position..<(position + n)]
+        inputs.resize(to: [n] + examples.exampleShape)
+        let features = examples.featureCount
+        var generator = SeededGenerator(seed: mix(seed, UInt64(epoch), UInt64(batchIndex) &+ 0x1_0000_0000))
+        for (row, index) in indices.enumerated() {
+            let destination = inputs.pointer + row * features
+            if jitter > 0 {
+                let span = UInt64(2 * jitter + 1)
+                let dx = Int(generator.next() % span) - jitter, dy = Int(generator.next() % span) - jitter
+                translate(example: index, dx: dx, dy: dy, into: destination)
+            } else {
+                examples.write(example: index, to: destination)
+            }
+            if let y = examples.labels { labels[row] = y[index] }
+        }
+        var teacherBatch: Tensor?
+        if let outputs = teacherOutputs {
+            teacher.resize(to: [n, teacherWidth])
+            outputs.withUnsafeBufferPointer { source in
+                for (row, index) in indices.enumerated() {
+                    (teacher.pointer + row * teacherWidth).update(from: source.baseAddress! + index * teacherWidth, count: teacherWidth)
+                }
+            }
+            teacherBatch = teacher
+        }
+        position += n
+        batchIndex += 1
+        return Batch(inputs: inputs, labels: examples.labels == nil ? nil : Array(labels[0..<n]),
+                     teacher: teacherBatch, indices: indices)
+    }
+
+    /// Writes example `index` shifted by (dx, dy) pixels: `out[c, y, x] = in[c, y - dy, x - dx]`,
+    /// with the normalised value of a zero pixel where the source falls outside the image (the
+    /// background moves in; nothing wraps around).
+    func translate(example index: Int, dx: Int, dy: Int, into destination: UnsafeMutablePointer<Float>) {
+        let shape = examples.exampleShape
+        let (channels, height, width) = (shape[0], shape[1], shape[2])
+        let features = examples.featureCount
+        let background = examples.normalization.apply(0)
+        let x0 = max(0, dx), x1 = min(width, width + dx)   // destination columns with a source
+        func fill(_ p: UnsafeMutablePointer<Float>, _ n: Int) { if n > 0 { p.update(repeating: background, count: n) } }
+        switch examples.inputs {
+        case let .bytes(bytes):
+            bytes.withUnsafeBufferPointer { all in
+                byteTable.withUnsafeBufferPointer { table in
+                    let source = all.baseAddress! + index * features
+                    for c in 0..<channels {
+                        for y in 0..<height {
+                            let out = destination + (c * height + y) * width
+                            let sy = y - dy
+                            guard sy >= 0, sy < height, x1 > x0 else { fill(out, width); continue }
+                            let row = source + (c * height + sy) * width
+                            fill(out, x0)
+                            for x in x0..<x1 { out[x] = table[Int(row[x - dx])] }
+                            fill(out + x1, width - x1)
+                        }
+                    }
+                }
+            }
+        case let .floats(values):
+            let normalization = examples.normalization
+            values.withUnsafeBufferPointer { all in
+                let source = all.baseAddress! + index * features
+                for c in 0..<channels {
+                    for y in 0..<height {
+                        let out = destination + (c * height + y) * width
+                        let sy = y - dy
+                        guard sy >= 0, sy < height, x1 > x0 else { fill(out, width); continue }
+                        let row = source + (c * height + sy) * width
+                        fill(out, x0)
+                        for x in x0..<x1 { out[x] = normalization.apply(row[x - dx]) }
+                        fill(out + x1, width - x1)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A well-mixed 64-bit seed from three values (SplitMix64 finaliser over their combination).
+func mix(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+    var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xBF58_476D_1CE4_E5B9 &* (c &+ 1)
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+}

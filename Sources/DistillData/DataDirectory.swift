@@ -1,0 +1,145 @@
+import DistillCore
+import DistillFormats
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A dataset on disk: a training and a test set.
+public struct Dataset: Sendable {
+    public let directory: String
+    public let training: Examples
+    public let test: Examples
+    /// Class names when known (Fashion-MNIST), else nil.
+    public let classNames: [String]?
+}
+
+/// Finding and loading a data directory.
+///
+/// Two layouts are recognised:
+/// - MNIST: `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
+///   `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]` (unsigned-byte images
+///   `[N, H, W]`, labels `[N]`; pixels are scaled to [0, 1]);
+/// - NPY: `train_x.npy`, `train_y.npy`, `test_x.npy`, `test_y.npy` (x as float32 features
+///   `[N, D]` or uint8 images `[N, H, W]`, y integer labels `[N]`).
+public enum DataDirectory {
+    /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
+    public static let systemFashionMNIST = "/usr/share/datasets/fashion-mnist"
+
+    /// The directory to use: `explicit` (from `--data`) if given, else `$DISTILL_DATA`, else the
+    /// system Fashion-MNIST directory.
+    /// - Throws: `DataError` saying where it looked and how to get Fashion-MNIST.
+    public static func resolve(_ explicit: String?, environment: [String: String]) throws -> String {
+        if let explicit {
+            guard holdsDataset(explicit) else {
+                throw DataError("\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends, or train_x.npy, train_y.npy, test_x.npy, test_y.npy)")
+            }
+            return explicit
+        }
+        if let fromEnvironment = environment["DISTILL_DATA"], !fromEnvironment.isEmpty {
+            guard holdsDataset(fromEnvironment) else {
+                throw DataError("\(fromEnvironment) (from $DISTILL_DATA): no dataset here (expected the MNIST or NPY layout)")
+            }
+            return fromEnvironment
+        }
+        guard holdsDataset(systemFashionMNIST) else {
+            throw DataError("no dataset found: pass --data DIR or set $DISTILL_DATA, or install Fashion-MNIST into \(systemFashionMNIST) with `sudo apt-get install dataset-fashion-mnist`")
+        }
+        return systemFashionMNIST
+    }
+
+    /// Whether `directory` holds the MNIST or the NPY layout.
+    public static func holdsDataset(_ directory: String) -> Bool {
+        mnistFile(directory, "train-images-idx3-ubyte") != nil || exists(directory + "/train_x.npy")
+    }
+
+    /// Loads the training and test sets of `directory`.
+    /// - Parameter classes: the class count; when nil, 10 for the MNIST layout and
+    ///   `max(label) + 1` for the NPY layout.
+    /// - Throws: `FileError` for a bad file, `DataError` for inconsistent files (counts, shapes,
+    ///   labels out of range).
+    public static func load(_ directory: String, classes: Int? = nil) throws -> Dataset {
+        if mnistFile(directory, "train-images-idx3-ubyte") != nil {
+            let training = try loadMNIST(directory, prefix: "train", classes: classes ?? 10)
+            let test = try loadMNIST(directory, prefix: "t10k", classes: classes ?? 10)
+            let fashion = directory.lowercased().contains("fashion") && training.classes == 10
+            return Dataset(directory: directory, training: training, test: test, classNames: fashion ? fashionMNISTClassNames : nil)
+        }
+        guard exists(directory + "/train_x.npy") else {
+            throw DataError("\(directory): no dataset here (expected the MNIST or NPY layout)")
+        }
+        let trainY = try NPY.read(directory + "/train_y.npy")
+        let testY = try NPY.read(directory + "/test_y.npy")
+        let inferred = try classes ?? Int(max(trainY.integers().max() ?? 0, testY.integers().max() ?? 0) + 1)
+        let training = try loadNPY(directory, prefix: "train", labels: trainY, classes: inferred)
+        let test = try loadNPY(directory, prefix: "test", labels: testY, classes: inferred)
+        guard training.exampleShape == test.exampleShape else {
+            throw DataError("\(directory): training examples have shape \(training.exampleShape) but test examples \(test.exampleShape)")
+        }
+        return Dataset(directory: directory, training: training, test: test, classNames: nil)
+    }
+
+    static func mnistFile(_ directory: String, _ name: String) -> String? {
+        for candidate in [directory + "/" + name, directory + "/" + name + ".gz"] where exists(candidate) {
+            return candidate
+        }
+        return nil
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    private static func loadMNIST(_ directory: String, prefix: String, classes: Int) throws -> Examples {
+        guard let imagesPath = mnistFile(directory, "\(prefix)-images-idx3-ubyte"),
+              let labelsPath = mnistFile(directory, "\(prefix)-labels-idx1-ubyte") else {
+            throw DataError("\(directory): missing \(prefix)-images-idx3-ubyte[.gz] or \(prefix)-labels-idx1-ubyte[.gz]")
+        }
+        let images = try IDX.read(imagesPath)
+        let labels = try IDX.read(labelsPath)
+        guard images.shape.count == 3 else {
+            throw FileError(imagesPath, "expected images [N, height, width], got shape \(images.shape)")
+        }
+        guard labels.shape.count == 1 else { throw FileError(labelsPath, "expected labels [N], got shape \(labels.shape)") }
+        guard images.shape[0] == labels.shape[0] else {
+            throw DataError("\(imagesPath) has \(images.shape[0]) images but \(labelsPath) has \(labels.shape[0]) labels")
+        }
+        let y = try checkedLabels(labels.bytes.map { Int64($0) }, classes: classes, path: labelsPath)
+        return Examples(inputs: .bytes(images.bytes), exampleShape: [1, images.shape[1], images.shape[2]],
+                        labels: y, classes: classes, normalization: .bytesToUnit)
+    }
+
+    private static func loadNPY(_ directory: String, prefix: String, labels: NPY.Array, classes: Int) throws -> Examples {
+        let xPath = directory + "/\(prefix)_x.npy"
+        let x = try NPY.read(xPath)
+        guard labels.shape.count == 1 else { throw FileError(labels.path, "expected labels [N], got shape \(labels.shape)") }
+        guard x.shape.first == labels.shape[0] else {
+            throw DataError("\(xPath) has \(x.shape.first ?? 0) examples but \(labels.path) has \(labels.shape[0]) labels")
+        }
+        let y = try checkedLabels(try labels.integers(), classes: classes, path: labels.path)
+        if let bytes = x.uint8Values {
+            guard x.shape.count == 3 else { throw FileError(xPath, "uint8 inputs must be images [N, H, W], got shape \(x.shape)") }
+            return Examples(inputs: .bytes(bytes), exampleShape: [1, x.shape[1], x.shape[2]], labels: y,
+                            classes: classes, normalization: .bytesToUnit)
+        }
+        guard x.shape.count == 2, x.type == .float32 || x.type == .float64 else {
+            throw FileError(xPath, "inputs must be float32 features [N, D] or uint8 images [N, H, W], got \(x.type) \(x.shape)")
+        }
+        let values = x.floats()
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw FileError(xPath, "value \(values[bad]) at example \(bad / x.shape[1]), feature \(bad % x.shape[1]) is not finite")
+        }
+        return Examples(inputs: .floats(values), exampleShape: [x.shape[1]], labels: y, classes: classes,
+                        normalization: .identity)
+    }
+
+    private static func checkedLabels(_ values: [Int64], classes: Int, path: String) throws -> [Int32] {
+        guard classes >= 1 else { throw DataError("the class count must be at least 1, got \(classes)") }
+        if let bad = values.firstIndex(where: { $0 < 0 || $0 >= Int64(classes) }) {
+            throw FileError(path, "label \(values[bad]) at index \(bad) is outside [0, \(classes))")
+        }
+        return values.map { Int32($0) }
+    }
+}
