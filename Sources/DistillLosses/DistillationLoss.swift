@@ -204,6 +204,8 @@ public struct DistillationLoss: Sendable, Equatable {
         let studentBox = UncheckedSendable(student), teacherBox = UncheckedSendable(teacher)
         let gradientBox = UncheckedSendable(gradient)
         let totals = forEachRowChunk(rows: rows, classes: classes) { range in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * classes) { scratchBuffer in
+            let scratch = scratchBuffer.baseAddress!
             var totals = RowTotals()
             let student = studentBox.value, teacher = teacherBox.value, gradient = gradientBox.value
             for r in range {
@@ -236,7 +238,8 @@ public struct DistillationLoss: Sendable, Equatable {
                     let (kl, ce) = softRow(
                         student: s, teacher: t, classes: classes, inverseTemperature: invT,
                         teacherScale: teacherScale, studentMaximum: ms, teacherMaximum: mt,
-                        label: label, softWeight: softWeight, hardWeight: rowHardWeight, gradient: g)
+                        label: label, softWeight: softWeight, hardWeight: rowHardWeight, gradient: g,
+                        scratch: scratch)
                     totals.soft += kl
                     totals.hard += ce
                 case .hard:
@@ -263,6 +266,7 @@ public struct DistillationLoss: Sendable, Equatable {
                 }
             }
             return totals
+          }
         }
         if let error = totals.error { throw error }
         let meanSoft = counted.soft > 0 ? totals.soft / Double(counted.soft) : 0

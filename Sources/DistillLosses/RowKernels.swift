@@ -11,6 +11,9 @@ import Darwin
 
 let blockLength = 1024
 
+/// 0, 1, ..., 7: for masking the lanes of a partial vector.
+let laneIndices = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+
 /// Loads eight elements from `p + i`, padding lanes at or past `end` with `pad`.
 @inline(__always)
 func load(_ p: UnsafePointer<Float>, _ i: Int, _ end: Int, pad: Float) -> Vec {
@@ -36,7 +39,7 @@ func rowMaximum(_ p: UnsafePointer<Float>, _ n: Int) -> (maximum: Float, finite:
     var i = 0
     while i < n {
         let v = load(p, i, n, pad: -.infinity)
-        m = pointwiseMax(m, v)
+        m.replace(with: v, where: v .> m)
         check += load(p, i, n, pad: 0) * 0
         i += 8
     }
@@ -48,17 +51,20 @@ func rowMaximum(_ p: UnsafePointer<Float>, _ n: Int) -> (maximum: Float, finite:
 /// With `xs = (s - max s) / T` and `xu = (u - max u) * teacherScale` the teacher's soft targets are
 /// `p = softmax(xu)` and the student's `q = softmax(xs)`; then
 /// `KL(p || q) = sum(e^xu * (xu - xs)) / sum(e^xu) + log sum(e^xs) - log sum(e^xu)`, which needs no
-/// per-element logarithm and cancels a common shift of the two rows exactly.
+/// per-element logarithm and cancels a common shift of the two rows exactly. Teacher terms whose
+/// argument falls below `expFloor` count with a weight of about 1e-38 (see `fastExp`).
 /// The gradient written is `softWeight * (q - p) + hardWeight * (softmax(s) - onehot(label))`.
-/// The gradient buffer holds `e^xu` between passes 2 and 3, so no scratch memory is needed.
+/// Between passes 2 and 3 the gradient buffer holds `e^xu` and `scratch` (2 C floats) holds
+/// `e^xs` and `e^(s - max s)`, so pass 3 computes no exponential.
 @inline(__always)
 func softRow(
     student s: UnsafePointer<Float>, teacher u: UnsafePointer<Float>, classes n: Int,
     inverseTemperature invT: Float, teacherScale invTu: Float,
     studentMaximum ms: Float, teacherMaximum mu: Float,
     label: Int, softWeight: Float, hardWeight: Float,
-    gradient: UnsafeMutablePointer<Float>?
+    gradient: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>
 ) -> (kl: Double, crossEntropy: Double) {
+    let savedS = scratch, saved1 = scratch + n
     let wantCE = label >= 0
     let separateT1 = wantCE && invT != 1
     let msv = Vec(repeating: ms), muv = Vec(repeating: mu)
@@ -72,15 +78,30 @@ func softRow(
         while i < end {
             let x = load(s, i, end, pad: -.infinity)
             let y = load(u, i, end, pad: -.infinity)
+            // The student's argument is used as it is (log q can be far below the exp floor and
+            // the KL must see it); the teacher's is clamped to the floor, which keeps
+            // e^xu * (xu - xs) finite for zero teacher probabilities. Padding lanes (past the
+            // row's end) are zeroed: only the last, partial vector of a row has them.
             let xs = (x - msv) * invTv
             let es = fastExp(xs)
-            let xu = (y - muv) * invTuv
+            let xu = clampToExpFloor((y - muv) * invTuv)
             let eu = fastExp(xu)
             vs += es
             vu += eu
-            va += (eu * (xu - xs)).replacing(with: 0, where: eu .== 0)
-            if separateT1 { v1 += fastExp(x - msv) }
-            if let g = gradient { store(eu, g, i, end) }
+            if i + 8 <= end {
+                va = va.addingProduct(eu, xu - xs)
+            } else {
+                va += (eu * (xu - xs)).replacing(with: 0, where: laneIndices .>= SIMD8<Int32>(repeating: Int32(end - i)))
+            }
+            if separateT1 {
+                let e1 = fastExp(x - msv)
+                v1 += e1
+                if gradient != nil { store(e1, saved1, i, end) }
+            }
+            if let g = gradient {
+                store(eu, g, i, end)
+                store(es, savedS, i, end)
+            }
             i += 8
         }
         sumS += Double(vs.sum()); sumU += Double(vu.sum()); cross += Double(va.sum())
@@ -102,11 +123,10 @@ func softRow(
         let cScale = Vec(repeating: useHard ? Float(Double(hardWeight) / sum1) : 0)
         var i = 0
         while i < n {
-            let x = load(s, i, n, pad: -.infinity)
-            let es = fastExp((x - msv) * invTv)
+            let es = load(savedS, i, n, pad: 0)
             let eu = load(g, i, n, pad: 0)
             var grad = es * qScale - eu * pScale
-            if useHard { grad += (separateT1 ? fastExp(x - msv) : es) * cScale }
+            if useHard { grad = grad.addingProduct(separateT1 ? load(saved1, i, n, pad: 0) : es, cScale) }
             store(grad, g, i, n)
             i += 8
         }

@@ -150,6 +150,7 @@ public func klDivergence(teacherLogits: UnsafeBufferPointer<Float>, studentLogit
     let weight = Float(1 / (Double(temperature) * Double(max(rows, 1))))
     let sBox = UncheckedSendable(s0), tBox = UncheckedSendable(t0), gBox = UncheckedSendable(gradient?.baseAddress)
     let totals = forEachRowChunk(rows: rows, classes: classes) { range in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * classes) { scratch in
         var totals = RowTotals()
         for r in range {
             let s = sBox.value + r * classes, t = tBox.value + r * classes
@@ -160,9 +161,10 @@ public func klDivergence(teacherLogits: UnsafeBufferPointer<Float>, studentLogit
             totals.soft += softRow(student: s, teacher: t, classes: classes, inverseTemperature: invT,
                                    teacherScale: invT, studentMaximum: ms, teacherMaximum: mt, label: -1,
                                    softWeight: weight, hardWeight: 0,
-                                   gradient: gBox.value.map { $0 + r * classes }).kl
+                                   gradient: gBox.value.map { $0 + r * classes }, scratch: scratch.baseAddress!).kl
         }
         return totals
+      }
     }
     if let error = totals.error { throw error }
     return rows > 0 ? Float(totals.soft / Double(rows)) : 0
