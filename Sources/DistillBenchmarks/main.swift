@@ -12,12 +12,11 @@ let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in
     arguments.index(after: i) < arguments.endIndex ? arguments[arguments.index(after: i)] : nil
 }
 /// The group to run (data, losses or training); all when absent.
-let only = arguments.first { ["data", "losses", "training", "scratch"].contains($0) }
+let only = arguments.first { ["data", "losses", "training"].contains($0) }
 
 print("Distill benchmarks (\(processorCount) cores)\(quick ? " [quick]" : "")")
 print("")
 // Data first, so that the resident-memory figure is the data set's alone.
-if only == "scratch" { try scratchExperiment() }
 if only == nil || only == "data" { try runDataBenchmark(quick: quick); print("") }
 if only == nil || only == "losses" { try runLossBenchmarks(quick: quick); print("") }
 if only == nil || only == "training" {

@@ -216,21 +216,14 @@ public struct DistillationLoss: Sendable, Equatable {
                     g?.update(repeating: 0, count: classes)
                     continue
                 }
-                let (ms, studentFinite) = rowMaximum(s, classes)
+                let (ms, studentFinite, mt, teacherFinite) = rowMaxima(s, t, classes)
                 if !studentFinite {
                     totals.error = nonFinite("student logits", s, row: r, classes: classes)
                     return totals
                 }
-                var mt: Float = 0
-                if checkTeacher {
-                    let (m, finite) = rowMaximum(t, classes)
-                    if !finite {
-                        totals.error = nonFinite("teacher logits", t, row: r, classes: classes)
-                        return totals
-                    }
-                    mt = m
-                } else {
-                    mt = rowMaximum(t, classes).maximum
+                if checkTeacher && !teacherFinite {
+                    totals.error = nonFinite("teacher logits", t, row: r, classes: classes)
+                    return totals
                 }
                 let rowHardWeight = label >= 0 ? hardWeight : 0
                 switch objective {

@@ -51,3 +51,21 @@ func clampToExpFloor(_ x: Vec) -> Vec {
 
 /// Scalar `exp` with the same accuracy as the vector one (used on short tails and in tests).
 func fastExp(_ x: Float) -> Float { fastExp(Vec(repeating: x))[0] }
+
+/// The sum of the eight lanes, by halves (the stdlib's `sum()` is a generic lane loop).
+@_transparent
+func horizontalSum(_ v: Vec) -> Float {
+    let four = v.lowHalf + v.highHalf
+    let two = four.lowHalf + four.highHalf
+    return two[0] + two[1]
+}
+
+/// The largest of the eight lanes, by halves.
+@_transparent
+func horizontalMax(_ v: Vec) -> Float {
+    var four = v.lowHalf
+    four.replace(with: v.highHalf, where: v.highHalf .> four)
+    var two = four.lowHalf
+    two.replace(with: four.highHalf, where: four.highHalf .> two)
+    return two[1] > two[0] ? two[1] : two[0]
+}

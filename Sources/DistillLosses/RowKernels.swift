@@ -18,32 +18,89 @@ let laneIndices = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
 @inline(__always)
 func load(_ p: UnsafePointer<Float>, _ i: Int, _ end: Int, pad: Float) -> Vec {
     if i + 8 <= end { return UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self) }
-    var v = Vec(repeating: pad)
-    for k in 0..<(end - i) { v[k] = p[i + k] }
-    return v
+    return loadPartial(p + i, end - i, pad: pad)
+}
+
+/// The first `count` (1 to 7) elements of `p`, then `pad`. Lane indices are constants in each
+/// case, so no lane is written through memory.
+@inline(never)
+func loadPartial(_ p: UnsafePointer<Float>, _ count: Int, pad z: Float) -> Vec {
+    switch count {
+    case 1: return Vec(p[0], z, z, z, z, z, z, z)
+    case 2: return Vec(p[0], p[1], z, z, z, z, z, z)
+    case 3: return Vec(p[0], p[1], p[2], z, z, z, z, z)
+    case 4: return Vec(p[0], p[1], p[2], p[3], z, z, z, z)
+    case 5: return Vec(p[0], p[1], p[2], p[3], p[4], z, z, z)
+    case 6: return Vec(p[0], p[1], p[2], p[3], p[4], p[5], z, z)
+    case 7: return Vec(p[0], p[1], p[2], p[3], p[4], p[5], p[6], z)
+    default: return Vec(repeating: z)
+    }
 }
 
 /// Stores the lanes of `v` that fall before `end`.
 @inline(__always)
 func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ end: Int) {
     if i + 8 <= end { UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vec.self); return }
-    for k in 0..<(end - i) { p[i + k] = v[k] }
+    storePartial(v, p + i, end - i)
 }
 
-/// The maximum of a row, and whether every element is finite (an infinity or NaN turns `x * 0`
-/// into NaN, which poisons the check sum).
+/// Stores the first `count` (1 to 7) lanes of `v`.
+@inline(never)
+func storePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    if count >= 4 {
+        UnsafeMutableRawPointer(p).storeBytes(of: v.lowHalf, as: SIMD4<Float>.self)
+        for k in 4..<count { p[k] = v[k] }
+    } else {
+        for k in 0..<count { p[k] = v[k] }
+    }
+}
+
+/// The maximum of a row, and whether every element is finite (an infinity or NaN turns
+/// `x * 0` into NaN, which poisons the check sum).
 @inline(__always)
 func rowMaximum(_ p: UnsafePointer<Float>, _ n: Int) -> (maximum: Float, finite: Bool) {
     var m = Vec(repeating: -.infinity)
     var check = Vec.zero
     var i = 0
-    while i < n {
-        let v = load(p, i, n, pad: -.infinity)
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(p + i).loadUnaligned(as: Vec.self)
         m.replace(with: v, where: v .> m)
-        check += load(p, i, n, pad: 0) * 0
+        check = check.addingProduct(v, Vec.zero)
         i += 8
     }
-    return (m.max(), check.sum() == 0)
+    if i < n {
+        let v = loadPartial(p + i, n - i, pad: -.infinity)
+        m.replace(with: v, where: v .> m)
+        check = check.addingProduct(loadPartial(p + i, n - i, pad: 0), Vec.zero)
+    }
+    return (horizontalMax(m), horizontalSum(check) == 0)
+}
+
+/// The maxima of two rows of the same length and whether each is entirely finite, in one loop.
+@inline(__always)
+func rowMaxima(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int)
+    -> (a: Float, aFinite: Bool, b: Float, bFinite: Bool) {
+    var ma = Vec(repeating: -.infinity), mb = ma
+    var ca = Vec.zero, cb = Vec.zero
+    var i = 0
+    while i + 8 <= n {
+        let x = UnsafeRawPointer(a + i).loadUnaligned(as: Vec.self)
+        let y = UnsafeRawPointer(b + i).loadUnaligned(as: Vec.self)
+        ma.replace(with: x, where: x .> ma)
+        mb.replace(with: y, where: y .> mb)
+        ca = ca.addingProduct(x, Vec.zero)
+        cb = cb.addingProduct(y, Vec.zero)
+        i += 8
+    }
+    if i < n {
+        let x = loadPartial(a + i, n - i, pad: 0), y = loadPartial(b + i, n - i, pad: 0)
+        let valid = laneIndices .< SIMD8<Int32>(repeating: Int32(n - i))
+        ma.replace(with: x, where: valid .& (x .> ma))
+        mb.replace(with: y, where: valid .& (y .> mb))
+        ca = ca.addingProduct(x, Vec.zero)
+        cb = cb.addingProduct(y, Vec.zero)
+    }
+    return (horizontalMax(ma), horizontalSum(ca) == 0, horizontalMax(mb), horizontalSum(cb) == 0)
 }
 
 /// Soft (KL) term of one row, plus the hard (cross-entropy) term when `label >= 0`.
@@ -104,15 +161,15 @@ func softRow(
             }
             i += 8
         }
-        sumS += Double(vs.sum()); sumU += Double(vu.sum()); cross += Double(va.sum())
-        if separateT1 { sum1 += Double(v1.sum()) }
+        sumS += Double(horizontalSum(vs)); sumU += Double(horizontalSum(vu)); cross += Double(horizontalSum(va))
+        if separateT1 { sum1 += Double(horizontalSum(v1)) }
         start = end
     }
-    let logS = log(sumS), logU = log(sumU)
-    let kl = cross / sumU + logS - logU
+    // One logarithm for the KL's log(sumS) - log(sumU); the CE needs its own only when T != 1.
+    let kl = cross / sumU + log(sumS / sumU)
     var ce = 0.0
     if wantCE {
-        let logS1 = separateT1 ? log(sum1) : logS
+        let logS1 = log(separateT1 ? sum1 : sumS)
         ce = logS1 - Double(s[label] - ms)
         if !separateT1 { sum1 = sumS }
     }
@@ -153,7 +210,7 @@ func logPartitionRow(
             v += fastExp(load(s, i, end, pad: -.infinity) - msv)
             i += 8
         }
-        sum += Double(v.sum())
+        sum += Double(horizontalSum(v))
         start = end
     }
     if let g = gradient {
@@ -189,7 +246,7 @@ func squaredErrorRow(
             if let g = gradient { store(d * factor, g, i, end) }
             i += 8
         }
-        sum += Double(v.sum())
+        sum += Double(horizontalSum(v))
         start = end
     }
     return sum / Double(n)

@@ -23,7 +23,7 @@ public func softmax(logits: UnsafeBufferPointer<Float>, rows: Int, classes: Int,
         while i < n {
             let e = fastExp((load(z, i, n, pad: -.infinity) - msv) * invTv)
             store(e, out, i, n)
-            sum += Double(e.sum())
+            sum += Double(horizontalSum(e))
             i += 8
         }
         let scale = Vec(repeating: Float(1 / sum))
@@ -43,7 +43,7 @@ public func logSoftmax(logits: UnsafeBufferPointer<Float>, rows: Int, classes: I
         var sum = 0.0
         var i = 0
         while i < n {
-            sum += Double(fastExp((load(z, i, n, pad: -.infinity) - msv) * invTv).sum())
+            sum += Double(horizontalSum(fastExp((load(z, i, n, pad: -.infinity) - msv) * invTv)))
             i += 8
         }
         let logZ = Vec(repeating: Float(log(sum)))
