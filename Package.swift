@@ -9,7 +9,7 @@
 //   DistillFormats  file formats: safetensors, IDX (raw or gzip), NPY
 //   DistillData     datasets, validation splits, seeded batches, augmentation
 //   DistillNN       layers, optimizers, schedules, models and their checkpoints
-//   DistillTraining the training step (forward, loss, backward, update) and, later, the trainers
+//   DistillTraining the training step, trainer, teacher outputs, evaluation metrics
 //   DistillKit      the umbrella module: `import DistillKit` gives all of the above
 import PackageDescription
 
@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "DistillFormats", dependencies: ["DistillCore", "CZlib"]),
         .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
-        .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillNN"]),
+        .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillNN", "DistillData"]),
         .target(
             name: "DistillKit",
             dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData", "DistillTraining"]
@@ -59,7 +59,8 @@ let package = Package(
         .testTarget(name: "DistillNNTests", dependencies: ["DistillNN", "DistillFormats", "DistillTestSupport"]),
         .testTarget(name: "DistillDataTests", dependencies: ["DistillData", "DistillFormats", "DistillTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillTestSupport"]),
+        .testTarget(name: "DistillCLITests", dependencies: ["distill", "DistillKit", "DistillTestSupport"]),
+        .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillData", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

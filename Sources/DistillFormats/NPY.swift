@@ -78,6 +78,8 @@ public enum NPY {
     }
 
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]   // \x93NUMPY
+    /// The six bytes every NPY file starts with.
+    public static var magicBytes: [UInt8] { magic }
 
     /// Reads and validates an NPY file.
     /// - Throws: `FileError` naming `path` and what is wrong.

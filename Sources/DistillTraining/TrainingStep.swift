@@ -34,6 +34,17 @@ public final class TrainingStep {
         return (loss, logits)
     }
 
+    /// A step on labels alone where unlabelled rows (`Examples.noLabel`, -1) count for nothing.
+    @discardableResult
+    public func runIgnoringUnlabelled(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (loss: Float, logits: Tensor) {
+        let logits = model.forward(batch, mode: .training)
+        prepareGradient(like: logits)
+        let loss = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: labels, rows: logits.shape[0],
+                                    classes: logits.shape[1], ignoreLabel: -1, gradient: logitsGradient.buffer)
+        update()
+        return (loss, logits)
+    }
+
     /// A distillation step: `loss` against the teacher's outputs for the same batch.
     /// - Parameters:
     ///   - teacher: the teacher's logits (or probabilities) for the batch, `[N, classes]`.

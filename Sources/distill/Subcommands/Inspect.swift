@@ -22,7 +22,7 @@ struct Inspect: ParsableCommand {
         print("parameters:     \(loaded.parameterCount)")
         print("file size:      \(size) bytes")
         for key in loaded.metadata.keys.sorted() {
-            print("\((key + ":").padding(toLength: 16, withPad: " ", startingAt: 0))\(loaded.metadata[key]!)")
+            print("\((key + ":").padding(toLength: max(16, key.count + 2), withPad: " ", startingAt: 0))\(loaded.metadata[key]!)")
         }
     }
 }

@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Progress on standard error: a bar redrawn in place on a terminal, one line per round otherwise,
+/// or nothing.
+public final class ConsoleProgress: ProgressReporter {
+    public enum Style: Sendable { case bar, lines, quiet }
+
+    public let style: Style
+    public let label: String
+    private var lastDraw = 0.0
+
+    /// `.bar` when standard error is a terminal, `.lines` when not; `.quiet` when `quiet`.
+    public init(label: String, quiet: Bool = false) {
+        self.label = label
+        style = quiet ? .quiet : (isatty(2) != 0 ? .bar : .lines)
+    }
+
+    public init(label: String, style: Style) {
+        self.label = label
+        self.style = style
+    }
+
+    public func batch(round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+                      accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int) {
+        guard style == .bar else { return }
+        let t = monotonicSeconds()
+        guard t - lastDraw > 0.1 || step == steps else { return }
+        lastDraw = t
+        let width = 24
+        let filled = steps > 0 ? width * step / steps : width
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        let eta = stepsDone > 0 ? elapsed / Double(stepsDone) * Double(totalSteps - stepsDone) : 0
+        let acc = accuracy.map { String(format: " acc %.3f", $0) } ?? ""
+        let text = String(format: "\r%@ %d/%d [%@] %d/%d  %.0f ex/s  loss %.4f%@  ETA %@ ",
+                          label, round, rounds, bar, step, steps, examplesPerSecond, loss, acc, duration(eta))
+        write(text)
+    }
+
+    public func round(_ record: EpochRecord, best: Bool) {
+        guard style != .quiet else { return }
+        var parts = [String(format: "%@ %d: loss %.4f", label, record.epoch, record.loss)]
+        if let s = record.softLoss { parts.append(String(format: "soft %.4f", s)) }
+        if let h = record.hardLoss, record.softLoss != nil { parts.append(String(format: "hard %.4f", h)) }
+        parts.append(String(format: "train acc %.4f", record.trainingAccuracy))
+        if let v = record.validationAccuracy { parts.append(String(format: "val acc %.4f%@", v, best ? " *" : "")) }
+        parts.append(String(format: "lr %.3g", record.learningRate))
+        parts.append(duration(record.seconds))
+        write((style == .bar ? "\r\u{1B}[K" : "") + parts.joined(separator: ", ") + "\n")
+    }
+
+    private func write(_ s: String) {
+        FileHandle.standardError.write(s.data(using: .utf8)!)
+    }
+
+    private func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
+    }
+
+    private func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}
+
+/// The metrics log: one JSON object per line and round (epoch, step, losses by term, accuracies,
+/// learning rate, seconds), rewritten atomically after every round.
+public final class MetricsLog: ProgressReporter {
+    public let path: String
+    private let inner: ProgressReporter?
+    private var lines: [String] = []
+    /// The first error writing the log, if any (training goes on).
+    public private(set) var writeError: Error?
+
+    public init(path: String, forwardingTo inner: ProgressReporter?) {
+        self.path = path
+        self.inner = inner
+    }
+
+    public func batch(round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+                      accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int) {
+        inner?.batch(round: round, rounds: rounds, step: step, steps: steps, examplesPerSecond: examplesPerSecond,
+                     loss: loss, accuracy: accuracy, elapsed: elapsed, totalSteps: totalSteps, stepsDone: stepsDone)
+    }
+
+    public func round(_ r: EpochRecord, best: Bool) {
+        inner?.round(r, best: best)
+        func n(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
+        lines.append("{\"epoch\": \(r.epoch), \"step\": \(r.step), \"loss\": \(n(r.loss)), \"soft_loss\": \(n(r.softLoss)), " +
+                     "\"hard_loss\": \(n(r.hardLoss)), \"train_accuracy\": \(n(r.trainingAccuracy)), " +
+                     "\"validation_accuracy\": \(n(r.validationAccuracy)), \"learning_rate\": \(r.learningRate), " +
+                     "\"seconds\": \(n(r.seconds)), \"best\": \(best)}")
+        do {
+            try AtomicFileWriter.write(lines.joined(separator: "\n") + "\n", to: path)
+        } catch {
+            if writeError == nil { writeError = error }
+        }
+    }
+}
+
+import DistillCore
+
+/// Text files written atomically.
+public enum AtomicFileWriter {
+    public static func write(_ text: String, to path: String) throws {
+        try AtomicFile.write(Array(text.utf8), to: path)
+    }
+}

@@ -1,0 +1,90 @@
+import DistillCore
+import DistillNN
+
+/// How to train: optimiser, schedule, length, batches, regularisation and seed.
+public struct TrainingOptions: Sendable, Equatable {
+    public enum OptimizerKind: String, Sendable, CaseIterable { case sgd, adam, adamw }
+    public enum ScheduleKind: String, Sendable, CaseIterable { case constant, step, cosine }
+
+    /// Passes over the training examples (ignored when `steps` is set).
+    public var epochs = 10
+    /// Total optimiser steps; when set, the run lasts this many steps whatever the set's size, and
+    /// validation happens `validations` times instead of once per epoch.
+    public var steps: Int?
+    /// Validations in a run of `steps` steps.
+    public var validations = 20
+    public var batchSize = 128
+    public var optimizer = OptimizerKind.sgd
+    public var learningRate: Float = 0.05
+    public var momentum: Float = 0.9
+    public var nesterov = false
+    public var weightDecay: Float = 0
+    public var schedule = ScheduleKind.cosine
+    /// Linear warm-up steps.
+    public var warmupSteps = 0
+    /// For the step schedule: multiply the rate by `stepFactor` every `stepEvery` epochs.
+    public var stepEvery = 5
+    public var stepFactor: Float = 0.1
+    /// The max-norm constraint on each unit's incoming weights.
+    public var maxNorm: Float?
+    public var seed: UInt64 = 0
+    /// Random translation of images by up to this many pixels.
+    public var jitter = 0
+    /// Stop after this many validations without improvement (the best weights are kept).
+    public var earlyStoppingPatience: Int?
+
+    public init() {}
+
+    /// The optimiser these options describe.
+    public func makeOptimizer() -> any Optimizer {
+        switch optimizer {
+        case .sgd: return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov,
+                              weightDecay: weightDecay, maxNorm: maxNorm)
+        case .adam: return Adam(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
+        case .adamw: return AdamW(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
+        }
+    }
+
+    /// The learning-rate schedule over `totalSteps` steps of `stepsPerEpoch` each.
+    public func makeSchedule(totalSteps: Int, stepsPerEpoch: Int) -> LearningRateSchedule {
+        switch schedule {
+        case .constant: return LearningRateSchedule(base: learningRate, decay: .constant, warmupSteps: warmupSteps)
+        case .step: return LearningRateSchedule(base: learningRate, decay: .step(every: stepEvery * stepsPerEpoch, factor: stepFactor),
+                                                warmupSteps: warmupSteps)
+        case .cosine: return LearningRateSchedule(base: learningRate, decay: .cosine(totalSteps: totalSteps, minimum: 0),
+                                                  warmupSteps: warmupSteps)
+        }
+    }
+
+    /// Checks the numbers; the message names the option.
+    public func validate() throws {
+        func fail(_ m: String) -> TrainingError { TrainingError.invalidOption(m) }
+        if steps == nil && epochs < 1 { throw fail("--epochs must be at least 1, got \(epochs)") }
+        if let steps, steps < 1 { throw fail("--steps must be at least 1, got \(steps)") }
+        if batchSize < 1 { throw fail("--batch-size must be at least 1, got \(batchSize)") }
+        if !(learningRate > 0) || !learningRate.isFinite { throw fail("--lr must be a number > 0, got \(learningRate)") }
+        if !(momentum >= 0 && momentum < 1) { throw fail("--momentum must be in [0, 1), got \(momentum)") }
+        if !(weightDecay >= 0) || !weightDecay.isFinite { throw fail("--weight-decay must be >= 0, got \(weightDecay)") }
+        if let maxNorm, !(maxNorm > 0) { throw fail("--max-norm must be > 0, got \(maxNorm)") }
+        if jitter < 0 { throw fail("--jitter must be >= 0, got \(jitter)") }
+        if let p = earlyStoppingPatience, p < 1 { throw fail("--early-stopping must be at least 1, got \(p)") }
+        if warmupSteps < 0 { throw fail("--warmup must be >= 0, got \(warmupSteps)") }
+    }
+}
+
+/// Why training stopped or could not start.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case invalidOption(String)
+    /// The loss or the logits became NaN or infinite.
+    case diverged(epoch: Int, batch: Int, detail: String)
+    case incompatibleTeacher(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(m): return m
+        case let .diverged(epoch, batch, detail):
+            return "training diverged at epoch \(epoch), batch \(batch) (\(detail)); the best weights so far were kept. Try a lower --lr."
+        case let .incompatibleTeacher(m): return m
+        }
+    }
+}

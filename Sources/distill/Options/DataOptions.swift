@@ -1,0 +1,132 @@
+import ArgumentParser
+import DistillKit
+import Foundation
+
+/// Where the data is and how it is split.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Data directory (MNIST or NPY layout). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist.")
+    var data: String?
+
+    @Option(help: ArgumentHelp("Validation examples held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.", valueName: "n"))
+    var validationSplit: String?
+
+    func validate() throws {
+        if let v = validationSplit, ValidationSplit(v) == nil {
+            throw ValidationError("--validation-split must be a count (e.g. 5000) or a fraction in (0, 1), got '\(v)'")
+        }
+    }
+
+    var split: ValidationSplit { validationSplit.flatMap(ValidationSplit.init) ?? .automatic }
+
+    /// Loads the data set and carves the validation split.
+    func load() throws -> (dataset: Dataset, training: Examples, validation: Examples) {
+        do {
+            let directory = try DataDirectory.resolve(data, environment: ProcessInfo.processInfo.environment)
+            let dataset = try DataDirectory.load(directory)
+            let (training, validation) = try dataset.training.splittingValidation(split)
+            return (dataset, training, validation)
+        } catch let error as DataError {
+            throw ValidationError("\(error)")
+        } catch let error as FileError {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// The network to build.
+struct ArchitectureOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Architecture: mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256.", valueName: "spec"))
+    var arch: String
+
+    @Option(help: "Dropout after hidden layers (mlp) or before hidden dense layers (cnn), in [0, 1).")
+    var dropout: Float = 0
+
+    @Option(help: "Dropout on the inputs, in [0, 1).")
+    var inputDropout: Float = 0
+
+    func validate() throws {
+        do { _ = try ArchitectureSpec(parsing: arch) } catch { throw ValidationError("\(error)") }
+        guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+        guard inputDropout >= 0, inputDropout < 1 else { throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)") }
+    }
+
+    func build(for examples: Examples, seed: UInt64) throws -> Model {
+        var generator = SeededGenerator(seed: seed)
+        do {
+            return try Model(spec: ArchitectureSpec(parsing: arch), inputShape: examples.exampleShape, classes: examples.classes,
+                             dropout: dropout, inputDropout: inputDropout, normalization: examples.normalization,
+                             generator: &generator)
+        } catch let error as ArchitectureError {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+/// How to train.
+struct TrainingFlags: ParsableArguments {
+    @Option(help: "Passes over the training set.") var epochs: Int = 10
+    @Option(help: "Total optimiser steps instead of epochs (validation 20 times over the run).") var steps: Int?
+    @Option(help: "Examples per batch.") var batchSize: Int = 128
+    @Option(help: "sgd, adam or adamw.") var optimizer: TrainingOptions.OptimizerKind = .sgd
+    @Option(help: "Learning rate.") var lr: Float = 0.05
+    @Option(help: "SGD momentum.") var momentum: Float = 0.9
+    @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
+    @Option(help: "Weight decay (L2 for sgd and adam, decoupled for adamw).") var weightDecay: Float = 0
+    @Option(help: "Learning-rate schedule: constant, step (x0.1 every 5 epochs) or cosine.") var schedule: TrainingOptions.ScheduleKind = .cosine
+    @Option(help: "Linear warm-up steps.") var warmup: Int = 0
+    @Option(help: "Max-norm constraint on each unit's incoming weights.") var maxNorm: Float?
+    @Option(help: "Random translation of images by up to this many pixels.") var jitter: Int = 0
+    @Option(help: ArgumentHelp("Stop after this many validations without improvement (the best weights are kept).", valueName: "patience"))
+    var earlyStopping: Int?
+    @Option(help: "Random seed: the same seed and data give the same model file.") var seed: UInt64 = 0
+    @Option(help: "Keep labels for the first N training examples only.") var labelled: Int?
+    @Flag(help: "No progress output.") var quiet = false
+
+    var options: TrainingOptions {
+        var o = TrainingOptions()
+        o.epochs = epochs
+        o.steps = steps
+        o.batchSize = batchSize
+        o.optimizer = optimizer
+        o.learningRate = lr
+        o.momentum = momentum
+        o.nesterov = nesterov
+        o.weightDecay = weightDecay
+        o.schedule = schedule
+        o.warmupSteps = warmup
+        o.maxNorm = maxNorm
+        o.jitter = jitter
+        o.earlyStoppingPatience = earlyStopping
+        o.seed = seed
+        return o
+    }
+
+    func validate() throws {
+        do { try options.validate() } catch { throw ValidationError("\(error)") }
+        if let labelled, labelled < 0 { throw ValidationError("--labelled must be >= 0, got \(labelled)") }
+    }
+}
+
+extension TrainingOptions.OptimizerKind: ExpressibleByArgument {}
+extension TrainingOptions.ScheduleKind: ExpressibleByArgument {}
+extension DistillationLoss.Objective: ExpressibleByArgument {}
+
+/// Checks that an output file can be written: its directory exists.
+func checkOutputPath(_ path: String, flag: String = "--out") throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    var isDirectory: ObjCBool = false
+    if !directory.isEmpty && !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue) {
+        throw ValidationError("\(flag) \(path): the directory \(directory) does not exist")
+    }
+}
+
+/// The metrics log path beside a model file: `model.safetensors` -> `model.metrics.jsonl`.
+func metricsPath(for model: String) -> String {
+    let base = model.hasSuffix(".safetensors") ? String(model.dropLast(".safetensors".count)) : model
+    return base + ".metrics.jsonl"
+}
+
+/// Loads a model, turning file errors into one-line validation errors.
+func loadModel(_ path: String) throws -> Model {
+    do { return try Model.load(from: path) } catch let error as FileError { throw ValidationError("\(error)") }
+}

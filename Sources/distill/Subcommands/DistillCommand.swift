@@ -1,0 +1,109 @@
+import ArgumentParser
+import DistillKit
+import Foundation
+
+/// `distill distill`: a student taught by a teacher's softened outputs.
+struct DistillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distill",
+        abstract: "Distil a student from one or more teachers (or from cached teacher logits).",
+        discussion: """
+        Loss: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y), a mean over \
+        examples; the hard term counts labelled examples only. Teacher outputs on the transfer set \
+        are computed once in inference mode (with --jitter the teachers run on every augmented \
+        batch). Several --teacher flags form an ensemble (mean of softened probabilities).
+        With --labelled N only the first N training examples keep their labels; the others stay \
+        in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels.
+        """)
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var architecture: ArchitectureOptions
+    @OptionGroup var training: TrainingFlags
+    @Option(help: "A teacher model (repeat for an ensemble).") var teacher: [String] = []
+    @Option(help: "Cached teacher logits [N, C] for the training file, in file order (NPY).") var teacherLogits: String?
+    @Option(help: "Temperature T (> 0).") var temperature: Float = 4
+    @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
+    @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).") var objective: DistillationLoss.Objective = .kl
+    @Flag(help: "Use no labels at all (soft targets only).") var unlabelled = false
+    @Option(help: "Drop class K from the transfer set (the student can still learn it from soft targets).") var omitClass: Int?
+    @Option(help: "Where to write the student (.safetensors).") var out: String
+
+    func validate() throws {
+        guard teacher.isEmpty != (teacherLogits == nil) else {
+            throw ValidationError("give --teacher MODEL (one or more) or --teacher-logits FILE.npy, not both")
+        }
+        guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be > 0, got \(temperature)") }
+        guard alpha >= 0, alpha <= 1 else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
+        if objective != .kl && teacher.count > 1 { throw ValidationError("--objective \(objective.rawValue) takes a single teacher") }
+        for path in teacher + [teacherLogits].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path): no such file")
+        }
+        try checkOutputPath(out)
+    }
+
+    func run() throws {
+        installInterruptHandler()
+        var (dataset, trainingSet, validation) = try dataOptions.load()
+        let fullCount = dataset.training.count
+        if unlabelled {
+            trainingSet = trainingSet.keepingLabels(forFirst: 0)
+        } else if let n = training.labelled {
+            trainingSet = trainingSet.keepingLabels(forFirst: n)
+        }
+        let teachers = try teacher.map(loadModel)
+        for t in teachers where t.classes != trainingSet.classes || t.inputShape.reduce(1, *) != trainingSet.featureCount {
+            throw ValidationError("a teacher takes \(t.inputShape) with \(t.classes) classes; the data has \(trainingSet.exampleShape) with \(trainingSet.classes)")
+        }
+        var signal: TeacherSignal
+        if let path = teacherLogits {
+            let array: NPY.Array
+            do { array = try NPY.read(path) } catch let error as FileError { throw ValidationError("\(error)") }
+            guard array.shape == [fullCount, trainingSet.classes] else {
+                throw ValidationError("\(path): teacher logits have shape \(array.shape); the training file needs [\(fullCount), \(trainingSet.classes)] (one row per training example, in file order)")
+            }
+            signal = .cached(Array(array.floats()[0..<(trainingSet.count * trainingSet.classes)]))
+        } else if training.jitter > 0 {
+            signal = .models(teachers)
+        } else {
+            if !training.quiet { printError("computing the teacher's outputs on \(trainingSet.count) training examples (once)") }
+            signal = try TeacherSignal.cache(teachers, on: trainingSet, temperature: temperature)
+        }
+        if let k = omitClass {
+            guard k >= 0, k < trainingSet.classes, let trueLabels = dataset.training.labels else {
+                throw ValidationError("--omit-class \(k) is not a class of this data (0..<\(trainingSet.classes))")
+            }
+            // True labels decide, so unlabelled examples of class K leave the transfer set too.
+            let keep = (0..<trainingSet.count).filter { trueLabels[$0] != Int32(k) }
+            (trainingSet, signal) = omitting(keep, from: trainingSet, signal: signal)
+        }
+        let loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective)
+        let model = try architecture.build(for: trainingSet, seed: training.seed)
+        let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
+                                     teacher: signal, loss: loss, label: "distill", quiet: training.quiet, out: out)
+        var meta = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
+        meta["temperature"] = "\(temperature)"
+        meta["alpha"] = "\(alpha)"
+        meta["objective"] = objective.rawValue
+        meta["teachers"] = teacherLogits ?? teacher.joined(separator: ",")
+        meta["labelled_examples"] = "\(trainingSet.labelledCount)"
+        if let k = omitClass { meta["omitted_class"] = "\(k)" }
+        model.metadata = meta
+        try model.save(to: out)
+        report(summary, out: out, quiet: training.quiet)
+    }
+}
+
+/// The examples at `keep`, with their cached teacher rows.
+func omitting(_ keep: [Int], from examples: Examples, signal: TeacherSignal) -> (Examples, TeacherSignal) {
+    let f = examples.featureCount
+    let inputs: Examples.Inputs
+    switch examples.inputs {
+    case let .bytes(b): inputs = .bytes(keep.flatMap { b[($0 * f)..<(($0 + 1) * f)] })
+    case let .floats(x): inputs = .floats(keep.flatMap { x[($0 * f)..<(($0 + 1) * f)] })
+    }
+    let kept = Examples(inputs: inputs, exampleShape: examples.exampleShape, labels: examples.labels.map { l in keep.map { l[$0] } },
+                        classes: examples.classes, normalization: examples.normalization)
+    guard case let .cached(logits) = signal else { return (kept, signal) }
+    let c = examples.classes
+    return (kept, .cached(keep.flatMap { logits[($0 * c)..<(($0 + 1) * c)] }))
+}

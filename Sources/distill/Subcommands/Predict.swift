@@ -1,0 +1,75 @@
+import ArgumentParser
+import DistillKit
+import Foundation
+
+/// `distill predict`: deployment, with the ordinary softmax.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict classes with a model: argmax and top-K probabilities of the ordinary softmax (T = 1).",
+        discussion: """
+        Temperature has no place here: it is a training-time device. A deployed student predicts with \
+        the ordinary softmax (T = 1), and temperature never changes the argmax.
+        Input: an IDX file of images [N, H, W] (raw or gzip) or an NPY file ([N, H, W] uint8 images or \
+        [N, D] features), normalised as the model records. CSV columns: index,predicted,probability, \
+        then class_1,probability_1,... for the top K.
+        """)
+
+    @Option(help: "The model (.safetensors).") var model: String
+    @Option(help: "Inputs: IDX or NPY.") var input: String
+    @Option(help: "How many classes to list per example, by probability.") var top: Int = 3
+    @Option(help: "csv or json.") var format: Format = .csv
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case csv, json }
+
+    func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+    }
+
+    func run() throws {
+        let m = try loadModel(model)
+        let examples = try readInputs(input, model: m)
+        let logits = try inferLogits(model: m, examples: examples)
+        let k = min(top, m.classes)
+        var out = format == .csv
+            ? ["index,predicted,probability," + (1...k).map { "class_\($0),probability_\($0)" }.joined(separator: ",")]
+            : []
+        for r in 0..<examples.count {
+            let row = Array(logits[(r * m.classes)..<((r + 1) * m.classes)])
+            let probabilities = try softmax(logits: row, temperature: 1)
+            let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
+            let best = ranked[0]
+            if format == .csv {
+                out.append("\(r),\(best),\(probabilities[best]),"
+                           + ranked.prefix(k).map { "\($0),\(probabilities[$0])" }.joined(separator: ","))
+            } else {
+                out.append("{\"index\": \(r), \"predicted\": \(best), \"probability\": \(probabilities[best]), \"top\": ["
+                           + ranked.prefix(k).map { "{\"class\": \($0), \"probability\": \(probabilities[$0])}" }.joined(separator: ", ") + "]}")
+            }
+        }
+        print(format == .csv ? out.joined(separator: "\n") : "[\n" + out.joined(separator: ",\n") + "\n]")
+    }
+
+    func readInputs(_ path: String, model: Model) throws -> Examples {
+        let features = model.inputShape.reduce(1, *)
+        do {
+            let bytes = try readFileBytes(path)
+            if bytes.starts(with: NPY.magicBytes) {
+                let array = try NPY.parse(bytes, path: path)
+                guard let n = array.shape.first, array.count == n * features else {
+                    throw ValidationError("\(path): inputs have shape \(array.shape); the model takes [N] + \(model.inputShape)")
+                }
+                let inputs: Examples.Inputs = array.uint8Values.map { .bytes($0) } ?? .floats(array.floats())
+                return Examples(inputs: inputs, exampleShape: model.inputShape, labels: nil, classes: model.classes,
+                                normalization: model.normalization)
+            }
+            let idx = try IDX.parse(bytes, path: path)
+            guard let n = idx.shape.first, idx.bytes.count == n * features else {
+                throw ValidationError("\(path): images have shape \(idx.shape); the model takes [N] + \(model.inputShape)")
+            }
+            return Examples(inputs: .bytes(idx.bytes), exampleShape: model.inputShape, labels: nil, classes: model.classes,
+                            normalization: model.normalization)
+        } catch let error as FileError {
+            throw ValidationError("\(error)")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import DistillKit
+import Foundation
+
+/// `distill train`: a model trained on labels (a teacher, or a student baseline).
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on labels (a teacher, or a student baseline).",
+        discussion: """
+        Validates after every epoch on the validation split (never the test set); the file holds \
+        the best epoch's weights. Writes MODEL and MODEL's metrics log (.metrics.jsonl) beside it.
+        Architectures: mlp[:H1,...] (dense ReLU layers) or cnn:C1,...[/fc:H1,...] (3x3 conv, 2x2 \
+        max-pool and ReLU per channel count, then dense layers), e.g. mlp:1200,1200, cnn:32,64/fc:256.
+        """)
+
+    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var architecture: ArchitectureOptions
+    @OptionGroup var training: TrainingFlags
+    @Option(help: "Where to write the model (.safetensors).") var out: String
+
+    func validate() throws { try checkOutputPath(out) }
+
+    func run() throws {
+        installInterruptHandler()
+        var (dataset, trainingSet, validation) = try dataOptions.load()
+        if let n = training.labelled { trainingSet = trainingSet.subset(0..<min(n, trainingSet.count)) }
+        let model = try architecture.build(for: trainingSet, seed: training.seed)
+        let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
+                                     teacher: nil, loss: nil, label: "train", quiet: training.quiet, out: out)
+        model.metadata = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
+        try model.save(to: out)
+        report(summary, out: out, quiet: training.quiet)
+    }
+}
+
+/// Runs a trainer with console progress and the metrics log; file and training errors become
+/// one-line errors.
+func runTrainer(model: Model, options: TrainingOptions, training: Examples, validation: Examples, teacher: TeacherSignal?,
+                loss: DistillationLoss?, label: String, quiet: Bool, out: String) throws -> TrainingSummary {
+    let log = MetricsLog(path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: quiet))
+    do {
+        let trainer = try Trainer(model: model, options: options, training: training, validation: validation,
+                                  teacher: teacher, loss: loss)
+        return try trainer.run(progress: log)
+    } catch let error as TrainingError {
+        if case .diverged = error { try? model.save(to: out) }
+        throw ValidationError("\(error)")
+    }
+}
+
+func trainingMetadata(dataset: Dataset, flags: TrainingFlags, summary: TrainingSummary, examples: Int) -> [String: String] {
+    var meta = [
+        "data": dataset.directory, "seed": "\(flags.seed)", "training_examples": "\(examples)",
+        "epochs_run": "\(summary.records.count)", "best_epoch": "\(summary.bestEpoch)",
+        "optimizer": flags.optimizer.rawValue, "lr": "\(flags.lr)", "batch_size": "\(flags.batchSize)",
+        "weights": "best validation accuracy (epoch \(summary.bestEpoch))",
+    ]
+    if let v = summary.bestValidationAccuracy { meta["validation_accuracy"] = String(format: "%.4f", v) }
+    if let n = flags.labelled { meta["labelled"] = "\(n)" }
+    if summary.interrupted { meta["interrupted"] = "true" }
+    return meta
+}
+
+func report(_ summary: TrainingSummary, out: String, quiet: Bool) {
+    guard !quiet else { return }
+    var line = "wrote \(out) (best epoch \(summary.bestEpoch)"
+    if let v = summary.bestValidationAccuracy { line += String(format: ", validation accuracy %.4f", v) }
+    line += String(format: ", %.0f s)", summary.seconds)
+    if summary.interrupted { line += "; interrupted: the best model so far was kept" }
+    if summary.stoppedEarly { line += "; stopped early" }
+    printError(line)
+}

@@ -1,0 +1,198 @@
+import XCTest
+import DistillKit
+import DistillTestSupport
+
+/// Runs the built `distill` binary.
+struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+func distill(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    let binary = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("distill")
+    let process = Process()
+    process.executableURL = FileManager.default.fileExists(atPath: binary.path) ? binary
+        : URL(fileURLWithPath: Bundle.main.bundlePath).appendingPathComponent("distill")
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.merge(environment) { $1 }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+               stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// A synthetic data set in the NPY layout: the class of a 2-D point is the ring it falls in
+/// (3 classes), with 6 noise features.
+func writeRings(to directory: String, training: Int = 3000, test: Int = 1000) throws {
+    func points(_ n: Int, seed: UInt64) -> ([Float], [Int64]) {
+        var generator = SeededGenerator(seed: seed)
+        var x: [Float] = [], y: [Int64] = []
+        for _ in 0..<n {
+            let label = Int64(generator.next() % 3)
+            let radius = Float(label) + 0.2 + 0.6 * generator.nextUniform()
+            let angle = 2 * Float.pi * generator.nextUniform()
+            x += [radius * cosf(angle), radius * sinf(angle)] + (0..<6).map { _ in generator.nextUniform() - 0.5 }
+            y.append(label)
+        }
+        return (x, y)
+    }
+    let (trainX, trainY) = points(training, seed: 1), (testX, testY) = points(test, seed: 2)
+    try NPY.write(floats: trainX, shape: [training, 8], to: directory + "/train_x.npy")
+    try NPY.write(int64: trainY, shape: [training], to: directory + "/train_y.npy")
+    try NPY.write(floats: testX, shape: [test, 8], to: directory + "/test_x.npy")
+    try NPY.write(int64: testY, shape: [test], to: directory + "/test_y.npy")
+}
+
+func makeDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "distill-cli-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+final class ExplainCommandTests: XCTestCase {
+    func testTableAndJSON() throws {
+        let table = try distill(["explain", "--teacher-logits=2.9,0.1,0.23", "--student-logits=0.4,-1.3,2.2",
+                                 "--temperature", "3", "--alpha", "0.7", "--label", "0"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssertTrue(table.stdout.contains("0.5544"), table.stdout)   // teacher at T = 3 (SPEC.md: 0.554)
+        XCTAssertTrue(table.stdout.contains("1.926737"), table.stdout)  // the golden loss
+        let json = try distill(["explain", "--teacher-logits=2.9,0.1,0.23", "--student-logits=0.4,-1.3,2.2",
+                                "--temperature", "3", "--label", "0", "--json"])
+        XCTAssertEqual(json.status, 0)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(Set(object.keys), ["teacher_probs", "student_probs", "kl", "soft_loss", "hard_loss", "loss", "gradient"])
+        assertClose(object["loss"] as! Double, 1.9267364321295877, rtol: 1e-5)
+        assertClose((object["gradient"] as! [Double]), [-0.8031117549914056, -0.09866839764364808, 0.9017801526350535], rtol: 1e-4)
+        // Without a label the hard term is null and alpha is 1, with a note in the table.
+        let noLabel = try distill(["explain", "--teacher-logits=2.9,0.1,0.23", "--student-logits=0.4,-1.3,2.2", "--json"])
+        XCTAssertTrue(noLabel.stdout.contains("\"hard_loss\": null"), noLabel.stdout)
+        let note = try distill(["explain", "--teacher-logits=2.9,0.1,0.23", "--student-logits=0.4,-1.3,2.2"])
+        XCTAssertTrue(note.stdout.contains("alpha = 1"), note.stdout)
+    }
+
+    func testBadInputIsOneLineAndStatus2() throws {
+        let cases: [[String]] = [
+            ["explain", "--teacher-logits=1,2", "--student-logits=1,2,3"],
+            ["explain", "--teacher-logits=1,x,2", "--student-logits=1,2,3"],
+            ["explain", "--teacher-logits=1,2,3", "--student-logits=1,2,3", "--temperature", "0"],
+            ["explain", "--teacher-logits=1,2,3", "--student-logits=1,2,3", "--alpha", "1.5"],
+            ["explain", "--teacher-logits=1,2,3", "--student-logits=1,2,3", "--label", "3"],
+            ["explain", "--student-logits=1,2,3"],
+        ]
+        for arguments in cases {
+            let run = try distill(arguments)
+            XCTAssertEqual(run.status, 2, "\(arguments)")
+            XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(run.stderr.hasPrefix("distill: "), run.stderr)
+        }
+    }
+}
+
+final class PipelineCommandTests: XCTestCase {
+    /// train -> logits -> eval -> predict -> inspect on a synthetic data set, and the same seed
+    /// giving the same model file.
+    func testTrainEvaluatePredict() throws {
+        let dir = try makeDirectory()
+        try writeRings(to: dir)
+        let common = ["--data", dir, "--arch", "mlp:32,32", "--epochs", "15", "--batch-size", "64", "--seed", "3", "--quiet"]
+        let run = try distill(["train"] + common + ["--out", dir + "/a.safetensors"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try distill(["train"] + common + ["--out", dir + "/b.safetensors"]).status, 0)
+        XCTAssertEqual(try readFileBytes(dir + "/a.safetensors"), try readFileBytes(dir + "/b.safetensors"), "same seed, same file")
+        let log = try String(contentsOfFile: dir + "/a.metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(log.count, 15)
+        XCTAssertTrue(log[0].contains("\"validation_accuracy\""))
+
+        let logits = try distill(["logits", "--model", dir + "/a.safetensors", "--data", dir, "--out", dir + "/logits.npy"])
+        XCTAssertEqual(logits.status, 0, logits.stderr)
+        XCTAssertEqual(try NPY.read(dir + "/logits.npy").shape, [3000, 3])
+
+        let eval = try distill(["eval", "--model", dir + "/a.safetensors", "--data", dir, "--json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+        for key in ["accuracy", "errors", "nll", "ece", "per_class", "confusion"] { XCTAssertNotNil(report[key], key) }
+        let accuracy = report["accuracy"] as! Double
+        XCTAssertGreaterThan(accuracy, 0.9)
+
+        // predict agrees with eval on the same examples.
+        let testX = try NPY.read(dir + "/test_x.npy")
+        try NPY.write(floats: testX.floats(), shape: testX.shape, to: dir + "/inputs.npy")
+        let predict = try distill(["predict", "--model", dir + "/a.safetensors", "--input", dir + "/inputs.npy", "--top", "2"])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let lines = predict.stdout.split(separator: "\n")
+        XCTAssertEqual(lines[0], "index,predicted,probability,class_1,probability_1,class_2,probability_2")
+        XCTAssertEqual(lines.count, 1001)
+        let labels = try NPY.read(dir + "/test_y.npy").integers()
+        let agree = lines.dropFirst().enumerated().filter { i, line in Int64(line.split(separator: ",")[1])! == labels[i] }.count
+        XCTAssertEqual(Double(agree) / 1000, accuracy, accuracy: 1e-9)
+
+        let inspect = try distill(["inspect", dir + "/a.safetensors"])
+        XCTAssertTrue(inspect.stdout.contains("mlp:32,32"), inspect.stdout)
+        XCTAssertTrue(inspect.stdout.contains("seed:"), inspect.stdout)
+    }
+
+    /// With labels for 30 examples, a student distilled from a teacher (trained on all labels)
+    /// with the unlabelled rest as transfer set beats the same student on the 30 labels alone.
+    func testDistilledStudentBeatsLabelOnlyStudent() throws {
+        let dir = try makeDirectory()
+        try writeRings(to: dir)
+        let quiet = ["--data", dir, "--quiet", "--seed", "5"]
+        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64", "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        let baseline = try distill(["train", "--arch", "mlp:16", "--steps", "600", "--labelled", "30", "--batch-size", "32", "--out", dir + "/base.safetensors"] + quiet)
+        XCTAssertEqual(baseline.status, 0, baseline.stderr)
+        let student = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--steps", "600",
+                                   "--labelled", "30", "--temperature", "4", "--alpha", "0.7", "--batch-size", "32",
+                                   "--out", dir + "/student.safetensors"] + quiet)
+        XCTAssertEqual(student.status, 0, student.stderr)
+        func accuracy(_ model: String) throws -> Double {
+            let run = try distill(["eval", "--model", model, "--data", dir, "--json"])
+            return (try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any])["accuracy"] as! Double
+        }
+        let (t, b, s) = (try accuracy(dir + "/teacher.safetensors"), try accuracy(dir + "/base.safetensors"), try accuracy(dir + "/student.safetensors"))
+        XCTAssertGreaterThan(t, 0.95)
+        XCTAssertGreaterThan(s, b + 0.05, "distilled \(s) vs labels only \(b)")
+        // Cached logits from `distill logits` train the same student as the teacher model does.
+        XCTAssertEqual(try distill(["logits", "--model", dir + "/teacher.safetensors", "--data", dir, "--out", dir + "/t.npy"]).status, 0)
+        let fromLogits = try distill(["distill", "--teacher-logits", dir + "/t.npy", "--arch", "mlp:16", "--steps", "600",
+                                      "--labelled", "30", "--temperature", "4", "--alpha", "0.7", "--batch-size", "32",
+                                      "--out", dir + "/student2.safetensors"] + quiet)
+        XCTAssertEqual(fromLogits.status, 0, fromLogits.stderr)
+        XCTAssertEqual(try accuracy(dir + "/student2.safetensors"), s, accuracy: 1e-9)
+    }
+
+    /// Bad flags and files: one line on stderr, status 2, no output file.
+    func testBadFlagsFailCleanly() throws {
+        let dir = try makeDirectory()
+        try writeRings(to: dir, training: 300, test: 100)
+        let out = dir + "/out.safetensors"
+        let cases: [([String], String)] = [
+            (["train", "--data", dir, "--arch", "rnn:3", "--out", out], "unknown architecture"),
+            (["train", "--data", dir, "--arch", "mlp:8", "--epochs", "0", "--out", out], "--epochs"),
+            (["train", "--data", dir, "--arch", "mlp:8", "--batch-size", "0", "--out", out], "--batch-size"),
+            (["train", "--data", dir, "--arch", "mlp:8", "--optimizer", "rmsprop", "--out", out], "rmsprop"),
+            (["train", "--data", dir, "--arch", "mlp:8", "--out", dir + "/missing/out.safetensors"], "does not exist"),
+            (["train", "--data", dir + "/nothing", "--arch", "mlp:8", "--out", out], "no dataset"),
+            (["train", "--data", dir, "--arch", "cnn:4", "--out", out], "image input"),
+            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher", dir + "/none.safetensors", "--out", out], "no such file"),
+            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--temperature", "0", "--out", out], "--temperature"),
+            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--alpha", "2", "--out", out], "--alpha"),
+            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--out", out], "teacher logits have shape [300, 8]"),
+            (["eval", "--model", dir + "/train_x.npy", "--data", dir], "not a valid safetensors file"),
+        ]
+        for (arguments, expected) in cases {
+            let run = try distill(arguments)
+            XCTAssertEqual(run.status, 2, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains(expected), "\(arguments): '\(run.stderr)' should mention '\(expected)'")
+            XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, "\(arguments): \(run.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "\(arguments) left \(out)")
+        }
+    }
+}
