@@ -52,7 +52,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "DistillBenchmarks", dependencies: ["DistillKit"]),
-        .target(name: "DistillTestSupport", path: "Tests/DistillTestSupport"),
+        .target(name: "DistillTestSupport", dependencies: ["DistillCore"], path: "Tests/DistillTestSupport"),
         .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore", "DistillTestSupport"]),
         .testTarget(name: "DistillLossesTests", dependencies: ["DistillLosses", "DistillTestSupport"]),
         .testTarget(name: "DistillFormatsTests", dependencies: ["DistillFormats", "DistillTestSupport"]),

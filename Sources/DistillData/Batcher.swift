@@ -128,40 +128,31 @@ public final class Batcher {
         let features = examples.featureCount
         let background = examples.normalization.apply(0)
         let x0 = max(0, dx), x1 = min(width, width + dx)   // destination columns with a source
-        func fill(_ p: UnsafeMutablePointer<Float>, _ n: Int) { if n > 0 { p.update(repeating: background, count: n) } }
+        /// Copies the translated planes from `source`, normalising each value with `value`.
+        func shift<T>(_ source: UnsafePointer<T>, _ value: (T) -> Float) {
+            for c in 0..<channels {
+                for y in 0..<height {
+                    let out = destination + (c * height + y) * width
+                    let sy = y - dy
+                    guard sy >= 0, sy < height, x1 > x0 else { out.update(repeating: background, count: width); continue }
+                    let row = source + (c * height + sy) * width
+                    out.update(repeating: background, count: x0)
+                    for x in x0..<x1 { out[x] = value(row[x - dx]) }
+                    (out + x1).update(repeating: background, count: width - x1)
+                }
+            }
+        }
         switch examples.inputs {
         case let .bytes(bytes):
             bytes.withUnsafeBufferPointer { all in
                 byteTable.withUnsafeBufferPointer { table in
-                    let source = all.baseAddress! + index * features
-                    for c in 0..<channels {
-                        for y in 0..<height {
-                            let out = destination + (c * height + y) * width
-                            let sy = y - dy
-                            guard sy >= 0, sy < height, x1 > x0 else { fill(out, width); continue }
-                            let row = source + (c * height + sy) * width
-                            fill(out, x0)
-                            for x in x0..<x1 { out[x] = table[Int(row[x - dx])] }
-                            fill(out + x1, width - x1)
-                        }
-                    }
+                    shift(all.baseAddress! + index * features) { table[Int($0)] }
                 }
             }
         case let .floats(values):
             let normalization = examples.normalization
             values.withUnsafeBufferPointer { all in
-                let source = all.baseAddress! + index * features
-                for c in 0..<channels {
-                    for y in 0..<height {
-                        let out = destination + (c * height + y) * width
-                        let sy = y - dy
-                        guard sy >= 0, sy < height, x1 > x0 else { fill(out, width); continue }
-                        let row = source + (c * height + sy) * width
-                        fill(out, x0)
-                        for x in x0..<x1 { out[x] = normalization.apply(row[x - dx]) }
-                        fill(out + x1, width - x1)
-                    }
-                }
+                shift(all.baseAddress! + index * features) { normalization.apply($0) }
             }
         }
     }

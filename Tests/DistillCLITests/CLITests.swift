@@ -33,16 +33,8 @@ func distill(_ arguments: [String], environment: [String: String] = [:]) throws 
 /// (3 classes), with 6 noise features.
 func writeRings(to directory: String, training: Int = 3000, test: Int = 1000) throws {
     func points(_ n: Int, seed: UInt64) -> ([Float], [Int64]) {
-        var generator = SeededGenerator(seed: seed)
-        var x: [Float] = [], y: [Int64] = []
-        for _ in 0..<n {
-            let label = Int64(generator.next() % 3)
-            let radius = Float(label) + 0.2 + 0.6 * generator.nextUniform()
-            let angle = 2 * Float.pi * generator.nextUniform()
-            x += [radius * cosf(angle), radius * sinf(angle)] + (0..<6).map { _ in generator.nextUniform() - 0.5 }
-            y.append(label)
-        }
-        return (x, y)
+        let (x, y) = ringsDataset(count: n, seed: seed)
+        return (x, y.map(Int64.init))
     }
     let (trainX, trainY) = points(training, seed: 1), (testX, testY) = points(test, seed: 2)
     try NPY.write(floats: trainX, shape: [training, 8], to: directory + "/train_x.npy")
@@ -51,11 +43,6 @@ func writeRings(to directory: String, training: Int = 3000, test: Int = 1000) th
     try NPY.write(int64: testY, shape: [test], to: directory + "/test_y.npy")
 }
 
-func makeDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "distill-cli-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 final class ExplainCommandTests: XCTestCase {
     func testTableAndJSON() throws {
@@ -100,7 +87,7 @@ final class PipelineCommandTests: XCTestCase {
     /// train -> logits -> eval -> predict -> inspect on a synthetic data set, and the same seed
     /// giving the same model file.
     func testTrainEvaluatePredict() throws {
-        let dir = try makeDirectory()
+        let dir = try makeTemporaryDirectory("distill-cli")
         try writeRings(to: dir)
         let common = ["--data", dir, "--arch", "mlp:32,32", "--epochs", "15", "--batch-size", "64", "--seed", "3", "--quiet"]
         let run = try distill(["train"] + common + ["--out", dir + "/a.safetensors"])
@@ -142,7 +129,7 @@ final class PipelineCommandTests: XCTestCase {
     /// With labels for 30 examples, a student distilled from a teacher (trained on all labels)
     /// with the unlabelled rest as transfer set beats the same student on the 30 labels alone.
     func testDistilledStudentBeatsLabelOnlyStudent() throws {
-        let dir = try makeDirectory()
+        let dir = try makeTemporaryDirectory("distill-cli")
         try writeRings(to: dir)
         let quiet = ["--data", dir, "--quiet", "--seed", "5"]
         XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64", "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
@@ -170,7 +157,7 @@ final class PipelineCommandTests: XCTestCase {
 
     /// Bad flags and files: one line on stderr, status 2, no output file.
     func testBadFlagsFailCleanly() throws {
-        let dir = try makeDirectory()
+        let dir = try makeTemporaryDirectory("distill-cli")
         try writeRings(to: dir, training: 300, test: 100)
         let out = dir + "/out.safetensors"
         let cases: [([String], String)] = [

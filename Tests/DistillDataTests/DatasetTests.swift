@@ -21,7 +21,7 @@ final class DatasetTests: XCTestCase {
     }
 
     func testLoadsTheNPYLayoutAndChecksConsistency() throws {
-        let dir = try scratchDirectory()
+        let dir = try makeTemporaryDirectory("distill-data")
         try NPY.write(floats: fixtureValues(12, seed: 1), shape: [4, 3], to: dir + "/train_x.npy")
         try NPY.write(int64: [0, 2, 1, 2], shape: [4], to: dir + "/train_y.npy")
         try NPY.write(floats: fixtureValues(6, seed: 2), shape: [2, 3], to: dir + "/test_x.npy")
@@ -42,7 +42,7 @@ final class DatasetTests: XCTestCase {
     }
 
     func testMismatchedImageAndLabelCounts() throws {
-        let dir = try scratchDirectory()
+        let dir = try makeTemporaryDirectory("distill-data")
         try IDX.write([UInt8](repeating: 1, count: 3 * 4), shape: [3, 2, 2], to: dir + "/train-images-idx3-ubyte")
         try IDX.write([0, 1], shape: [2], to: dir + "/train-labels-idx1-ubyte")
         try IDX.write([UInt8](repeating: 1, count: 4), shape: [1, 2, 2], to: dir + "/t10k-images-idx3-ubyte")

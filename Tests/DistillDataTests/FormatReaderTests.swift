@@ -5,11 +5,6 @@ import DistillTestSupport
 
 let fixtures = Bundle.module.resourcePath! + "/Fixtures"
 
-func scratchDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "distill-data-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 final class NPYTests: XCTestCase {
     /// Every array NumPy wrote (Tests/Reference/make_data_fixtures.py) reads back with its shape,
@@ -48,7 +43,7 @@ final class NPYTests: XCTestCase {
 
     /// What we write is byte for byte what `numpy.save` writes for the same array, so NumPy reads it.
     func testWritesExactlyWhatNumPyWrites() throws {
-        let dir = try scratchDirectory()
+        let dir = try makeTemporaryDirectory("distill-data")
         try NPY.write(floats: [1.5, -2.25, 3.0, 0.0, 0.001, -7.5], shape: [2, 3], to: dir + "/f4.npy")
         XCTAssertEqual(try readFileBytes(dir + "/f4.npy"), try readFileBytes(fixtures + "/f4.npy"))
         try NPY.write(int64: [5, -6, 9_007_199_254_740_993], shape: [3], to: dir + "/i8.npy")
@@ -94,7 +89,7 @@ final class NPYTests: XCTestCase {
 
 final class IDXTests: XCTestCase {
     func testRawAndGzipRoundTrip() throws {
-        let dir = try scratchDirectory()
+        let dir = try makeTemporaryDirectory("distill-data")
         let bytes = (0..<60).map { UInt8($0 * 4) }
         try IDX.write(bytes, shape: [3, 5, 4], to: dir + "/a.idx")
         XCTAssertEqual(try IDX.read(dir + "/a.idx"), IDX.Array(shape: [3, 5, 4], bytes: bytes))

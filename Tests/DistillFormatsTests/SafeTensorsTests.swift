@@ -3,11 +3,6 @@ import DistillCore
 @testable import DistillFormats
 import DistillTestSupport
 
-func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "distill-tests-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// Builds a safetensors file from a header given as text and `dataBytes` bytes of data.
 func safetensorsBytes(header: String, dataBytes: Int) -> [UInt8] {
@@ -20,7 +15,7 @@ func safetensorsBytes(header: String, dataBytes: Int) -> [UInt8] {
 
 final class SafeTensorsTests: XCTestCase {
     func testRoundTripIsBitExactAndDeterministic() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let a = Tensor(shape: [2, 3], values: [1, -0.0, .leastNonzeroMagnitude, 3.4e38, -1e-30, 0.1])
         let b = Tensor(shape: [4], values: [5, 6, 7, 8])
         let path = dir + "/m.safetensors"
@@ -85,7 +80,7 @@ final class SafeTensorsTests: XCTestCase {
 
     /// A write into a missing directory fails with the path named; a failed write leaves nothing.
     func testAtomicWrites() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         XCTAssertThrowsError(try AtomicFile.write([1, 2, 3], to: dir + "/missing/x.bin")) {
             XCTAssertTrue("\($0)".contains("does not exist"))
         }

@@ -7,8 +7,7 @@ import DistillTestSupport
 final class CheckpointTests: XCTestCase {
     var dir = ""
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "distill-ckpt-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        dir = try makeTemporaryDirectory("distill-ckpt")
     }
 
     func makeCNN() throws -> Model {

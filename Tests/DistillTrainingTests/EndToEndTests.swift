@@ -5,21 +5,6 @@ import DistillLosses
 @testable import DistillTraining
 import DistillTestSupport
 
-/// A synthetic 3-class problem that no linear classifier solves: the class is the ring
-/// (distance band from the origin) a 2-D point falls in, with 6 noise dimensions appended.
-func ringsDataset(count: Int, seed: UInt64) -> (x: [Float], y: [Int32]) {
-    var generator = SeededGenerator(seed: seed)
-    var x: [Float] = [], y: [Int32] = []
-    for _ in 0..<count {
-        let label = Int32(generator.next() % 3)
-        let radius = Float(label) + 0.2 + 0.6 * generator.nextUniform()
-        let angle = 2 * Float.pi * generator.nextUniform()
-        x += [radius * cosf(angle), radius * sinf(angle)] + (0..<6).map { _ in generator.nextUniform() - 0.5 }
-        y.append(label)
-    }
-    return (x, y)
-}
-
 final class EndToEndTests: XCTestCase {
     func accuracy(_ model: Model, _ x: [Float], _ y: [Int32]) -> Double {
         let logits = model.logits(Tensor(shape: [y.count, 8], values: x))
