@@ -15,6 +15,8 @@ public struct FewLabelExperiment: Sendable {
     public var teacherArchitecture = "cnn:32,64/fc:256"
     public var teacherDropout: Float = 0.3
     public var teacherEpochs = 8
+    /// Random translation of the teacher's training images, in pixels (the reference recipe's 2).
+    public var teacherJitter = 2
     public var studentArchitecture = "mlp:800,800"
     public var labels = 2000
     public var studentSteps = 6000
@@ -35,11 +37,12 @@ public struct FewLabelExperiment: Sendable {
 
     /// A text that changes whenever a setting that shapes the teacher changes.
     public var teacherKey: String {
-        "\(teacherArchitecture) dropout \(teacherDropout) epochs \(teacherEpochs) lr \(learningRate) seed \(seed)"
+        "\(teacherArchitecture) dropout \(teacherDropout) jitter \(teacherJitter) epochs \(teacherEpochs) lr \(learningRate) seed \(seed)"
     }
 
-    func options(epochs: Int? = nil, steps: Int? = nil, seed: UInt64) -> TrainingOptions {
+    func options(epochs: Int? = nil, steps: Int? = nil, jitter: Int = 0, seed: UInt64) -> TrainingOptions {
         var o = TrainingOptions()
+        o.jitter = jitter
         if let epochs { o.epochs = epochs }
         o.steps = steps
         o.learningRate = learningRate
@@ -55,7 +58,7 @@ public struct FewLabelExperiment: Sendable {
         let model = try Model(spec: ArchitectureSpec(parsing: teacherArchitecture), inputShape: training.exampleShape,
                               classes: training.classes, dropout: teacherDropout, normalization: training.normalization,
                               generator: &generator)
-        let summary = try Trainer(model: model, options: options(epochs: teacherEpochs, seed: seed &+ 10),
+        let summary = try Trainer(model: model, options: options(epochs: teacherEpochs, jitter: teacherJitter, seed: seed &+ 10),
                                   training: training, validation: validation).run(progress: progress)
         model.metadata = ["role": "teacher", "demo_teacher": teacherKey, "seed": "\(seed)",
                           "validation_accuracy": summary.bestValidationAccuracy.map { String(format: "%.4f", $0) } ?? ""]

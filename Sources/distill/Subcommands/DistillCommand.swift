@@ -25,6 +25,7 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
     @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).") var objective: DistillationLoss.Objective = .kl
     @Flag(help: "Use no labels at all (soft targets only).") var unlabelled = false
+    @Flag(help: "With --labelled N: the transfer set is the N labelled examples only (no unlabelled ones).") var labelledOnly = false
     @Option(help: "Drop class K from the transfer set (the student can still learn it from soft targets).") var omitClass: Int?
     @Option(help: "Where to write the student (.safetensors).") var out: String
 
@@ -34,6 +35,7 @@ struct DistillCommand: ParsableCommand {
         }
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be > 0, got \(temperature)") }
         guard alpha >= 0, alpha <= 1 else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
+        if labelledOnly && training.labelled == nil { throw ValidationError("--labelled-only needs --labelled N") }
         if objective != .kl && teacher.count > 1 { throw ValidationError("--objective \(objective.rawValue) takes a single teacher") }
         for path in teacher + [teacherLogits].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path): no such file")
@@ -48,7 +50,7 @@ struct DistillCommand: ParsableCommand {
         if unlabelled {
             trainingSet = trainingSet.keepingLabels(forFirst: 0)
         } else if let n = training.labelled {
-            trainingSet = trainingSet.keepingLabels(forFirst: n)
+            trainingSet = labelledOnly ? trainingSet.subset(0..<min(n, trainingSet.count)) : trainingSet.keepingLabels(forFirst: n)
         }
         let teachers = try teacher.map(loadModel)
         for t in teachers where t.classes != trainingSet.classes || t.inputShape.reduce(1, *) != trainingSet.featureCount {
@@ -61,6 +63,7 @@ struct DistillCommand: ParsableCommand {
             guard array.shape == [fullCount, trainingSet.classes] else {
                 throw ValidationError("\(path): teacher logits have shape \(array.shape); the training file needs [\(fullCount), \(trainingSet.classes)] (one row per training example, in file order)")
             }
+            // Rows are in file order; the transfer set is a prefix of the training file.
             signal = .cached(Array(array.floats()[0..<(trainingSet.count * trainingSet.classes)]))
         } else if training.jitter > 0 {
             signal = .models(teachers)
