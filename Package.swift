@@ -59,7 +59,10 @@ let package = Package(
         .testTarget(name: "DistillNNTests", dependencies: ["DistillNN", "DistillFormats", "DistillTestSupport"]),
         .testTarget(name: "DistillDataTests", dependencies: ["DistillData", "DistillFormats", "DistillTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "DistillCLITests", dependencies: ["distill", "DistillKit", "DistillTestSupport"]),
+        .testTarget(name: "DistillCLITests", dependencies: [
+            "distill", "DistillKit", "DistillTestSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillData", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -22,7 +22,9 @@ public struct Dataset: Sendable {
 ///   `t10k-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]` (unsigned-byte images
 ///   `[N, H, W]`, labels `[N]`; pixels are scaled to [0, 1]);
 /// - NPY: `train_x.npy`, `train_y.npy`, `test_x.npy`, `test_y.npy` (x as float32 features
-///   `[N, D]` or uint8 images `[N, H, W]`, y integer labels `[N]`).
+///   `[N, D]` or uint8 images `[N, H, W]`, y integer labels `[N]`). Without `train_y.npy` the
+///   training set is unlabelled (for soft-only distillation; the class count then comes from
+///   `test_y.npy`).
 public enum DataDirectory {
     /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
     public static let systemFashionMNIST = "/usr/share/datasets/fashion-mnist"
@@ -69,9 +71,9 @@ public enum DataDirectory {
         guard exists(directory + "/train_x.npy") else {
             throw DataError("\(directory): no dataset here (expected the MNIST or NPY layout)")
         }
-        let trainY = try NPY.read(directory + "/train_y.npy")
+        let trainY = exists(directory + "/train_y.npy") ? try NPY.read(directory + "/train_y.npy") : nil
         let testY = try NPY.read(directory + "/test_y.npy")
-        let inferred = try classes ?? Int(max(trainY.integers().max() ?? 0, testY.integers().max() ?? 0) + 1)
+        let inferred = try classes ?? Int(max(trainY?.integers().max() ?? 0, testY.integers().max() ?? 0) + 1)
         let training = try loadNPY(directory, prefix: "train", labels: trainY, classes: inferred)
         let test = try loadNPY(directory, prefix: "test", labels: testY, classes: inferred)
         guard training.exampleShape == test.exampleShape else {
@@ -111,14 +113,17 @@ public enum DataDirectory {
                         labels: y, classes: classes, normalization: .bytesToUnit)
     }
 
-    private static func loadNPY(_ directory: String, prefix: String, labels: NPY.Array, classes: Int) throws -> Examples {
+    private static func loadNPY(_ directory: String, prefix: String, labels: NPY.Array?, classes: Int) throws -> Examples {
         let xPath = directory + "/\(prefix)_x.npy"
         let x = try NPY.read(xPath)
-        guard labels.shape.count == 1 else { throw FileError(labels.path, "expected labels [N], got shape \(labels.shape)") }
-        guard x.shape.first == labels.shape[0] else {
-            throw DataError("\(xPath) has \(x.shape.first ?? 0) examples but \(labels.path) has \(labels.shape[0]) labels")
+        var y: [Int32]?
+        if let labels {
+            guard labels.shape.count == 1 else { throw FileError(labels.path, "expected labels [N], got shape \(labels.shape)") }
+            guard x.shape.first == labels.shape[0] else {
+                throw DataError("\(xPath) has \(x.shape.first ?? 0) examples but \(labels.path) has \(labels.shape[0]) labels")
+            }
+            y = try checkedLabels(try labels.integers(), classes: classes, path: labels.path)
         }
-        let y = try checkedLabels(try labels.integers(), classes: classes, path: labels.path)
         if let bytes = x.uint8Values {
             guard x.shape.count == 3 else { throw FileError(xPath, "uint8 inputs must be images [N, H, W], got shape \(x.shape)") }
             return Examples(inputs: .bytes(bytes), exampleShape: [1, x.shape[1], x.shape[2]], labels: y,

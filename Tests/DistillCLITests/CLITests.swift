@@ -183,3 +183,24 @@ final class PipelineCommandTests: XCTestCase {
         }
     }
 }
+
+final class UnlabelledDistillationTests: XCTestCase {
+    /// A data set without training labels: train refuses it, distill learns from soft targets alone.
+    func testSoftOnlyOnAnUnlabelledDataSet() throws {
+        let labelled = try makeTemporaryDirectory("distill-cli"), unlabelled = try makeTemporaryDirectory("distill-cli")
+        try writeRings(to: labelled)
+        try writeRings(to: unlabelled)
+        try FileManager.default.removeItem(atPath: unlabelled + "/train_y.npy")
+        XCTAssertEqual(try distill(["train", "--data", labelled, "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
+                                    "--quiet", "--out", labelled + "/teacher.safetensors"]).status, 0)
+        let refused = try distill(["train", "--data", unlabelled, "--arch", "mlp:16", "--out", unlabelled + "/x.safetensors"])
+        XCTAssertEqual(refused.status, 2)
+        XCTAssertTrue(refused.stderr.contains("no training example has a label"), refused.stderr)
+        let student = try distill(["distill", "--data", unlabelled, "--teacher", labelled + "/teacher.safetensors", "--arch", "mlp:16",
+                                   "--epochs", "20", "--batch-size", "64", "--alpha", "1", "--quiet", "--out", unlabelled + "/s.safetensors"])
+        XCTAssertEqual(student.status, 0, student.stderr)
+        let eval = try distill(["eval", "--model", unlabelled + "/s.safetensors", "--data", unlabelled, "--json"])
+        let accuracy = (try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any])["accuracy"] as! Double
+        XCTAssertGreaterThan(accuracy, 0.9)
+    }
+}

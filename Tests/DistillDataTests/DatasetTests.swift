@@ -163,3 +163,18 @@ final class BatcherTests: XCTestCase {
         XCTAssertEqual(batcher.next()!.inputs.values, first)   // reproducible
     }
 }
+
+final class UnlabelledDatasetTests: XCTestCase {
+    /// Without train_y.npy the training set has no labels (soft-only distillation).
+    func testNPYLayoutWithoutTrainingLabels() throws {
+        let dir = try makeTemporaryDirectory("distill-data")
+        try NPY.write(floats: fixtureValues(12, seed: 1), shape: [4, 3], to: dir + "/train_x.npy")
+        try NPY.write(floats: fixtureValues(6, seed: 2), shape: [2, 3], to: dir + "/test_x.npy")
+        try NPY.write(int64: [1, 4], shape: [2], to: dir + "/test_y.npy")
+        let data = try DataDirectory.load(dir)
+        XCTAssertNil(data.training.labels)
+        XCTAssertEqual(data.training.labelledCount, 0)
+        XCTAssertEqual(data.training.classes, 5)
+        XCTAssertEqual(data.test.labels, [1, 4])
+    }
+}

@@ -13,7 +13,8 @@ struct DistillCommand: ParsableCommand {
         are computed once in inference mode (with --jitter the teachers run on every augmented \
         batch). Several --teacher flags form an ensemble (mean of softened probabilities).
         With --labelled N only the first N training examples keep their labels; the others stay \
-        in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels.
+        in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels, \
+        and a data set without training labels (NPY layout without train_y.npy) is distilled soft-only.
         """)
 
     @OptionGroup var dataOptions: DataOptions
