@@ -59,6 +59,9 @@ public struct DistillationLoss: Sendable, Equatable {
     public let objective: Objective
     /// A label value marking padding rows that count for nothing (e.g. -100, as in PyTorch).
     public let ignoreLabel: Int32?
+    /// Whether few classes go through the lane kernel (tests turn it off to check the row kernel
+    /// on the same cases).
+    var usesLaneKernel = true
 
     /// - Throws: `LossError.invalidTemperature` unless T is finite and > 0;
     ///   `LossError.invalidAlpha` unless 0 <= alpha <= 1.
@@ -203,6 +206,13 @@ public struct DistillationLoss: Sendable, Equatable {
         let invT = 1 / T
         let studentBox = UncheckedSendable(student), teacherBox = UncheckedSendable(teacher)
         let gradientBox = UncheckedSendable(gradient)
+        if objective == .kl && classes <= laneKernelClassLimit && usesLaneKernel {
+            let totals = runInLanes(student: student, teacher: teacher, teacherScale: teacherScale, checkTeacher: checkTeacher,
+                                    labels: labels, mask: mask, rows: rows, classes: classes, softWeight: softWeight,
+                                    hardWeight: hardWeight, gradient: gradient)
+            if let error = totals.error { throw error }
+            return value(totals: totals, counted: counted, effectiveAlpha: effectiveAlpha)
+        }
         let totals = forEachRowChunk(rows: rows, classes: classes) { range in
           withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * classes) { scratchBuffer in
             let scratch = scratchBuffer.baseAddress!
@@ -262,6 +272,12 @@ public struct DistillationLoss: Sendable, Equatable {
           }
         }
         if let error = totals.error { throw error }
+        return value(totals: totals, counted: counted, effectiveAlpha: effectiveAlpha)
+    }
+
+    /// The loss value from the summed terms.
+    private func value(totals: RowTotals, counted: (soft: Int, hard: Int), effectiveAlpha: Float) -> DistillationLossValue {
+        let T = temperature
         let meanSoft = counted.soft > 0 ? totals.soft / Double(counted.soft) : 0
         let meanHard = counted.hard > 0 ? totals.hard / Double(counted.hard) : 0
         let softTerm = objective == .kl ? Double(T) * Double(T) * meanSoft : meanSoft
@@ -270,6 +286,61 @@ public struct DistillationLoss: Sendable, Equatable {
             loss: Float(total), divergence: Float(meanSoft), softLoss: Float(softTerm),
             hardLoss: counted.hard > 0 ? Float(meanHard) : nil,
             countedRows: counted.soft, labelledRows: counted.hard)
+    }
+
+    /// The `.kl` objective for few classes: eight rows per vector (`softRowsInLanes`).
+    private func runInLanes(
+        student: UnsafePointer<Float>, teacher: UnsafePointer<Float>, teacherScale: Float, checkTeacher: Bool,
+        labels: UnsafeBufferPointer<Int32>?, mask: UnsafeBufferPointer<Bool>?, rows: Int, classes: Int,
+        softWeight: Float, hardWeight: Float, gradient: UnsafeMutablePointer<Float>?
+    ) -> RowTotals {
+        let groups = (rows + 7) / 8
+        let invT = 1 / temperature
+        let studentBox = UncheckedSendable(student), teacherBox = UncheckedSendable(teacher)
+        let gradientBox = UncheckedSendable(gradient)
+        return forEachRowChunk(rows: groups, classes: 8 * classes) { range in
+            withUnsafeTemporaryAllocation(of: Vec.self, capacity: 5 * classes) { scratch in
+                var totals = RowTotals()
+                for group in range {
+                    let first = group * 8, count = min(8, rows - first)
+                    var offsets = SIMD8<Int32>(repeating: Int32(first * classes))
+                    var laneLabels = SIMD8<Int32>(repeating: -1)
+                    var soft = Vec.zero, hard = Vec.zero
+                    var counts = SIMD8<Int32>(repeating: 0), labelled = SIMD8<Int32>(repeating: 0)
+                    for k in 0..<count {
+                        let r = first + k
+                        offsets[k] = Int32(r * classes)
+                        let label = rowLabel(r, labels: labels, mask: mask)
+                        guard label != -2 else { continue }   // counts for nothing: zero weights
+                        soft[k] = softWeight
+                        counts[k] = 1
+                        if label >= 0 { laneLabels[k] = Int32(label); hard[k] = hardWeight; labelled[k] = 1 }
+                    }
+                    let terms = softRowsInLanes(
+                        student: studentBox.value, teacher: teacherBox.value, classes: classes, offsets: offsets,
+                        inverseTemperature: invT, teacherScale: teacherScale, labels: laneLabels, wantCE: labels != nil,
+                        softWeight: soft, hardWeight: hard, gradient: gradientBox.value, store: count,
+                        scratch: scratch.baseAddress!)
+                    for k in 0..<count where counts[k] == 0 {
+                        gradientBox.value?.advanced(by: (first + k) * classes).update(repeating: 0, count: classes)
+                    }
+                    for k in 0..<count where counts[k] == 1 {
+                        let r = first + k
+                        if terms.nonFiniteStudent[k] {
+                            totals.error = nonFinite("student logits", studentBox.value + r * classes, row: r, classes: classes)
+                            return totals
+                        }
+                        if checkTeacher && terms.nonFiniteTeacher[k] {
+                            totals.error = nonFinite("teacher logits", teacherBox.value + r * classes, row: r, classes: classes)
+                            return totals
+                        }
+                        totals.soft += Double(terms.kl[k])
+                        if labelled[k] == 1 { totals.hard += Double(terms.crossEntropy[k]) }
+                    }
+                }
+                return totals
+            }
+        }
     }
 }
 

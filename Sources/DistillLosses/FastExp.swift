@@ -69,3 +69,33 @@ func horizontalMax(_ v: Vec) -> Float {
     two.replace(with: four.highHalf, where: four.highHalf .> two)
     return two[1] > two[0] ? two[1] : two[0]
 }
+
+/// `log(x)` for eight lanes of positive normal numbers, accurate to about 2 ulps.
+///
+/// `x = m 2^e` with `m` in [sqrt(1/2), sqrt(2)), then `log(m)` from the Cephes `logf` polynomial
+/// in `f = m - 1` (degree 9, minimax on that interval), and `e ln2` added in two parts.
+@_transparent
+func fastLog(_ x: Vec) -> Vec {
+    let bits = unsafeBitCast(x, to: SIMD8<Int32>.self)
+    var e = (bits &>> 23) &- 127
+    var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F80_0000, to: Vec.self)   // in [1, 2)
+    let big = m .> Vec(repeating: 1.414_213_5)
+    m.replace(with: m * 0.5, where: big)
+    e.replace(with: e &+ 1, where: big)
+    let f = m - 1
+    let f2 = f * f
+    var p = Vec(repeating: 7.037_683_6e-2)
+    p = Vec(repeating: -1.151_461_0e-1).addingProduct(p, f)
+    p = Vec(repeating: 1.167_699_9e-1).addingProduct(p, f)
+    p = Vec(repeating: -1.242_014_1e-1).addingProduct(p, f)
+    p = Vec(repeating: 1.424_932_3e-1).addingProduct(p, f)
+    p = Vec(repeating: -1.666_805_8e-1).addingProduct(p, f)
+    p = Vec(repeating: 2.000_071_5e-1).addingProduct(p, f)
+    p = Vec(repeating: -2.499_999_4e-1).addingProduct(p, f)
+    p = Vec(repeating: 3.333_333_1e-1).addingProduct(p, f)
+    var y = p * f * f2
+    let ef = Vec(e)
+    y = y.addingProduct(ef, Vec(repeating: -2.121_944_4e-4))
+    y = y.addingProduct(f2, Vec(repeating: -0.5))
+    return (f + y).addingProduct(ef, Vec(repeating: 0.693_359_375))
+}

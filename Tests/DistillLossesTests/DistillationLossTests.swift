@@ -91,6 +91,11 @@ final class DistillationLossTests: XCTestCase {
                   mask: [false, true, true, true, false]),
         ]
         for setup in setups {
+          for lanes in [true, false] {
+            var setupLoss = setup.loss
+            setupLoss.usesLaneKernel = lanes
+            let setup = Setup(name: "\(setup.name) lanes \(lanes)", loss: setupLoss, teacher: setup.teacher,
+                              labels: setup.labels, mask: setup.mask)
             var gradient = [Float](repeating: .nan, count: student.count)
             _ = try evaluate(setup.loss, student, teacherKind: setup.teacher, labels: setup.labels, mask: setup.mask,
                              gradient: &gradient)
@@ -106,6 +111,7 @@ final class DistillationLossTests: XCTestCase {
                                    "\(setup.name): masked row \(r) has a gradient")
                 }
             }
+          }
         }
     }
 
@@ -149,7 +155,9 @@ final class DistillationLossTests: XCTestCase {
         for (s, t) in cases {
             for T: Float in [0.05, 0.3, 1, 4, 20, 1000] {
                 for alpha: Float in [0, 0.5, 1] {
-                    let loss = try DistillationLoss(temperature: T, alpha: alpha)
+                  for lanes in [true, false] {
+                    var loss = try DistillationLoss(temperature: T, alpha: alpha)
+                    loss.usesLaneKernel = lanes
                     let (value, gradient) = try loss.evaluate(studentLogits: s, teacherLogits: t, labels: [2], classes: 4)
                     XCTAssertTrue(value.loss.isFinite, "loss \(value.loss) for s=\(s) t=\(t) T=\(T) alpha=\(alpha)")
                     XCTAssertTrue(gradient.allSatisfy(\.isFinite), "gradient \(gradient) for s=\(s) T=\(T)")
@@ -157,8 +165,9 @@ final class DistillationLossTests: XCTestCase {
                                                 temperature: Double(T), alpha: Double(alpha))
                     if reference.loss.isFinite && abs(reference.loss) < 1e30 {
                         assertClose(value.loss, reference.loss, rtol: 1e-5, atol: 1e-5, "s=\(s) T=\(T) alpha=\(alpha)")
-                        assertClose(gradient, reference.gradient, rtol: 1e-4, atol: 1e-5, "s=\(s) T=\(T)")
+                        assertClose(gradient, reference.gradient, rtol: 1e-4, atol: 1e-5, "s=\(s) T=\(T) lanes \(lanes)")
                     }
+                  }
                 }
             }
         }

@@ -73,3 +73,21 @@ final class SoftmaxTests: XCTestCase {
         XCTAssertEqual(fastExp(0), 1)
     }
 }
+
+final class FastLogTests: XCTestCase {
+    /// fastLog is within 2 ulps of the correctly rounded log (or 2e-7 absolute near 1, where the
+    /// result is tiny) over the normal range.
+    func testFastLogAccuracy() {
+        var worst: Float = 0
+        var x: Float = 1.2e-38
+        while x < 3e38 {
+            let got = fastLog(Vec(repeating: x))[0]
+            let exact = Float(log(Double(x)))
+            let error = abs(got - exact)
+            if error > 2e-7 { worst = max(worst, error / exact.ulp) }
+            x *= 1.000_37
+        }
+        XCTAssertLessThanOrEqual(worst, 2, "worst error \(worst) ulps")
+        XCTAssertEqual(fastLog(Vec(repeating: 1))[0], 0)
+    }
+}

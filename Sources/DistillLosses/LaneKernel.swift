@@ -1,0 +1,94 @@
+// The distillation loss for few classes (C <= 32): eight rows at a time, one row per SIMD lane,
+// walking the classes. With C = 10 the row kernel would spend most of its time on per-row work
+// (three passes over 10 elements, partial vectors, two logarithms); here every exponential and
+// logarithm works on eight rows at once.
+
+/// The largest class count the lane kernel takes.
+let laneKernelClassLimit = 32
+
+/// Element `column` of the eight rows starting at `offsets` (constant lane indices: no lane is
+/// written through memory).
+@inline(__always)
+func gather(_ p: UnsafePointer<Float>, _ o: SIMD8<Int32>, _ column: Int) -> Vec {
+    Vec(p[Int(o[0]) + column], p[Int(o[1]) + column], p[Int(o[2]) + column], p[Int(o[3]) + column],
+        p[Int(o[4]) + column], p[Int(o[5]) + column], p[Int(o[6]) + column], p[Int(o[7]) + column])
+}
+
+/// Per-lane results of `softRowsInLanes`.
+struct LaneTerms {
+    var kl: Vec
+    var crossEntropy: Vec
+    /// Lanes (rows) whose student or teacher logits are not all finite.
+    var nonFiniteStudent: SIMDMask<SIMD8<Int32>>
+    var nonFiniteTeacher: SIMDMask<SIMD8<Int32>>
+}
+
+/// The KL and cross-entropy terms of eight rows, and their gradient, as `softRow` computes them
+/// for one: `softWeight * (q - p) + hardWeight * (softmax(s) - onehot(label))` per lane.
+///
+/// - Parameters:
+///   - offsets: the element offset of each lane's row (lanes past the last row repeat a valid
+///     offset and have zero weights; `store` says which lanes to write).
+///   - labels: each lane's class, or a negative value for no hard term.
+///   - scratch: `5 * classes` vectors.
+@inline(__always)
+func softRowsInLanes(
+    student s: UnsafePointer<Float>, teacher u: UnsafePointer<Float>, classes n: Int, offsets: SIMD8<Int32>,
+    inverseTemperature invT: Float, teacherScale invTu: Float, labels: SIMD8<Int32>, wantCE: Bool,
+    softWeight: Vec, hardWeight: Vec, gradient: UnsafeMutablePointer<Float>?, store: Int,
+    scratch: UnsafeMutablePointer<Vec>
+) -> LaneTerms {
+    let xs = scratch, ys = scratch + n, es = scratch + 2 * n, eu = scratch + 3 * n, e1 = scratch + 4 * n
+    var ms = Vec(repeating: -.infinity), mu = ms
+    var checkS = Vec.zero, checkT = Vec.zero
+    for c in 0..<n {
+        let x = gather(s, offsets, c), y = gather(u, offsets, c)
+        xs[c] = x
+        ys[c] = y
+        ms.replace(with: x, where: x .> ms)
+        mu.replace(with: y, where: y .> mu)
+        checkS = checkS.addingProduct(x, Vec.zero)
+        checkT = checkT.addingProduct(y, Vec.zero)
+    }
+    let separateT1 = wantCE && invT != 1
+    let invTv = Vec(repeating: invT), invTuv = Vec(repeating: invTu)
+    var sumS = Vec.zero, sumU = Vec.zero, sum1 = Vec.zero, cross = Vec.zero
+    for c in 0..<n {
+        let x = xs[c]
+        let a = (x - ms) * invTv
+        let ea = fastExp(a)
+        let b = clampToExpFloor((ys[c] - mu) * invTuv)
+        let eb = fastExp(b)
+        sumS += ea
+        sumU += eb
+        cross = cross.addingProduct(eb, b - a)
+        es[c] = ea
+        eu[c] = eb
+        if separateT1 {
+            let e = fastExp(x - ms)
+            sum1 += e
+            e1[c] = e
+        }
+    }
+    let logS = fastLog(sumS), logU = fastLog(sumU)
+    let kl = cross / sumU + logS - logU
+    var ce = Vec.zero
+    if wantCE {
+        let logS1 = separateT1 ? fastLog(sum1) : logS
+        let safeLabels = labels.replacing(with: 0, where: labels .< 0)
+        var picked = Vec.zero
+        for k in 0..<8 { picked[k] = s[Int(offsets[k]) + Int(safeLabels[k])] }
+        ce = logS1 - (picked - ms)
+    }
+    if let g = gradient {
+        let qScale = softWeight / sumS, pScale = softWeight / sumU
+        let cScale = hardWeight / (separateT1 ? sum1 : sumS)
+        for c in 0..<n {
+            var grad = es[c] * qScale - eu[c] * pScale
+            grad = grad.addingProduct(separateT1 ? e1[c] : es[c], cScale)
+            grad.replace(with: grad - hardWeight, where: labels .== SIMD8<Int32>(repeating: Int32(c)))
+            for k in 0..<store { g[Int(offsets[k]) + c] = grad[k] }
+        }
+    }
+    return LaneTerms(kl: kl, crossEntropy: ce, nonFiniteStudent: checkS .!= Vec.zero, nonFiniteTeacher: checkT .!= Vec.zero)
+}
