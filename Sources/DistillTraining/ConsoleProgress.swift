@@ -83,19 +83,28 @@ public final class MetricsLog: ProgressReporter {
         self.inner = inner
     }
 
+    /// Starts from the records of a resumed run.
+    public func continueAfter(_ records: [EpochRecord], bestEpoch: Int) {
+        lines = records.map { line($0, best: $0.epoch == bestEpoch) }
+    }
+
     public func batch(round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
                       accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int) {
         inner?.batch(round: round, rounds: rounds, step: step, steps: steps, examplesPerSecond: examplesPerSecond,
                      loss: loss, accuracy: accuracy, elapsed: elapsed, totalSteps: totalSteps, stepsDone: stepsDone)
     }
 
+    private func line(_ r: EpochRecord, best: Bool) -> String {
+        func n(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
+        return "{\"epoch\": \(r.epoch), \"step\": \(r.step), \"loss\": \(n(r.loss)), \"soft_loss\": \(n(r.softLoss)), " +
+            "\"hard_loss\": \(n(r.hardLoss)), \"train_accuracy\": \(n(r.trainingAccuracy)), " +
+            "\"validation_accuracy\": \(n(r.validationAccuracy)), \"learning_rate\": \(r.learningRate), " +
+            "\"seconds\": \(n(r.seconds)), \"best\": \(best)}"
+    }
+
     public func round(_ r: EpochRecord, best: Bool) {
         inner?.round(r, best: best)
-        func n(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
-        lines.append("{\"epoch\": \(r.epoch), \"step\": \(r.step), \"loss\": \(n(r.loss)), \"soft_loss\": \(n(r.softLoss)), " +
-                     "\"hard_loss\": \(n(r.hardLoss)), \"train_accuracy\": \(n(r.trainingAccuracy)), " +
-                     "\"validation_accuracy\": \(n(r.validationAccuracy)), \"learning_rate\": \(r.learningRate), " +
-                     "\"seconds\": \(n(r.seconds)), \"best\": \(best)}")
+        lines.append(line(r, best: best))
         do {
             try AtomicFileWriter.write(lines.joined(separator: "\n") + "\n", to: path)
         } catch {

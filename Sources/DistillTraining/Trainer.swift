@@ -91,10 +91,13 @@ public final class Trainer {
     /// Runs training.
     /// - Parameters:
     ///   - progress: receives every batch and every validation.
-    ///   - log: called with each record (the CLI writes the metrics log from it).
+    ///   - checkpoint: where and how often (in steps, and after every validation) to save the
+    ///     training state, and the run's settings to record in it; nil for never.
+    ///   - resume: a state saved by an earlier run with the same settings, to continue from.
     /// - Throws: `TrainingError.diverged` when the loss or logits stop being finite (the best
     ///   weights so far are restored first).
-    public func run(progress: ProgressReporter? = nil) throws -> TrainingSummary {
+    public func run(progress: ProgressReporter? = nil, checkpoint: (path: String, every: Int, settings: String)? = nil,
+                    resume: TrainingState? = nil) throws -> TrainingSummary {
         let options = self.options
         let cached: [Float]?
         if case let .cached(c)? = teacher { cached = c } else { cached = nil }
@@ -106,147 +109,161 @@ public final class Trainer {
         let schedule = options.makeSchedule(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
         let step = TrainingStep(model: model, optimizer: options.makeOptimizer())
         let parameters = model.parameters
-        var best: [[Float]] = parameters.map { $0.value.values }
-        var bestAccuracy: Double?
-        var bestEpoch = 0
-        var records: [EpochRecord] = []
-        var sinceImprovement = 0
-        var stoppedEarly = false
-        let start = now()
-        var globalStep = 0, epoch = 0
-        batcher.start(epoch: 0)
-        var batchInEpoch = 0
-        let teacherLogits = Tensor(zeros: [0])
+        let state = resume ?? TrainingState(best: parameters.map { $0.value.values })
+        if let resume { try resume.apply(to: model, optimizer: step.optimizer) }
+        if let checkpoint { state.settings = checkpoint.settings }
+        let start = now() - state.elapsed
+        batcher.start(epoch: state.epoch)
+        for _ in 0..<state.batchInEpoch { _ = batcher.next() }   // the same batches as before the stop
         var teacherOutputs: [Tensor] = []
-        run: for round in 1...rounds {
+        var stopped = false
+        run: while state.round <= rounds {
+            let round = state.round
             let roundEnd = totalSteps * round / rounds
             let roundStart = now()
-            var lossSum = 0.0, softSum = 0.0, hardSum = 0.0, batches = 0, seen = 0, correct = 0, labelled = 0
-            var hasSoft = false, hasHard = false
-            while globalStep < roundEnd {
-                if stopRequested { break run }
+            while state.globalStep < roundEnd {
+                if stopRequested {
+                    stopped = true
+                    if let checkpoint {
+                        state.elapsed = now() - start
+                        try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
+                    }
+                    break run
+                }
                 guard let batch = batcher.next() else {
-                    epoch += 1
-                    batcher.start(epoch: epoch)
-                    batchInEpoch = 0
+                    state.epoch += 1
+                    state.batchInEpoch = 0
+                    batcher.start(epoch: state.epoch)
                     continue
                 }
-                let rate = schedule.rate(at: globalStep)
-                step.optimizer.learningRate = rate
+                step.optimizer.learningRate = schedule.rate(at: state.globalStep)
                 let n = batch.count
                 var value: DistillationLossValue?
                 var plainLoss: Float = 0
                 let logits: Tensor
                 do {
                     if let loss {
-                        let teacherBatch: Tensor
-                        if let t = batch.teacher {
-                            teacherBatch = t
-                        } else if case let .models(models)? = teacher {
+                        let output: TeacherOutput
+                        if case let .models(models)? = teacher {
                             if teacherOutputs.count != models.count { teacherOutputs = models.map { _ in Tensor(zeros: [0]) } }
                             for (m, t) in models.enumerated() {
                                 let out = t.forward(batch.inputs, mode: .inference)
                                 teacherOutputs[m].resize(to: out.shape)
                                 teacherOutputs[m].pointer.update(from: out.pointer, count: out.count)
                             }
-                            teacherBatch = teacherOutputs[0]
+                            output = models.count > 1 ? .ensembleLogits(teacherOutputs.map { UnsafeBufferPointer($0.buffer) })
+                                                      : .logits(UnsafeBufferPointer(teacherOutputs[0].buffer))
                         } else {
-                            teacherBatch = teacherLogits
-                        }
-                        let output: TeacherOutput
-                        if teacherOutputs.count > 1 {
-                            output = .ensembleLogits(teacherOutputs.map { UnsafeBufferPointer($0.buffer) })
-                        } else {
-                            output = .logits(UnsafeBufferPointer(teacherBatch.buffer))
+                            output = .logits(UnsafeBufferPointer(batch.teacher!.buffer))
                         }
                         let labels = batch.labels ?? [Int32](repeating: Examples.noLabel, count: n)
-                        let needsLabels = loss.alpha < 1
                         let result = try labels.withUnsafeBufferPointer { y in
-                            try step.run(batch: batch.inputs, teacher: output, labels: needsLabels || batch.labels != nil ? y : nil, loss: loss)
+                            try step.run(batch: batch.inputs, teacher: output, labels: y, loss: loss)
                         }
                         value = result.value
                         logits = result.logits
                     } else {
-                        let labels = batch.labels!
-                        let result = try labels.withUnsafeBufferPointer { y in
+                        let result = try batch.labels!.withUnsafeBufferPointer { y in
                             try step.runIgnoringUnlabelled(batch: batch.inputs, labels: y)
                         }
                         plainLoss = result.loss
                         logits = result.logits
                     }
                 } catch let error as LossError {
-                    restore(best, into: parameters)
-                    throw TrainingError.diverged(epoch: epoch + 1, batch: batchInEpoch + 1, detail: "\(error)")
+                    state.restoreBest(into: parameters)
+                    throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch + 1, detail: "\(error)")
                 }
                 let total = Double(value?.loss ?? plainLoss)
                 guard total.isFinite else {
-                    restore(best, into: parameters)
-                    throw TrainingError.diverged(epoch: epoch + 1, batch: batchInEpoch + 1, detail: "the loss is \(total)")
+                    state.restoreBest(into: parameters)
+                    throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch + 1, detail: "the loss is \(total)")
                 }
-                lossSum += total
-                if let v = value {
-                    softSum += Double(v.softLoss); hasSoft = true
-                    if let h = v.hardLoss { hardSum += Double(h); hasHard = true }
-                } else {
-                    hardSum += total; hasHard = true
+                state.sums.add(loss: total, value: value, logits: logits, labels: batch.labels, classes: model.classes)
+                state.globalStep += 1
+                state.batchInEpoch += 1
+                let roundBegin = totalSteps * (round - 1) / rounds
+                progress?.batch(round: round, rounds: rounds, step: state.globalStep - roundBegin, steps: roundEnd - roundBegin,
+                                examplesPerSecond: Double(n * (state.globalStep - roundBegin)) / max(now() - roundStart, 1e-9),
+                                loss: state.sums.loss / Double(state.sums.batches), accuracy: state.sums.accuracy,
+                                elapsed: now() - start, totalSteps: totalSteps, stepsDone: state.globalStep)
+                if let checkpoint, state.globalStep % checkpoint.every == 0, state.globalStep < roundEnd {
+                    state.elapsed = now() - start
+                    try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
                 }
-                if let labels = batch.labels {
-                    for r in 0..<n where labels[r] >= 0 {
-                        labelled += 1
-                        var bestClass = 0
-                        for c in 1..<model.classes where logits[r * model.classes + c] > logits[r * model.classes + bestClass] { bestClass = c }
-                        if bestClass == Int(labels[r]) { correct += 1 }
-                    }
-                }
-                batches += 1
-                seen += n
-                globalStep += 1
-                batchInEpoch += 1
-                progress?.batch(round: round, rounds: rounds, step: globalStep - totalSteps * (round - 1) / rounds,
-                                steps: roundEnd - totalSteps * (round - 1) / rounds,
-                                examplesPerSecond: Double(seen) / max(now() - roundStart, 1e-9),
-                                loss: lossSum / Double(batches), accuracy: labelled > 0 ? Double(correct) / Double(labelled) : nil,
-                                elapsed: now() - start, totalSteps: totalSteps, stepsDone: globalStep)
             }
-            guard batches > 0 else { break }
+            guard state.sums.batches > 0 else { break }
             var validationAccuracy: Double?
             if let validation, validation.count > 0, let labels = validation.labels {
                 let logits = try inferLogits(model: model, examples: validation)
                 validationAccuracy = EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
             }
+            let sums = state.sums
             let record = EpochRecord(
-                epoch: round, step: globalStep, loss: lossSum / Double(batches),
-                softLoss: hasSoft ? softSum / Double(batches) : nil, hardLoss: hasHard ? hardSum / Double(batches) : nil,
-                trainingAccuracy: labelled > 0 ? Double(correct) / Double(labelled) : 0,
-                validationAccuracy: validationAccuracy, learningRate: schedule.rate(at: max(globalStep - 1, 0)),
-                seconds: now() - start)
-            records.append(record)
-            if let v = validationAccuracy, bestAccuracy == nil || v > bestAccuracy! {
-                bestAccuracy = v
-                bestEpoch = round
-                best = parameters.map { $0.value.values }
-                sinceImprovement = 0
-            } else if validationAccuracy == nil {
-                bestEpoch = round
-                best = parameters.map { $0.value.values }
+                epoch: round, step: state.globalStep, loss: sums.loss / Double(sums.batches),
+                softLoss: sums.hasSoft ? sums.soft / Double(sums.batches) : nil,
+                hardLoss: sums.hasHard ? sums.hard / Double(sums.batches) : nil,
+                trainingAccuracy: sums.accuracy ?? 0, validationAccuracy: validationAccuracy,
+                learningRate: schedule.rate(at: max(state.globalStep - 1, 0)), seconds: now() - start)
+            state.records.append(record)
+            let improved: Bool
+            if let v = validationAccuracy {
+                improved = state.bestAccuracy.map { v > $0 } ?? true
+                if improved { state.bestAccuracy = v }
             } else {
-                sinceImprovement += 1
+                improved = true
             }
-            progress?.round(record, best: bestEpoch == round)
-            if let patience = options.earlyStoppingPatience, sinceImprovement >= patience {
-                stoppedEarly = true
+            if improved {
+                state.bestEpoch = round
+                state.best = parameters.map { $0.value.values }
+                state.sinceImprovement = 0
+            } else {
+                state.sinceImprovement += 1
+            }
+            state.sums = RoundSums()
+            state.round += 1
+            progress?.round(record, best: improved)
+            if let checkpoint, state.round <= rounds {
+                state.elapsed = now() - start
+                try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
+            }
+            if let patience = options.earlyStoppingPatience, state.sinceImprovement >= patience {
+                state.stoppedEarly = true
                 break
             }
         }
-        restore(best, into: parameters)
-        return TrainingSummary(records: records, bestEpoch: bestEpoch, bestValidationAccuracy: bestAccuracy,
-                               stoppedEarly: stoppedEarly, interrupted: stopRequested, seconds: now() - start)
+        state.restoreBest(into: parameters)
+        return TrainingSummary(records: state.records, bestEpoch: state.bestEpoch, bestValidationAccuracy: state.bestAccuracy,
+                               stoppedEarly: state.stoppedEarly, interrupted: stopped, seconds: now() - start)
     }
+}
 
-    private func restore(_ values: [[Float]], into parameters: [Parameter]) {
-        for (p, v) in zip(parameters, values) {
-            v.withUnsafeBufferPointer { p.value.pointer.update(from: $0.baseAddress!, count: v.count) }
+/// Running sums of a round (for its record; they do not affect the weights).
+public struct RoundSums: Sendable {
+    public var loss = 0.0, soft = 0.0, hard = 0.0
+    public var batches = 0, correct = 0, labelled = 0
+    public var hasSoft = false, hasHard = false
+
+    public init() {}
+
+    public var accuracy: Double? { labelled > 0 ? Double(correct) / Double(labelled) : nil }
+
+    mutating func add(loss total: Double, value: DistillationLossValue?, logits: Tensor, labels: [Int32]?, classes: Int) {
+        loss += total
+        if let v = value {
+            soft += Double(v.softLoss); hasSoft = true
+            if let h = v.hardLoss { hard += Double(h); hasHard = true }
+        } else {
+            hard += total; hasHard = true
         }
+        if let labels {
+            for r in 0..<labels.count where labels[r] >= 0 {
+                labelled += 1
+                var best = 0
+                for c in 1..<classes where logits[r * classes + c] > logits[r * classes + best] { best = c }
+                if best == Int(labels[r]) { correct += 1 }
+            }
+        }
+        batches += 1
     }
 }
 

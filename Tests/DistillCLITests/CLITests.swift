@@ -9,11 +9,16 @@ struct Run {
     let stderr: String
 }
 
-func distill(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-    let binary = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("distill")
-    let process = Process()
-    process.executableURL = FileManager.default.fileExists(atPath: binary.path) ? binary
+/// The `distill` executable built beside the test bundle.
+var distillBinary: URL {
+    let besideBundle = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("distill")
+    return FileManager.default.fileExists(atPath: besideBundle.path) ? besideBundle
         : URL(fileURLWithPath: Bundle.main.bundlePath).appendingPathComponent("distill")
+}
+
+func distill(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    let process = Process()
+    process.executableURL = distillBinary
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.merge(environment) { $1 }

@@ -35,6 +35,16 @@ public final class Adam: Optimizer {
         self.maxNorm = maxNorm
     }
 
+    public var state: OptimizerState {
+        OptimizerState(slots: ["m": firstMoment.tensors, "v": secondMoment.tensors], stepCount: stepCount)
+    }
+
+    public func restore(_ state: OptimizerState, for parameters: [Parameter]) throws {
+        try firstMoment.restore(state.slots["m"], for: parameters, name: "m")
+        try secondMoment.restore(state.slots["v"], for: parameters, name: "v")
+        stepCount = state.stepCount
+    }
+
     public func step(_ parameters: [Parameter]) {
         firstMoment.prepare(for: parameters)
         secondMoment.prepare(for: parameters)

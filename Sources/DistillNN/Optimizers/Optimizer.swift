@@ -11,6 +11,23 @@ public protocol Optimizer: AnyObject {
     var maxNorm: Float? { get set }
     /// One update of every parameter from its gradient. Gradients are left as they are.
     func step(_ parameters: [Parameter])
+    /// Everything the optimizer carries from step to step (momentum buffers, moments, the step
+    /// count), for training checkpoints.
+    var state: OptimizerState { get }
+    /// Continues from a saved `state`; the parameter list must be the one it was saved with.
+    /// - Throws: `ArchitectureError` when the state does not fit `parameters`.
+    func restore(_ state: OptimizerState, for parameters: [Parameter]) throws
+}
+
+/// An optimizer's state: named lists of per-parameter tensors and a step count.
+public struct OptimizerState {
+    public var slots: [String: [Tensor]]
+    public var stepCount: Int
+
+    public init(slots: [String: [Tensor]], stepCount: Int) {
+        self.slots = slots
+        self.stepCount = stepCount
+    }
 }
 
 /// Clips each output unit's incoming weight vector (a row of `[out, ...]`) to an L2 norm of at
@@ -48,4 +65,14 @@ struct OptimizerSlots {
     }
 
     subscript(i: Int) -> Tensor { tensors[i] }
+
+    /// Copies of `saved` (empty: not started), checked against the parameters' shapes.
+    mutating func restore(_ saved: [Tensor]?, for parameters: [Parameter], name: String) throws {
+        guard let saved, !saved.isEmpty else { tensors = []; return }
+        guard saved.count == parameters.count,
+              zip(saved, parameters).allSatisfy({ $0.shape == $1.value.shape }) else {
+            throw ArchitectureError("the saved optimizer state '\(name)' does not fit the model's parameters")
+        }
+        tensors = saved.map { $0.copy() }
+    }
 }

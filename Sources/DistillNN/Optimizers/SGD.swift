@@ -27,6 +27,12 @@ public final class SGD: Optimizer {
     /// The momentum buffers, one per parameter (empty before the first step).
     public var velocities: [Tensor] { velocity.tensors }
 
+    public var state: OptimizerState { OptimizerState(slots: ["velocity": velocity.tensors], stepCount: 0) }
+
+    public func restore(_ state: OptimizerState, for parameters: [Parameter]) throws {
+        try velocity.restore(state.slots["velocity"], for: parameters, name: "velocity")
+    }
+
     public func step(_ parameters: [Parameter]) {
         velocity.prepare(for: parameters)
         let lr = Float8(repeating: learningRate), mu = Float8(repeating: momentum)

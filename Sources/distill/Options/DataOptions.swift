@@ -81,6 +81,10 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Random seed: the same seed and data give the same model file.") var seed: UInt64 = 0
     @Option(help: "Keep labels for the first N training examples only.") var labelled: Int?
     @Flag(help: "No progress output.") var quiet = false
+    @Option(help: ArgumentHelp("Save the full training state every N steps (and after every validation) to MODEL's .state.safetensors, for --resume.", valueName: "N"))
+    var checkpointEvery: Int?
+    @Flag(help: "Continue from the training state beside --out (same settings); the result equals an uninterrupted run.")
+    var resume = false
 
     var options: TrainingOptions {
         var o = TrainingOptions()
@@ -104,6 +108,7 @@ struct TrainingFlags: ParsableArguments {
     func validate() throws {
         do { try options.validate() } catch { throw ValidationError("\(error)") }
         if let labelled, labelled < 0 { throw ValidationError("--labelled must be >= 0, got \(labelled)") }
+        if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1, got \(n)") }
     }
 }
 
@@ -121,9 +126,13 @@ func checkOutputPath(_ path: String, flag: String = "--out") throws {
 }
 
 /// The metrics log path beside a model file: `model.safetensors` -> `model.metrics.jsonl`.
-func metricsPath(for model: String) -> String {
-    let base = model.hasSuffix(".safetensors") ? String(model.dropLast(".safetensors".count)) : model
-    return base + ".metrics.jsonl"
+func metricsPath(for model: String) -> String { sibling(of: model, suffix: ".metrics.jsonl") }
+
+/// The training state path beside a model file: `model.safetensors` -> `model.state.safetensors`.
+func statePath(for model: String) -> String { sibling(of: model, suffix: ".state.safetensors") }
+
+private func sibling(of model: String, suffix: String) -> String {
+    (model.hasSuffix(".safetensors") ? String(model.dropLast(".safetensors".count)) : model) + suffix
 }
 
 /// Loads a model, turning file errors into one-line validation errors.

@@ -83,7 +83,8 @@ struct DistillCommand: ParsableCommand {
         let loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective)
         let model = try architecture.build(for: trainingSet, seed: training.seed)
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
-                                     teacher: signal, loss: loss, label: "distill", quiet: training.quiet, out: out)
+                                     teacher: signal, loss: loss, label: "distill", flags: training, out: out,
+                                     settings: settingsText(["distill", architecture.arch, dataset.directory]))
         var meta = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
         meta["temperature"] = "\(temperature)"
         meta["alpha"] = "\(alpha)"

@@ -26,27 +26,50 @@ struct Train: ParsableCommand {
         if let n = training.labelled { trainingSet = trainingSet.subset(0..<min(n, trainingSet.count)) }
         let model = try architecture.build(for: trainingSet, seed: training.seed)
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
-                                     teacher: nil, loss: nil, label: "train", quiet: training.quiet, out: out)
+                                     teacher: nil, loss: nil, label: "train", flags: training, out: out,
+                                     settings: settingsText(["train", architecture.arch, "\(architecture.dropout)", "\(architecture.inputDropout)", dataset.directory]))
         model.metadata = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
     }
 }
 
-/// Runs a trainer with console progress and the metrics log; file and training errors become
-/// one-line errors.
+/// Runs a trainer with console progress, the metrics log and, when asked, training checkpoints
+/// and resumption; file and training errors become one-line errors.
 func runTrainer(model: Model, options: TrainingOptions, training: Examples, validation: Examples, teacher: TeacherSignal?,
-                loss: DistillationLoss?, label: String, quiet: Bool, out: String) throws -> TrainingSummary {
-    let log = MetricsLog(path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: quiet))
+                loss: DistillationLoss?, label: String, flags: TrainingFlags, out: String, settings: String) throws -> TrainingSummary {
+    let log = MetricsLog(path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: flags.quiet))
+    let settings = settings + " | " + settingsText(CommandLine.arguments.dropFirst().filter { $0 != "--resume" && $0 != "--quiet" })
+    let stateFile = statePath(for: out)
+    var resumeState: TrainingState?
+    if flags.resume {
+        guard FileManager.default.fileExists(atPath: stateFile) else {
+            throw ValidationError("--resume: no training state at \(stateFile) (it is written with --checkpoint-every N)")
+        }
+        do {
+            resumeState = try TrainingState.load(from: stateFile, parameterNames: model.network.namedParameters.map(\.name))
+        } catch let error as FileError { throw ValidationError("\(error)") }
+        guard resumeState!.settings == settings else {
+            throw ValidationError("--resume: \(stateFile) was saved by a run with other settings; use the same flags")
+        }
+        log.continueAfter(resumeState!.records, bestEpoch: resumeState!.bestEpoch)
+        if !flags.quiet { printError("resuming from \(stateFile) at step \(resumeState!.globalStep)") }
+    }
     do {
         let trainer = try Trainer(model: model, options: options, training: training, validation: validation,
                                   teacher: teacher, loss: loss)
-        return try trainer.run(progress: log)
+        let summary = try trainer.run(progress: log, checkpoint: flags.checkpointEvery.map { (stateFile, $0, settings) },
+                                      resume: resumeState)
+        if !summary.interrupted { try? FileManager.default.removeItem(atPath: stateFile) }
+        return summary
     } catch let error as TrainingError {
         if case .diverged = error { try? model.save(to: out) }
         throw ValidationError("\(error)")
     }
 }
+
+/// The settings that must match for a resume (everything but --resume and --quiet).
+func settingsText(_ parts: [String]) -> String { parts.joined(separator: " ") }
 
 func trainingMetadata(dataset: Dataset, flags: TrainingFlags, summary: TrainingSummary, examples: Int) -> [String: String] {
     var meta = [
