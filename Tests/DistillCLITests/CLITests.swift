@@ -55,7 +55,9 @@ final class ExplainCommandTests: XCTestCase {
                                  "--temperature", "3", "--alpha", "0.7", "--label", "0"])
         XCTAssertEqual(table.status, 0, table.stderr)
         XCTAssertTrue(table.stdout.contains("0.5544"), table.stdout)   // teacher at T = 3 (SPEC.md: 0.554)
-        XCTAssertTrue(table.stdout.contains("1.926737"), table.stdout)  // the golden loss
+        let lossLine = table.stdout.split(separator: "\n").first { $0.hasPrefix("loss =") }
+        let printed = lossLine.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+        assertClose(try XCTUnwrap(printed), 1.9267364321295877, rtol: 1e-6)  // the golden loss
         let json = try distill(["explain", "--teacher-logits=2.9,0.1,0.23", "--student-logits=0.4,-1.3,2.2",
                                 "--temperature", "3", "--label", "0", "--json"])
         XCTAssertEqual(json.status, 0)
