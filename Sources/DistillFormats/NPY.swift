@@ -26,7 +26,9 @@ public enum NPY {
 
         /// The elements as Float (from any element type; int64 beyond 2^24 loses precision).
         public func floats() -> [Float] {
-            (0..<count).map { Float(value(at: $0)) }
+            data.withUnsafeBytes { raw in
+                (0..<count).map { Float(type.isFloatingPoint ? floatingPoint(at: $0, raw) : Double(integer(at: $0, raw))) }
+            }
         }
 
         /// The elements as integers.
@@ -35,42 +37,39 @@ public enum NPY {
             guard !type.isFloatingPoint else {
                 throw FileError(path, "holds \(type == .float32 ? "float32" : "float64") values where integers (labels) were expected")
             }
-            return data.withUnsafeBytes { raw in
-                (0..<count).map { i -> Int64 in
-                    let p = raw.baseAddress! + i * type.size
-                    switch type {
-                    case .uint8: return Int64(p.load(as: UInt8.self))
-                    case .int32:
-                        let bits = p.loadUnaligned(as: UInt32.self)
-                        return Int64(Int32(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
-                    default:
-                        let bits = p.loadUnaligned(as: UInt64.self)
-                        return Int64(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
-                    }
-                }
-            }
+            return data.withUnsafeBytes { raw in (0..<count).map { integer(at: $0, raw) } }
         }
 
         /// Element `i` as Double (exact for every type but large int64).
         public func value(at i: Int) -> Double {
-            data.withUnsafeBytes { raw -> Double in
-                let p = raw.baseAddress! + i * type.size
-                switch type {
-                case .uint8: return Double(p.load(as: UInt8.self))
-                case .int32:
-                    let bits = p.loadUnaligned(as: UInt32.self)
-                    return Double(Int32(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
-                case .int64:
-                    let bits = p.loadUnaligned(as: UInt64.self)
-                    return Double(Int64(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits)))
-                case .float32:
-                    let bits = p.loadUnaligned(as: UInt32.self)
-                    return Double(Float(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
-                case .float64:
-                    let bits = p.loadUnaligned(as: UInt64.self)
-                    return Double(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
-                }
+            data.withUnsafeBytes { raw in
+                type.isFloatingPoint ? floatingPoint(at: i, raw) : Double(integer(at: i, raw))
             }
+        }
+
+        /// Element `i` of an integer array, exactly.
+        private func integer(at i: Int, _ raw: UnsafeRawBufferPointer) -> Int64 {
+            let p = raw.baseAddress! + i * type.size
+            switch type {
+            case .uint8: return Int64(p.load(as: UInt8.self))
+            case .int32:
+                let bits = p.loadUnaligned(as: UInt32.self)
+                return Int64(Int32(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
+            default:
+                let bits = p.loadUnaligned(as: UInt64.self)
+                return Int64(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
+            }
+        }
+
+        /// Element `i` of a float32 or float64 array.
+        private func floatingPoint(at i: Int, _ raw: UnsafeRawBufferPointer) -> Double {
+            let p = raw.baseAddress! + i * type.size
+            if type == .float32 {
+                let bits = p.loadUnaligned(as: UInt32.self)
+                return Double(Float(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
+            }
+            let bits = p.loadUnaligned(as: UInt64.self)
+            return Double(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
         }
 
         /// The raw bytes when the type is uint8 (no copy of the values' meaning).
