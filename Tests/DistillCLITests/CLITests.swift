@@ -211,3 +211,27 @@ final class UnlabelledDistillationTests: XCTestCase {
         XCTAssertGreaterThan(accuracy, 0.9)
     }
 }
+
+final class OmitClassTests: XCTestCase {
+    /// `--omit-class K` removes class K's examples from the transfer set (labelled or not) and
+    /// records it; the student still scores on class K from the soft targets of other classes.
+    func testOmittedClassLeavesTheTransferSet() throws {
+        let dir = try makeTemporaryDirectory("distill-cli")
+        try writeRings(to: dir)
+        let quiet = ["--data", dir, "--quiet", "--seed", "2"]
+        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
+                                    "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        let run = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:32", "--epochs", "20",
+                               "--batch-size", "64", "--omit-class", "1", "--out", dir + "/s.safetensors"] + quiet)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let inspect = try distill(["inspect", dir + "/s.safetensors"]).stdout
+        XCTAssertTrue(inspect.contains("omitted_class:  1") || inspect.contains("omitted_class: 1"), inspect)
+        let labels = try NPY.read(dir + "/train_y.npy").integers()
+        let kept = labels[0..<2700].filter { $0 != 1 }.count   // 300 validation examples held out of 3,000
+        XCTAssertTrue(inspect.contains("training_examples: \(kept)"), inspect)
+        let eval = try distill(["eval", "--model", dir + "/s.safetensors", "--data", dir, "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+        let perClass = report["per_class"] as! [[String: Any]]
+        XCTAssertGreaterThan(perClass[1]["recall"] as! Double, 0, "class 1 is never predicted")
+    }
+}
