@@ -3,7 +3,7 @@ import DistillKit
 /// Times the distillation loss, forward and backward (value and gradient), for the shapes of the
 /// losses issue, and compares its effective bandwidth (12 N C bytes: read student, read teacher,
 /// write gradient) with the machine's copy bandwidth measured in the same run.
-func runLossBenchmarks(quick: Bool) throws {
+func runLossBenchmarks(quick: Bool, filter: String?) throws {
     let copy = copyBandwidth()
     print("Distillation loss forward + backward (T = 4, alpha = 0.7, labels), median of \(quick ? 5 : 15):")
     print("machine copy bandwidth (memcpy of 256 MB, read + write): \(format(copy, 1)) GB/s")
@@ -11,7 +11,7 @@ func runLossBenchmarks(quick: Bool) throws {
     let reference: [Double] = [1.29, 21.5, 93.5, 45.8]
     let shapes = [(8192, 10), (2048, 1000), (256, 32000), (32, 128_256)]
     let loss = try DistillationLoss(temperature: 4, alpha: 0.7)
-    for (index, (n, c)) in shapes.enumerated() {
+    for (index, (n, c)) in shapes.enumerated() where filter.map({ "[\(n), \(c)]".contains($0) }) ?? true {
         var generator = SeededGenerator(seed: UInt64(index))
         let s = (0..<(n * c)).map { _ in generator.nextNormal() * 3 }
         let t = (0..<(n * c)).map { _ in generator.nextNormal() * 3 }

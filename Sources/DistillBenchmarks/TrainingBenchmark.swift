@@ -108,14 +108,27 @@ func printBreakdown(model: Model, step: TrainingStep, batch: Tensor, labels: [In
     var parts: [String] = []
     for layer in model.network.layers {
         let input = x
+        gemmTrace = []
         var y = layer.forward(input, mode: .training)
+        let forwardCalls = GemmReplay(gemmTrace!)
+        gemmTrace = nil
         let f = secondsPerCall(20) { y = layer.forward(input, mode: .training) }
         let g = Tensor(zeros: y.shape)
         g.fill(0.01)
+        gemmTrace = []
+        for p in layer.parameters { p.zeroGradient() }
+        _ = layer.backward(g)
+        let backwardCalls = GemmReplay(gemmTrace!)
+        gemmTrace = nil
         let b = secondsPerCall(20) { for p in layer.parameters { p.zeroGradient() }; _ = layer.backward(g) }
-        parts.append("\(layer.descriptor) \(format(f * 1000, 3))/\(format(b * 1000, 3))")
+        var text = "\(layer.descriptor) \(format(f * 1000, 2))/\(format(b * 1000, 2))"
+        if !forwardCalls.calls.isEmpty {
+            let ff = secondsPerCall(20) { forwardCalls.run() }, bf = secondsPerCall(20) { backwardCalls.run() }
+            text += " (GEMMs \(format(ff * 1000, 2))/\(format(bf * 1000, 2)))"
+        }
+        parts.append(text)
         x = y.copy()
     }
-    print("  per layer fwd/bwd ms: " + parts.joined(separator: ", "))
+    print("  per layer, forward/backward ms (their GEMMs):\n    " + parts.joined(separator: "\n    "))
     print("  breakdown ms: forward \(format(forward * 1000)) (GEMMs \(format(forwardFloorTime * 1000))), loss \(format(loss * 1000, 3)), backward \(format(backward * 1000)) (GEMMs \(format(backwardFloorTime * 1000))), update \(format(update * 1000))")
 }

@@ -303,40 +303,57 @@ public struct DistillationLoss: Sendable, Equatable {
                 var totals = RowTotals()
                 for group in range {
                     let first = group * 8, count = min(8, rows - first)
-                    var offsets = SIMD8<Int32>(repeating: Int32(first * classes))
+                    // Per-lane row indices (lanes past the last row repeat the group's first row),
+                    // labels and weights, built with constant lane indices and masks: no lane is
+                    // written through memory.
+                    let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+                    let valid = lane .< SIMD8<Int32>(repeating: Int32(count))
+                    let rowIndex = (SIMD8<Int32>(repeating: Int32(first)) &+ lane).replacing(with: Int32(first), where: .!valid)
+                    let offsets = rowIndex &* Int32(classes)
+                    var active = valid
                     var laneLabels = SIMD8<Int32>(repeating: -1)
-                    var soft = Vec.zero, hard = Vec.zero
-                    var counts = SIMD8<Int32>(repeating: 0), labelled = SIMD8<Int32>(repeating: 0)
-                    for k in 0..<count {
-                        let r = first + k
-                        offsets[k] = Int32(r * classes)
-                        let label = rowLabel(r, labels: labels, mask: mask)
-                        guard label != -2 else { continue }   // counts for nothing: zero weights
-                        soft[k] = softWeight
-                        counts[k] = 1
-                        if label >= 0 { laneLabels[k] = Int32(label); hard[k] = hardWeight; labelled[k] = 1 }
+                    if let labels {
+                        let l = labels.baseAddress!
+                        laneLabels = SIMD8<Int32>(l[Int(rowIndex[0])], l[Int(rowIndex[1])], l[Int(rowIndex[2])], l[Int(rowIndex[3])],
+                                                  l[Int(rowIndex[4])], l[Int(rowIndex[5])], l[Int(rowIndex[6])], l[Int(rowIndex[7])])
+                        if let ignoreLabel { active = active .& (laneLabels .!= SIMD8<Int32>(repeating: ignoreLabel)) }
                     }
+                    if let mask {
+                        let m = mask.baseAddress!
+                        let kept = SIMD8<Int32>(m[Int(rowIndex[0])] ? 1 : 0, m[Int(rowIndex[1])] ? 1 : 0, m[Int(rowIndex[2])] ? 1 : 0,
+                                                m[Int(rowIndex[3])] ? 1 : 0, m[Int(rowIndex[4])] ? 1 : 0, m[Int(rowIndex[5])] ? 1 : 0,
+                                                m[Int(rowIndex[6])] ? 1 : 0, m[Int(rowIndex[7])] ? 1 : 0)
+                        active = active .& (kept .== SIMD8<Int32>(repeating: 1))
+                    }
+                    let labelled = active .& (laneLabels .>= SIMD8<Int32>(repeating: 0))
+                    laneLabels.replace(with: -1, where: .!labelled)
+                    let soft = Vec.zero.replacing(with: softWeight, where: active)
+                    let hard = Vec.zero.replacing(with: hardWeight, where: labelled)
                     let terms = softRowsInLanes(
                         student: studentBox.value, teacher: teacherBox.value, classes: classes, offsets: offsets,
                         inverseTemperature: invT, teacherScale: teacherScale, labels: laneLabels, wantCE: labels != nil,
                         softWeight: soft, hardWeight: hard, gradient: gradientBox.value, store: count,
                         scratch: scratch.baseAddress!)
-                    for k in 0..<count where counts[k] == 0 {
-                        gradientBox.value?.advanced(by: (first + k) * classes).update(repeating: 0, count: classes)
-                    }
-                    for k in 0..<count where counts[k] == 1 {
-                        let r = first + k
-                        if terms.nonFiniteStudent[k] {
-                            totals.error = nonFinite("student logits", studentBox.value + r * classes, row: r, classes: classes)
-                            return totals
+                    let badStudent = terms.nonFiniteStudent .& active
+                    let badTeacher = terms.nonFiniteTeacher .& active
+                    if any(badStudent) || (checkTeacher && any(badTeacher)) {
+                        for k in 0..<count where active[k] {
+                            let r = first + k
+                            if badStudent[k] {
+                                totals.error = nonFinite("student logits", studentBox.value + r * classes, row: r, classes: classes)
+                                return totals
+                            }
+                            if checkTeacher && badTeacher[k] {
+                                totals.error = nonFinite("teacher logits", teacherBox.value + r * classes, row: r, classes: classes)
+                                return totals
+                            }
                         }
-                        if checkTeacher && terms.nonFiniteTeacher[k] {
-                            totals.error = nonFinite("teacher logits", teacherBox.value + r * classes, row: r, classes: classes)
-                            return totals
-                        }
-                        totals.soft += Double(terms.kl[k])
-                        if labelled[k] == 1 { totals.hard += Double(terms.crossEntropy[k]) }
                     }
+                    if let g = gradientBox.value, !all(active .| .!valid) {
+                        for k in 0..<count where !active[k] { (g + (first + k) * classes).update(repeating: 0, count: classes) }
+                    }
+                    totals.soft += Double(horizontalSum(terms.kl.replacing(with: 0, where: .!active)))
+                    totals.hard += Double(horizontalSum(terms.crossEntropy.replacing(with: 0, where: .!labelled)))
                 }
                 return totals
             }

@@ -76,8 +76,10 @@ func softRowsInLanes(
     if wantCE {
         let logS1 = separateT1 ? fastLog(sum1) : logS
         let safeLabels = labels.replacing(with: 0, where: labels .< 0)
-        var picked = Vec.zero
-        for k in 0..<8 { picked[k] = s[Int(offsets[k]) + Int(safeLabels[k])] }
+        let picked = Vec(s[Int(offsets[0] &+ safeLabels[0])], s[Int(offsets[1] &+ safeLabels[1])],
+                         s[Int(offsets[2] &+ safeLabels[2])], s[Int(offsets[3] &+ safeLabels[3])],
+                         s[Int(offsets[4] &+ safeLabels[4])], s[Int(offsets[5] &+ safeLabels[5])],
+                         s[Int(offsets[6] &+ safeLabels[6])], s[Int(offsets[7] &+ safeLabels[7])])
         ce = logS1 - (picked - ms)
     }
     if let g = gradient {
@@ -87,7 +89,15 @@ func softRowsInLanes(
             var grad = es[c] * qScale - eu[c] * pScale
             grad = grad.addingProduct(separateT1 ? e1[c] : es[c], cScale)
             grad.replace(with: grad - hardWeight, where: labels .== SIMD8<Int32>(repeating: Int32(c)))
-            for k in 0..<store { g[Int(offsets[k]) + c] = grad[k] }
+            if store == 8 {
+                // Constant lane indices: no lane goes through memory.
+                g[Int(offsets[0]) + c] = grad[0]; g[Int(offsets[1]) + c] = grad[1]
+                g[Int(offsets[2]) + c] = grad[2]; g[Int(offsets[3]) + c] = grad[3]
+                g[Int(offsets[4]) + c] = grad[4]; g[Int(offsets[5]) + c] = grad[5]
+                g[Int(offsets[6]) + c] = grad[6]; g[Int(offsets[7]) + c] = grad[7]
+            } else {
+                for k in 0..<store { g[Int(offsets[k]) + c] = grad[k] }
+            }
         }
     }
     return LaneTerms(kl: kl, crossEntropy: ce, nonFiniteStudent: checkS .!= Vec.zero, nonFiniteTeacher: checkT .!= Vec.zero)
