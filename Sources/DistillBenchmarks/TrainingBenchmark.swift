@@ -12,8 +12,8 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws
         ("CNN conv32-conv64-fc256, dropout 0.3", "cnn:32,64/fc:256", [1, 28, 28], 0.3, 0),
     ]
     let batchSize = 128
-    print("Training step, batch \(batchSize), median of \(quick ? 3 : 7) rounds:")
-    print("model                                      step ms  GEMM floor ms  step/floor  samples/s")
+    print("Training step, batch \(batchSize), \(quick ? 5 : 25) alternating rounds of 3 steps and 3 floors; medians:")
+    print("model                                      step ms  GEMM floor ms  step/floor   quartiles  samples/s")
     for c in cases where filter.map({ c.name.contains($0) }) ?? true {
         var generator = SeededGenerator(seed: 1)
         let model = try Model(spec: ArchitectureSpec(parsing: c.spec), inputShape: c.inputShape, classes: 10,
@@ -33,15 +33,22 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws
         gemmTrace = nil
         let floor = GemmReplay(calls)
         for _ in 0..<3 { try runStep(); floor.run() }
-        var stepTimes: [Double] = [], floorTimes: [Double] = []
-        let reps = quick ? 3 : 10
-        for _ in 0..<(quick ? 3 : 7) {
-            stepTimes.append(try secondsPerCall(reps, runStep))
-            floorTimes.append(secondsPerCall(reps) { floor.run() })
+        // Many short rounds, each timing the step and then its floor; the ratio is taken per round
+        // (so a burst of load from elsewhere on the shared machine affects one round, not one side).
+        var stepTimes: [Double] = [], floorTimes: [Double] = [], ratios: [Double] = []
+        let reps = 3
+        for _ in 0..<(quick ? 5 : 25) {
+            let step = try secondsPerCall(reps, runStep)
+            let bare = secondsPerCall(reps) { floor.run() }
+            stepTimes.append(step)
+            floorTimes.append(bare)
+            ratios.append(step / bare)
         }
         let s = median(stepTimes), f = median(floorTimes)
+        let sortedRatios = ratios.sorted()
+        let quartiles = (sortedRatios[sortedRatios.count / 4], sortedRatios[(3 * sortedRatios.count) / 4])
         if breakdown { try printBreakdown(model: model, step: step, batch: batch, labels: labels) }
-        print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(s / f), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
+        print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
     }
 }
 
