@@ -14,6 +14,15 @@ public func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self)
 }
 
+/// The sum of the eight lanes, by halves (the stdlib's `sum()` is a generic lane loop that is not
+/// inlined).
+@inlinable @inline(__always)
+public func horizontalSum(_ v: Float8) -> Float {
+    let four = v.lowHalf + v.highHalf
+    let two = four.lowHalf + four.highHalf
+    return two[0] + two[1]
+}
+
 /// Applies `vector` to consecutive groups of eight elements of `0..<count` and `scalar` to the
 /// remaining tail, splitting the range across cores when `count >= minimumParallel`.
 @inlinable
@@ -40,7 +49,7 @@ public func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
         while i + 8 <= end { v += load8(p + i); i += 8 }
         var rest: Float = 0
         while i < end { rest += p[i]; i += 1 }
-        total += Double(v.sum()) + Double(rest)
+        total += Double(horizontalSum(v)) + Double(rest)
         start = end
     }
     return total

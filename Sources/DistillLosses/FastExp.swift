@@ -53,6 +53,8 @@ func clampToExpFloor(_ x: Vec) -> Vec {
 func fastExp(_ x: Float) -> Float { fastExp(Vec(repeating: x))[0] }
 
 /// The sum of the eight lanes, by halves (the stdlib's `sum()` is a generic lane loop).
+/// (DistillLosses depends on nothing but the standard library, so it has its own copy of
+/// DistillCore's.)
 @_transparent
 func horizontalSum(_ v: Vec) -> Float {
     let four = v.lowHalf + v.highHalf

@@ -9,10 +9,9 @@ import DistillCore
 /// backward: `dW += dout col^T`, `db += row sums of dout`, `dcol = W^T dout`, folded back (col2im)
 /// into `dx`.
 ///
-/// Chunks hold as many images as keep `col` near 4 MB, so that the unfolded columns, the products
-/// and their gradients stay in cache instead of streaming through memory; with more than one chunk
-/// the backward pass unfolds each chunk again from the input (cheaper than storing and re-reading
-/// the whole batch's columns).
+/// The GEMMs run on chunks of images whose columns take about 4 MB, so that a chunk's columns,
+/// products and gradients are still in cache when the next step reads them; the columns of every
+/// chunk are kept for the backward pass (`col [K, N P]`, chunk by chunk along its rows).
 public final class Conv2D: Layer {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -28,9 +27,7 @@ public final class Conv2D: Layer {
     var chunkBytes = 4 << 20
 
     private var inputShape: [Int] = [0, 0, 0, 0]
-    private var input = Tensor(zeros: [0])
-    private var columns = Tensor(zeros: [0])           // [K, m P] for the current chunk
-    private var columnsChunk = -1                      // which chunk `columns` holds
+    private var columns = Tensor(zeros: [0])           // [K, N P]: all images, written chunk by chunk
     private var product = Tensor(zeros: [0])           // [Cout, m P]: forward result, then dout
     private var output = Tensor(zeros: [0])            // [N, Cout, Ho, Wo]
     private var columnGradient = Tensor(zeros: [0])    // [K, m P]
@@ -86,19 +83,18 @@ public final class Conv2D: Layer {
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         if input.shape != inputShape { inputShape = input.shape }
-        self.input = input
         let g = geometry
-        columns.resize(to: [g.k, g.chunk * g.p])
+        columns.resize(to: [g.k, g.n * g.p])
         product.resize(to: [outputChannels, g.chunk * g.p])
         output.resize(to: [g.n, outputChannels, g.ho, g.wo])
         let cout = outputChannels, p = g.p
         for c in 0..<g.chunks {
             let images = g.images(c)
-            let mp = images.count * p, ld = g.chunk * p
-            im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld)
-            columnsChunk = c
+            let mp = images.count * p, ld = g.chunk * p, np = g.n * p
+            let chunkColumns = columns.pointer + images.lowerBound * p
+            im2col(input.pointer, images: images, into: chunkColumns, rowStride: np)
             gemm(.none, .none, m: cout, n: mp, k: g.k,
-                 a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: ld,
+                 a: weight.value.pointer, lda: g.k, b: chunkColumns, ldb: np,
                  beta: 0, c: product.pointer, ldc: ld)
             // [Cout, m, P] -> [m, Cout, P] of the output, adding the bias.
             let src = SendablePointer(product.pointer), dst = SendablePointer(output.pointer)
@@ -128,15 +124,11 @@ public final class Conv2D: Layer {
             columnGradient.resize(to: [g.k, g.chunk * p])
             inputGradient.resize(to: inputShape)
         }
-        // Walk the chunks backwards so that the last chunk's columns, still in place from the
-        // forward pass, are used first.
+        // Walk the chunks backwards: the last chunk's columns are the likeliest still in cache.
         for c in (0..<g.chunks).reversed() {
             let images = g.images(c)
-            let mp = images.count * p, ld = g.chunk * p
-            if columnsChunk != c {
-                im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld)
-                columnsChunk = c
-            }
+            let mp = images.count * p, ld = g.chunk * p, np = g.n * p
+            let chunkColumns = columns.pointer + images.lowerBound * p
             // dout: [m, Cout, P] -> [Cout, m P], summing each channel for the bias gradient.
             let src = SendablePointer(outputGradient.pointer), dst = SendablePointer(product.pointer)
             let dbp = SendablePointer(db.pointer)
@@ -152,13 +144,13 @@ public final class Conv2D: Layer {
                         while j + 8 <= p { let x = load8(from + j); store8(x, to + j); v += x; j += 8 }
                         var rest: Float = 0
                         while j < p { to[j] = from[j]; rest += from[j]; j += 1 }
-                        acc += Double(v.sum()) + Double(rest)
+                        acc += Double(horizontalSum(v)) + Double(rest)
                     }
                     dbp[ch] += Float(acc)
                 }
             }
             gemm(.none, .transpose, m: cout, n: g.k, k: mp,
-                 a: product.pointer, lda: ld, b: columns.pointer, ldb: ld,
+                 a: product.pointer, lda: ld, b: chunkColumns, ldb: np,
                  beta: c == g.chunks - 1 ? betaW : 1, c: dW.pointer, ldc: g.k)
             guard computesInputGradient else { continue }
             gemm(.transpose, .none, m: g.k, n: mp, k: cout,

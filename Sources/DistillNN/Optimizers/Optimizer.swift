@@ -43,7 +43,7 @@ public func applyMaxNorm(_ limit: Float, to parameters: [Parameter]) {
                 var acc = Float8.zero
                 var j = 0
                 while j + 8 <= length { let v = load8(row + j); acc += v * v; j += 8 }
-                var norm2 = Double(acc.sum())
+                var norm2 = Double(horizontalSum(acc))
                 while j < length { norm2 += Double(row[j] * row[j]); j += 1 }
                 let norm = norm2.squareRoot()
                 if norm > Double(limit) {
