@@ -6,7 +6,7 @@ SWIFT ?= swift
 NATIVE ?= -Xswiftc -target-cpu -Xswiftc native
 RELEASE = $(SWIFT) build -c release $(NATIVE)
 
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench fuzz clean
 
 setup:
 	@./scripts/setup
@@ -29,5 +29,10 @@ bench: setup
 	$(RELEASE) --product DistillBenchmarks
 	.build/release/DistillBenchmarks
 
+## Fuzz every file reader with libFuzzer + AddressSanitizer: make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	./scripts/fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

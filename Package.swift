@@ -52,6 +52,13 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "DistillBenchmarks", dependencies: ["DistillKit"]),
+        // Fuzzing: the readers' entry points, and one libFuzzer target per reader (`make fuzz`).
+        .target(name: "DistillFuzzing", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
+        .executableTarget(name: "FuzzIDX", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzIDX"),
+        .executableTarget(name: "FuzzGzip", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzGzip"),
+        .executableTarget(name: "FuzzNPY", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzNPY"),
+        .executableTarget(name: "FuzzSafeTensors", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzSafeTensors"),
+        .executableTarget(name: "FuzzArchitecture", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzArchitecture"),
         .target(name: "DistillTestSupport", dependencies: ["DistillCore"], path: "Tests/DistillTestSupport"),
         .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore", "DistillTestSupport"]),
         .testTarget(name: "DistillLossesTests", dependencies: ["DistillLosses", "DistillTestSupport"]),
@@ -63,6 +70,8 @@ let package = Package(
             "distill", "DistillKit", "DistillTestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .testTarget(name: "DistillFuzzingTests", dependencies: ["DistillFuzzing", "DistillTestSupport"],
+                    resources: [.copy("Corpus")]),
         .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillData", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

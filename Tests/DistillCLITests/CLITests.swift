@@ -235,3 +235,19 @@ final class OmitClassTests: XCTestCase {
         XCTAssertGreaterThan(perClass[1]["recall"] as! Double, 0, "class 1 is never predicted")
     }
 }
+
+final class DivergenceTests: XCTestCase {
+    /// A learning rate that blows the weights up stops the run with a message naming the epoch and
+    /// batch and what to try; the model file holds the last good (best) weights, never NaN.
+    func testDivergedRunKeepsTheLastGoodWeights() throws {
+        let dir = try makeTemporaryDirectory("distill-cli")
+        try writeRings(to: dir, training: 600, test: 100)
+        let run = try distill(["train", "--data", dir, "--arch", "mlp:16", "--epochs", "5", "--lr", "1e30", "--quiet",
+                               "--out", dir + "/m.safetensors"])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertTrue(run.stderr.contains("training diverged at epoch"), run.stderr)
+        XCTAssertTrue(run.stderr.contains("lower --lr"), run.stderr)
+        let model = try Model.load(from: dir + "/m.safetensors")
+        XCTAssertTrue(model.parameters.allSatisfy { $0.value.values.allSatisfy(\.isFinite) })
+    }
+}
