@@ -251,3 +251,24 @@ final class DivergenceTests: XCTestCase {
         XCTAssertTrue(model.parameters.allSatisfy { $0.value.values.allSatisfy(\.isFinite) })
     }
 }
+
+final class TeacherMismatchTests: XCTestCase {
+    /// A teacher whose class count or input shape does not fit the data is refused before training.
+    func testTeacherThatDoesNotFitTheData() throws {
+        let rings = try makeTemporaryDirectory("distill-cli"), other = try makeTemporaryDirectory("distill-cli")
+        try writeRings(to: rings, training: 300, test: 100)
+        XCTAssertEqual(try distill(["train", "--data", rings, "--arch", "mlp:4", "--epochs", "1", "--quiet",
+                                    "--out", rings + "/teacher.safetensors"]).status, 0)
+        // Five features instead of eight, and four classes instead of three.
+        try NPY.write(floats: [Float](repeating: 0.5, count: 40 * 5), shape: [40, 5], to: other + "/train_x.npy")
+        try NPY.write(int64: (0..<40).map { Int64($0 % 4) }, shape: [40], to: other + "/train_y.npy")
+        try NPY.write(floats: [Float](repeating: 0.5, count: 10 * 5), shape: [10, 5], to: other + "/test_x.npy")
+        try NPY.write(int64: (0..<10).map { Int64($0 % 4) }, shape: [10], to: other + "/test_y.npy")
+        let out = other + "/student.safetensors"
+        let run = try distill(["distill", "--data", other, "--teacher", rings + "/teacher.safetensors", "--arch", "mlp:4",
+                               "--out", out])
+        XCTAssertEqual(run.status, 2)
+        XCTAssertTrue(run.stderr.contains("a teacher takes [8] with 3 classes"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+    }
+}
