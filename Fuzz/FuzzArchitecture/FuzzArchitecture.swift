@@ -1,5 +1,6 @@
-// Fuzz target for the architecture reader. `make fuzz` builds it with -sanitize=fuzzer,address and
-// -DFUZZING (libFuzzer supplies main); built normally it replays the files given as arguments.
+// Fuzz target for the architecture reader (see scripts/fuzz). Built by `make fuzz` with
+// -sanitize=fuzzer,address and -DFUZZING, libFuzzer supplies main; built normally, it replays the
+// files given as arguments.
 import DistillFuzzing
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -9,13 +10,5 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 #if !FUZZING
-@main
-enum Replay {
-    static func main() throws {
-        for path in CommandLine.arguments.dropFirst() {
-            let accepted = FuzzEntry.architecture.run(try replayBytes(path))
-            print("\(path): \(accepted ? "accepted" : "refused")")
-        }
-    }
-}
+@main enum Replay { static func main() throws { try replayMain(.architecture) } }
 #endif
