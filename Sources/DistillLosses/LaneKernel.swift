@@ -51,6 +51,7 @@ func softRowsInLanes(
         checkT = checkT.addingProduct(y, Vec.zero)
     }
     let separateT1 = wantCE && invT != 1
+    let wholeT = separateT1 ? wholeTemperature(invT) : nil
     let invTv = Vec(repeating: invT), invTuv = Vec(repeating: invTu)
     var sumS = Vec.zero, sumU = Vec.zero, sum1 = Vec.zero, cross = Vec.zero
     for c in 0..<n {
@@ -65,7 +66,7 @@ func softRowsInLanes(
         es[c] = ea
         eu[c] = eb
         if separateT1 {
-            let e = fastExp(x - ms)
+            let e = wholeT.map { power(ea, $0) } ?? fastExp(x - ms)
             sum1 += e
             e1[c] = e
         }

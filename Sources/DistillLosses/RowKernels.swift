@@ -124,6 +124,7 @@ func softRow(
     let savedS = scratch, saved1 = scratch + n
     let wantCE = label >= 0
     let separateT1 = wantCE && invT != 1
+    let wholeT = separateT1 ? wholeTemperature(invT) : nil
     let msv = Vec(repeating: ms), muv = Vec(repeating: mu)
     let invTv = Vec(repeating: invT), invTuv = Vec(repeating: invTu)
     var sumS = 0.0, sumU = 0.0, sum1 = 0.0, cross = 0.0
@@ -151,7 +152,7 @@ func softRow(
                 va += (eu * (xu - xs)).replacing(with: 0, where: laneIndices .>= SIMD8<Int32>(repeating: Int32(end - i)))
             }
             if separateT1 {
-                let e1 = fastExp(x - msv)
+                let e1 = wholeT.map { power(es, $0) } ?? fastExp(x - msv)
                 v1 += e1
                 if gradient != nil { store(e1, saved1, i, end) }
             }

@@ -91,3 +91,22 @@ final class FastLogTests: XCTestCase {
         XCTAssertEqual(fastLog(Vec(repeating: 1))[0], 0)
     }
 }
+
+final class WholeTemperatureTests: XCTestCase {
+    func testPowerAndWholeTemperatures() {
+        XCTAssertEqual(wholeTemperature(1 / 4), 4)
+        XCTAssertEqual(wholeTemperature(1 / 20), 20)
+        XCTAssertEqual(wholeTemperature(1 / 32), 32)
+        XCTAssertNil(wholeTemperature(1 / 2.5))
+        XCTAssertNil(wholeTemperature(1))
+        XCTAssertNil(wholeTemperature(1 / 33))
+        for n in 1...32 {
+            let v = Vec(0.3, 0.5, 0.9, 1, 1.01, 0.05, 0.999, 0.7)
+            let got = power(v, n)
+            for k in 0..<8 {
+                let exact = pow(Double(v[k]), Double(n))
+                XCTAssertEqual(Double(got[k]), exact, accuracy: exact * Double(n) * 1.2e-7 + 1e-37, "v^\(n)")
+            }
+        }
+    }
+}
