@@ -59,6 +59,9 @@ public struct DistillationLoss: Sendable, Equatable {
     public let objective: Objective
     /// A label value marking padding rows that count for nothing (e.g. -100, as in PyTorch).
     public let ignoreLabel: Int32?
+    /// Whether the soft term compares z-scored logits (`evaluateStandardized`; Sun et al., CVPR
+    /// 2024). Needs teacher logits and the `.kl` objective.
+    public let logitStandardization: Bool
     /// Whether few classes go through the lane kernel (tests turn it off to check the row kernel
     /// on the same cases).
     var usesLaneKernel = true
@@ -66,13 +69,17 @@ public struct DistillationLoss: Sendable, Equatable {
     /// - Throws: `LossError.invalidTemperature` unless T is finite and > 0;
     ///   `LossError.invalidAlpha` unless 0 <= alpha <= 1.
     public init(temperature: Float = 4, alpha: Float = 0.7, objective: Objective = .kl,
-                ignoreLabel: Int32? = nil) throws {
+                ignoreLabel: Int32? = nil, logitStandardization: Bool = false) throws {
         guard temperature.isFinite, temperature > 0 else { throw LossError.invalidTemperature(temperature) }
         guard alpha >= 0, alpha <= 1 else { throw LossError.invalidAlpha(alpha) }
         self.temperature = temperature
         self.alpha = alpha
         self.objective = objective
         self.ignoreLabel = ignoreLabel
+        self.logitStandardization = logitStandardization
+        if logitStandardization && objective != .kl {
+            throw LossError.shapeMismatch("logit standardisation applies to the kl objective")
+        }
     }
 
     /// Computes the loss of a batch and, if `gradient` is given, `dL/ds` into it.
@@ -93,6 +100,13 @@ public struct DistillationLoss: Sendable, Equatable {
         rows: Int, classes: Int,
         gradient: UnsafeMutableBufferPointer<Float>? = nil
     ) throws -> DistillationLossValue {
+        if logitStandardization {
+            guard case let .logits(t) = teacher else {
+                throw LossError.shapeMismatch("logit standardisation needs teacher logits (one teacher)")
+            }
+            return try evaluateStandardized(studentLogits: studentLogits, teacherLogits: t, labels: labels, mask: mask,
+                                            rows: rows, classes: classes, gradient: gradient)
+        }
         let count = rows * classes
         try checkShapes(rows: rows, classes: classes, student: studentLogits.count,
                         labels: labels?.count, mask: mask?.count, gradient: gradient?.count)

@@ -57,9 +57,12 @@ public final class Trainer {
     public let validation: Examples?
     public let teacher: TeacherSignal?
     public let loss: DistillationLoss?
+    /// When set, the loss's temperature follows this schedule over the run's steps.
+    public let temperatureSchedule: TemperatureSchedule?
 
     public init(model: Model, options: TrainingOptions, training: Examples, validation: Examples?,
-                teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil) throws {
+                teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil,
+                temperatureSchedule: TemperatureSchedule? = nil) throws {
         try options.validate()
         guard training.count > 0 else { throw TrainingError.invalidOption("there are no training examples") }
         guard Array(training.exampleShape) == model.inputShape || training.featureCount == model.inputShape.reduce(1, *) else {
@@ -86,6 +89,7 @@ public final class Trainer {
         self.validation = validation
         self.teacher = teacher
         self.loss = loss
+        self.temperatureSchedule = temperatureSchedule
     }
 
     /// Runs training.
@@ -142,7 +146,13 @@ public final class Trainer {
                 var plainLoss: Float = 0
                 let logits: Tensor
                 do {
-                    if let loss {
+                    if var loss {
+                        if let schedule = temperatureSchedule {
+                            loss = try DistillationLoss(
+                                temperature: schedule.temperature(at: state.globalStep, of: totalSteps), alpha: loss.alpha,
+                                objective: loss.objective, ignoreLabel: loss.ignoreLabel,
+                                logitStandardization: loss.logitStandardization)
+                        }
                         let output: TeacherOutput
                         if case let .models(models)? = teacher {
                             if teacherOutputs.count != models.count { teacherOutputs = models.map { _ in Tensor(zeros: [0]) } }

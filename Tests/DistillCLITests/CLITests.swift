@@ -272,3 +272,25 @@ final class TeacherMismatchTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }
+
+final class TemperatureTechniqueTests: XCTestCase {
+    /// A cosine temperature schedule with logit standardisation distils a working student and
+    /// records both in the model file.
+    func testScheduleAndStandardization() throws {
+        let dir = try makeTemporaryDirectory("distill-cli")
+        try writeRings(to: dir)
+        let quiet = ["--data", dir, "--quiet", "--seed", "6"]
+        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
+                                    "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        let run = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "20",
+                               "--batch-size", "64", "--temperature", "8", "--temperature-schedule", "cosine",
+                               "--final-temperature", "2", "--logit-standardization", "--out", dir + "/s.safetensors"] + quiet)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let inspect = try distill(["inspect", dir + "/s.safetensors"]).stdout
+        XCTAssertTrue(inspect.contains("cosine 8.0 -> 2.0"), inspect)
+        XCTAssertTrue(inspect.contains("logit_standardization"), inspect)
+        let eval = try distill(["eval", "--model", dir + "/s.safetensors", "--data", dir, "--json"])
+        let accuracy = (try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any])["accuracy"] as! Double
+        XCTAssertGreaterThan(accuracy, 0.9)
+    }
+}

@@ -56,6 +56,10 @@ final class ParsingTests: XCTestCase {
             ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature", "-2", "--out", "m"],
             ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--alpha", "1.1", "--out", "m"],
             ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--labelled-only", "--out", "m"],
+            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature-schedule", "cosine", "--out", "m"],
+            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--final-temperature", "2", "--out", "m"],
+            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature-schedule", "linear", "--final-temperature", "0", "--out", "m"],
+            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--objective", "mse", "--logit-standardization", "--out", "m"],
             ["predict", "--model", "m", "--input", "x", "--top", "0"],
             ["eval", "--model", "m", "--split", "holdout"],
         ]

@@ -86,3 +86,18 @@ final class EndToEndTests: XCTestCase {
         XCTAssertGreaterThan(accuracy(student, test.x, test.y), 0.9)
     }
 }
+
+final class TemperatureScheduleTests: XCTestCase {
+    func testBoundariesAndMidpoints() {
+        let linear = TemperatureSchedule(shape: .linear, initial: 8, final: 2)
+        XCTAssertEqual(linear.temperature(at: 0, of: 101), 8)
+        XCTAssertEqual(linear.temperature(at: 50, of: 101), 5, accuracy: 1e-6)
+        XCTAssertEqual(linear.temperature(at: 100, of: 101), 2)
+        XCTAssertEqual(linear.temperature(at: 500, of: 101), 2)
+        let cosine = TemperatureSchedule(shape: .cosine, initial: 1, final: 21)
+        XCTAssertEqual(cosine.temperature(at: 0, of: 11), 1, accuracy: 1e-6)
+        XCTAssertEqual(cosine.temperature(at: 5, of: 11), 11, accuracy: 1e-5)
+        XCTAssertEqual(cosine.temperature(at: 10, of: 11), 21, accuracy: 1e-6)
+        XCTAssertEqual(cosine.temperature(at: 0, of: 1), 21)
+    }
+}

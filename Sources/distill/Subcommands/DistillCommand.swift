@@ -25,12 +25,36 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Temperature T (> 0).") var temperature: Float = 4
     @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
     @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).") var objective: DistillationLoss.Objective = .kl
+    @Option(help: ArgumentHelp("Anneal the temperature from --temperature to --final-temperature over the run: constant, linear or cosine.", valueName: "shape"))
+    var temperatureSchedule: ScheduleShape = .constant
+    @Option(help: "The temperature at the last step, with --temperature-schedule linear|cosine.") var finalTemperature: Float?
+    @Flag(help: "Z-score each logit vector before dividing by T, a per-example temperature (Sun et al., CVPR 2024).")
+    var logitStandardization = false
     @Flag(help: "Use no labels at all (soft targets only).") var unlabelled = false
     @Flag(help: "With --labelled N: the transfer set is the N labelled examples only (no unlabelled ones).") var labelledOnly = false
     @Option(help: "Drop class K from the transfer set (the student can still learn it from soft targets).") var omitClass: Int?
     @Option(help: "Where to write the student (.safetensors).") var out: String
 
+    enum ScheduleShape: String, ExpressibleByArgument, CaseIterable { case constant, linear, cosine }
+
+    var schedule: TemperatureSchedule? {
+        switch temperatureSchedule {
+        case .constant: return nil
+        case .linear: return TemperatureSchedule(shape: .linear, initial: temperature, final: finalTemperature ?? temperature)
+        case .cosine: return TemperatureSchedule(shape: .cosine, initial: temperature, final: finalTemperature ?? temperature)
+        }
+    }
+
     func validate() throws {
+        if temperatureSchedule != .constant {
+            guard let t1 = finalTemperature else { throw ValidationError("--temperature-schedule \(temperatureSchedule.rawValue) needs --final-temperature") }
+            guard t1.isFinite, t1 > 0 else { throw ValidationError("--final-temperature must be > 0, got \(t1)") }
+        } else if finalTemperature != nil {
+            throw ValidationError("--final-temperature needs --temperature-schedule linear or cosine")
+        }
+        if logitStandardization && (objective != .kl || teacher.count > 1) {
+            throw ValidationError("--logit-standardization takes the kl objective and a single teacher")
+        }
         guard teacher.isEmpty != (teacherLogits == nil) else {
             throw ValidationError("give --teacher MODEL (one or more) or --teacher-logits FILE.npy, not both")
         }
@@ -66,7 +90,9 @@ struct DistillCommand: ParsableCommand {
             }
             // Rows are in file order; the transfer set is a prefix of the training file.
             signal = .cached(Array(array.floats()[0..<(trainingSet.count * trainingSet.classes)]))
-        } else if training.jitter > 0 {
+        } else if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
+            // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
+            // with a temperature schedule) the ensemble's soft targets change with T.
             signal = .models(teachers)
         } else {
             if !training.quiet { printError("computing the teacher's outputs on \(trainingSet.count) training examples (once)") }
@@ -80,15 +106,18 @@ struct DistillCommand: ParsableCommand {
             let keep = (0..<trainingSet.count).filter { trueLabels[$0] != Int32(k) }
             (trainingSet, signal) = omitting(keep, from: trainingSet, signal: signal)
         }
-        let loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective)
+        let loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective,
+                                        logitStandardization: logitStandardization)
         let model = try architecture.build(for: trainingSet, seed: training.seed)
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
-                                     teacher: signal, loss: loss, label: "distill", flags: training, out: out,
+                                     teacher: signal, loss: loss, schedule: schedule, label: "distill", flags: training, out: out,
                                      settings: settingsText(["distill", architecture.arch, dataset.directory]))
         var meta = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
         meta["temperature"] = "\(temperature)"
         meta["alpha"] = "\(alpha)"
         meta["objective"] = objective.rawValue
+        if let schedule { meta["temperature_schedule"] = "\(schedule.shape.rawValue) \(schedule.initial) -> \(schedule.final)" }
+        if logitStandardization { meta["logit_standardization"] = "true" }
         meta["teachers"] = teacherLogits ?? teacher.joined(separator: ",")
         meta["labelled_examples"] = "\(trainingSet.labelledCount)"
         if let k = omitClass { meta["omitted_class"] = "\(k)" }

@@ -1,0 +1,83 @@
+import XCTest
+@testable import DistillLosses
+import DistillTestSupport
+
+final class LogitStandardizationTests: XCTestCase {
+    let rows = 4, classes = 6
+    lazy var s = fixtureValues(rows * classes, seed: 31, scale: 3)
+    lazy var t = fixtureValues(rows * classes, seed: 32, scale: 5)
+    let labels: [Int32] = [2, -1, 0, 5]
+
+    func evaluate(_ loss: DistillationLoss, _ student: [Float], gradient: inout [Float]) throws -> DistillationLossValue {
+        try student.withUnsafeBufferPointer { sb in
+            try t.withUnsafeBufferPointer { tb in
+                try labels.withUnsafeBufferPointer { y in
+                    try gradient.withUnsafeMutableBufferPointer { g in
+                        try loss.evaluateStandardized(studentLogits: sb, teacherLogits: tb, labels: y, rows: rows, classes: classes, gradient: g)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The value against a direct Double computation of the formula (z-scores with torch.std).
+    func testValueMatchesTheFormula() throws {
+        let loss = try DistillationLoss(temperature: 2, alpha: 0.6)
+        var gradient = [Float](repeating: 0, count: s.count)
+        let value = try evaluate(loss, s, gradient: &gradient)
+        func z(_ row: ArraySlice<Float>) -> [Double] {
+            let x = row.map(Double.init), m = x.reduce(0, +) / Double(x.count)
+            let sd = (x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1)).squareRoot()
+            return x.map { ($0 - m) / (sd + 1e-7) }
+        }
+        func logSoftmax(_ x: [Double]) -> [Double] {
+            let m = x.max()!, l = log(x.reduce(0) { $0 + exp($1 - m) })
+            return x.map { $0 - m - l }
+        }
+        var kl = 0.0, ce = 0.0, labelled = 0.0
+        for r in 0..<rows {
+            let zs = z(s[(r * classes)..<((r + 1) * classes)]), zt = z(t[(r * classes)..<((r + 1) * classes)])
+            let lq = logSoftmax(zs.map { $0 / 2 }), lp = logSoftmax(zt.map { $0 / 2 })
+            for c in 0..<classes { kl += exp(lp[c]) * (lp[c] - lq[c]) }
+            if labels[r] >= 0 {
+                ce -= logSoftmax(s[(r * classes)..<((r + 1) * classes)].map(Double.init))[Int(labels[r])]
+                labelled += 1
+            }
+        }
+        let expected = 0.6 * 4 * kl / Double(rows) + 0.4 * ce / labelled
+        assertClose(value.loss, expected, rtol: 1e-5)
+        assertClose(value.hardLoss!, ce / labelled, rtol: 1e-5)
+    }
+
+    /// Central differences through the standardisation (step 1e-2; logits of scale 3).
+    func testGradientMatchesCentralDifferences() throws {
+        for alpha: Float in [1, 0.6] {
+            let loss = try DistillationLoss(temperature: 3, alpha: alpha)
+            var gradient = [Float](repeating: 0, count: s.count), scratch = gradient
+            _ = try evaluate(loss, s, gradient: &gradient)
+            let numeric = try centralDifferences(s, step: 1e-2) { Double(try evaluate(loss, $0, gradient: &scratch).loss) }
+            assertClose(gradient, numeric, rtol: 2e-3, atol: 2e-4, "alpha \(alpha)")
+        }
+    }
+
+    /// `evaluate` dispatches to the standardised loss when the loss is built with it.
+    func testEvaluateDispatches() throws {
+        let plain = try DistillationLoss(temperature: 2, alpha: 0.6)
+        let standardized = try DistillationLoss(temperature: 2, alpha: 0.6, logitStandardization: true)
+        var g1 = [Float](repeating: 0, count: s.count)
+        let expected = try evaluate(plain, s, gradient: &g1)
+        let (value, gradient) = try standardized.evaluate(studentLogits: s, teacherLogits: t, labels: labels.map(Int.init), classes: classes)
+        XCTAssertEqual(value, expected)
+        XCTAssertEqual(gradient, g1)
+        XCTAssertThrowsError(try DistillationLoss(objective: .mse, logitStandardization: true))
+    }
+
+    /// A shift and a positive scale of the logits change nothing (the point of standardising).
+    func testInvariantToShiftAndScale() throws {
+        let loss = try DistillationLoss(temperature: 4, alpha: 1)
+        var g1 = [Float](repeating: 0, count: s.count), g2 = g1
+        let a = try evaluate(loss, s, gradient: &g1)
+        let b = try evaluate(loss, s.map { 3 * $0 + 7 }, gradient: &g2)
+        assertClose(b.loss, Double(a.loss), rtol: 1e-4)
+    }
+}
