@@ -30,6 +30,8 @@ public struct TrainingSummary: Sendable {
     public let stoppedEarly: Bool
     public let interrupted: Bool
     public let seconds: Double
+    /// The temperature a CTKD run ended with.
+    public var learnedTemperature: Float?
 }
 
 /// Set by SIGINT (Ctrl-C); trainers stop after the current batch and keep the best weights.
@@ -59,10 +61,20 @@ public final class Trainer {
     public let loss: DistillationLoss?
     /// When set, the loss's temperature follows this schedule over the run's steps.
     public let temperatureSchedule: TemperatureSchedule?
+    /// When set, the temperature is learned adversarially (CTKD); its final value is here after `run`.
+    public private(set) var adaptiveTemperature: AdaptiveTemperature?
 
     public init(model: Model, options: TrainingOptions, training: Examples, validation: Examples?,
                 teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil,
-                temperatureSchedule: TemperatureSchedule? = nil) throws {
+                temperatureSchedule: TemperatureSchedule? = nil, adaptiveTemperature: AdaptiveTemperature? = nil) throws {
+        if adaptiveTemperature != nil {
+            guard temperatureSchedule == nil, let loss, loss.objective == .kl, !loss.logitStandardization else {
+                throw TrainingError.invalidOption("an adaptive temperature takes the kl objective, without a schedule or logit standardisation")
+            }
+            if case let .models(models)? = teacher, models.count > 1 {
+                throw TrainingError.invalidOption("an adaptive temperature takes a single teacher")
+            }
+        }
         try options.validate()
         guard training.count > 0 else { throw TrainingError.invalidOption("there are no training examples") }
         guard Array(training.exampleShape) == model.inputShape || training.featureCount == model.inputShape.reduce(1, *) else {
@@ -90,6 +102,7 @@ public final class Trainer {
         self.teacher = teacher
         self.loss = loss
         self.temperatureSchedule = temperatureSchedule
+        self.adaptiveTemperature = adaptiveTemperature
     }
 
     /// Runs training.
@@ -116,6 +129,8 @@ public final class Trainer {
         let state = resume ?? TrainingState(best: parameters.map { $0.value.values })
         if let resume { try resume.apply(to: model, optimizer: step.optimizer) }
         if let checkpoint { state.settings = checkpoint.settings }
+        if resume == nil { state.adaptiveTheta = adaptiveTemperature?.theta }
+        defer { if let theta = state.adaptiveTheta { adaptiveTemperature?.theta = theta } }
         let start = now() - state.elapsed
         batcher.start(epoch: state.epoch)
         for _ in 0..<state.batchInEpoch { _ = batcher.next() }   // the same batches as before the stop
@@ -152,6 +167,10 @@ public final class Trainer {
                                 temperature: schedule.temperature(at: state.globalStep, of: totalSteps), alpha: loss.alpha,
                                 objective: loss.objective, ignoreLabel: loss.ignoreLabel,
                                 logitStandardization: loss.logitStandardization)
+                        } else if let theta = state.adaptiveTheta, let adaptive = adaptiveTemperature {
+                            let current = AdaptiveTemperature(theta: theta, learningRate: adaptive.learningRate)
+                            loss = try DistillationLoss(temperature: current.temperature, alpha: loss.alpha,
+                                                        objective: loss.objective, ignoreLabel: loss.ignoreLabel)
                         }
                         let output: TeacherOutput
                         if case let .models(models)? = teacher {
@@ -172,6 +191,16 @@ public final class Trainer {
                         }
                         value = result.value
                         logits = result.logits
+                        if let theta = state.adaptiveTheta, let adaptive = adaptiveTemperature, case let .logits(t) = output {
+                            // The temperature's reversed step, on the logits the student's step saw.
+                            var current = AdaptiveTemperature(theta: theta, learningRate: adaptive.learningRate)
+                            let gradient = try softTermTemperatureGradient(
+                                studentLogits: UnsafeBufferPointer(logits.buffer), teacherLogits: t, rows: n,
+                                classes: model.classes, temperature: current.temperature)
+                            let effectiveAlpha = (result.value.labelledRows > 0) ? Double(loss.alpha) : 1
+                            current.update(softGradient: gradient, alpha: effectiveAlpha, step: state.globalStep, of: totalSteps)
+                            state.adaptiveTheta = current.theta
+                        }
                     } else {
                         let result = try batch.labels!.withUnsafeBufferPointer { y in
                             try step.runIgnoringUnlabelled(batch: batch.inputs, labels: y)

@@ -25,6 +25,8 @@ public final class TrainingState {
     var sums = RoundSums()
     /// Seconds of training before the state was saved.
     var elapsed = 0.0
+    /// CTKD's temperature parameter, when the run learns its temperature.
+    var adaptiveTheta: Double?
     /// The settings of the run that saved the state (a resume with other settings is refused).
     public internal(set) var settings = ""
     /// Restored with the state, applied by `apply(to:optimizer:)`.
@@ -80,6 +82,7 @@ public final class TrainingState {
         var meta: [String: String] = [
             "format": "distill-training-state/1",
             "settings": settings,
+            "adaptive_theta": adaptiveTheta.map { "\($0)" } ?? "-",
             "position": "\(globalStep),\(epoch),\(batchInEpoch),\(round)",
             "best": "\(bestEpoch),\(bestAccuracy.map { "\($0)" } ?? "-"),\(sinceImprovement)",
             "elapsed": "\(elapsed)",
@@ -121,6 +124,7 @@ public final class TrainingState {
         state.sinceImprovement = since
         state.elapsed = Double(meta["elapsed"] ?? "") ?? 0
         state.settings = meta["settings"] ?? ""
+        state.adaptiveTheta = Double(meta["adaptive_theta"] ?? "-")
         let sumParts = (meta["sums"] ?? "").split(separator: ",").map(String.init)
         guard sumParts.count == 8, let l = Double(sumParts[0]), let so = Double(sumParts[1]), let h = Double(sumParts[2]),
               let b = Int(sumParts[3]), let c = Int(sumParts[4]), let lab = Int(sumParts[5]) else {

@@ -64,3 +64,35 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(try readFileBytes(dir + "/c.safetensors"), try readFileBytes(dir + "/a.safetensors"))
     }
 }
+
+final class AdaptiveTemperatureCLITests: XCTestCase {
+    /// CTKD distils a working student, records the learned temperature (in [1, 21]), and an
+    /// interrupted run resumes to the same file (the temperature parameter is part of the state).
+    func testCTKDRunsAndResumesExactly() throws {
+        let dir = try makeTemporaryDirectory("distill-ctkd")
+        try writeRings(to: dir)
+        let quiet = ["--data", dir, "--quiet", "--seed", "8"]
+        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
+                                    "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        let flags = ["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "12",
+                     "--batch-size", "32", "--adaptive-temperature", "ctkd", "--checkpoint-every", "30"] + quiet
+        let run = try distill(flags + ["--out", dir + "/a.safetensors"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let inspect = try distill(["inspect", dir + "/a.safetensors"]).stdout
+        let line = try XCTUnwrap(inspect.split(separator: "\n").first { $0.hasPrefix("adaptive_temperature") })
+        let learned = try XCTUnwrap(Double(line.split(separator: " ").last!))
+        XCTAssertTrue(learned > 1 && learned < 21, "\(learned)")
+        XCTAssertNotEqual(learned, 11, "the temperature did not move")
+
+        let interrupted = Process()
+        interrupted.executableURL = distillBinary
+        interrupted.arguments = flags + ["--out", dir + "/b.safetensors"]
+        try interrupted.run()
+        while interrupted.isRunning && !FileManager.default.fileExists(atPath: dir + "/b.state.safetensors") { usleep(2_000) }
+        kill(interrupted.processIdentifier, SIGINT)
+        interrupted.waitUntilExit()
+        let resumed = try distill(flags + ["--out", dir + "/b.safetensors", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try readFileBytes(dir + "/b.safetensors"), try readFileBytes(dir + "/a.safetensors"))
+    }
+}

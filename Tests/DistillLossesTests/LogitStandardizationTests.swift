@@ -81,3 +81,25 @@ final class LogitStandardizationTests: XCTestCase {
         assertClose(b.loss, Double(a.loss), rtol: 1e-4)
     }
 }
+
+final class TemperatureGradientTests: XCTestCase {
+    /// d(T^2 KL)/dT against central differences of the soft term in T (computed by the loss itself).
+    func testAgainstCentralDifferences() throws {
+        let rows = 5, classes = 7
+        let s = fixtureValues(rows * classes, seed: 41, scale: 3), t = fixtureValues(rows * classes, seed: 42, scale: 4)
+        func soft(_ T: Double) throws -> Double {
+            let loss = try DistillationLoss(temperature: Float(T), alpha: 1)
+            return Double(try loss.evaluate(studentLogits: s, teacherLogits: t, labels: nil, classes: classes).value.softLoss)
+        }
+        for T in [0.7, 1.0, 2.5, 4.0, 12.0] {
+            let analytic = try s.withUnsafeBufferPointer { sb in
+                try t.withUnsafeBufferPointer { tb in
+                    try softTermTemperatureGradient(studentLogits: sb, teacherLogits: tb, rows: rows, classes: classes, temperature: Float(T))
+                }
+            }
+            let h = 1e-2 * T
+            let numeric = (try soft(T + h) - soft(T - h)) / (2 * h)
+            assertClose(analytic, numeric, rtol: 2e-3, atol: 1e-4, "T=\(T)")
+        }
+    }
+}

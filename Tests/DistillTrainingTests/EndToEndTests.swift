@@ -101,3 +101,22 @@ final class TemperatureScheduleTests: XCTestCase {
         XCTAssertEqual(cosine.temperature(at: 0, of: 1), 21)
     }
 }
+
+final class AdaptiveTemperatureTests: XCTestCase {
+    func testCurriculumAndReversedStep() {
+        XCTAssertEqual(AdaptiveTemperature.lambda(at: 0, of: 100), 0)
+        XCTAssertEqual(AdaptiveTemperature.lambda(at: 25, of: 100), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(AdaptiveTemperature.lambda(at: 50, of: 100), 1, accuracy: 1e-12)
+        XCTAssertEqual(AdaptiveTemperature.lambda(at: 99, of: 100), 1, accuracy: 1e-12)
+        var t = AdaptiveTemperature(learningRate: 0.1)
+        XCTAssertEqual(t.temperature, 11, accuracy: 1e-5)
+        t.update(softGradient: 2, alpha: 1, step: 0, of: 100)   // lambda 0: no change
+        XCTAssertEqual(t.theta, 0)
+        t.update(softGradient: 2, alpha: 1, step: 60, of: 100)  // the loss grows with T: T rises (gradient ascent)
+        XCTAssertEqual(t.theta, 0.1 * 1 * 1 * 2 * 5, accuracy: 1e-12)   // dT/dtheta = 20 * 0.25
+        t.update(softGradient: -50, alpha: 1, step: 60, of: 100)
+        XCTAssertLessThan(t.theta, 0)
+        XCTAssertGreaterThan(AdaptiveTemperature(theta: -40, learningRate: 1).temperature, 1 - 1e-6)
+        XCTAssertLessThan(AdaptiveTemperature(theta: 40, learningRate: 1).temperature, 21 + 1e-5)
+    }
+}

@@ -30,12 +30,15 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "The temperature at the last step, with --temperature-schedule linear|cosine.") var finalTemperature: Float?
     @Flag(help: "Z-score each logit vector before dividing by T, a per-example temperature (Sun et al., CVPR 2024).")
     var logitStandardization = false
+    @Option(help: ArgumentHelp("Learn the temperature: ctkd (in [1, 21], trained against the student through gradient reversal with a cosine curriculum; Li et al., AAAI 2023), or none.", valueName: "method"))
+    var adaptiveTemperature: AdaptiveMethod = .none
     @Flag(help: "Use no labels at all (soft targets only).") var unlabelled = false
     @Flag(help: "With --labelled N: the transfer set is the N labelled examples only (no unlabelled ones).") var labelledOnly = false
     @Option(help: "Drop class K from the transfer set (the student can still learn it from soft targets).") var omitClass: Int?
     @Option(help: "Where to write the student (.safetensors).") var out: String
 
     enum ScheduleShape: String, ExpressibleByArgument, CaseIterable { case constant, linear, cosine }
+    enum AdaptiveMethod: String, ExpressibleByArgument, CaseIterable { case none, ctkd }
 
     var schedule: TemperatureSchedule? {
         switch temperatureSchedule {
@@ -51,6 +54,9 @@ struct DistillCommand: ParsableCommand {
             guard t1.isFinite, t1 > 0 else { throw ValidationError("--final-temperature must be > 0, got \(t1)") }
         } else if finalTemperature != nil {
             throw ValidationError("--final-temperature needs --temperature-schedule linear or cosine")
+        }
+        if adaptiveTemperature == .ctkd && (temperatureSchedule != .constant || logitStandardization || objective != .kl || teacher.count > 1) {
+            throw ValidationError("--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation")
         }
         if logitStandardization && (objective != .kl || teacher.count > 1) {
             throw ValidationError("--logit-standardization takes the kl objective and a single teacher")
@@ -110,7 +116,9 @@ struct DistillCommand: ParsableCommand {
                                         logitStandardization: logitStandardization)
         let model = try architecture.build(for: trainingSet, seed: training.seed)
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
-                                     teacher: signal, loss: loss, schedule: schedule, label: "distill", flags: training, out: out,
+                                     teacher: signal, loss: loss, schedule: schedule,
+                                     adaptive: adaptiveTemperature == .ctkd ? AdaptiveTemperature(learningRate: Double(training.lr)) : nil,
+                                     label: "distill", flags: training, out: out,
                                      settings: settingsText(["distill", architecture.arch, dataset.directory]))
         var meta = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
         meta["temperature"] = "\(temperature)"
@@ -118,6 +126,7 @@ struct DistillCommand: ParsableCommand {
         meta["objective"] = objective.rawValue
         if let schedule { meta["temperature_schedule"] = "\(schedule.shape.rawValue) \(schedule.initial) -> \(schedule.final)" }
         if logitStandardization { meta["logit_standardization"] = "true" }
+        if let learned = summary.learnedTemperature { meta["adaptive_temperature"] = "ctkd, final T \(learned)" }
         meta["teachers"] = teacherLogits ?? teacher.joined(separator: ",")
         meta["labelled_examples"] = "\(trainingSet.labelledCount)"
         if let k = omitClass { meta["omitted_class"] = "\(k)" }

@@ -37,7 +37,8 @@ struct Train: ParsableCommand {
 /// Runs a trainer with console progress, the metrics log and, when asked, training checkpoints
 /// and resumption; file and training errors become one-line errors.
 func runTrainer(model: Model, options: TrainingOptions, training: Examples, validation: Examples, teacher: TeacherSignal?,
-                loss: DistillationLoss?, schedule: TemperatureSchedule? = nil, label: String, flags: TrainingFlags,
+                loss: DistillationLoss?, schedule: TemperatureSchedule? = nil, adaptive: AdaptiveTemperature? = nil,
+                label: String, flags: TrainingFlags,
                 out: String, settings: String) throws -> TrainingSummary {
     let log = MetricsLog(path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: flags.quiet))
     let settings = settings + " | " + settingsText(CommandLine.arguments.dropFirst().filter { $0 != "--resume" && $0 != "--quiet" })
@@ -58,9 +59,10 @@ func runTrainer(model: Model, options: TrainingOptions, training: Examples, vali
     }
     do {
         let trainer = try Trainer(model: model, options: options, training: training, validation: validation,
-                                  teacher: teacher, loss: loss, temperatureSchedule: schedule)
-        let summary = try trainer.run(progress: log, checkpoint: flags.checkpointEvery.map { (stateFile, $0, settings) },
+                                  teacher: teacher, loss: loss, temperatureSchedule: schedule, adaptiveTemperature: adaptive)
+        var summary = try trainer.run(progress: log, checkpoint: flags.checkpointEvery.map { (stateFile, $0, settings) },
                                       resume: resumeState)
+        summary.learnedTemperature = trainer.adaptiveTemperature?.temperature
         if !summary.interrupted { try? FileManager.default.removeItem(atPath: stateFile) }
         return summary
     } catch let error as TrainingError {
