@@ -294,3 +294,33 @@ final class TemperatureTechniqueTests: XCTestCase {
         XCTAssertGreaterThan(accuracy, 0.9)
     }
 }
+
+final class SweepCommandTests: XCTestCase {
+    /// A sweep writes its runs and choice; started again with more seeds it runs only the new ones.
+    func testSweepChoosesOnValidationAndResumes() throws {
+        let dir = try makeTemporaryDirectory("distill-sweep")
+        try writeRings(to: dir, training: 1500, test: 500)
+        XCTAssertEqual(try distill(["train", "--data", dir, "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
+                                    "--quiet", "--out", dir + "/teacher.safetensors"]).status, 0)
+        let common = ["sweep", "--data", dir, "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "4",
+                      "--batch-size", "64", "--labelled", "60", "--temperatures", "2,4", "--alphas", "0.7",
+                      "--techniques", "fixed,cosine", "--out", dir + "/sweep"]
+        let first = try distill(common + ["--seeds", "1"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let firstRuns = first.stdout.split(separator: "\n").filter { $0.hasPrefix("baseline") || $0.hasPrefix("distilled") }
+        XCTAssertEqual(firstRuns.count, 5)   // baseline + 2 techniques x 2 temperatures
+        let second = try distill(common + ["--seeds", "1,2"])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(second.stderr.contains("5 runs already finished"), second.stderr)
+        let secondRuns = second.stdout.split(separator: "\n").filter { $0.hasPrefix("baseline") || $0.hasPrefix("distilled") }
+        XCTAssertEqual(secondRuns.count, 5)  // only seed 2
+        XCTAssertTrue(secondRuns.allSatisfy { $0.contains("     2  ") }, "\(secondRuns)")
+        let csv = try String(contentsOfFile: dir + "/sweep/sweep.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 11)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/sweep/sweep.json"))) as! [String: Any]
+        let chosen = try XCTUnwrap(json["chosen"] as? [String: Any])
+        XCTAssertEqual(chosen["seeds"] as? Int, 2)
+        XCTAssertGreaterThan(chosen["test_accuracy_mean"] as! Double, chosen["baseline_test_accuracy_mean"] as! Double)
+        XCTAssertTrue(second.stdout.contains("chosen on validation"), second.stdout)
+    }
+}

@@ -1,0 +1,157 @@
+import DistillCore
+import DistillData
+import DistillLosses
+import DistillNN
+import Foundation
+
+/// How the temperature is used in a sweep run (each is also a flag of `distill distill`).
+public enum TemperatureTechnique: String, Sendable, CaseIterable {
+    /// A fixed T.
+    case fixed
+    /// Cosine annealing from T down to 1 over the run.
+    case cosine
+    /// Logit standardisation with T as the base temperature.
+    case standardized
+    /// CTKD: a learned temperature (T only labels the run; the learned one starts at 11).
+    case ctkd
+}
+
+/// One finished run of a sweep.
+public struct SweepRun: Sendable, Equatable {
+    /// "baseline" or "distilled".
+    public let kind: String
+    public let technique: TemperatureTechnique?
+    public let temperature: Float?
+    public let alpha: Float?
+    public let seed: UInt64
+    public let validationAccuracy: Double
+    public let testAccuracy: Double
+    public let seconds: Double
+
+    /// The key a restarted sweep recognises a finished run by.
+    public var key: String {
+        kind == "baseline" ? "baseline seed \(seed)"
+            : "\(technique!.rawValue) T \(temperature!) alpha \(alpha!) seed \(seed)"
+    }
+
+    var csv: String {
+        [kind, technique?.rawValue ?? "", temperature.map { "\($0)" } ?? "", alpha.map { "\($0)" } ?? "", "\(seed)",
+         "\(validationAccuracy)", "\(testAccuracy)", String(format: "%.1f", seconds)].joined(separator: ",")
+    }
+
+    var json: String {
+        "{\"kind\": \"\(kind)\", \"technique\": \(technique.map { "\"\($0.rawValue)\"" } ?? "null"), " +
+        "\"temperature\": \(temperature.map { "\($0)" } ?? "null"), \"alpha\": \(alpha.map { "\($0)" } ?? "null"), " +
+        "\"seed\": \(seed), \"validation_accuracy\": \(validationAccuracy), \"test_accuracy\": \(testAccuracy), \"seconds\": \(seconds)}"
+    }
+
+    init(kind: String, technique: TemperatureTechnique?, temperature: Float?, alpha: Float?, seed: UInt64,
+         validationAccuracy: Double, testAccuracy: Double, seconds: Double) {
+        (self.kind, self.technique, self.temperature, self.alpha, self.seed) = (kind, technique, temperature, alpha, seed)
+        (self.validationAccuracy, self.testAccuracy, self.seconds) = (validationAccuracy, testAccuracy, seconds)
+    }
+
+    /// Parses a line of `sweep.csv`.
+    init?(csv line: Substring) {
+        let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard f.count == 8, let seed = UInt64(f[4]), let v = Double(f[5]), let t = Double(f[6]), let s = Double(f[7]) else { return nil }
+        self.init(kind: f[0], technique: TemperatureTechnique(rawValue: f[1]), temperature: Float(f[2]), alpha: Float(f[3]),
+                  seed: seed, validationAccuracy: v, testAccuracy: t, seconds: s)
+    }
+}
+
+/// What a sweep chose and how it compares with the baseline (means and sample standard
+/// deviations over seeds; the choice is made on validation accuracy only).
+public struct SweepSummary: Sendable {
+    public let chosen: (technique: TemperatureTechnique, temperature: Float, alpha: Float)
+    public let chosenValidation: Double
+    public let chosenTest: (mean: Double, sd: Double)
+    public let baselineTest: (mean: Double, sd: Double)
+    public let seeds: Int
+}
+
+/// A grid of distillation runs: for every seed a label-only baseline, and for every technique,
+/// temperature and alpha a distilled student. Finished runs are kept in `directory/sweep.csv`
+/// (rewritten atomically after each run), so a sweep started again with the same directory skips
+/// them.
+public final class Sweep {
+    public let directory: String
+    public let temperatures: [Float], alphas: [Float], seeds: [UInt64], techniques: [TemperatureTechnique]
+    public private(set) var runs: [SweepRun] = []
+
+    public init(directory: String, temperatures: [Float], alphas: [Float], seeds: [UInt64],
+                techniques: [TemperatureTechnique] = [.fixed]) throws {
+        (self.directory, self.temperatures, self.alphas, self.seeds, self.techniques) = (directory, temperatures, alphas, seeds, techniques)
+        let csv = directory + "/sweep.csv"
+        if FileManager.default.fileExists(atPath: csv) {
+            let text = try String(contentsOfFile: csv, encoding: .utf8)
+            runs = text.split(separator: "\n").dropFirst().compactMap(SweepRun.init(csv:))
+        }
+    }
+
+    /// Runs every missing run. `train` trains one student: (technique, T, alpha) for a distilled
+    /// run or nil for the baseline, and the seed; it returns the trained model.
+    public func run(test: Examples, validation: Examples,
+                    train: ((technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64) throws -> Model,
+                    finished: (SweepRun) -> Void) throws {
+        let done = Set(runs.map(\.key))
+        func score(_ model: Model, _ examples: Examples) throws -> Double {
+            EvaluationReport(logits: try inferLogits(model: model, examples: examples), labels: examples.labels!,
+                             classes: model.classes).accuracy
+        }
+        for seed in seeds {
+            var plan: [(TemperatureTechnique, Float, Float)?] = [nil]
+            for technique in techniques { for t in temperatures { for a in alphas { plan.append((technique, t, a)) } } }
+            for setting in plan {
+                let probe = SweepRun(kind: setting == nil ? "baseline" : "distilled", technique: setting?.0, temperature: setting?.1,
+                                     alpha: setting?.2, seed: seed, validationAccuracy: 0, testAccuracy: 0, seconds: 0)
+                if done.contains(probe.key) { continue }
+                if stopRequested { return }
+                let start = Date()
+                let model = try train(setting.map { ($0.0, $0.1, $0.2) }, seed)
+                if stopRequested { return }   // an interrupted run is not a finished one
+                let run = SweepRun(kind: probe.kind, technique: probe.technique, temperature: probe.temperature, alpha: probe.alpha,
+                                   seed: seed, validationAccuracy: try score(model, validation), testAccuracy: try score(model, test),
+                                   seconds: Date().timeIntervalSince(start))
+                runs.append(run)
+                try save()
+                finished(run)
+            }
+        }
+    }
+
+    /// The setting with the best mean validation accuracy over seeds, and its test accuracy
+    /// beside the baseline's.
+    public func summary() -> SweepSummary? {
+        let distilled = runs.filter { $0.kind == "distilled" }
+        let groups = Dictionary(grouping: distilled) { "\($0.technique!.rawValue) \($0.temperature!) \($0.alpha!)" }
+        guard let best = groups.values.max(by: { mean($0.map(\.validationAccuracy)) < mean($1.map(\.validationAccuracy)) }),
+              let first = best.first else { return nil }
+        let baseline = runs.filter { $0.kind == "baseline" }.map(\.testAccuracy)
+        return SweepSummary(chosen: (first.technique!, first.temperature!, first.alpha!),
+                            chosenValidation: mean(best.map(\.validationAccuracy)),
+                            chosenTest: (mean(best.map(\.testAccuracy)), sd(best.map(\.testAccuracy))),
+                            baselineTest: (mean(baseline), sd(baseline)), seeds: best.count)
+    }
+
+    func save() throws {
+        let header = "kind,technique,temperature,alpha,seed,validation_accuracy,test_accuracy,seconds"
+        try AtomicFileWriter.write(([header] + runs.map(\.csv)).joined(separator: "\n") + "\n", to: directory + "/sweep.csv")
+        var json = "{\"runs\": [\n  " + runs.map(\.json).joined(separator: ",\n  ") + "\n]"
+        if let s = summary() {
+            json += ",\n\"chosen\": {\"technique\": \"\(s.chosen.technique.rawValue)\", \"temperature\": \(s.chosen.temperature), " +
+                "\"alpha\": \(s.chosen.alpha), \"validation_accuracy\": \(s.chosenValidation), \"test_accuracy_mean\": \(s.chosenTest.mean), " +
+                "\"test_accuracy_sd\": \(s.chosenTest.sd), \"baseline_test_accuracy_mean\": \(s.baselineTest.mean), " +
+                "\"baseline_test_accuracy_sd\": \(s.baselineTest.sd), \"seeds\": \(s.seeds)}"
+        }
+        try AtomicFileWriter.write(json + "\n}\n", to: directory + "/sweep.json")
+    }
+}
+
+func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count) }
+
+func sd(_ x: [Double]) -> Double {
+    guard x.count > 1 else { return 0 }
+    let m = mean(x)
+    return (x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1)).squareRoot()
+}
