@@ -49,6 +49,20 @@ func writeRings(to directory: String, training: Int = 3000, test: Int = 1000) th
 }
 
 
+/// Trains the rings teacher (mlp:64,64, 20 epochs) on `data` into `out`, and checks it worked.
+func trainRingsTeacher(data: String, out: String, seed: String = "0",
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+    let run = try distill(["train", "--data", data, "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
+                           "--seed", seed, "--quiet", "--out", out])
+    XCTAssertEqual(run.status, 0, run.stderr, file: file, line: line)
+}
+
+/// The test accuracy of `model` on `data`, from `distill eval --json`.
+func testAccuracy(model: String, data: String) throws -> Double {
+    let run = try distill(["eval", "--model", model, "--data", data, "--json"])
+    return (try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any])["accuracy"] as! Double
+}
+
 final class ExplainCommandTests: XCTestCase {
     func testTableAndJSON() throws {
         let table = try distill(["explain", "--teacher-logits=2.9,0.1,0.23", "--student-logits=0.4,-1.3,2.2",
@@ -139,17 +153,14 @@ final class PipelineCommandTests: XCTestCase {
         let dir = try makeTemporaryDirectory("distill-cli")
         try writeRings(to: dir)
         let quiet = ["--data", dir, "--quiet", "--seed", "5"]
-        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64", "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "5")
         let baseline = try distill(["train", "--arch", "mlp:16", "--steps", "600", "--labelled", "30", "--batch-size", "32", "--out", dir + "/base.safetensors"] + quiet)
         XCTAssertEqual(baseline.status, 0, baseline.stderr)
         let student = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--steps", "600",
                                    "--labelled", "30", "--temperature", "4", "--alpha", "0.7", "--batch-size", "32",
                                    "--out", dir + "/student.safetensors"] + quiet)
         XCTAssertEqual(student.status, 0, student.stderr)
-        func accuracy(_ model: String) throws -> Double {
-            let run = try distill(["eval", "--model", model, "--data", dir, "--json"])
-            return (try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [String: Any])["accuracy"] as! Double
-        }
+        func accuracy(_ model: String) throws -> Double { try testAccuracy(model: model, data: dir) }
         let (t, b, s) = (try accuracy(dir + "/teacher.safetensors"), try accuracy(dir + "/base.safetensors"), try accuracy(dir + "/student.safetensors"))
         XCTAssertGreaterThan(t, 0.95)
         XCTAssertGreaterThan(s, b + 0.05, "distilled \(s) vs labels only \(b)")
@@ -198,17 +209,14 @@ final class UnlabelledDistillationTests: XCTestCase {
         try writeRings(to: labelled)
         try writeRings(to: unlabelled)
         try FileManager.default.removeItem(atPath: unlabelled + "/train_y.npy")
-        XCTAssertEqual(try distill(["train", "--data", labelled, "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
-                                    "--quiet", "--out", labelled + "/teacher.safetensors"]).status, 0)
+        try trainRingsTeacher(data: labelled, out: labelled + "/teacher.safetensors")
         let refused = try distill(["train", "--data", unlabelled, "--arch", "mlp:16", "--out", unlabelled + "/x.safetensors"])
         XCTAssertEqual(refused.status, 2)
         XCTAssertTrue(refused.stderr.contains("no training example has a label"), refused.stderr)
         let student = try distill(["distill", "--data", unlabelled, "--teacher", labelled + "/teacher.safetensors", "--arch", "mlp:16",
                                    "--epochs", "20", "--batch-size", "64", "--alpha", "1", "--quiet", "--out", unlabelled + "/s.safetensors"])
         XCTAssertEqual(student.status, 0, student.stderr)
-        let eval = try distill(["eval", "--model", unlabelled + "/s.safetensors", "--data", unlabelled, "--json"])
-        let accuracy = (try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any])["accuracy"] as! Double
-        XCTAssertGreaterThan(accuracy, 0.9)
+        XCTAssertGreaterThan(try testAccuracy(model: unlabelled + "/s.safetensors", data: unlabelled), 0.9)
     }
 }
 
@@ -219,8 +227,7 @@ final class OmitClassTests: XCTestCase {
         let dir = try makeTemporaryDirectory("distill-cli")
         try writeRings(to: dir)
         let quiet = ["--data", dir, "--quiet", "--seed", "2"]
-        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
-                                    "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "2")
         let run = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:32", "--epochs", "20",
                                "--batch-size", "64", "--omit-class", "1", "--out", dir + "/s.safetensors"] + quiet)
         XCTAssertEqual(run.status, 0, run.stderr)
@@ -280,8 +287,7 @@ final class TemperatureTechniqueTests: XCTestCase {
         let dir = try makeTemporaryDirectory("distill-cli")
         try writeRings(to: dir)
         let quiet = ["--data", dir, "--quiet", "--seed", "6"]
-        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
-                                    "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "6")
         let run = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "20",
                                "--batch-size", "64", "--temperature", "8", "--temperature-schedule", "cosine",
                                "--final-temperature", "2", "--logit-standardization", "--out", dir + "/s.safetensors"] + quiet)
@@ -289,9 +295,7 @@ final class TemperatureTechniqueTests: XCTestCase {
         let inspect = try distill(["inspect", dir + "/s.safetensors"]).stdout
         XCTAssertTrue(inspect.contains("cosine 8.0 -> 2.0"), inspect)
         XCTAssertTrue(inspect.contains("logit_standardization"), inspect)
-        let eval = try distill(["eval", "--model", dir + "/s.safetensors", "--data", dir, "--json"])
-        let accuracy = (try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any])["accuracy"] as! Double
-        XCTAssertGreaterThan(accuracy, 0.9)
+        XCTAssertGreaterThan(try testAccuracy(model: dir + "/s.safetensors", data: dir), 0.9)
     }
 }
 
@@ -300,8 +304,7 @@ final class SweepCommandTests: XCTestCase {
     func testSweepChoosesOnValidationAndResumes() throws {
         let dir = try makeTemporaryDirectory("distill-sweep")
         try writeRings(to: dir, training: 1500, test: 500)
-        XCTAssertEqual(try distill(["train", "--data", dir, "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
-                                    "--quiet", "--out", dir + "/teacher.safetensors"]).status, 0)
+        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors")
         let common = ["sweep", "--data", dir, "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "4",
                       "--batch-size", "64", "--labelled", "60", "--temperatures", "2,4", "--alphas", "0.7",
                       "--techniques", "fixed,cosine", "--out", dir + "/sweep"]

@@ -72,8 +72,7 @@ final class AdaptiveTemperatureCLITests: XCTestCase {
         let dir = try makeTemporaryDirectory("distill-ctkd")
         try writeRings(to: dir)
         let quiet = ["--data", dir, "--quiet", "--seed", "8"]
-        XCTAssertEqual(try distill(["train", "--arch", "mlp:64,64", "--epochs", "20", "--batch-size", "64",
-                                    "--out", dir + "/teacher.safetensors"] + quiet).status, 0)
+        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "8")
         let flags = ["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "12",
                      "--batch-size", "32", "--adaptive-temperature", "ctkd", "--checkpoint-every", "30"] + quiet
         let run = try distill(flags + ["--out", dir + "/a.safetensors"])
