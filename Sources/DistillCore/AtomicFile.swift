@@ -17,6 +17,11 @@ public enum AtomicFile {
         }
     }
 
+    /// Writes `text` (UTF-8) to `path` atomically.
+    public static func write(text: String, to path: String) throws {
+        try write(Array(text.utf8), to: path)
+    }
+
     /// Writes to `path` atomically; `body` writes through the file descriptor it is given
     /// (use `writeAll`). If `body` throws, the temporary file is removed and nothing is renamed.
     public static func write(to path: String, _ body: (Int32) throws -> Void) throws {

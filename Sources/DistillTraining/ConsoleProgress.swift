@@ -1,3 +1,4 @@
+import DistillCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -106,18 +107,10 @@ public final class MetricsLog: ProgressReporter {
         inner?.round(r, best: best)
         lines.append(line(r, best: best))
         do {
-            try AtomicFileWriter.write(lines.joined(separator: "\n") + "\n", to: path)
+            try AtomicFile.write(text: lines.joined(separator: "\n") + "\n", to: path)
         } catch {
             if writeError == nil { writeError = error }
         }
     }
 }
 
-import DistillCore
-
-/// Text files written atomically.
-public enum AtomicFileWriter {
-    public static func write(_ text: String, to path: String) throws {
-        try AtomicFile.write(Array(text.utf8), to: path)
-    }
-}

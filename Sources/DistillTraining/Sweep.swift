@@ -136,7 +136,7 @@ public final class Sweep {
 
     func save() throws {
         let header = "kind,technique,temperature,alpha,seed,validation_accuracy,test_accuracy,seconds"
-        try AtomicFileWriter.write(([header] + runs.map(\.csv)).joined(separator: "\n") + "\n", to: directory + "/sweep.csv")
+        try AtomicFile.write(text: ([header] + runs.map(\.csv)).joined(separator: "\n") + "\n", to: directory + "/sweep.csv")
         var json = "{\"runs\": [\n  " + runs.map(\.json).joined(separator: ",\n  ") + "\n]"
         if let s = summary() {
             json += ",\n\"chosen\": {\"technique\": \"\(s.chosen.technique.rawValue)\", \"temperature\": \(s.chosen.temperature), " +
@@ -144,7 +144,7 @@ public final class Sweep {
                 "\"test_accuracy_sd\": \(s.chosenTest.sd), \"baseline_test_accuracy_mean\": \(s.baselineTest.mean), " +
                 "\"baseline_test_accuracy_sd\": \(s.baselineTest.sd), \"seeds\": \(s.seeds)}"
         }
-        try AtomicFileWriter.write(json + "\n}\n", to: directory + "/sweep.json")
+        try AtomicFile.write(text: json + "\n}\n", to: directory + "/sweep.json")
     }
 }
 

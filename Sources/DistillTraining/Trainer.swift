@@ -203,7 +203,7 @@ public final class Trainer {
                         }
                     } else {
                         let result = try batch.labels!.withUnsafeBufferPointer { y in
-                            try step.runIgnoringUnlabelled(batch: batch.inputs, labels: y)
+                            try step.run(batch: batch.inputs, labels: y)
                         }
                         plainLoss = result.loss
                         logits = result.logits

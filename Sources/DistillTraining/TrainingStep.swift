@@ -19,24 +19,14 @@ public final class TrainingStep {
         self.parameters = model.parameters
     }
 
-    /// A step on labels alone (cross-entropy).
+    /// A step on labels alone (cross-entropy). Rows labelled `Examples.noLabel` (-1) count for
+    /// nothing.
     /// - Parameters:
     ///   - batch: `[N] + model.inputShape` (any shape with that many elements per example).
-    ///   - labels: `[N]` class indices.
+    ///   - labels: `[N]` class indices or -1.
     /// - Returns: the mean cross-entropy of the batch before the update, and the logits.
     @discardableResult
     public func run(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (loss: Float, logits: Tensor) {
-        let logits = model.forward(batch, mode: .training)
-        prepareGradient(like: logits)
-        let loss = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: labels,
-                                    rows: logits.shape[0], classes: logits.shape[1], gradient: logitsGradient.buffer)
-        update()
-        return (loss, logits)
-    }
-
-    /// A step on labels alone where unlabelled rows (`Examples.noLabel`, -1) count for nothing.
-    @discardableResult
-    public func runIgnoringUnlabelled(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (loss: Float, logits: Tensor) {
         let logits = model.forward(batch, mode: .training)
         prepareGradient(like: logits)
         let loss = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: labels, rows: logits.shape[0],

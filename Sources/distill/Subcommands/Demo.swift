@@ -67,7 +67,7 @@ struct Demo: ParsableCommand {
             json.append("{\"name\": \"\(name)\", \"file\": \"\(file)\", \"parameters\": \(model.parameterCount), \"accuracy\": \(report.accuracy), \"errors\": \(report.errors), \"nll\": \(report.nll), \"ece\": \(report.ece), \"seconds\": \(name.hasPrefix("teacher") && reused ? "null" : "\(seconds)")}")
         }
         let summary = "{\"data\": \"\(dataset.directory)\", \"seed\": \(seed), \"quick\": \(quick), \"labels\": \(experiment.labels), \"temperature\": \(experiment.temperature), \"alpha\": \(experiment.alpha), \"models\": [\n  " + json.joined(separator: ",\n  ") + "\n]}\n"
-        try AtomicFileWriter.write(summary, to: out + "/summary.json")
+        try AtomicFile.write(text: summary, to: out + "/summary.json")
         print(table.joined(separator: "\n"))
         print("")
         print("Test set of \(dataset.test.count) images, seed \(seed); choices were made on \(validation.count) validation images.")
