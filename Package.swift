@@ -9,7 +9,8 @@
 //   DistillFormats  file formats: safetensors, IDX (raw or gzip), NPY
 //   DistillData     datasets, validation splits, seeded batches, augmentation
 //   DistillNN       layers, optimizers, schedules, models and their checkpoints
-//   DistillTraining the training step, trainer, teacher outputs, evaluation metrics
+//   DistillTraining the training step, trainer, teacher outputs, evaluation metrics, sweeps
+//   DistillReport   report.html: inline-SVG charts of a sweep or the demo
 //   DistillKit      the umbrella module: `import DistillKit` gives all of the above
 import PackageDescription
 
@@ -40,9 +41,11 @@ let package = Package(
         .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
         .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillNN", "DistillData"]),
+        .target(name: "DistillReport", dependencies: ["DistillCore", "DistillData", "DistillNN", "DistillTraining"]),
         .target(
             name: "DistillKit",
-            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData", "DistillTraining"]
+            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData", "DistillTraining",
+                           "DistillReport"]
         ),
         .executableTarget(
             name: "distill",
@@ -72,6 +75,7 @@ let package = Package(
         ]),
         .testTarget(name: "DistillFuzzingTests", dependencies: ["DistillFuzzing", "DistillTestSupport"],
                     resources: [.copy("Corpus")]),
+        .testTarget(name: "DistillReportTests", dependencies: ["DistillReport", "DistillTraining", "DistillTestSupport"]),
         .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillData", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -5,3 +5,4 @@
 @_exported import DistillNN
 @_exported import DistillTraining
 @_exported import DistillData
+@_exported import DistillReport

@@ -9,8 +9,9 @@ import DistillNN
 /// for only the first `labels` images, trained (1) on those labels alone and (2) distilled with
 /// the teacher's soft targets on the whole training set, the other images serving as an
 /// unlabelled transfer set (soft targets only there; alpha where a label exists). Both students
-/// get the same number of optimiser steps. Choices are made on the validation split; the test set
-/// is only scored.
+/// get the same number of optimiser steps. The distilled student is trained at each of a few
+/// temperatures and the one with the best validation accuracy is kept. Choices are made on the
+/// validation split; the test set is only scored.
 public struct FewLabelExperiment: Sendable {
     public var teacherArchitecture = "cnn:32,64/fc:256"
     public var teacherDropout: Float = 0.3
@@ -20,7 +21,8 @@ public struct FewLabelExperiment: Sendable {
     public var studentArchitecture = "mlp:800,800"
     public var labels = 2000
     public var studentSteps = 6000
-    public var temperature: Float = 4
+    /// The temperatures the distilled student is trained at; validation accuracy chooses one.
+    public var temperatures: [Float] = [1, 4, 20]
     public var alpha: Float = 0.7
     public var learningRate: Float = 0.05
     public var seed: UInt64 = 0
@@ -65,32 +67,49 @@ public struct FewLabelExperiment: Sendable {
         return (model, summary.seconds)
     }
 
-    /// Trains the two students: on the labelled few alone, and distilled with the unlabelled rest.
+    /// One trained student of the experiment.
+    public struct Student {
+        public let name: String
+        public let model: Model
+        public let summary: TrainingSummary
+        /// The temperature it was distilled at; nil for the label-only student.
+        public let temperature: Float?
+    }
+
+    /// Trains the students: one on the labelled few alone, and one distilled with the unlabelled
+    /// rest at each of `temperatures`.
     public func students(teacher: Model, training: Examples, validation: Examples,
-                         progress: (String) -> ProgressReporter?) throws -> [(name: String, model: Model, seconds: Double)] {
+                         progress: (String) -> ProgressReporter?) throws -> [Student] {
         let few = training.subset(0..<min(labels, training.count))
         let transfer = training.keepingLabels(forFirst: labels)
-        var results: [(String, Model, Double)] = []
-        for (name, distilled) in [("student, \(labels) labels only", false), ("student, distilled (T \(temperature), alpha \(alpha))", true)] {
+        var results: [Student] = []
+        for temperature in [nil] + temperatures {
             var generator = SeededGenerator(seed: seed &+ 100)
             let model = try Model(spec: ArchitectureSpec(parsing: studentArchitecture), inputShape: training.exampleShape,
                                   classes: training.classes, normalization: training.normalization, generator: &generator)
-            let start = now()
-            if distilled {
+            let summary: TrainingSummary
+            if let temperature {
                 let signal = try TeacherSignal.cache([teacher], on: transfer, temperature: temperature)
                 let loss = try DistillationLoss(temperature: temperature, alpha: alpha)
-                _ = try Trainer(model: model, options: options(steps: studentSteps, seed: seed &+ 20), training: transfer,
-                                validation: validation, teacher: signal, loss: loss).run(progress: progress("distilled"))
+                summary = try Trainer(model: model, options: options(steps: studentSteps, seed: seed &+ 20), training: transfer,
+                                      validation: validation, teacher: signal, loss: loss).run(progress: progress("distilled T \(temperature)"))
                 model.metadata = ["role": "student", "temperature": "\(temperature)", "alpha": "\(alpha)",
                                   "labelled_examples": "\(labels)", "transfer_examples": "\(transfer.count)", "seed": "\(seed)"]
             } else {
-                _ = try Trainer(model: model, options: options(steps: studentSteps, seed: seed &+ 20), training: few,
-                                validation: validation).run(progress: progress("labels only"))
+                summary = try Trainer(model: model, options: options(steps: studentSteps, seed: seed &+ 20), training: few,
+                                      validation: validation).run(progress: progress("labels only"))
                 model.metadata = ["role": "student baseline", "labelled_examples": "\(labels)", "seed": "\(seed)"]
             }
-            results.append((name, model, now() - start))
+            let name = temperature.map { "student, distilled (T \($0), alpha \(alpha))" } ?? "student, \(labels) labels only"
+            results.append(Student(name: name, model: model, summary: summary, temperature: temperature))
         }
         return results
     }
-}
 
+    /// The distilled student with the best validation accuracy (ties: the first).
+    public static func chosen(_ students: [Student]) -> Student? {
+        students.filter { $0.temperature != nil }.max {
+            ($0.summary.bestValidationAccuracy ?? 0) < ($1.summary.bestValidationAccuracy ?? 0)
+        }
+    }
+}

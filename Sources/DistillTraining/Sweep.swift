@@ -12,8 +12,14 @@ public enum TemperatureTechnique: String, Sendable, CaseIterable {
     case cosine
     /// Logit standardisation with T as the base temperature.
     case standardized
-    /// CTKD: a learned temperature (T only labels the run; the learned one starts at 11).
+    /// CTKD: a learned temperature. It starts at 11 whatever T the sweep lists, so a sweep runs
+    /// it once per alpha, recorded with T = 11.
     case ctkd
+
+    /// The temperatures a sweep runs this technique at.
+    func temperatures(_ listed: [Float]) -> [Float] {
+        self == .ctkd ? [AdaptiveTemperature(learningRate: 0).temperature] : listed
+    }
 }
 
 /// One finished run of a sweep.
@@ -32,6 +38,13 @@ public struct SweepRun: Sendable, Equatable {
     public var key: String {
         kind == "baseline" ? "baseline seed \(seed)"
             : "\(technique!.rawValue) T \(temperature!) alpha \(alpha!) seed \(seed)"
+    }
+
+    /// The run's files in the sweep's `runs/` folder: `NAME.safetensors` (the student) and
+    /// `NAME.jsonl` (its metrics log, one line per validation).
+    public var fileName: String {
+        kind == "baseline" ? "baseline-seed\(seed)"
+            : "\(technique!.rawValue)-T\(temperature!)-alpha\(alpha!)-seed\(seed)"
     }
 
     var csv: String {
@@ -73,7 +86,7 @@ public struct SweepSummary: Sendable {
 /// A grid of distillation runs: for every seed a label-only baseline, and for every technique,
 /// temperature and alpha a distilled student. Finished runs are kept in `directory/sweep.csv`
 /// (rewritten atomically after each run), so a sweep started again with the same directory skips
-/// them.
+/// them. Each run's student and metrics log go to `directory/runs/` (see `SweepRun.fileName`).
 public final class Sweep {
     public let directory: String
     public let temperatures: [Float], alphas: [Float], seeds: [UInt64], techniques: [TemperatureTechnique]
@@ -89,11 +102,16 @@ public final class Sweep {
         }
     }
 
+    /// The folder of the runs' students and metrics logs.
+    public var runsDirectory: String { directory + "/runs" }
+
     /// Runs every missing run. `train` trains one student: (technique, T, alpha) for a distilled
-    /// run or nil for the baseline, and the seed; it returns the trained model.
+    /// run or nil for the baseline, the seed, and where to report its rounds; it returns the
+    /// trained model.
     public func run(test: Examples, validation: Examples,
-                    train: ((technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64) throws -> Model,
+                    train: ((technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64, ProgressReporter) throws -> Model,
                     finished: (SweepRun) -> Void) throws {
+        try FileManager.default.createDirectory(atPath: runsDirectory, withIntermediateDirectories: true)
         let done = Set(runs.map(\.key))
         func score(_ model: Model, _ examples: Examples) throws -> Double {
             EvaluationReport(logits: try inferLogits(model: model, examples: examples), labels: examples.labels!,
@@ -101,15 +119,19 @@ public final class Sweep {
         }
         for seed in seeds {
             var plan: [(TemperatureTechnique, Float, Float)?] = [nil]
-            for technique in techniques { for t in temperatures { for a in alphas { plan.append((technique, t, a)) } } }
+            for technique in techniques {
+                for t in technique.temperatures(temperatures) { for a in alphas { plan.append((technique, t, a)) } }
+            }
             for setting in plan {
                 let probe = SweepRun(kind: setting == nil ? "baseline" : "distilled", technique: setting?.0, temperature: setting?.1,
                                      alpha: setting?.2, seed: seed, validationAccuracy: 0, testAccuracy: 0, seconds: 0)
                 if done.contains(probe.key) { continue }
                 if stopRequested { return }
                 let start = Date()
-                let model = try train(setting.map { ($0.0, $0.1, $0.2) }, seed)
+                let log = MetricsLog(path: "\(runsDirectory)/\(probe.fileName).jsonl", forwardingTo: nil)
+                let model = try train(setting.map { ($0.0, $0.1, $0.2) }, seed, log)
                 if stopRequested { return }   // an interrupted run is not a finished one
+                try model.save(to: "\(runsDirectory)/\(probe.fileName).safetensors")
                 let run = SweepRun(kind: probe.kind, technique: probe.technique, temperature: probe.temperature, alpha: probe.alpha,
                                    seed: seed, validationAccuracy: try score(model, validation), testAccuracy: try score(model, test),
                                    seconds: Date().timeIntervalSince(start))
@@ -148,10 +170,5 @@ public final class Sweep {
     }
 }
 
-func mean(_ x: [Double]) -> Double { x.isEmpty ? 0 : x.reduce(0, +) / Double(x.count) }
-
-func sd(_ x: [Double]) -> Double {
-    guard x.count > 1 else { return 0 }
-    let m = mean(x)
-    return (x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(x.count - 1)).squareRoot()
-}
+private func mean(_ x: [Double]) -> Double { Statistics.mean(x) }
+private func sd(_ x: [Double]) -> Double { Statistics.standardDeviation(x) }

@@ -312,6 +312,7 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertEqual(first.status, 0, first.stderr)
         let firstRuns = first.stdout.split(separator: "\n").filter { $0.hasPrefix("baseline") || $0.hasPrefix("distilled") }
         XCTAssertEqual(firstRuns.count, 5)   // baseline + 2 techniques x 2 temperatures
+        XCTAssertTrue(first.stderr.contains("report: "), first.stderr)
         let second = try distill(common + ["--seeds", "1,2"])
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertTrue(second.stderr.contains("5 runs already finished"), second.stderr)
@@ -325,5 +326,20 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertEqual(chosen["seeds"] as? Int, 2)
         XCTAssertGreaterThan(chosen["test_accuracy_mean"] as! Double, chosen["baseline_test_accuracy_mean"] as! Double)
         XCTAssertTrue(second.stdout.contains("chosen on validation"), second.stdout)
+
+        // The report: well-formed, and every chart drawn from the runs.
+        let page = try ChartCollector.read(String(contentsOfFile: dir + "/sweep/report.html", encoding: .utf8))
+        let lines = page.charts.filter { $0.kind == "line" }
+        XCTAssertEqual(lines.count, 4)   // fixed and cosine against T, the loss terms, validation accuracy
+        for chart in lines.prefix(2) {  // one point per temperature, at the mean validation accuracy of two seeds
+            let points = chart.elements.filter { $0.name == "circle" && $0.attributes["data-y"] != nil }
+            XCTAssertEqual(points.compactMap { $0.attributes["data-x"] }, ["2.0", "4.0"])
+            XCTAssertTrue(points.allSatisfy { Double($0.attributes["data-y"]!)! > 0.5 })
+        }
+        XCTAssertEqual(lines.prefix(2).filter { c in c.elements.contains { $0.attributes["data-marked"] == "chosen" } }.count, 1)
+        XCTAssertTrue(lines[3].elements.contains { $0.attributes["data-series"] == "baseline, seed 1" && $0.attributes["data-points"] == "4" })
+        XCTAssertEqual(page.charts.filter { $0.kind == "confusion" }.count, 3)   // teacher, baseline, chosen
+        XCTAssertEqual(page.charts.filter { $0.kind == "probabilities" }.count, 3)   // the rings have three classes
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/sweep/runs/baseline-seed2.safetensors"))
     }
 }

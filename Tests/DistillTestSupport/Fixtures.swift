@@ -16,9 +16,21 @@ public func ringsDataset(count: Int, seed: UInt64) -> (x: [Float], y: [Int32]) {
     return (x, y)
 }
 
-/// A new, empty directory under the system's temporary directory.
+/// A new, empty directory under the system's temporary directory, removed when the test
+/// process exits.
 public func makeTemporaryDirectory(_ prefix: String = "distill-tests") throws -> String {
     let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    temporaryDirectoriesLock.withLock {
+        if temporaryDirectories.isEmpty { atexit { removeTemporaryDirectories() } }
+        temporaryDirectories.append(path)
+    }
     return path
+}
+
+private let temporaryDirectoriesLock = NSLock()
+nonisolated(unsafe) private var temporaryDirectories: [String] = []   // guarded by the lock
+
+private func removeTemporaryDirectories() {
+    for path in temporaryDirectoriesLock.withLock({ temporaryDirectories }) { try? FileManager.default.removeItem(atPath: path) }
 }

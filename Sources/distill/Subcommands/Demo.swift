@@ -8,10 +8,13 @@ struct Demo: ParsableCommand {
         abstract: "Show where distillation pays on Fashion-MNIST: a CNN teacher, and an MLP student with few labels trained on them alone versus distilled with the unlabelled rest.",
         discussion: """
         Trains a CNN teacher (cnn:32,64/fc:256, dropout 0.3, 2-pixel jitter) on every labelled training image, then \
-        two 784-800-800-10 students that have labels for only 2,000 images: one on those labels \
-        alone, one distilled (T 4, alpha 0.7) with the other training images as an unlabelled \
-        transfer set. Prints test accuracy, errors, NLL, ECE and time for each, and writes the models \
-        and summary.json to --out. A teacher already in --out with the same settings is reused.
+        784-800-800-10 students that have labels for only 2,000 images: one on those labels \
+        alone, and one distilled (alpha 0.7) with the other training images as an unlabelled \
+        transfer set at each of T = 1, 4 and 20, the one with the best validation accuracy kept. \
+        Prints validation and test accuracy, errors, NLL, ECE and time for each, and writes the \
+        models, summary.json and report.html (accuracy against T, training curves, the teacher's \
+        softened outputs, confusion matrices) to --out. A teacher already in --out with the same \
+        settings is reused.
         """)
 
     @Option(help: "Data directory (default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist).") var data: String?
@@ -45,33 +48,77 @@ struct Demo: ParsableCommand {
                                                              progress: ConsoleProgress(label: "teacher", quiet: quiet))
             try teacher.save(to: teacherPath)
         }
-        var rows: [(String, String, Model, Double)] = [("teacher \(experiment.teacherArchitecture)", "teacher.safetensors", teacher, teacherSeconds)]
-        say("training the students: \(experiment.studentArchitecture) with labels for \(experiment.labels) images, \(experiment.studentSteps) steps each")
+        say("training the students: \(experiment.studentArchitecture) with labels for \(experiment.labels) images, \(experiment.studentSteps) steps each; distilled at T \(experiment.temperatures.map { "\($0)" }.joined(separator: ", "))")
         let students = try experiment.students(teacher: teacher, training: training, validation: validation) {
             ConsoleProgress(label: $0, quiet: quiet)
         }
-        for (i, s) in students.enumerated() {
-            let file = i == 0 ? "student-labels-only.safetensors" : "student-distilled.safetensors"
-            try s.model.save(to: out + "/" + file)
-            rows.append((s.name, file, s.model, s.seconds))
-        }
-        var table = ["model                                      parameters  test acc  errors     NLL     ECE   seconds"]
+        guard let baseline = students.first, let chosen = FewLabelExperiment.chosen(students) else { return }
+        try baseline.model.save(to: out + "/student-labels-only.safetensors")
+        try chosen.model.save(to: out + "/student-distilled.safetensors")
+
+        var table = ["model                                      parameters  val acc  test acc  errors     NLL     ECE   seconds"]
         var json: [String] = []
-        for (name, file, model, seconds) in rows {
-            let report = EvaluationReport(logits: try inferLogits(model: model, examples: dataset.test),
-                                          labels: dataset.test.labels!, classes: model.classes)
-            let time = name.hasPrefix("teacher") && reused ? "reused" : String(format: "%.0f", seconds)
-            table.append(name.padding(toLength: 42, withPad: " ", startingAt: 0)
-                         + String(format: "%11d %9.4f %7d %7.4f %7.4f ", model.parameterCount, report.accuracy, report.errors, report.nll, report.ece)
-                         + time.leftPad(9))
-            json.append("{\"name\": \"\(name)\", \"file\": \"\(file)\", \"parameters\": \(model.parameterCount), \"accuracy\": \(report.accuracy), \"errors\": \(report.errors), \"nll\": \(report.nll), \"ece\": \(report.ece), \"seconds\": \(name.hasPrefix("teacher") && reused ? "null" : "\(seconds)")}")
+        var scored: [Report.ScoredModel] = []
+        let rows: [(name: String, file: String?, model: Model, validation: Double?, seconds: Double?)] =
+            [("teacher \(experiment.teacherArchitecture)", "teacher.safetensors", teacher, teacher.metadata["validation_accuracy"].flatMap(Double.init),
+              reused ? nil : teacherSeconds)]
+            + students.map { s in
+                let file = s.temperature == nil ? "student-labels-only.safetensors" : s.name == chosen.name ? "student-distilled.safetensors" : nil
+                return (s.name + (s.name == chosen.name ? " *" : ""), file, s.model, s.summary.bestValidationAccuracy, s.summary.seconds)
+            }
+        for row in rows {
+            let report = EvaluationReport(logits: try inferLogits(model: row.model, examples: dataset.test),
+                                          labels: dataset.test.labels!, classes: row.model.classes)
+            if row.file != nil { scored.append(Report.ScoredModel(name: row.name.replacingOccurrences(of: " *", with: ""), evaluation: report)) }
+            table.append(row.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+                         + String(format: "%11d %8@ %9.4f %7d %7.4f %7.4f ", row.model.parameterCount,
+                                  row.validation.map { String(format: "%.4f", $0) } ?? "-", report.accuracy, report.errors, report.nll, report.ece)
+                         + (row.seconds.map { String(format: "%.0f", $0) } ?? "reused").leftPad(9))
+            json.append("{\"name\": \"\(row.name)\", \"file\": \(row.file.map { "\"\($0)\"" } ?? "null"), \"parameters\": \(row.model.parameterCount), \"validation_accuracy\": \(row.validation.map { "\($0)" } ?? "null"), \"accuracy\": \(report.accuracy), \"errors\": \(report.errors), \"nll\": \(report.nll), \"ece\": \(report.ece), \"seconds\": \(row.seconds.map { "\($0)" } ?? "null")}")
         }
-        let summary = "{\"data\": \"\(dataset.directory)\", \"seed\": \(seed), \"quick\": \(quick), \"labels\": \(experiment.labels), \"temperature\": \(experiment.temperature), \"alpha\": \(experiment.alpha), \"models\": [\n  " + json.joined(separator: ",\n  ") + "\n]}\n"
+        let summary = "{\"data\": \"\(dataset.directory)\", \"seed\": \(seed), \"quick\": \(quick), \"labels\": \(experiment.labels), \"temperatures\": \(experiment.temperatures), \"chosen_temperature\": \(chosen.temperature!), \"alpha\": \(experiment.alpha), \"models\": [\n  " + json.joined(separator: ",\n  ") + "\n]}\n"
         try AtomicFile.write(text: summary, to: out + "/summary.json")
+        try report(experiment: experiment, students: students, chosen: chosen, teacher: teacher, scored: scored,
+                   test: dataset.test, classNames: dataset.classNames, training: training.count, validation: validation.count)
+            .write(to: out + "/report.html")
         print(table.joined(separator: "\n"))
         print("")
-        print("Test set of \(dataset.test.count) images, seed \(seed); choices were made on \(validation.count) validation images.")
-        print("Models and summary.json written to \(out)/")
+        print("* chosen on validation accuracy. Test set of \(dataset.test.count) images, seed \(seed); choices were made on \(validation.count) validation images.")
+        print("Models, summary.json and report.html written to \(out)/")
+    }
+
+    /// The demo's report: accuracy against T (one seed, one alpha), curves, the teacher's
+    /// softened outputs at the chosen T, and the confusion matrices.
+    func report(experiment: FewLabelExperiment, students: [FewLabelExperiment.Student], chosen: FewLabelExperiment.Student,
+                teacher: Model, scored: [Report.ScoredModel], test: Examples, classNames: [String]?, training: Int,
+                validation: Int) throws -> Report {
+        let names = classNames ?? (0..<teacher.classes).map { "class \($0)" }
+        var report = Report(title: "Distill demo: a few labels and a teacher", classNames: names)
+        let baseline = students[0]
+        let chosenT = chosen.temperature!
+        report.facts = [
+            ("data", "\(training) training images (labels kept for \(experiment.labels)), \(validation) validation, \(test.count) test"),
+            ("teacher", "\(experiment.teacherKey)"),
+            ("students", "\(experiment.studentArchitecture), \(experiment.studentSteps) steps each, alpha \(experiment.alpha), seed \(seed)"),
+            ("selection", "T with the best validation accuracy; one seed, so no spread (distill sweep runs several)"),
+        ]
+        let accuracy = scored.map(\.evaluation.accuracy)
+        report.headline = [String(format: "Chosen on validation: T %@. Test accuracy: distilled %.4f, label-only %.4f, teacher %.4f.",
+                                  "\(chosenT)", accuracy[2], accuracy[1], accuracy[0])]
+        let points = students.compactMap { s in
+            s.temperature.map { Report.TemperaturePanel.Point(temperature: Double($0), mean: s.summary.bestValidationAccuracy ?? 0, sd: 0, seeds: 1) }
+        }
+        report.panels = [Report.TemperaturePanel(
+            technique: "fixed temperature", series: [(alpha: experiment.alpha, points: points)],
+            baseline: baseline.summary.bestValidationAccuracy.map { ($0, 0) },
+            chosen: (Double(chosenT), chosen.summary.bestValidationAccuracy ?? 0))]
+        report.curves = [("distilled, T \(chosenT)", chosen.summary.records.map(Report.CurvePoint.init)),
+                         ("labels only", baseline.summary.records.map(Report.CurvePoint.init))]
+        report.softenedTemperature = chosenT
+        report.softened = Report.softenedExamples(teacherLogits: try inferLogits(model: teacher, examples: test), examples: test,
+                                                  temperature: chosenT)
+        report.models = scored
+        return report
     }
 
     func say(_ line: String) { if !quiet { printError(line) } }

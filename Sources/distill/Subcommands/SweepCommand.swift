@@ -11,8 +11,10 @@ struct SweepCommand: ParsableCommand {
         The teacher's outputs on the transfer set are computed once. The setting with the best mean \
         validation accuracy over seeds is chosen (never on test); its test accuracy (mean and sample \
         standard deviation over seeds) is reported beside the baseline's. Results go to \
-        OUT/sweep.csv and OUT/sweep.json after every run; a sweep started again with the same --out \
-        skips the runs already there. Techniques: fixed (T), cosine (annealed from T to 1), \
+        OUT/sweep.csv and OUT/sweep.json after every run, each run's student and metrics log to \
+        OUT/runs/, and OUT/report.html (accuracy against T, training curves, the teacher's softened \
+        outputs, confusion matrices) at the end; a sweep started again with the same --out skips the \
+        runs already there. Techniques: fixed (T), cosine (annealed from T to 1), \
         standardized (logit standardisation, base T), ctkd (learned temperature).
         """)
 
@@ -67,12 +69,12 @@ struct SweepCommand: ParsableCommand {
                               techniques: techniqueList)
         if !sweep.runs.isEmpty { printError("resuming \(out): \(sweep.runs.count) runs already finished") }
         print("kind       technique     T      alpha  seed  val acc  test acc  seconds")
-        try sweep.run(test: dataset.test, validation: validation, train: { setting, seed in
+        try sweep.run(test: dataset.test, validation: validation, train: { setting, seed, log in
             var options = training.options
             options.seed = seed
             let model = try architecture.build(for: transfer, seed: seed)
             guard let setting else {
-                _ = try Trainer(model: model, options: options, training: trainingSet, validation: validation).run()
+                _ = try Trainer(model: model, options: options, training: trainingSet, validation: validation).run(progress: log)
                 return model
             }
             let loss = try DistillationLoss(temperature: setting.temperature, alpha: setting.alpha,
@@ -81,7 +83,7 @@ struct SweepCommand: ParsableCommand {
                 ? TemperatureSchedule(shape: .cosine, initial: setting.temperature, final: 1) : nil
             let adaptive = setting.technique == .ctkd ? AdaptiveTemperature(learningRate: Double(options.learningRate)) : nil
             _ = try Trainer(model: model, options: options, training: transfer, validation: validation, teacher: signal,
-                            loss: loss, temperatureSchedule: schedule, adaptiveTemperature: adaptive).run()
+                            loss: loss, temperatureSchedule: schedule, adaptiveTemperature: adaptive).run(progress: log)
             return model
         }, finished: { r in
             print(String(format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f", r.kind, r.technique?.rawValue ?? "-",
@@ -94,6 +96,22 @@ struct SweepCommand: ParsableCommand {
                          "\(s.chosen.temperature)", "\(s.chosen.alpha)", s.chosenValidation))
             print(String(format: "test accuracy: distilled %.4f +/- %.4f, baseline %.4f +/- %.4f (%d seeds)", s.chosenTest.mean,
                          s.chosenTest.sd, s.baselineTest.mean, s.baselineTest.sd, s.seeds))
+        }
+        if !sweep.runs.isEmpty {
+            let teacherLogits = try inferLogits(model: teacherModel, examples: dataset.test)
+            let facts: [(String, String)] = [
+                ("data", "\(dataset.directory): \(transfer.count) transfer examples (\(transfer.labelledCount) labelled), \(validation.count) validation, \(dataset.test.count) test"),
+                ("teacher", "\(teacher) (\(teacherModel.architecture))"),
+                ("student", architecture.arch),
+                ("seeds", seeds),
+                ("grid", "techniques \(techniques); T \(temperatures.values.map { "\($0)" }.joined(separator: ", ")); alpha \(alphas.values.map { "\($0)" }.joined(separator: ", "))"),
+                ("selection", "best mean validation accuracy over seeds; test accuracy reported, never used"),
+            ]
+            let report = try Report.sweep(sweep, teacher: teacherModel, teacherLogits: teacherLogits, test: dataset.test,
+                                          classNames: dataset.classNames ?? (0..<teacherModel.classes).map { "class \($0)" },
+                                          facts: facts)
+            try report.write(to: out + "/report.html")
+            printError("report: \(out)/report.html")
         }
         if stopRequested { printError("interrupted: finished runs are in \(out)/sweep.csv; the same command resumes") }
     }
