@@ -6,7 +6,7 @@ SWIFT ?= swift
 NATIVE ?= -Xswiftc -target-cpu -Xswiftc native
 RELEASE = $(SWIFT) build -c release $(NATIVE)
 
-.PHONY: setup build demo test bench fuzz clean
+.PHONY: setup build demo test bench fuzz interop clean
 
 setup:
 	@./scripts/setup
@@ -34,5 +34,15 @@ FUZZ_SECONDS ?= 600
 fuzz: setup
 	./scripts/fuzz $(FUZZ_SECONDS)
 
+## Interoperability with real clients (numpy, safetensors, onnx, onnxruntime from PyPI, in a
+## virtual environment): NPY shards in, ONNX and safetensors out, a PyTorch state dict in.
+VENV ?= .venv-interop
+INTEROP_PACKAGES = numpy safetensors onnx onnxruntime
+interop: setup
+	$(RELEASE) --product distill
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV) || { ./scripts/setup python3-venv && python3 -m venv $(VENV); }
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(INTEROP_PACKAGES)
+	$(VENV)/bin/python scripts/interop.py .build/release/distill
+
 clean:
-	rm -rf .build .build-fuzz
+	rm -rf .build .build-fuzz $(VENV)

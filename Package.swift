@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "DistillFormats", dependencies: ["DistillCore", "CZlib"]),
         .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
-        .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillNN", "DistillData"]),
+        .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData"]),
         .target(name: "DistillReport", dependencies: ["DistillCore", "DistillData", "DistillNN", "DistillTraining"]),
         .target(
             name: "DistillKit",

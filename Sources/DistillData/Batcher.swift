@@ -27,9 +27,8 @@ public final class Batcher {
     public let seed: UInt64
     /// Maximum translation in pixels (0: none). Images only.
     public let jitter: Int
-    /// Per-example teacher outputs `[count, teacherWidth]`, or nil.
-    public let teacherOutputs: [Float]?
-    public let teacherWidth: Int
+    /// Per-example teacher outputs, or nil.
+    public let teacherRows: TeacherRows?
 
     private var order: [Int]
     private var position = 0
@@ -43,13 +42,16 @@ public final class Batcher {
     /// - Throws: `DataError` for a batch size below 1, jitter on non-image data, or teacher
     ///   outputs whose row count differs from the examples'.
     public init(examples: Examples, batchSize: Int, shuffle: Bool = true, seed: UInt64, jitter: Int = 0,
-                teacherOutputs: [Float]? = nil, teacherWidth: Int = 0) throws {
+                teacherRows: TeacherRows? = nil) throws {
         guard batchSize >= 1 else { throw DataError("the batch size must be at least 1, got \(batchSize)") }
         guard jitter >= 0 else { throw DataError("the jitter must be >= 0 pixels, got \(jitter)") }
         guard jitter == 0 || examples.isImage else { throw DataError("--jitter needs image inputs [C, H, W]") }
-        if let teacherOutputs {
-            guard teacherWidth >= 1, teacherOutputs.count == examples.count * teacherWidth else {
-                throw DataError("teacher outputs hold \(teacherOutputs.count) values; \(examples.count) examples of \(teacherWidth) classes need \(examples.count * teacherWidth)")
+        if let teacherRows {
+            guard teacherRows.width >= 1, teacherRows.count >= examples.count else {
+                throw DataError("teacher outputs cover \(teacherRows.count) examples of \(teacherRows.width) classes; there are \(examples.count) examples")
+            }
+            if case let .values(values, width) = teacherRows, values.count != examples.count * width {
+                throw DataError("teacher outputs hold \(values.count) values; \(examples.count) examples of \(width) classes need \(examples.count * width)")
             }
         }
         self.examples = examples
@@ -57,11 +59,10 @@ public final class Batcher {
         self.shuffle = shuffle
         self.seed = seed
         self.jitter = jitter
-        self.teacherOutputs = teacherOutputs
-        self.teacherWidth = teacherWidth
+        self.teacherRows = teacherRows
         order = Array(0..<examples.count)
         inputs = Tensor(zeros: [min(batchSize, examples.count)] + examples.exampleShape)
-        teacher = Tensor(zeros: [min(batchSize, examples.count), max(teacherWidth, 1)])
+        teacher = Tensor(zeros: [min(batchSize, examples.count), max(teacherRows?.width ?? 1, 1)])
         labels = [Int32](repeating: 0, count: batchSize)
         byteTable = examples.byteTable
         start(epoch: 0)
@@ -104,13 +105,10 @@ public final class Batcher {
             if let y = examples.labels { labels[row] = y[index] }
         }
         var teacherBatch: Tensor?
-        if let outputs = teacherOutputs {
-            teacher.resize(to: [n, teacherWidth])
-            outputs.withUnsafeBufferPointer { source in
-                for (row, index) in indices.enumerated() {
-                    (teacher.pointer + row * teacherWidth).update(from: source.baseAddress! + index * teacherWidth, count: teacherWidth)
-                }
-            }
+        if let rows = teacherRows {
+            let width = rows.width
+            teacher.resize(to: [n, width])
+            for (row, index) in indices.enumerated() { rows.copyRow(index, to: teacher.pointer + row * width) }
             teacherBatch = teacher
         }
         position += n

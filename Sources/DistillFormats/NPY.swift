@@ -4,13 +4,33 @@ import DistillCore
 /// (2 bytes in 1.0, 4 in 2.0 and 3.0), a Python dict literal
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (N, C), }`, then the data in C order.
 ///
-/// Reads float32, float64, int32, int64 and uint8 in either byte order; writes float32 and int64
-/// (little-endian, version 1.0, header padded to 64 bytes as NumPy does).
+/// Reads float16, float32, float64, int32, int64 and uint8 in either byte order; writes float32
+/// and int64 (little-endian, version 1.0, header padded to 64 bytes as NumPy does).
 public enum NPY {
     public enum ElementType: String, Sendable, Equatable {
-        case float32 = "f4", float64 = "f8", int32 = "i4", int64 = "i8", uint8 = "u1"
-        public var size: Int { self == .uint8 ? 1 : (self == .float32 || self == .int32 ? 4 : 8) }
-        public var isFloatingPoint: Bool { self == .float32 || self == .float64 }
+        case float16 = "f2", float32 = "f4", float64 = "f8", int32 = "i4", int64 = "i8", uint8 = "u1"
+        public var size: Int {
+            switch self {
+            case .uint8: return 1
+            case .float16: return 2
+            case .float32, .int32: return 4
+            case .float64, .int64: return 8
+            }
+        }
+        public var isFloatingPoint: Bool { self == .float16 || self == .float32 || self == .float64 }
+        /// NumPy's name of the type.
+        public var name: String {
+            ["f2": "float16", "f4": "float32", "f8": "float64", "i4": "int32", "i8": "int64", "u1": "uint8"][rawValue]!
+        }
+    }
+
+    /// What an NPY header says: the array's shape and element type, and where its data starts.
+    public struct Header: Sendable, Equatable {
+        public let shape: [Int]
+        public let type: ElementType
+        public let bigEndian: Bool
+        public let dataOffset: Int
+        public var count: Int { shape.reduce(1, *) }
     }
 
     /// An array read from an NPY file: its shape, element type, and raw data.
@@ -35,7 +55,7 @@ public enum NPY {
         /// - Throws: `FileError` if the array holds floating-point values.
         public func integers() throws -> [Int64] {
             guard !type.isFloatingPoint else {
-                throw FileError(path, "holds \(type == .float32 ? "float32" : "float64") values where integers (labels) were expected")
+                throw FileError(path, "holds \(type.name) values where integers (labels) were expected")
             }
             return data.withUnsafeBytes { raw in (0..<count).map { integer(at: $0, raw) } }
         }
@@ -61,15 +81,9 @@ public enum NPY {
             }
         }
 
-        /// Element `i` of a float32 or float64 array.
+        /// Element `i` of a float16, float32 or float64 array.
         private func floatingPoint(at i: Int, _ raw: UnsafeRawBufferPointer) -> Double {
-            let p = raw.baseAddress! + i * type.size
-            if type == .float32 {
-                let bits = p.loadUnaligned(as: UInt32.self)
-                return Double(Float(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
-            }
-            let bits = p.loadUnaligned(as: UInt64.self)
-            return Double(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
+            NPY.floatingPoint(raw.baseAddress! + i * type.size, type: type, bigEndian: bigEndian)
         }
 
         /// The raw bytes when the type is uint8 (no copy of the values' meaning).
@@ -88,6 +102,30 @@ public enum NPY {
 
     /// Parses NPY bytes; `path` names the file in errors.
     public static func parse(_ bytes: [UInt8], path: String) throws -> Array {
+        let header = try bytes.withUnsafeBytes { try parseHeader($0, path: path) }
+        return Array(shape: header.shape, type: header.type, bigEndian: header.bigEndian, path: path,
+                     data: Swift.Array(bytes[header.dataOffset...]))
+    }
+
+    /// A floating-point element at `p` as Double.
+    @inline(__always)
+    static func floatingPoint(_ p: UnsafeRawPointer, type: ElementType, bigEndian: Bool) -> Double {
+        switch type {
+        case .float16:
+            let bits = p.loadUnaligned(as: UInt16.self)
+            return Double(Float(halfBits: bigEndian ? UInt16(bigEndian: bits) : UInt16(littleEndian: bits)))
+        case .float32:
+            let bits = p.loadUnaligned(as: UInt32.self)
+            return Double(Float(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
+        default:
+            let bits = p.loadUnaligned(as: UInt64.self)
+            return Double(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
+        }
+    }
+
+    /// Parses and validates the header of an NPY file whose bytes are `bytes` (the whole file:
+    /// the data's size is checked against the shape).
+    public static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Header {
         func fail(_ problem: String) -> FileError { FileError(path, "not a valid NPY file: \(problem)") }
         guard bytes.count >= 10, Swift.Array(bytes[0..<6]) == magic else { throw fail("bad magic (expected \\x93NUMPY)") }
         let major = bytes[6]
@@ -106,7 +144,7 @@ public enum NPY {
         guard headerLength <= bytes.count - headerStart else {
             throw fail("header length \(headerLength) exceeds the file size (\(bytes.count) bytes)")
         }
-        guard let header = String(validating: bytes[headerStart..<(headerStart + headerLength)], as: UTF8.self) else {
+        guard let header = String(validating: UnsafeRawBufferPointer(rebasing: bytes[headerStart..<(headerStart + headerLength)]), as: UTF8.self) else {
             throw fail("the header is not text")
         }
         let fields: [String: HeaderValue]
@@ -117,7 +155,7 @@ public enum NPY {
         guard case let .tuple(shape)? = fields["shape"] else { throw fail("the header has no 'shape'") }
         guard descr.count == 3, let order = descr.first, "<>|=".contains(order),
               let type = ElementType(rawValue: String(descr.dropFirst())) else {
-            throw FileError(path, "NPY dtype '\(descr)' is not supported (float32, float64, int32, int64 and uint8 are)")
+            throw FileError(path, "NPY dtype '\(descr)' is not supported (float16, float32, float64, int32, int64 and uint8 are)")
         }
         guard !fortran else {
             throw FileError(path, "the array is in Fortran order; save it in C order (numpy.ascontiguousarray) and try again")
@@ -142,8 +180,7 @@ public enum NPY {
         case "<": bigEndian = false
         default: bigEndian = false.hostIsBigEndian
         }
-        return Array(shape: shape, type: type, bigEndian: type == .uint8 ? false : bigEndian, path: path,
-                     data: Swift.Array(bytes[dataStart...]))
+        return Header(shape: shape, type: type, bigEndian: type == .uint8 ? false : bigEndian, dataOffset: dataStart)
     }
 
     /// Writes float32 values (`<f4`) with `shape`, atomically.

@@ -81,7 +81,7 @@ extension Report {
         }
         s += "<figure>" + LineChart(title: "training loss by term", xLabel: "step", yLabel: "mean loss per round",
                                     series: lossSeries).svg()
-        s += "<figcaption>The soft term is alpha T² KL, the hard term (1 − alpha) CE on labelled rows; both as the loss adds them.</figcaption></figure>\n"
+        s += "<figcaption>The soft term is T² KL and the hard term CE on the labelled rows, before the weights: the loss is alpha × soft + (1 − alpha) × hard.</figcaption></figure>\n"
         let accuracy = curves.map { c in
             LineChart.Series(name: c.name, points: c.points.compactMap { p in
                 p.validationAccuracy.map { LineChart.Point(x: Double(p.step), y: $0) }

@@ -90,6 +90,12 @@ public final class Trainer {
         if case let .cached(logits)? = teacher, logits.count != training.count * model.classes {
             throw TrainingError.incompatibleTeacher("teacher logits hold \(logits.count) values; \(training.count) examples of \(model.classes) classes need \(training.count * model.classes)")
         }
+        if case let .mapped(shards, rows)? = teacher {
+            guard shards.columns == model.classes, (rows?.count ?? shards.rows) >= training.count,
+                  rows?.allSatisfy({ $0 >= 0 && $0 < shards.rows }) ?? true else {
+                throw TrainingError.incompatibleTeacher("teacher logits are [\(shards.rows), \(shards.columns)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
+            }
+        }
         if case let .models(models)? = teacher {
             for t in models where t.classes != model.classes || t.inputShape.reduce(1, *) != model.inputShape.reduce(1, *) {
                 throw TrainingError.incompatibleTeacher("a teacher has \(t.classes) classes and input \(t.inputShape); the student has \(model.classes) and \(model.inputShape)")
@@ -116,10 +122,14 @@ public final class Trainer {
     public func run(progress: ProgressReporter? = nil, checkpoint: (path: String, every: Int, settings: String)? = nil,
                     resume: TrainingState? = nil) throws -> TrainingSummary {
         let options = self.options
-        let cached: [Float]?
-        if case let .cached(c)? = teacher { cached = c } else { cached = nil }
+        let teacherRows: TeacherRows?
+        switch teacher {
+        case let .cached(c)?: teacherRows = .values(c, width: model.classes)
+        case let .mapped(shards, rows)?: teacherRows = .mapped(shards, rows: rows)
+        default: teacherRows = nil
+        }
         let batcher = try Batcher(examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
-                                  jitter: options.jitter, teacherOutputs: cached, teacherWidth: cached == nil ? 0 : model.classes)
+                                  jitter: options.jitter, teacherRows: teacherRows)
         let stepsPerEpoch = batcher.batchesPerEpoch
         let totalSteps = options.steps ?? options.epochs * stepsPerEpoch
         let rounds = options.steps.map { max(1, min(options.validations, $0)) } ?? options.epochs

@@ -15,7 +15,7 @@ struct Distill: ParsableCommand {
         discussion: """
         Errors in flags or files print one line on standard error and exit with status 2.
         """,
-        subcommands: [Demo.self, Train.self, DistillCommand.self, SweepCommand.self, Eval.self, Predict.self, Logits.self, Inspect.self, Explain.self]
+        subcommands: [Demo.self, Train.self, DistillCommand.self, SweepCommand.self, Eval.self, Predict.self, Logits.self, Inspect.self, Explain.self, Export.self, ImportTorch.self]
     )
 }
 

@@ -171,6 +171,29 @@ final class PipelineCommandTests: XCTestCase {
                                       "--out", dir + "/student2.safetensors"] + quiet)
         XCTAssertEqual(fromLogits.status, 0, fromLogits.stderr)
         XCTAssertEqual(try accuracy(dir + "/student2.safetensors"), s, accuracy: 1e-9)
+
+        // The same logits as a directory of shards (float32, then float64 holding the same
+        // values) train the same student, weight for weight.
+        let logits = try NPY.read(dir + "/t.npy")
+        let (rows, classes) = (logits.shape[0], logits.shape[1])
+        let values = logits.floats()
+        try FileManager.default.createDirectory(atPath: dir + "/shards", withIntermediateDirectories: false)
+        try NPY.write(floats: Array(values[0..<(1000 * classes)]), shape: [1000, classes], to: dir + "/shards/0.npy")
+        try Data(npyBytes(descr: "<f8", shape: [rows - 1000, classes], data: elementBytes(values[(1000 * classes)...].map(Double.init), size: 8)))
+            .write(to: URL(fileURLWithPath: dir + "/shards/1.npy"))
+        let fromShards = try distill(["distill", "--teacher-logits", dir + "/shards", "--arch", "mlp:16", "--steps", "600",
+                                      "--labelled", "30", "--temperature", "4", "--alpha", "0.7", "--batch-size", "32",
+                                      "--out", dir + "/student3.safetensors"] + quiet)
+        XCTAssertEqual(fromShards.status, 0, fromShards.stderr)
+        let (a, b3) = (try Model.load(from: dir + "/student2.safetensors"), try Model.load(from: dir + "/student3.safetensors"))
+        for (p, q) in zip(a.parameters, b3.parameters) { XCTAssertEqual(Array(p.value.buffer), Array(q.value.buffer)) }
+        // Shards that do not cover the training file are refused, naming the directory.
+        try FileManager.default.removeItem(atPath: dir + "/shards/1.npy")
+        let short = try distill(["distill", "--teacher-logits", dir + "/shards", "--arch", "mlp:16", "--steps", "10",
+                                 "--out", dir + "/student4.safetensors"] + quiet)
+        XCTAssertEqual(short.status, 2)
+        XCTAssertTrue(short.stderr.contains("shards") && short.stderr.contains("[1000, 3]"), short.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/student4.safetensors"))
     }
 
     /// Bad flags and files: one line on stderr, status 2, no output file.
@@ -189,8 +212,13 @@ final class PipelineCommandTests: XCTestCase {
             (["distill", "--data", dir, "--arch", "mlp:8", "--teacher", dir + "/none.safetensors", "--out", out], "no such file"),
             (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--temperature", "0", "--out", out], "--temperature"),
             (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--alpha", "2", "--out", out], "--alpha"),
-            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--out", out], "teacher logits have shape [300, 8]"),
+            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--out", out], "teacher logits are [300, 8]"),
             (["eval", "--model", dir + "/train_x.npy", "--data", dir], "not a valid safetensors file"),
+            (["export", "--model", dir + "/train_x.npy", "--out", out], "not a valid safetensors file"),
+            (["export", "--model", dir + "/train_x.npy", "--format", "tflite", "--out", out], "tflite"),
+            (["import-torch", "--state-dict", dir + "/none.safetensors", "--arch", "mlp", "--out", out], "no such file"),
+            (["import-torch", "--state-dict", dir + "/train_x.npy", "--arch", "mlp", "--input-shape", "1,x", "--out", out], "--input-shape"),
+            (["import-torch", "--state-dict", dir + "/train_x.npy", "--arch", "mlp", "--out", out], "not a valid safetensors file"),
         ]
         for (arguments, expected) in cases {
             let run = try distill(arguments)

@@ -101,7 +101,7 @@ final class BatcherTests: XCTestCase {
     func testShufflingIsASeededPermutation() throws {
         let set = examples(103)
         let teacher = (0..<(103 * 2)).map { Float($0) }
-        let a = try Batcher(examples: set, batchSize: 10, seed: 7, teacherOutputs: teacher, teacherWidth: 2)
+        let a = try Batcher(examples: set, batchSize: 10, seed: 7, teacherRows: .values(teacher, width: 2))
         let b = try Batcher(examples: set, batchSize: 10, seed: 7)
         let c = try Batcher(examples: set, batchSize: 10, seed: 8)
         let e0 = epochIndices(a, 0)
@@ -124,7 +124,7 @@ final class BatcherTests: XCTestCase {
         }
         XCTAssertEqual(epochIndices(try Batcher(examples: set, batchSize: 10, shuffle: false, seed: 7), 0).flatMap { $0 }, Array(0..<103))
         XCTAssertThrowsError(try Batcher(examples: set, batchSize: 0, seed: 1))
-        XCTAssertThrowsError(try Batcher(examples: set, batchSize: 4, seed: 1, teacherOutputs: [1, 2], teacherWidth: 2))
+        XCTAssertThrowsError(try Batcher(examples: set, batchSize: 4, seed: 1, teacherRows: .values([1, 2], width: 2)))
     }
 
     /// Translation brings in background (the normalised value of 0), never wraps around, stays

@@ -34,3 +34,31 @@ nonisolated(unsafe) private var temporaryDirectories: [String] = []   // guarded
 private func removeTemporaryDirectories() {
     for path in temporaryDirectoriesLock.withLock({ temporaryDirectories }) { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// An NPY 1.0 file's bytes for any dtype: `descr` such as "<f2" or ">f8", `data` the raw elements.
+public func npyBytes(descr: String, shape: [Int], data: [UInt8]) -> [UInt8] {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+    header += "\n"
+    let length = header.utf8.count
+    return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(header.utf8) + data
+}
+
+/// Little- or big-endian bytes of float16 (exactly representable values only), float32 or float64 values.
+public func elementBytes(_ values: [Double], size: Int, bigEndian: Bool = false) -> [UInt8] {
+    values.flatMap { v -> [UInt8] in
+        let bits: UInt64
+        switch size {
+        case 2:
+            let f = Float(v)   // binary16 by hand for the normal numbers the tests use
+            let b = f.bitPattern
+            let exponent = Int((b >> 23) & 0xFF) - 127 + 15
+            bits = f == 0 ? 0 : UInt64((b >> 16) & 0x8000) | UInt64(exponent << 10) | UInt64((b >> 13) & 0x3FF)
+        case 4: bits = UInt64(Float(v).bitPattern)
+        default: bits = v.bitPattern
+        }
+        let little = (0..<size).map { UInt8((bits >> (8 * UInt64($0))) & 0xFF) }
+        return bigEndian ? little.reversed() : little
+    }
+}

@@ -21,7 +21,7 @@ struct DistillCommand: ParsableCommand {
     @OptionGroup var architecture: ArchitectureOptions
     @OptionGroup var training: TrainingFlags
     @Option(help: "A teacher model (repeat for an ensemble).") var teacher: [String] = []
-    @Option(help: "Cached teacher logits [N, C] for the training file, in file order (NPY).") var teacherLogits: String?
+    @Option(help: ArgumentHelp("Teacher logits [N, C] for the training file, in file order: an NPY file or a directory of NPY shards (*.npy in name order, float16/32/64), memory-mapped.", valueName: "file-or-dir")) var teacherLogits: String?
     @Option(help: "Temperature T (> 0).") var temperature: Float = 4
     @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
     @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).") var objective: DistillationLoss.Objective = .kl
@@ -89,13 +89,13 @@ struct DistillCommand: ParsableCommand {
         }
         var signal: TeacherSignal
         if let path = teacherLogits {
-            let array: NPY.Array
-            do { array = try NPY.read(path) } catch let error as FileError { throw ValidationError("\(error)") }
-            guard array.shape == [fullCount, trainingSet.classes] else {
-                throw ValidationError("\(path): teacher logits have shape \(array.shape); the training file needs [\(fullCount), \(trainingSet.classes)] (one row per training example, in file order)")
+            let shards: NPYShards
+            do { shards = try NPYShards(path) } catch let error as FileError { throw ValidationError("\(error)") }
+            guard shards.rows == fullCount, shards.columns == trainingSet.classes else {
+                throw ValidationError("\(path): teacher logits are [\(shards.rows), \(shards.columns)]\(shards.paths.count > 1 ? " over \(shards.paths.count) shards" : ""); the training file needs [\(fullCount), \(trainingSet.classes)] (one row per training example, in file order)")
             }
             // Rows are in file order; the transfer set is a prefix of the training file.
-            signal = .cached(Array(array.floats()[0..<(trainingSet.count * trainingSet.classes)]))
+            signal = .mapped(shards, rows: nil)
         } else if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
             // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
             // with a temperature schedule) the ensemble's soft targets change with T.
@@ -146,7 +146,9 @@ func omitting(_ keep: [Int], from examples: Examples, signal: TeacherSignal) -> 
     }
     let kept = Examples(inputs: inputs, exampleShape: examples.exampleShape, labels: examples.labels.map { l in keep.map { l[$0] } },
                         classes: examples.classes, normalization: examples.normalization)
-    guard case let .cached(logits) = signal else { return (kept, signal) }
-    let c = examples.classes
-    return (kept, .cached(keep.flatMap { logits[($0 * c)..<(($0 + 1) * c)] }))
+    switch signal {
+    case let .cached(logits): return (kept, .cached(TeacherRows.values(logits, width: examples.classes).selecting(keep).flatValues))
+    case let .mapped(shards, rows): return (kept, .mapped(shards, rows: keep.map { rows?[$0] ?? $0 }))
+    case .models: return (kept, signal)
+    }
 }

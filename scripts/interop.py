@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Interoperability proof, with the real tools users have (run by `make interop`).
+
+1. A NumPy "teacher" (a ridge-regression classifier on the pixels) writes its logits on the
+   training file as NPY shards of float16, float32 and float64; `distill distill
+   --teacher-logits DIR` trains a student from them.
+2. The student (an MLP) and a small CNN are exported with `distill export --format onnx`; onnx's
+   checker accepts them and onnxruntime's outputs match `distill logits` and `distill predict`
+   on 1,000 Fashion-MNIST test images (max abs difference < 1e-4).
+3. The student's safetensors file loads with `safetensors.numpy.load_file` and a few lines of
+   NumPy reproduce its logits.
+4. A PyTorch-style state dict (nn.Sequential names, written by safetensors' save_file, the same
+   format as safetensors.torch.save_file) becomes a model with `distill import-torch`, whose
+   logits equal NumPy's forward pass.
+
+Usage: python3 scripts/interop.py DISTILL_BINARY [DATA_DIR]
+"""
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+
+TOLERANCE = 1e-4
+TEST_IMAGES = 1000
+
+
+def idx(path):
+    """An IDX file (optionally .gz) as a NumPy array."""
+    for candidate in (path, path + ".gz"):
+        if os.path.exists(candidate):
+            raw = open(candidate, "rb").read()
+            if candidate.endswith(".gz"):
+                raw = gzip.decompress(raw)
+            dims = raw[3]
+            shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+            return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+    sys.exit(f"interop: {path}[.gz] not found")
+
+
+def run(*args):
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"interop: {' '.join(map(str, args))} failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
+def check(name, difference):
+    status = "ok" if difference < TOLERANCE else "FAIL"
+    print(f"  {name}: max abs difference {difference:.3g} ({status}, tolerance {TOLERANCE})")
+    if difference >= TOLERANCE:
+        sys.exit(f"interop: {name} differs by {difference}")
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    distill = os.path.abspath(sys.argv[1])
+    data = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("DISTILL_DATA", "/usr/share/datasets/fashion-mnist")
+    work = tempfile.mkdtemp(prefix="distill-interop-")
+    print(f"interop: data {data}, work directory {work}")
+    train_x = idx(os.path.join(data, "train-images-idx3-ubyte"))
+    train_y = idx(os.path.join(data, "train-labels-idx1-ubyte"))
+    test_x = idx(os.path.join(data, "t10k-images-idx3-ubyte"))[:TEST_IMAGES]
+    test_y = idx(os.path.join(data, "t10k-labels-idx1-ubyte"))[:TEST_IMAGES]
+    images = os.path.join(work, "test_images.npy")
+    np.save(images, test_x)
+
+    # 1. Teacher logits from NumPy, as shards of three dtypes, into distill.
+    print("1. NumPy teacher -> NPY shards -> distill distill --teacher-logits DIR")
+    x = train_x.reshape(len(train_x), -1).astype(np.float64) / 255
+    x1 = np.hstack([x, np.ones((len(x), 1))])
+    targets = np.eye(10)[train_y]
+    weights = np.linalg.solve(x1.T @ x1 + 10 * np.eye(x1.shape[1]), x1.T @ targets)
+    logits = 8 * (x1 @ weights)   # sharper than the raw least-squares scores
+    teacher_accuracy = float(np.mean(logits.argmax(1) == train_y))
+    shards = os.path.join(work, "teacher-logits")
+    os.mkdir(shards)
+    bounds = [0, 20000, 40000, len(logits)]
+    for i, dtype in enumerate([np.float16, np.float32, np.float64]):
+        np.save(os.path.join(shards, f"part-{i:03d}.npy"), logits[bounds[i]:bounds[i + 1]].astype(dtype))
+    print(f"  teacher: ridge regression, training accuracy {teacher_accuracy:.4f}; "
+          f"shards float16/float32/float64 of {bounds[1]}, {bounds[2] - bounds[1]}, {bounds[3] - bounds[2]} rows")
+    student = os.path.join(work, "student.safetensors")
+    run(distill, "distill", "--data", data, "--teacher-logits", shards, "--arch", "mlp:64", "--labelled", "1000",
+        "--temperature", "2", "--alpha", "0.9", "--steps", "1500", "--seed", "1", "--quiet", "--out", student)
+    report = json.loads(run(distill, "eval", "--model", student, "--data", data, "--json"))
+    print(f"  student 784-64-10 distilled from the shards (1,000 labels): test accuracy {report['accuracy']:.4f}")
+    if report["accuracy"] < 0.75:
+        sys.exit("interop: the student distilled from the shards did not learn")
+
+    # 2. ONNX out: the MLP student and a small CNN, through onnxruntime.
+    print(f"2. distill export --format onnx -> onnxruntime, {TEST_IMAGES} test images")
+    cnn = os.path.join(work, "cnn.safetensors")
+    run(distill, "train", "--data", data, "--arch", "cnn:4,8/fc:16", "--steps", "100", "--seed", "2", "--quiet", "--out", cnn)
+    for name, model in [("student mlp:64", student), ("cnn:4,8/fc:16", cnn)]:
+        path = model.replace(".safetensors", ".onnx")
+        run(distill, "export", "--model", model, "--format", "onnx", "--out", path)
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        ort_logits, ort_probabilities = session.run(["logits", "probabilities"],
+                                                    {"input": test_x.reshape(-1, 1, 28, 28).astype(np.float32)})
+        ours = os.path.join(work, "logits.npy")
+        run(distill, "logits", "--model", model, "--data", data, "--split", "test", "--out", ours)
+        predictions = json.loads(run(distill, "predict", "--model", model, "--input", images, "--top", "10", "--format", "json"))
+        probabilities = np.zeros((len(predictions), 10), dtype=np.float32)
+        for row in predictions:
+            for entry in row["top"]:
+                probabilities[row["index"], entry["class"]] = entry["probability"]
+        print(f"  {name}: onnx checker ok, opset {onnx.load(path).opset_import[0].version}")
+        check(f"{name} logits, onnxruntime vs distill logits", np.abs(ort_logits - np.load(ours)[:TEST_IMAGES]).max())
+        check(f"{name} probabilities, onnxruntime vs distill predict", np.abs(ort_probabilities - probabilities).max())
+        if not (ort_logits.argmax(1) == np.load(ours)[:TEST_IMAGES].argmax(1)).all():
+            sys.exit(f"interop: {name} predictions differ")
+
+    # 3. Our safetensors in NumPy.
+    print("3. safetensors.numpy.load_file + NumPy reproduce the student's logits")
+    tensors = load_file(student)
+    with safe_open(student, "np") as f:
+        metadata = f.metadata()
+    norm = dict(part.split("=") for part in metadata["normalization"].split(","))
+    h = (test_x.reshape(len(test_x), -1).astype(np.float32) / np.float32(norm["divisor"]) - np.float32(norm["mean"])) / np.float32(norm["std"])
+    dense = [token for token in metadata["layers"].split() if token.startswith("linear")]
+    indices = sorted({int(name.split(".")[1]) for name in tensors})
+    for n, i in enumerate(indices):
+        h = h @ tensors[f"layers.{i}.weight"].T + tensors[f"layers.{i}.bias"]
+        if n < len(indices) - 1:
+            h = np.maximum(h, 0)
+    print(f"  layers {metadata['layers']!r} ({len(dense)} dense), normalization {metadata['normalization']}")
+    check("student logits, NumPy vs distill logits", np.abs(h - np.load(student_logits(distill, student, data, work))[:TEST_IMAGES]).max())
+
+    # 4. A PyTorch-style state dict in.
+    print("4. distill import-torch: an nn.Sequential state dict (safetensors) becomes a model")
+    rng = np.random.default_rng(0)
+    state = {"0.weight": rng.normal(0, 0.05, (48, 784)).astype(np.float32), "0.bias": rng.normal(0, 0.1, 48).astype(np.float32),
+             "2.weight": rng.normal(0, 0.2, (10, 48)).astype(np.float32), "2.bias": rng.normal(0, 0.1, 10).astype(np.float32)}
+    state_path = os.path.join(work, "torch_state.safetensors")
+    save_file(state, state_path)
+    imported = os.path.join(work, "imported.safetensors")
+    run(distill, "import-torch", "--state-dict", state_path, "--arch", "mlp:48", "--input-shape", "1,28,28", "--out", imported)
+    x = test_x.reshape(len(test_x), -1).astype(np.float32) / np.float32(255)
+    expected = np.maximum(x @ state["0.weight"].T + state["0.bias"], 0) @ state["2.weight"].T + state["2.bias"]
+    check("imported model logits, distill vs NumPy", np.abs(np.load(student_logits(distill, imported, data, work))[:TEST_IMAGES] - expected).max())
+    shutil.rmtree(work)
+    print("interop: all checks passed")
+
+
+def student_logits(distill, model, data, work):
+    path = os.path.join(work, os.path.basename(model) + ".logits.npy")
+    run(distill, "logits", "--model", model, "--data", data, "--split", "test", "--out", path)
+    return path
+
+
+if __name__ == "__main__":
+    main()
