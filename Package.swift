@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "DistillFuzzingTests", dependencies: ["DistillFuzzing", "DistillTestSupport"],
                     resources: [.copy("Corpus")]),
         .testTarget(name: "DistillReportTests", dependencies: ["DistillReport", "DistillTraining", "DistillTestSupport"]),
-        .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillData", "DistillTestSupport"]),
+        .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillData", "DistillFormats", "DistillLosses", "DistillTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,12 +8,21 @@ public enum TeacherRows: Sendable {
     /// Rows of memory-mapped NPY shards, read as batches need them; `rows[i]` is the shard row of
     /// example `i` (nil: row `i` itself).
     case mapped(NPYShards, rows: [Int]?)
+    /// A teacher's k largest logits per example (`values` `[N, k]`) and their classes (`indices`
+    /// `[N, k]`), memory-mapped. A row becomes `classes` logits: the k values at their classes
+    /// and, everywhere else, a logit 1e9 below the row's smallest, whose probability is 0 at any
+    /// T up to 1e7 (below Float's smallest normal): the softmax is renormalised over the k.
+    case topK(values: NPYShards, indices: NPYShards, classes: Int, rows: [Int]?)
+
+    /// How far below a top-k row's smallest logit the other classes' logits are put.
+    public static let topKGap: Float = 1e9
 
     /// Values per row.
     public var width: Int {
         switch self {
         case let .values(_, width): return width
         case let .mapped(shards, _): return shards.columns
+        case let .topK(_, _, classes, _): return classes
         }
     }
 
@@ -22,18 +31,57 @@ public enum TeacherRows: Sendable {
         switch self {
         case let .values(values, width): return width > 0 ? values.count / width : 0
         case let .mapped(shards, rows): return rows?.count ?? shards.rows
+        case let .topK(values, _, _, rows): return rows?.count ?? values.rows
         }
     }
 
     /// Copies the row of example `i` to `destination` (`width` floats).
     @inline(__always)
-    func copyRow(_ i: Int, to destination: UnsafeMutablePointer<Float>) {
+    public func copyRow(_ i: Int, to destination: UnsafeMutablePointer<Float>) {
         switch self {
         case let .values(values, width):
             values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + i * width, count: width) }
         case let .mapped(shards, rows):
             shards.copyRow(rows?[i] ?? i, to: destination)
+        case let .topK(values, indices, classes, rows):
+            let k = values.columns, row = rows?[i] ?? i
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k) { scratch in
+                let v = scratch.baseAddress!, c = v + k
+                values.copyRow(row, to: v)
+                indices.copyRow(row, to: c)
+                var low = v[0]
+                for j in 1..<k { low = min(low, v[j]) }
+                destination.update(repeating: low - TeacherRows.topKGap, count: classes)
+                for j in 0..<k { destination[Int(c[j])] = v[j] }
+            }
         }
+    }
+
+    /// Checks top-k values and indices: the same `[N, k]` shape, k in 1...classes, finite values,
+    /// and in every row k distinct classes in `0..<classes`. Reads every row once.
+    /// - Throws: `DataError` naming the first bad row.
+    public static func topK(values: NPYShards, indices: NPYShards, classes: Int) throws -> TeacherRows {
+        let k = values.columns
+        guard indices.rows == values.rows, indices.columns == k else {
+            throw DataError("top-k values are [\(values.rows), \(k)] but indices are [\(indices.rows), \(indices.columns)]; they must match")
+        }
+        guard k >= 1, k <= classes else { throw DataError("top-k rows hold \(k) classes; the data has \(classes) (1 <= k <= classes)") }
+        var v = [Float](repeating: 0, count: k), c = [Float](repeating: 0, count: k)
+        var seen = [Int](repeating: -1, count: classes)
+        for r in 0..<values.rows {
+            v.withUnsafeMutableBufferPointer { values.copyRow(r, to: $0.baseAddress!) }
+            c.withUnsafeMutableBufferPointer { indices.copyRow(r, to: $0.baseAddress!) }
+            for j in 0..<k {
+                guard v[j].isFinite else { throw DataError("top-k values: row \(r) holds a non-finite value") }
+                let cls = Int(c[j])
+                guard Float(cls) == c[j], cls >= 0, cls < classes else {
+                    throw DataError("top-k indices: row \(r) holds class \(c[j]), outside 0..<\(classes)")
+                }
+                guard seen[cls] != r else { throw DataError("top-k indices: row \(r) names class \(cls) twice") }
+                seen[cls] = r
+            }
+        }
+        return .topK(values: values, indices: indices, classes: classes, rows: nil)
     }
 
     /// The values of `.values` rows (empty for mapped rows).
@@ -49,6 +97,8 @@ public enum TeacherRows: Sendable {
             return .values(indices.flatMap { values[($0 * width)..<(($0 + 1) * width)] }, width: width)
         case let .mapped(shards, rows):
             return .mapped(shards, rows: indices.map { rows?[$0] ?? $0 })
+        case let .topK(values, topIndices, classes, rows):
+            return .topK(values: values, indices: topIndices, classes: classes, rows: indices.map { rows?[$0] ?? $0 })
         }
     }
 }

@@ -69,16 +69,7 @@ public enum NPY {
 
         /// Element `i` of an integer array, exactly.
         private func integer(at i: Int, _ raw: UnsafeRawBufferPointer) -> Int64 {
-            let p = raw.baseAddress! + i * type.size
-            switch type {
-            case .uint8: return Int64(p.load(as: UInt8.self))
-            case .int32:
-                let bits = p.loadUnaligned(as: UInt32.self)
-                return Int64(Int32(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
-            default:
-                let bits = p.loadUnaligned(as: UInt64.self)
-                return Int64(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
-            }
+            NPY.integer(raw.baseAddress! + i * type.size, type: type, bigEndian: bigEndian)
         }
 
         /// Element `i` of a float16, float32 or float64 array.
@@ -88,6 +79,20 @@ public enum NPY {
 
         /// The raw bytes when the type is uint8 (no copy of the values' meaning).
         public var uint8Values: [UInt8]? { type == .uint8 ? data : nil }
+    }
+
+    /// An integer element at `p`, exactly.
+    @inline(__always)
+    static func integer(_ p: UnsafeRawPointer, type: ElementType, bigEndian: Bool) -> Int64 {
+        switch type {
+        case .uint8: return Int64(p.load(as: UInt8.self))
+        case .int32:
+            let bits = p.loadUnaligned(as: UInt32.self)
+            return Int64(Int32(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
+        default:
+            let bits = p.loadUnaligned(as: UInt64.self)
+            return Int64(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
+        }
     }
 
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]   // \x93NUMPY

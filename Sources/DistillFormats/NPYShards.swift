@@ -30,9 +30,11 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
     private let firstRows: [Int]
 
     /// Maps `path`: an NPY file, or a directory whose `*.npy` files are taken in name order.
-    /// - Throws: `FileError` naming the file and the problem (not 2-D, not floating point,
+    /// - Parameter integers: take integer arrays (int32, int64, uint8) instead of floating-point
+    ///   ones (class indices; read back as Float, exact below 2^24).
+    /// - Throws: `FileError` naming the file and the problem (not 2-D, not of the expected kind,
     ///   a column count different from the first shard's, a size that does not match the header).
-    public init(_ path: String) throws {
+    public init(_ path: String, integers: Bool = false) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw FileError(path, "no such file or directory") }
         let files: [String]
@@ -56,8 +58,9 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
                 guard shape.count == 2 else {
                     throw FileError(file, "has shape \(shape); a logits shard is 2-D, [rows, classes]")
                 }
-                guard shard.header.type.isFloatingPoint else {
-                    throw FileError(file, "holds \(shard.header.type.name); logits are float16, float32 or float64")
+                guard shard.header.type.isFloatingPoint != integers else {
+                    throw FileError(file, integers ? "holds \(shard.header.type.name); class indices are int32, int64 or uint8"
+                                                   : "holds \(shard.header.type.name); logits are float16, float32 or float64")
                 }
                 if let c = columns, c != shape[1] {
                     throw FileError(file, "has \(shape[1]) columns; \(files[0]) has \(c) (every shard has the same classes)")
@@ -113,9 +116,13 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
         let start = UnsafeRawPointer(shard.base) + h.dataOffset + (row - shard.firstRow) * columns * h.type.size
         if h.type == .float32 && !h.bigEndian && UInt32(1).littleEndian == 1 {
             UnsafeMutableRawPointer(destination).copyMemory(from: start, byteCount: columns * 4)
-        } else {
+        } else if h.type.isFloatingPoint {
             for c in 0..<columns {
                 destination[c] = Float(NPY.floatingPoint(start + c * h.type.size, type: h.type, bigEndian: h.bigEndian))
+            }
+        } else {
+            for c in 0..<columns {
+                destination[c] = Float(NPY.integer(start + c * h.type.size, type: h.type, bigEndian: h.bigEndian))
             }
         }
     }

@@ -14,9 +14,9 @@ public enum TeacherSignal {
     /// Logits `[N, C]` for the training examples in order, computed once (cached teacher outputs,
     /// from our own teachers or from an NPY file).
     case cached([Float])
-    /// Logits read as batches need them from memory-mapped NPY shards (`--teacher-logits` with a
-    /// file or directory); `rows[i]` is the shard row of training example `i` (nil: row `i`).
-    case mapped(NPYShards, rows: [Int]?)
+    /// Logits read as batches need them (memory-mapped NPY shards of `--teacher-logits`, or the
+    /// top-k logits of `--teacher-top-k`).
+    case rows(TeacherRows)
     /// Teachers run in inference mode on every batch (needed when augmentation changes the
     /// inputs: the teacher sees the same augmented batch as the student).
     case models([Model])

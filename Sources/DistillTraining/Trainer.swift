@@ -90,11 +90,8 @@ public final class Trainer {
         if case let .cached(logits)? = teacher, logits.count != training.count * model.classes {
             throw TrainingError.incompatibleTeacher("teacher logits hold \(logits.count) values; \(training.count) examples of \(model.classes) classes need \(training.count * model.classes)")
         }
-        if case let .mapped(shards, rows)? = teacher {
-            guard shards.columns == model.classes, (rows?.count ?? shards.rows) >= training.count,
-                  rows?.allSatisfy({ $0 >= 0 && $0 < shards.rows }) ?? true else {
-                throw TrainingError.incompatibleTeacher("teacher logits are [\(shards.rows), \(shards.columns)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
-            }
+        if case let .rows(rows)? = teacher, rows.width != model.classes || rows.count < training.count {
+            throw TrainingError.incompatibleTeacher("teacher logits are [\(rows.count), \(rows.width)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
         }
         if case let .models(models)? = teacher {
             for t in models where t.classes != model.classes || t.inputShape.reduce(1, *) != model.inputShape.reduce(1, *) {
@@ -125,7 +122,7 @@ public final class Trainer {
         let teacherRows: TeacherRows?
         switch teacher {
         case let .cached(c)?: teacherRows = .values(c, width: model.classes)
-        case let .mapped(shards, rows)?: teacherRows = .mapped(shards, rows: rows)
+        case let .rows(rows)?: teacherRows = rows
         default: teacherRows = nil
         }
         let batcher = try Batcher(examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,

@@ -215,6 +215,8 @@ final class PipelineCommandTests: XCTestCase {
             (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-logits", dir + "/train_x.npy", "--out", out], "teacher logits are [300, 8]"),
             (["eval", "--model", dir + "/train_x.npy", "--data", dir], "not a valid safetensors file"),
             (["export", "--model", dir + "/train_x.npy", "--out", out], "not a valid safetensors file"),
+            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-top-k", dir, "--objective", "mse", "--out", out], "--teacher-top-k"),
+            (["distill", "--data", dir, "--arch", "mlp:8", "--teacher-top-k", dir, "--out", out], "values"),
             (["export", "--model", dir + "/train_x.npy", "--format", "tflite", "--out", out], "tflite"),
             (["import-torch", "--state-dict", dir + "/none.safetensors", "--arch", "mlp", "--out", out], "no such file"),
             (["import-torch", "--state-dict", dir + "/train_x.npy", "--arch", "mlp", "--input-shape", "1,x", "--out", out], "--input-shape"),

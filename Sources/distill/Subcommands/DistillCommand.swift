@@ -22,6 +22,8 @@ struct DistillCommand: ParsableCommand {
     @OptionGroup var training: TrainingFlags
     @Option(help: "A teacher model (repeat for an ensemble).") var teacher: [String] = []
     @Option(help: ArgumentHelp("Teacher logits [N, C] for the training file, in file order: an NPY file or a directory of NPY shards (*.npy in name order, float16/32/64), memory-mapped.", valueName: "file-or-dir")) var teacherLogits: String?
+    @Option(help: ArgumentHelp("A teacher's top-k logits for the training file: DIR/values.npy [N, k] (float) and DIR/indices.npy [N, k] (int), or DIR/values/ and DIR/indices/ of shards; the soft targets are renormalised over the k classes.", valueName: "dir"))
+    var teacherTopK: String?
     @Option(help: "Temperature T (> 0).") var temperature: Float = 4
     @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
     @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).") var objective: DistillationLoss.Objective = .kl
@@ -61,14 +63,17 @@ struct DistillCommand: ParsableCommand {
         if logitStandardization && (objective != .kl || teacher.count > 1) {
             throw ValidationError("--logit-standardization takes the kl objective and a single teacher")
         }
-        guard teacher.isEmpty != (teacherLogits == nil) else {
-            throw ValidationError("give --teacher MODEL (one or more) or --teacher-logits FILE.npy, not both")
+        guard [!teacher.isEmpty, teacherLogits != nil, teacherTopK != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give one of --teacher MODEL (one or more), --teacher-logits FILE-OR-DIR and --teacher-top-k DIR")
+        }
+        if teacherTopK != nil && (objective == .mse || logitStandardization) {
+            throw ValidationError("--teacher-top-k takes the kl or hard objective, without --logit-standardization (the missing logits are unknown)")
         }
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be > 0, got \(temperature)") }
         guard alpha >= 0, alpha <= 1 else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
         if labelledOnly && training.labelled == nil { throw ValidationError("--labelled-only needs --labelled N") }
         if objective != .kl && teacher.count > 1 { throw ValidationError("--objective \(objective.rawValue) takes a single teacher") }
-        for path in teacher + [teacherLogits].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
+        for path in teacher + [teacherLogits, teacherTopK].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path): no such file")
         }
         try checkOutputPath(out)
@@ -95,7 +100,20 @@ struct DistillCommand: ParsableCommand {
                 throw ValidationError("\(path): teacher logits are [\(shards.rows), \(shards.columns)]\(shards.paths.count > 1 ? " over \(shards.paths.count) shards" : ""); the training file needs [\(fullCount), \(trainingSet.classes)] (one row per training example, in file order)")
             }
             // Rows are in file order; the transfer set is a prefix of the training file.
-            signal = .mapped(shards, rows: nil)
+            signal = .rows(.mapped(shards, rows: nil))
+        } else if let directory = teacherTopK {
+            func open(_ name: String, integers: Bool) throws -> NPYShards {
+                let file = directory + "/" + name + ".npy"
+                let path = FileManager.default.fileExists(atPath: file) ? file : directory + "/" + name
+                do { return try NPYShards(path, integers: integers) } catch let error as FileError { throw ValidationError("\(error)") }
+            }
+            let (values, indices) = (try open("values", integers: false), try open("indices", integers: true))
+            guard values.rows == fullCount else {
+                throw ValidationError("\(directory): top-k values have \(values.rows) rows; the training file has \(fullCount) (one row per training example, in file order)")
+            }
+            do { signal = .rows(try .topK(values: values, indices: indices, classes: trainingSet.classes)) } catch {
+                throw ValidationError("\(directory): \(error)")
+            }
         } else if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
             // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
             // with a temperature schedule) the ensemble's soft targets change with T.
@@ -127,7 +145,7 @@ struct DistillCommand: ParsableCommand {
         if let schedule { meta["temperature_schedule"] = "\(schedule.shape.rawValue) \(schedule.initial) -> \(schedule.final)" }
         if logitStandardization { meta["logit_standardization"] = "true" }
         if let learned = summary.learnedTemperature { meta["adaptive_temperature"] = "ctkd, final T \(learned)" }
-        meta["teachers"] = teacherLogits ?? teacher.joined(separator: ",")
+        meta["teachers"] = teacherLogits ?? teacherTopK.map { "top-k \($0)" } ?? teacher.joined(separator: ",")
         meta["labelled_examples"] = "\(trainingSet.labelledCount)"
         if let k = omitClass { meta["omitted_class"] = "\(k)" }
         model.metadata = meta
@@ -148,7 +166,7 @@ func omitting(_ keep: [Int], from examples: Examples, signal: TeacherSignal) -> 
                         classes: examples.classes, normalization: examples.normalization)
     switch signal {
     case let .cached(logits): return (kept, .cached(TeacherRows.values(logits, width: examples.classes).selecting(keep).flatValues))
-    case let .mapped(shards, rows): return (kept, .mapped(shards, rows: keep.map { rows?[$0] ?? $0 }))
+    case let .rows(rows): return (kept, .rows(rows.selecting(keep)))
     case .models: return (kept, signal)
     }
 }
