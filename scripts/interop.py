@@ -91,25 +91,15 @@ def main():
     print(f"  teacher: ridge regression, training accuracy {teacher_accuracy:.4f}; "
           f"shards float16/float32/float64 of {bounds[1]}, {bounds[2] - bounds[1]}, {bounds[3] - bounds[2]} rows")
     student = os.path.join(work, "student.safetensors")
-    run(distill, "distill", "--data", data, "--teacher-logits", shards, "--arch", "mlp:64", "--labelled", "1000",
-        "--temperature", "2", "--alpha", "0.9", "--steps", "1500", "--seed", "1", "--quiet", "--out", student)
-    report = json.loads(run(distill, "eval", "--model", student, "--data", data, "--json"))
-    print(f"  student 784-64-10 distilled from the shards (1,000 labels): test accuracy {report['accuracy']:.4f}")
-    if report["accuracy"] < 0.75:
-        sys.exit("interop: the student distilled from the shards did not learn")
+    distil(distill, data, ["--teacher-logits", shards], student, "from the shards (1,000 labels)")
     # The same teacher stored as its top 3 logits per example (the large-vocabulary form).
     top = os.path.join(work, "teacher-top3")
     os.mkdir(top)
     order = np.argsort(-logits, axis=1)[:, :3]
     np.save(os.path.join(top, "values.npy"), np.take_along_axis(logits, order, axis=1).astype(np.float32))
     np.save(os.path.join(top, "indices.npy"), order.astype(np.int64))
-    top_student = os.path.join(work, "student-top3.safetensors")
-    run(distill, "distill", "--data", data, "--teacher-top-k", top, "--arch", "mlp:64", "--labelled", "1000",
-        "--temperature", "2", "--alpha", "0.9", "--steps", "1500", "--seed", "1", "--quiet", "--out", top_student)
-    top_report = json.loads(run(distill, "eval", "--model", top_student, "--data", data, "--json"))
-    print(f"  the same teacher as top-3 logits (values.npy + indices.npy): test accuracy {top_report['accuracy']:.4f}")
-    if top_report["accuracy"] < 0.75:
-        sys.exit("interop: the student distilled from top-k logits did not learn")
+    distil(distill, data, ["--teacher-top-k", top], os.path.join(work, "student-top3.safetensors"),
+           "from the top-3 logits (values.npy + indices.npy)")
 
     # 2. ONNX out: the MLP student and a small CNN, through onnxruntime.
     print(f"2. distill export --format onnx -> onnxruntime, {TEST_IMAGES} test images")
@@ -165,6 +155,16 @@ def main():
     check("imported model logits, distill vs NumPy", np.abs(np.load(student_logits(distill, imported, data, work))[:TEST_IMAGES] - expected).max())
     shutil.rmtree(work)
     print("interop: all checks passed")
+
+
+def distil(distill, data, teacher_flags, out, what):
+    """Distils a 784-64-10 student with labels for 1,000 images; it must learn (test accuracy > 0.75)."""
+    run(distill, "distill", "--data", data, *teacher_flags, "--arch", "mlp:64", "--labelled", "1000",
+        "--temperature", "2", "--alpha", "0.9", "--steps", "1500", "--seed", "1", "--quiet", "--out", out)
+    accuracy = json.loads(run(distill, "eval", "--model", out, "--data", data, "--json"))["accuracy"]
+    print(f"  student 784-64-10 distilled {what}: test accuracy {accuracy:.4f}")
+    if accuracy < 0.75:
+        sys.exit(f"interop: the student distilled {what} did not learn")
 
 
 def student_logits(distill, model, data, work):
