@@ -61,7 +61,7 @@ public struct EvaluationReport: Sendable, Equatable {
             let logZ = m + log(sum)
             nll += logZ - Double(row[row.startIndex + y])
             let confidence = exp(Double(row[row.startIndex + best]) - logZ)
-            let bin = min(bins - 1, Int(confidence * Double(bins)))
+            let bin = confidence.isFinite ? min(bins - 1, Int(confidence * Double(bins))) : 0   // non-finite logits: a wrong row
             binCount[bin] += 1
             binConfidence[bin] += confidence
             if best == y { correct += 1; binCorrect[bin] += 1 }

@@ -33,6 +33,9 @@ public struct SweepRun: Sendable, Equatable {
     public let validationAccuracy: Double
     public let testAccuracy: Double
     public let seconds: Double
+    /// Whether training diverged (a non-finite loss); the run then holds the best weights before
+    /// that, and counts as it scores on validation.
+    public let diverged: Bool
 
     /// The key a restarted sweep recognises a finished run by.
     public var key: String {
@@ -49,27 +52,29 @@ public struct SweepRun: Sendable, Equatable {
 
     var csv: String {
         [kind, technique?.rawValue ?? "", temperature.map { "\($0)" } ?? "", alpha.map { "\($0)" } ?? "", "\(seed)",
-         "\(validationAccuracy)", "\(testAccuracy)", String(format: "%.1f", seconds)].joined(separator: ",")
+         "\(validationAccuracy)", "\(testAccuracy)", String(format: "%.1f", seconds), diverged ? "diverged" : ""].joined(separator: ",")
     }
 
     var json: String {
         "{\"kind\": \"\(kind)\", \"technique\": \(technique.map { "\"\($0.rawValue)\"" } ?? "null"), " +
         "\"temperature\": \(temperature.map { "\($0)" } ?? "null"), \"alpha\": \(alpha.map { "\($0)" } ?? "null"), " +
-        "\"seed\": \(seed), \"validation_accuracy\": \(validationAccuracy), \"test_accuracy\": \(testAccuracy), \"seconds\": \(seconds)}"
+        "\"seed\": \(seed), \"validation_accuracy\": \(validationAccuracy), \"test_accuracy\": \(testAccuracy), \"seconds\": \(seconds), " +
+        "\"diverged\": \(diverged)}"
     }
 
     init(kind: String, technique: TemperatureTechnique?, temperature: Float?, alpha: Float?, seed: UInt64,
-         validationAccuracy: Double, testAccuracy: Double, seconds: Double) {
+         validationAccuracy: Double, testAccuracy: Double, seconds: Double, diverged: Bool = false) {
         (self.kind, self.technique, self.temperature, self.alpha, self.seed) = (kind, technique, temperature, alpha, seed)
-        (self.validationAccuracy, self.testAccuracy, self.seconds) = (validationAccuracy, testAccuracy, seconds)
+        (self.validationAccuracy, self.testAccuracy, self.seconds, self.diverged) = (validationAccuracy, testAccuracy, seconds, diverged)
     }
 
-    /// Parses a line of `sweep.csv`.
+    /// Parses a line of `sweep.csv` (8 fields, or 9 with the divergence mark).
     init?(csv line: Substring) {
         let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 8, let seed = UInt64(f[4]), let v = Double(f[5]), let t = Double(f[6]), let s = Double(f[7]) else { return nil }
+        guard f.count == 8 || f.count == 9, let seed = UInt64(f[4]), let v = Double(f[5]), let t = Double(f[6]),
+              let s = Double(f[7]) else { return nil }
         self.init(kind: f[0], technique: TemperatureTechnique(rawValue: f[1]), temperature: Float(f[2]), alpha: Float(f[3]),
-                  seed: seed, validationAccuracy: v, testAccuracy: t, seconds: s)
+                  seed: seed, validationAccuracy: v, testAccuracy: t, seconds: s, diverged: f.count == 9 && f[8] == "diverged")
     }
 }
 
@@ -107,9 +112,10 @@ public final class Sweep {
 
     /// Runs every missing run. `train` trains one student: (technique, T, alpha) for a distilled
     /// run or nil for the baseline, the seed, and where to report its rounds; it returns the
-    /// trained model.
+    /// trained model, and whether training diverged (the model then holds its best weights before
+    /// that; the sweep records the run, marked, and goes on).
     public func run(test: Examples, validation: Examples,
-                    train: ((technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64, ProgressReporter) throws -> Model,
+                    train: ((technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64, ProgressReporter) throws -> (model: Model, diverged: Bool),
                     finished: (SweepRun) -> Void) throws {
         try FileManager.default.createDirectory(atPath: runsDirectory, withIntermediateDirectories: true)
         let done = Set(runs.map(\.key))
@@ -129,12 +135,12 @@ public final class Sweep {
                 if stopRequested { return }
                 let start = Date()
                 let log = MetricsLog(path: "\(runsDirectory)/\(probe.fileName).jsonl", forwardingTo: nil)
-                let model = try train(setting.map { ($0.0, $0.1, $0.2) }, seed, log)
+                let (model, diverged) = try train(setting.map { ($0.0, $0.1, $0.2) }, seed, log)
                 if stopRequested { return }   // an interrupted run is not a finished one
                 try model.save(to: "\(runsDirectory)/\(probe.fileName).safetensors")
                 let run = SweepRun(kind: probe.kind, technique: probe.technique, temperature: probe.temperature, alpha: probe.alpha,
                                    seed: seed, validationAccuracy: try score(model, validation), testAccuracy: try score(model, test),
-                                   seconds: Date().timeIntervalSince(start))
+                                   seconds: Date().timeIntervalSince(start), diverged: diverged)
                 runs.append(run)
                 try save()
                 finished(run)
@@ -157,7 +163,7 @@ public final class Sweep {
     }
 
     func save() throws {
-        let header = "kind,technique,temperature,alpha,seed,validation_accuracy,test_accuracy,seconds"
+        let header = "kind,technique,temperature,alpha,seed,validation_accuracy,test_accuracy,seconds,note"
         try AtomicFile.write(text: ([header] + runs.map(\.csv)).joined(separator: "\n") + "\n", to: directory + "/sweep.csv")
         var json = "{\"runs\": [\n  " + runs.map(\.json).joined(separator: ",\n  ") + "\n]"
         if let s = summary() {

@@ -241,6 +241,11 @@ public final class Trainer {
             var validationAccuracy: Double?
             if let validation, validation.count > 0, let labels = validation.labels {
                 let logits = try inferLogits(model: model, examples: validation)
+                guard logits.allSatisfy(\.isFinite) else {   // the round's last update overflowed
+                    state.restoreBest(into: parameters)
+                    throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch,
+                                                 detail: "the validation logits are not finite after this batch's update")
+                }
                 validationAccuracy = EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
             }
             let sums = state.sums

@@ -371,5 +371,14 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertEqual(page.charts.filter { $0.kind == "confusion" }.count, 3)   // teacher, baseline, chosen
         XCTAssertEqual(page.charts.filter { $0.kind == "probabilities" }.count, 3)   // the rings have three classes
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/sweep/runs/baseline-seed2.safetensors"))
+
+        // Runs that diverge are recorded, marked, and the sweep goes on to the end and its report.
+        let wild = try distill(common.map { $0 == dir + "/sweep" ? dir + "/wild" : $0 } + ["--seeds", "1", "--lr", "1e30"])
+        XCTAssertEqual(wild.status, 0, wild.stderr)
+        let wildCSV = try String(contentsOfFile: dir + "/wild/sweep.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(wildCSV.count, 6)
+        XCTAssertTrue(wildCSV.dropFirst().allSatisfy { $0.hasSuffix(",diverged") }, "\(wildCSV)")
+        XCTAssertTrue(wild.stderr.contains("recorded as diverged"), wild.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/wild/report.html"))
     }
 }

@@ -73,22 +73,32 @@ struct SweepCommand: ParsableCommand {
             var options = training.options
             options.seed = seed
             let model = try architecture.build(for: transfer, seed: seed)
+            // A diverged run keeps its best weights and is recorded, marked; the sweep goes on.
+            func train(_ trainer: Trainer) throws -> (model: Model, diverged: Bool) {
+                do {
+                    _ = try trainer.run(progress: log)
+                    return (model, false)
+                } catch let error as TrainingError {
+                    guard case .diverged = error else { throw error }
+                    printError("warning: \(error) (run recorded as diverged; the sweep goes on)")
+                    return (model, true)
+                }
+            }
             guard let setting else {
-                _ = try Trainer(model: model, options: options, training: trainingSet, validation: validation).run(progress: log)
-                return model
+                return try train(Trainer(model: model, options: options, training: trainingSet, validation: validation))
             }
             let loss = try DistillationLoss(temperature: setting.temperature, alpha: setting.alpha,
                                             logitStandardization: setting.technique == .standardized)
             let schedule = setting.technique == .cosine
                 ? TemperatureSchedule(shape: .cosine, initial: setting.temperature, final: 1) : nil
             let adaptive = setting.technique == .ctkd ? AdaptiveTemperature(learningRate: Double(options.learningRate)) : nil
-            _ = try Trainer(model: model, options: options, training: transfer, validation: validation, teacher: signal,
-                            loss: loss, temperatureSchedule: schedule, adaptiveTemperature: adaptive).run(progress: log)
-            return model
+            return try train(Trainer(model: model, options: options, training: transfer, validation: validation, teacher: signal,
+                                     loss: loss, temperatureSchedule: schedule, adaptiveTemperature: adaptive))
         }, finished: { r in
-            print(String(format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f", r.kind, r.technique?.rawValue ?? "-",
+            print(String(format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f%@", r.kind, r.technique?.rawValue ?? "-",
                          r.temperature.map { "\($0)" } ?? "-", r.alpha.map { "\($0)" } ?? "-", Int(r.seed),
-                         r.validationAccuracy, r.testAccuracy, r.seconds))
+                         r.validationAccuracy, r.testAccuracy, r.seconds, r.diverged ? "  diverged" : ""))
+            fflush(nil)   // a line per run, even into a file or pipe
         })
         if let s = sweep.summary() {
             print("")
