@@ -59,7 +59,9 @@ def main():
                     cells.append("")
                     continue
                 m, s = mean_sd([float(r["validation_accuracy"]) for r in runs])
-                cells.append(f"{'learned T: ' if technique == 'ctkd' else ''}{100 * m:.2f} ({100 * s:.2f})")
+                diverged = sum(1 for r in runs if r.get("note") == "diverged")
+                mark = f" [{diverged} diverged]" if diverged else ""
+                cells.append(f"{'learned T: ' if technique == 'ctkd' else ''}{100 * m:.2f} ({100 * s:.2f}){mark}")
             label = "ctkd (learned T)" if technique == "ctkd" else technique
             print(f"| {label} | {alpha:g} | " + " | ".join(cells) + " |")
 

@@ -9,6 +9,8 @@ struct LineChart {
         var x: Double, y: Double
         /// Half the height of the error bar (a standard deviation); 0 draws none.
         var spread: Double = 0
+        /// A warning drawn beside the point (e.g. "1 of 3 diverged"), which is then drawn hollow.
+        var warning: String?
     }
 
     struct Series {
@@ -38,7 +40,7 @@ struct LineChart {
         let legendWidth = 48 + 6.3 * Double(names.map(\.count).max() ?? 0)
         let width = 64 + plotWidth + legendWidth
         let left = 64.0, right = left + plotWidth, top = 34.0, bottom = height - 48
-        let points = series.flatMap(\.points)
+        let points = series.flatMap(\.points).filter { $0.y.isFinite }
         var xs = points.map(\.x), ys = points.flatMap { [$0.y - $0.spread, $0.y + $0.spread] }
         if let reference { ys += [reference.y - reference.spread, reference.y + reference.spread] }
         if let marked { xs.append(marked.x); ys.append(marked.y) }
@@ -95,7 +97,7 @@ struct LineChart {
         for (i, series) in series.enumerated() {
             let colour = palette[i % palette.count]
             legend.append((series.name, colour, series.dashed))
-            let sorted = series.points.sorted { $0.x < $1.x }.filter { !logX || $0.x > 0 }
+            let sorted = series.points.sorted { $0.x < $1.x }.filter { (!logX || $0.x > 0) && $0.y.isFinite }
             s += "<g data-series=\"\(escape(series.name))\" data-points=\"\(sorted.count)\">"
             if sorted.count > 1 {
                 let path = sorted.map { "\(svgNumber(sx($0.x))),\(svgNumber(sy($0.y)))" }.joined(separator: " ")
@@ -107,7 +109,12 @@ struct LineChart {
                     s += "<line x1=\"\(x)\" x2=\"\(x)\" y1=\"\(svgNumber(sy(p.y - p.spread)))\" y2=\"\(svgNumber(sy(p.y + p.spread)))\" stroke=\"\(colour)\" class=\"errorbar\"/>"
                 }
                 let radius = sorted.count > 40 ? 1.5 : 3.5
-                s += "<circle cx=\"\(x)\" cy=\"\(svgNumber(sy(p.y)))\" r=\"\(radius)\" fill=\"\(colour)\" data-x=\"\(p.x)\" data-y=\"\(p.y)\" data-spread=\"\(p.spread)\"><title>\(escape(series.name)): \(shortNumber(p.x)), \(String(format: "%.4f", p.y))\(p.spread > 0 ? String(format: " ± %.4f", p.spread) : "")</title></circle>"
+                let fill = p.warning == nil ? "fill=\"\(colour)\"" : "fill=\"#fff\" stroke=\"\(colour)\" stroke-width=\"2\""
+                let note = p.warning.map { " (\($0))" } ?? ""
+                s += "<circle cx=\"\(x)\" cy=\"\(svgNumber(sy(p.y)))\" r=\"\(radius)\" \(fill) data-x=\"\(p.x)\" data-y=\"\(p.y)\" data-spread=\"\(p.spread)\"><title>\(escape(series.name)): \(shortNumber(p.x)), \(String(format: "%.4f", p.y))\(p.spread > 0 ? String(format: " ± %.4f", p.spread) : "")\(escape(note))</title></circle>"
+                if let warning = p.warning {
+                    s += "<text x=\"\(svgNumber(sx(p.x) + 6))\" y=\"\(svgNumber(sy(p.y) + 14))\" class=\"warning\">\(escape(warning))</text>"
+                }
             }
             s += "</g>\n"
         }

@@ -9,9 +9,11 @@ public struct Report: Sendable {
     /// Validation accuracy against T for one technique: one series per alpha.
     public struct TemperaturePanel: Sendable {
         public struct Point: Sendable {
+            /// Mean and sd over the seeds whose run did not diverge; `diverged` counts the others.
             public var temperature: Double, mean: Double, sd: Double, seeds: Int
-            public init(temperature: Double, mean: Double, sd: Double, seeds: Int) {
-                (self.temperature, self.mean, self.sd, self.seeds) = (temperature, mean, sd, seeds)
+            public var diverged: Int
+            public init(temperature: Double, mean: Double, sd: Double, seeds: Int, diverged: Int = 0) {
+                (self.temperature, self.mean, self.sd, self.seeds, self.diverged) = (temperature, mean, sd, seeds, diverged)
             }
         }
         public var technique: String

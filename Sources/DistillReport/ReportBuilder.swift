@@ -61,8 +61,10 @@ extension Report {
                 let atAlpha = runs.filter { $0.alpha == alpha }
                 let temperatures = Array(Set(atAlpha.map { $0.temperature! })).sorted()
                 return (alpha: alpha, points: temperatures.map { t in
-                    let v = atAlpha.filter { $0.temperature == t }.map(\.validationAccuracy)
-                    return TemperaturePanel.Point(temperature: Double(t), mean: mean(v), sd: sd(v), seeds: v.count)
+                    let runs = atAlpha.filter { $0.temperature == t }
+                    let v = runs.filter { !$0.diverged }.map(\.validationAccuracy)
+                    return TemperaturePanel.Point(temperature: Double(t), mean: mean(v), sd: sd(v), seeds: runs.count,
+                                                  diverged: runs.count - v.count)
                 })
             }
             var chosen: (Double, Double)?

@@ -34,13 +34,17 @@ extension Report {
         guard !panels.isEmpty else { return "" }
         var s = "<section id=\"temperature\"><h2>Validation accuracy against the temperature</h2>\n"
         s += "<p>One line per alpha; points are means over seeds with ± one standard deviation as bars. The dashed line "
-        s += "and band are the label-only baseline (mean ± sd); the ring marks the setting chosen on validation.</p>\n<div class=\"row\">"
+        s += "and band are the label-only baseline (mean ± sd); the ring marks the setting chosen on validation. A hollow point "
+        s += "had seeds whose training diverged: it shows the others, and the choice counts the diverged ones as they scored.</p>\n<div class=\"row\">"
         for panel in panels {
             let chart = LineChart(
                 title: panel.technique, xLabel: "temperature T", yLabel: "validation accuracy", logarithmicX: true,
                 series: panel.series.map { s in
                     LineChart.Series(name: "alpha \(shortNumber(Double(s.alpha)))",
-                                     points: s.points.map { .init(x: $0.temperature, y: $0.mean, spread: $0.sd) })
+                                     points: s.points.map { p in
+                                         LineChart.Point(x: p.temperature, y: p.seeds > p.diverged ? p.mean : .nan, spread: p.sd,
+                                                         warning: p.diverged > 0 ? "\(p.diverged) of \(p.seeds) diverged" : nil)
+                                     })
                 },
                 reference: panel.baseline.map { .init(name: "baseline", y: $0.mean, spread: $0.sd) },
                 marked: panel.chosen.map { ($0.temperature, $0.accuracy, "chosen") })
@@ -50,13 +54,13 @@ extension Report {
         }
         s += "</div>\n"
         // The same numbers as a table, for reading exact values.
-        s += "<table class=\"numbers\"><tr><th>technique</th><th>alpha</th><th>T</th><th>validation accuracy</th><th>sd</th><th>seeds</th></tr>"
+        s += "<table class=\"numbers\"><tr><th>technique</th><th>alpha</th><th>T</th><th>validation accuracy</th><th>sd</th><th>seeds</th><th>diverged</th></tr>"
         for panel in panels {
             for series in panel.series {
                 for p in series.points {
                     let chosen = panel.chosen.map { $0.temperature == p.temperature && $0.accuracy == p.mean } ?? false
                     s += "<tr\(chosen ? " class=\"chosen\"" : "")><td>\(escape(panel.technique))</td><td>\(shortNumber(Double(series.alpha)))</td>"
-                    s += "<td>\(shortNumber(p.temperature))</td><td>\(String(format: "%.4f", p.mean))</td><td>\(String(format: "%.4f", p.sd))</td><td>\(p.seeds)</td></tr>"
+                    s += "<td>\(shortNumber(p.temperature))</td><td>\(p.seeds > p.diverged ? String(format: "%.4f", p.mean) : "-")</td><td>\(String(format: "%.4f", p.sd))</td><td>\(p.seeds)</td><td>\(p.diverged > 0 ? "\(p.diverged)" : "")</td></tr>"
                 }
             }
         }
@@ -146,7 +150,7 @@ extension Report {
     .chart .title { font-weight: 600; font-size: 14px; } .frame { fill: none; stroke: #999; }
     .grid { stroke: #e6e6e6; } .axis { stroke: #999; } .ytick { text-anchor: end; dominant-baseline: middle; font-size: 11px; fill: #444; }
     .xtick { text-anchor: middle; font-size: 11px; fill: #444; } .xlabel, .ylabel { text-anchor: middle; font-size: 12px; fill: #333; }
-    .legend { font-size: 11px; fill: #333; } .errorbar { stroke-width: 1.5; }
+    .legend { font-size: 11px; fill: #333; } .errorbar { stroke-width: 1.5; } .warning { font-size: 10px; fill: #b00; }
     .reference { stroke: #555; stroke-width: 1.5; stroke-dasharray: 5 3; } .band { fill: #888; fill-opacity: 0.15; }
     .marked { fill: none; stroke: #000; stroke-width: 2; } .markedlabel { text-anchor: middle; font-size: 11px; font-weight: 600; }
     .example { display: flex; gap: 8px; align-items: center; border: 1px solid #eee; padding: 6px; flex-direction: row; flex-wrap: wrap; }

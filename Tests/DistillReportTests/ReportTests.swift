@@ -73,4 +73,22 @@ final class ReportTests: XCTestCase {
         let (cx, cy) = (Double(circle.attributes["cx"]!)!, Double(circle.attributes["cy"]!)!)
         XCTAssertTrue(cx.isFinite && cy.isFinite && cx > 0 && cy > 0, "\(cx), \(cy)")
     }
+
+    /// A setting with diverged seeds is drawn from the others, hollow, with a warning; a setting
+    /// whose every seed diverged has no point, only its row in the table.
+    func testDivergedSeedsAreShownAsSuch() throws {
+        var report = Report(title: "diverged", classNames: ["a", "b"])
+        report.panels = [Report.TemperaturePanel(technique: "fixed", series: [(alpha: 0.9, points: [
+            .init(temperature: 1, mean: 0.9, sd: 0, seeds: 3),
+            .init(temperature: 4, mean: 0.88, sd: 0.01, seeds: 3, diverged: 1),
+            .init(temperature: 20, mean: 0, sd: 0, seeds: 3, diverged: 3),
+        ])], baseline: nil, chosen: nil)]
+        let html = report.html()
+        let page = try ChartCollector.read(html)
+        let circles = try XCTUnwrap(page.charts.first).elements.filter { $0.name == "circle" }
+        XCTAssertEqual(circles.compactMap { $0.attributes["data-x"] }, ["1.0", "4.0"])
+        XCTAssertEqual(circles[1].attributes["fill"], "#fff")
+        XCTAssertTrue(page.text.contains("1 of 3 diverged"))
+        XCTAssertTrue(html.contains("<td>20</td><td>-</td>"), "the all-diverged setting's row")
+    }
 }
