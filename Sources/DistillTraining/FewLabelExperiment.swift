@@ -29,11 +29,12 @@ public struct FewLabelExperiment: Sendable {
 
     public init() {}
 
-    /// The settings of `distill demo --quick`: a shorter teacher and shorter students.
+    /// The settings of `distill demo --quick`: a shorter teacher, shorter students, and T = 4 only.
     public static var quick: FewLabelExperiment {
         var e = FewLabelExperiment()
         e.teacherEpochs = 2
         e.studentSteps = 1500
+        e.temperatures = [4]
         return e
     }
 
@@ -83,13 +84,14 @@ public struct FewLabelExperiment: Sendable {
         let few = training.subset(0..<min(labels, training.count))
         let transfer = training.keepingLabels(forFirst: labels)
         var results: [Student] = []
+        // One teacher's cached logits do not depend on T: computed once for every temperature.
+        let signal = try TeacherSignal.cache([teacher], on: transfer, temperature: 1)
         for temperature in [nil] + temperatures {
             var generator = SeededGenerator(seed: seed &+ 100)
             let model = try Model(spec: ArchitectureSpec(parsing: studentArchitecture), inputShape: training.exampleShape,
                                   classes: training.classes, normalization: training.normalization, generator: &generator)
             let summary: TrainingSummary
             if let temperature {
-                let signal = try TeacherSignal.cache([teacher], on: transfer, temperature: temperature)
                 let loss = try DistillationLoss(temperature: temperature, alpha: alpha)
                 summary = try Trainer(model: model, options: options(steps: studentSteps, seed: seed &+ 20), training: transfer,
                                       validation: validation, teacher: signal, loss: loss).run(progress: progress("distilled T \(temperature)"))
