@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
         .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData"]),
-        .target(name: "DistillReport", dependencies: ["DistillCore", "DistillData", "DistillNN", "DistillTraining"]),
+        .target(name: "DistillReport", dependencies: ["DistillCore", "DistillData", "DistillLosses", "DistillNN", "DistillTraining"]),
         .target(
             name: "DistillKit",
             dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData", "DistillTraining",

@@ -84,12 +84,6 @@ public enum TeacherRows: Sendable {
         return .topK(values: values, indices: indices, classes: classes, rows: nil)
     }
 
-    /// The values of `.values` rows (empty for mapped rows).
-    public var flatValues: [Float] {
-        if case let .values(values, _) = self { return values }
-        return []
-    }
-
     /// The rows of the examples at `indices`, in that order.
     public func selecting(_ indices: [Int]) -> TeacherRows {
         switch self {

@@ -27,7 +27,6 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
     public let rows: Int
     public let columns: Int
     private let shards: [Shard]
-    private let firstRows: [Int]
 
     /// Maps `path`: an NPY file, or a directory whose `*.npy` files are taken in name order.
     /// - Parameter integers: take integer arrays (int32, int64, uint8) instead of floating-point
@@ -73,7 +72,6 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
             throw error
         }
         self.shards = shards
-        self.firstRows = shards.map(\.firstRow)
         self.rows = rows
         self.columns = columns ?? 0
     }
@@ -106,10 +104,10 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
     public func copyRow(_ row: Int, to destination: UnsafeMutablePointer<Float>) {
         precondition(row >= 0 && row < rows, "row \(row) outside 0..<\(rows)")
         // The last shard whose first row is <= row.
-        var lo = 0, hi = firstRows.count - 1
+        var lo = 0, hi = shards.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
-            if firstRows[mid] <= row { lo = mid } else { hi = mid - 1 }
+            if shards[mid].firstRow <= row { lo = mid } else { hi = mid - 1 }
         }
         let shard = shards[lo]
         let h = shard.header

@@ -20,13 +20,18 @@ public struct Report: Sendable {
         public var series: [(alpha: Float, points: [Point])]
         /// The label-only baseline's validation accuracy (mean, sd over seeds).
         public var baseline: (mean: Double, sd: Double)?
-        /// The chosen (T, validation accuracy), when it belongs to this technique.
-        public var chosen: (temperature: Double, accuracy: Double)?
+        /// The chosen setting, when it belongs to this technique.
+        public var chosen: (temperature: Double, alpha: Float)?
         public var note: String?
 
         public init(technique: String, series: [(alpha: Float, points: [Point])], baseline: (mean: Double, sd: Double)?,
-                    chosen: (temperature: Double, accuracy: Double)?, note: String? = nil) {
+                    chosen: (temperature: Double, alpha: Float)?, note: String? = nil) {
             (self.technique, self.series, self.baseline, self.chosen, self.note) = (technique, series, baseline, chosen, note)
+        }
+
+        /// Whether `point` of the series at `alpha` is the chosen setting.
+        func isChosen(_ point: Point, alpha: Float) -> Bool {
+            chosen.map { $0.temperature == point.temperature && $0.alpha == alpha } ?? false
         }
     }
 

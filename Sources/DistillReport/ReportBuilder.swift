@@ -1,5 +1,6 @@
 import DistillCore
 import DistillData
+import DistillLosses
 import DistillNN
 import DistillTraining
 import Foundation
@@ -20,7 +21,7 @@ extension Report {
         }
         var buffer = [Float](repeating: 0, count: examples.featureCount)
         return picked.map { i in
-            let logits = teacherLogits[(i * classes)..<((i + 1) * classes)].map(Double.init)
+            let logits = Array(teacherLogits[(i * classes)..<((i + 1) * classes)])
             var pixels: [Double] = []
             var (width, height) = (0, 0)
             if examples.isImage, examples.exampleShape[0] == 1 {
@@ -31,7 +32,7 @@ extension Report {
             }
             let label = examples.labels.map { Int($0[i]) }
             return SoftenedExample(pixels: pixels, width: width, height: height, label: label,
-                                   atOne: softmax(logits, temperature: 1), atTemperature: softmax(logits, temperature: Double(temperature)))
+                                   atOne: probabilities(logits, temperature: 1), atTemperature: probabilities(logits, temperature: temperature))
         }
     }
 
@@ -67,9 +68,9 @@ extension Report {
                                                   diverged: runs.count - v.count)
                 })
             }
-            var chosen: (Double, Double)?
+            var chosen: (Double, Float)?
             if let summary, summary.chosen.technique == technique {
-                chosen = (Double(summary.chosen.temperature), summary.chosenValidation)
+                chosen = (Double(summary.chosen.temperature), summary.chosen.alpha)
             }
             let notes: [TemperatureTechnique: String] = [
                 .fixed: "A fixed temperature T.",
@@ -80,7 +81,8 @@ extension Report {
             report.panels.append(TemperaturePanel(technique: technique.rawValue, series: series, baseline: baselineValidation,
                                                   chosen: chosen, note: notes[technique]))
         }
-        report.models = [try score(teacher, name: "teacher", on: test)]
+        report.models = [ScoredModel(name: "teacher", evaluation: EvaluationReport(logits: teacherLogits, labels: test.labels!,
+                                                                                  classes: teacher.classes))]
         guard let summary, let firstSeed = sweep.seeds.first(where: { seed in
             sweep.runs.contains { $0.kind == "distilled" && $0.seed == seed && $0.technique == summary.chosen.technique
                 && $0.temperature == summary.chosen.temperature && $0.alpha == summary.chosen.alpha }
@@ -122,11 +124,15 @@ extension Report {
     }
 }
 
-func softmax(_ z: [Double], temperature: Double) -> [Double] {
-    let m = z.max() ?? 0
-    let e = z.map { exp(($0 - m) / temperature) }
-    let s = e.reduce(0, +)
-    return e.map { $0 / s }
+/// The softmax of one row of finite logits at `temperature`, for display.
+func probabilities(_ logits: [Float], temperature: Float) -> [Double] {
+    var out = [Float](repeating: 0, count: logits.count)
+    logits.withUnsafeBufferPointer { z in
+        out.withUnsafeMutableBufferPointer { p in
+            try! softmax(logits: z, rows: 1, classes: logits.count, temperature: temperature, into: p)   // finite logits, T > 0
+        }
+    }
+    return out.map(Double.init)
 }
 
 private func mean(_ x: [Double]) -> Double { Statistics.mean(x) }

@@ -47,7 +47,8 @@ extension Report {
                                      })
                 },
                 reference: panel.baseline.map { .init(name: "baseline", y: $0.mean, spread: $0.sd) },
-                marked: panel.chosen.map { ($0.temperature, $0.accuracy, "chosen") })
+                marked: panel.series.lazy.flatMap { s in s.points.filter { panel.isChosen($0, alpha: s.alpha) } }.first
+                    .map { ($0.temperature, $0.mean, "chosen") })
             s += "<figure>" + chart.svg()
             if let note = panel.note { s += "<figcaption>\(escape(note))</figcaption>" }
             s += "</figure>\n"
@@ -58,8 +59,7 @@ extension Report {
         for panel in panels {
             for series in panel.series {
                 for p in series.points {
-                    let chosen = panel.chosen.map { $0.temperature == p.temperature && $0.accuracy == p.mean } ?? false
-                    s += "<tr\(chosen ? " class=\"chosen\"" : "")><td>\(escape(panel.technique))</td><td>\(shortNumber(Double(series.alpha)))</td>"
+                    s += "<tr\(panel.isChosen(p, alpha: series.alpha) ? " class=\"chosen\"" : "")><td>\(escape(panel.technique))</td><td>\(shortNumber(Double(series.alpha)))</td>"
                     s += "<td>\(shortNumber(p.temperature))</td><td>\(p.seeds > p.diverged ? String(format: "%.4f", p.mean) : "-")</td><td>\(String(format: "%.4f", p.sd))</td><td>\(p.seeds)</td><td>\(p.diverged > 0 ? "\(p.diverged)" : "")</td></tr>"
                 }
             }

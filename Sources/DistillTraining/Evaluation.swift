@@ -61,7 +61,11 @@ public struct EvaluationReport: Sendable, Equatable {
             let logZ = m + log(sum)
             nll += logZ - Double(row[row.startIndex + y])
             let confidence = exp(Double(row[row.startIndex + best]) - logZ)
-            let bin = confidence.isFinite ? min(bins - 1, Int(confidence * Double(bins))) : 0   // non-finite logits: a wrong row
+            guard confidence.isFinite else {   // a row of non-finite logits: an error (NLL too), in no bin
+                count += 1
+                continue
+            }
+            let bin = min(bins - 1, Int(confidence * Double(bins)))
             binCount[bin] += 1
             binConfidence[bin] += confidence
             if best == y { correct += 1; binCorrect[bin] += 1 }

@@ -11,11 +11,9 @@ import Darwin
 
 /// Where a distilled student's soft targets come from.
 public enum TeacherSignal {
-    /// Logits `[N, C]` for the training examples in order, computed once (cached teacher outputs,
-    /// from our own teachers or from an NPY file).
-    case cached([Float])
-    /// Logits read as batches need them (memory-mapped NPY shards of `--teacher-logits`, or the
-    /// top-k logits of `--teacher-top-k`).
+    /// Logits for the training examples in order: computed once from our own teachers
+    /// (`.values`), or read as batches need them from memory-mapped NPY shards
+    /// (`--teacher-logits`) or top-k logits (`--teacher-top-k`).
     case rows(TeacherRows)
     /// Teachers run in inference mode on every batch (needed when augmentation changes the
     /// inputs: the teacher sees the same augmented batch as the student).
@@ -27,8 +25,9 @@ public enum TeacherSignal {
     public static func cache(_ teachers: [Model], on examples: Examples, temperature: Float) throws -> TeacherSignal {
         precondition(!teachers.isEmpty)
         let outputs = try teachers.map { try inferLogits(model: $0, examples: examples) }
-        if outputs.count == 1 { return .cached(outputs[0]) }
-        return .cached(ensembleLogits(outputs, classes: teachers[0].classes, temperature: temperature))
+        let classes = teachers[0].classes
+        if outputs.count == 1 { return .rows(.values(outputs[0], width: classes)) }
+        return .rows(.values(ensembleLogits(outputs, classes: classes, temperature: temperature), width: classes))
     }
 
     /// `T log(mean_m softmax(t_m / T))` row by row (floored at the log of the smallest normal).

@@ -87,9 +87,6 @@ public final class Trainer {
         if teacher == nil && training.labelledCount == 0 {
             throw TrainingError.invalidOption("no training example has a label; distil from a teacher instead")
         }
-        if case let .cached(logits)? = teacher, logits.count != training.count * model.classes {
-            throw TrainingError.incompatibleTeacher("teacher logits hold \(logits.count) values; \(training.count) examples of \(model.classes) classes need \(training.count * model.classes)")
-        }
         if case let .rows(rows)? = teacher, rows.width != model.classes || rows.count < training.count {
             throw TrainingError.incompatibleTeacher("teacher logits are [\(rows.count), \(rows.width)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
         }
@@ -119,12 +116,8 @@ public final class Trainer {
     public func run(progress: ProgressReporter? = nil, checkpoint: (path: String, every: Int, settings: String)? = nil,
                     resume: TrainingState? = nil) throws -> TrainingSummary {
         let options = self.options
-        let teacherRows: TeacherRows?
-        switch teacher {
-        case let .cached(c)?: teacherRows = .values(c, width: model.classes)
-        case let .rows(rows)?: teacherRows = rows
-        default: teacherRows = nil
-        }
+        var teacherRows: TeacherRows?
+        if case let .rows(rows)? = teacher { teacherRows = rows }
         let batcher = try Batcher(examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
                                   jitter: options.jitter, teacherRows: teacherRows)
         let stepsPerEpoch = batcher.batchesPerEpoch

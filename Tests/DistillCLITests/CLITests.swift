@@ -361,10 +361,16 @@ final class SweepCommandTests: XCTestCase {
         let page = try ChartCollector.read(String(contentsOfFile: dir + "/sweep/report.html", encoding: .utf8))
         let lines = page.charts.filter { $0.kind == "line" }
         XCTAssertEqual(lines.count, 4)   // fixed and cosine against T, the loss terms, validation accuracy
-        for chart in lines.prefix(2) {  // one point per temperature, at the mean validation accuracy of two seeds
+        // One point per temperature, at the mean validation accuracy of the two seeds in sweep.csv.
+        let fields = csv.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        for (chart, technique) in zip(lines.prefix(2), ["fixed", "cosine"]) {
             let points = chart.elements.filter { $0.name == "circle" && $0.attributes["data-y"] != nil }
             XCTAssertEqual(points.compactMap { $0.attributes["data-x"] }, ["2.0", "4.0"])
-            XCTAssertTrue(points.allSatisfy { Double($0.attributes["data-y"]!)! > 0.5 })
+            for point in points {
+                let runs = fields.filter { $0[1] == technique && Double($0[2]) == Double(point.attributes["data-x"]!) }
+                XCTAssertEqual(runs.count, 2)
+                XCTAssertEqual(Double(point.attributes["data-y"]!)!, runs.map { Double($0[5])! }.reduce(0, +) / 2, accuracy: 1e-12)
+            }
         }
         XCTAssertEqual(lines.prefix(2).filter { c in c.elements.contains { $0.attributes["data-marked"] == "chosen" } }.count, 1)
         XCTAssertTrue(lines[3].elements.contains { $0.attributes["data-series"] == "baseline, seed 1" && $0.attributes["data-points"] == "4" })

@@ -15,7 +15,7 @@ func sampleReport() -> Report {
                                        .init(temperature: 20, mean: 0.83, sd: 0, seeds: 3)]),
                  (alpha: 0.9, points: [.init(temperature: 1, mean: 0.79, sd: 0.01, seeds: 3),
                                        .init(temperature: 4, mean: 0.84, sd: 0.01, seeds: 3)])],
-        baseline: (0.78, 0.01), chosen: (4, 0.85))]
+        baseline: (0.78, 0.01), chosen: (4, 0.5))]
     report.curves = [("chosen", (1...5).map { Report.CurvePoint(step: $0 * 10, loss: 2 / Double($0), softLoss: 1.5 / Double($0),
                                                                    hardLoss: 0.5 / Double($0), validationAccuracy: 0.5 + 0.05 * Double($0)) }),
                      ("baseline", (1...5).map { Report.CurvePoint(step: $0 * 10, loss: 1 / Double($0), softLoss: nil, hardLoss: 1 / Double($0),
@@ -44,7 +44,10 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(points.compactMap { Double($0.attributes["data-y"]!) }.sorted(), [0.79, 0.80, 0.83, 0.84, 0.85])
         XCTAssertEqual(temperature.elements.filter { $0.name == "polyline" }.count, 2)
         XCTAssertNotNil(temperature.elements.first { $0.attributes["data-series"] == "baseline" && $0.attributes["data-y"] == "0.78" })
-        XCTAssertNotNil(temperature.elements.first { $0.attributes["data-marked"] == "chosen" && $0.attributes["data-x"] == "4.0" })
+        XCTAssertNotNil(temperature.elements.first {
+            $0.attributes["data-marked"] == "chosen" && $0.attributes["data-x"] == "4.0" && $0.attributes["data-y"] == "0.85"
+        })
+        XCTAssertEqual(sampleReport().html().components(separatedBy: "<tr class=\"chosen\">").count, 2, "one chosen row")
         // Error bars for the points with a spread (four of five).
         XCTAssertEqual(temperature.elements.filter { $0.attributes["class"] == "errorbar" }.count, 4)
 

@@ -58,7 +58,8 @@ struct Demo: ParsableCommand {
 
         var table = ["model                                      parameters  val acc  test acc  errors     NLL     ECE   seconds"]
         var json: [String] = []
-        var scored: [Report.ScoredModel] = []
+        var scored: [String: Report.ScoredModel] = [:]   // by file: the models the report shows
+        var teacherTestLogits: [Float] = []
         let rows: [(name: String, file: String?, model: Model, validation: Double?, seconds: Double?)] =
             [("teacher \(experiment.teacherArchitecture)", "teacher.safetensors", teacher, teacher.metadata["validation_accuracy"].flatMap(Double.init),
               reused ? nil : teacherSeconds)]
@@ -67,9 +68,10 @@ struct Demo: ParsableCommand {
                 return (s.name + (s.name == chosen.name ? " *" : ""), file, s.model, s.summary.bestValidationAccuracy, s.summary.seconds)
             }
         for row in rows {
-            let report = EvaluationReport(logits: try inferLogits(model: row.model, examples: dataset.test),
-                                          labels: dataset.test.labels!, classes: row.model.classes)
-            if row.file != nil { scored.append(Report.ScoredModel(name: row.name.replacingOccurrences(of: " *", with: ""), evaluation: report)) }
+            let logits = try inferLogits(model: row.model, examples: dataset.test)
+            if row.model === teacher { teacherTestLogits = logits }
+            let report = EvaluationReport(logits: logits, labels: dataset.test.labels!, classes: row.model.classes)
+            if let file = row.file { scored[file] = Report.ScoredModel(name: row.name.replacingOccurrences(of: " *", with: ""), evaluation: report) }
             table.append(row.name.padding(toLength: 42, withPad: " ", startingAt: 0)
                          + String(format: "%11d %8@ %9.4f %7d %7.4f %7.4f ", row.model.parameterCount,
                                   row.validation.map { String(format: "%.4f", $0) } ?? "-", report.accuracy, report.errors, report.nll, report.ece)
@@ -78,47 +80,14 @@ struct Demo: ParsableCommand {
         }
         let summary = "{\"data\": \"\(dataset.directory)\", \"seed\": \(seed), \"quick\": \(quick), \"labels\": \(experiment.labels), \"temperatures\": \(experiment.temperatures), \"chosen_temperature\": \(chosen.temperature!), \"alpha\": \(experiment.alpha), \"models\": [\n  " + json.joined(separator: ",\n  ") + "\n]}\n"
         try AtomicFile.write(text: summary, to: out + "/summary.json")
-        try report(experiment: experiment, students: students, chosen: chosen, teacher: teacher, scored: scored,
-                   test: dataset.test, classNames: dataset.classNames, training: training.count, validation: validation.count)
+        try Report.fewLabelDemo(experiment, students: students, chosen: chosen, teacherTestLogits: teacherTestLogits,
+                                scored: ["teacher.safetensors", "student-labels-only.safetensors", "student-distilled.safetensors"].map { scored[$0]! },
+                                test: dataset.test, classNames: dataset.classNames, training: training.count, validation: validation.count)
             .write(to: out + "/report.html")
         print(table.joined(separator: "\n"))
         print("")
         print("* chosen on validation accuracy. Test set of \(dataset.test.count) images, seed \(seed); choices were made on \(validation.count) validation images.")
         print("Models, summary.json and report.html written to \(out)/")
-    }
-
-    /// The demo's report: accuracy against T (one seed, one alpha), curves, the teacher's
-    /// softened outputs at the chosen T, and the confusion matrices.
-    func report(experiment: FewLabelExperiment, students: [FewLabelExperiment.Student], chosen: FewLabelExperiment.Student,
-                teacher: Model, scored: [Report.ScoredModel], test: Examples, classNames: [String]?, training: Int,
-                validation: Int) throws -> Report {
-        let names = classNames ?? (0..<teacher.classes).map { "class \($0)" }
-        var report = Report(title: "Distill demo: a few labels and a teacher", classNames: names)
-        let baseline = students[0]
-        let chosenT = chosen.temperature!
-        report.facts = [
-            ("data", "\(training) training images (labels kept for \(experiment.labels)), \(validation) validation, \(test.count) test"),
-            ("teacher", "\(experiment.teacherKey)"),
-            ("students", "\(experiment.studentArchitecture), \(experiment.studentSteps) steps each, alpha \(experiment.alpha), seed \(seed)"),
-            ("selection", "T with the best validation accuracy; one seed, so no spread (distill sweep runs several)"),
-        ]
-        let accuracy = scored.map(\.evaluation.accuracy)
-        report.headline = [String(format: "Chosen on validation: T %@. Test accuracy: distilled %.4f, label-only %.4f, teacher %.4f.",
-                                  "\(chosenT)", accuracy[2], accuracy[1], accuracy[0])]
-        let points = students.compactMap { s in
-            s.temperature.map { Report.TemperaturePanel.Point(temperature: Double($0), mean: s.summary.bestValidationAccuracy ?? 0, sd: 0, seeds: 1) }
-        }
-        report.panels = [Report.TemperaturePanel(
-            technique: "fixed temperature", series: [(alpha: experiment.alpha, points: points)],
-            baseline: baseline.summary.bestValidationAccuracy.map { ($0, 0) },
-            chosen: (Double(chosenT), chosen.summary.bestValidationAccuracy ?? 0))]
-        report.curves = [("distilled, T \(chosenT)", chosen.summary.records.map(Report.CurvePoint.init)),
-                         ("labels only", baseline.summary.records.map(Report.CurvePoint.init))]
-        report.softenedTemperature = chosenT
-        report.softened = Report.softenedExamples(teacherLogits: try inferLogits(model: teacher, examples: test), examples: test,
-                                                  temperature: chosenT)
-        report.models = scored
-        return report
     }
 
     func say(_ line: String) { if !quiet { printError(line) } }

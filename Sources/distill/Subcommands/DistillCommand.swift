@@ -165,7 +165,6 @@ func omitting(_ keep: [Int], from examples: Examples, signal: TeacherSignal) -> 
     let kept = Examples(inputs: inputs, exampleShape: examples.exampleShape, labels: examples.labels.map { l in keep.map { l[$0] } },
                         classes: examples.classes, normalization: examples.normalization)
     switch signal {
-    case let .cached(logits): return (kept, .cached(TeacherRows.values(logits, width: examples.classes).selecting(keep).flatValues))
     case let .rows(rows): return (kept, .rows(rows.selecting(keep)))
     case .models: return (kept, signal)
     }
