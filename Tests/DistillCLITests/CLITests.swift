@@ -57,6 +57,16 @@ func trainRingsTeacher(data: String, out: String, seed: String = "0",
     XCTAssertEqual(run.status, 0, run.stderr, file: file, line: line)
 }
 
+/// A new directory with the rings data and a rings teacher at `dir/teacher.safetensors` trained
+/// with `seed`; returns it and the flags `--data DIR --quiet --seed SEED` for the runs that follow.
+func ringsWithTeacher(seed: String, prefix: String = "distill-cli", file: StaticString = #filePath,
+                      line: UInt = #line) throws -> (dir: String, quiet: [String]) {
+    let dir = try makeTemporaryDirectory(prefix)
+    try writeRings(to: dir)
+    try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: seed, file: file, line: line)
+    return (dir, ["--data", dir, "--quiet", "--seed", seed])
+}
+
 /// The test accuracy of `model` on `data`, from `distill eval --json`.
 func testAccuracy(model: String, data: String) throws -> Double {
     let run = try distill(["eval", "--model", model, "--data", data, "--json"])
@@ -150,10 +160,7 @@ final class PipelineCommandTests: XCTestCase {
     /// With labels for 30 examples, a student distilled from a teacher (trained on all labels)
     /// with the unlabelled rest as transfer set beats the same student on the 30 labels alone.
     func testDistilledStudentBeatsLabelOnlyStudent() throws {
-        let dir = try makeTemporaryDirectory("distill-cli")
-        try writeRings(to: dir)
-        let quiet = ["--data", dir, "--quiet", "--seed", "5"]
-        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "5")
+        let (dir, quiet) = try ringsWithTeacher(seed: "5")
         let baseline = try distill(["train", "--arch", "mlp:16", "--steps", "600", "--labelled", "30", "--batch-size", "32", "--out", dir + "/base.safetensors"] + quiet)
         XCTAssertEqual(baseline.status, 0, baseline.stderr)
         let student = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--steps", "600",
@@ -254,10 +261,7 @@ final class OmitClassTests: XCTestCase {
     /// `--omit-class K` removes class K's examples from the transfer set (labelled or not) and
     /// records it; the student still scores on class K from the soft targets of other classes.
     func testOmittedClassLeavesTheTransferSet() throws {
-        let dir = try makeTemporaryDirectory("distill-cli")
-        try writeRings(to: dir)
-        let quiet = ["--data", dir, "--quiet", "--seed", "2"]
-        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "2")
+        let (dir, quiet) = try ringsWithTeacher(seed: "2")
         let run = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:32", "--epochs", "20",
                                "--batch-size", "64", "--omit-class", "1", "--out", dir + "/s.safetensors"] + quiet)
         XCTAssertEqual(run.status, 0, run.stderr)
@@ -314,10 +318,7 @@ final class TemperatureTechniqueTests: XCTestCase {
     /// A cosine temperature schedule with logit standardisation distils a working student and
     /// records both in the model file.
     func testScheduleAndStandardization() throws {
-        let dir = try makeTemporaryDirectory("distill-cli")
-        try writeRings(to: dir)
-        let quiet = ["--data", dir, "--quiet", "--seed", "6"]
-        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "6")
+        let (dir, quiet) = try ringsWithTeacher(seed: "6")
         let run = try distill(["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "20",
                                "--batch-size", "64", "--temperature", "8", "--temperature-schedule", "cosine",
                                "--final-temperature", "2", "--logit-standardization", "--out", dir + "/s.safetensors"] + quiet)

@@ -69,10 +69,7 @@ final class AdaptiveTemperatureCLITests: XCTestCase {
     /// CTKD distils a working student, records the learned temperature (in [1, 21]), and an
     /// interrupted run resumes to the same file (the temperature parameter is part of the state).
     func testCTKDRunsAndResumesExactly() throws {
-        let dir = try makeTemporaryDirectory("distill-ctkd")
-        try writeRings(to: dir)
-        let quiet = ["--data", dir, "--quiet", "--seed", "8"]
-        try trainRingsTeacher(data: dir, out: dir + "/teacher.safetensors", seed: "8")
+        let (dir, quiet) = try ringsWithTeacher(seed: "8", prefix: "distill-ctkd")
         let flags = ["distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16", "--epochs", "12",
                      "--batch-size", "32", "--adaptive-temperature", "ctkd", "--checkpoint-every", "30"] + quiet
         let run = try distill(flags + ["--out", dir + "/a.safetensors"])
