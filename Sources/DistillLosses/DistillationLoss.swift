@@ -228,7 +228,7 @@ public struct DistillationLoss: Sendable, Equatable {
             return value(totals: totals, counted: counted, effectiveAlpha: effectiveAlpha)
         }
         let totals = forEachRowChunk(rows: rows, classes: classes) { range in
-          withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * classes) { scratchBuffer in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * classes) { scratchBuffer in
             let scratch = scratchBuffer.baseAddress!
             var totals = RowTotals()
             let student = studentBox.value, teacher = teacherBox.value, gradient = gradientBox.value

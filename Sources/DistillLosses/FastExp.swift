@@ -42,6 +42,44 @@ func fastExp(_ x: Vec) -> Vec {
     return unsafeBitCast(unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (nBits &<< 23), to: Vec.self)
 }
 
+/// The smallest argument `fastExp2` distinguishes: `log2(Float.leastNormalMagnitude)`.
+let exp2Floor: Float = -126
+
+/// `2^x` for eight lanes, accurate to 1 ulp for `-126 <= x <= 127`.
+///
+/// The loss kernels work in base 2 (`e^z = 2^(z log2(e))`, with `log2(e)` folded into the factor
+/// they already multiply by), which makes the range reduction exact and cheap: `x = n + f` with
+/// `n = round(x)` and `|f| <= 1/2` (three additions, none a multiplication). `2^f` is a degree-6
+/// polynomial fitted for least relative error on [-1/2, 1/2] (2e-9 before rounding), evaluated by
+/// Horner's rule (six fused multiply-adds; the exponentials of a loop's iterations overlap), and
+/// `2^n` is assembled in the exponent bits. Arguments
+/// below `exp2Floor` (and `-inf`) are raised to it, giving 2^-126 (about 1.2e-38), as `fastExp`
+/// does at its floor.
+@_transparent
+func fastExp2(_ x: Vec) -> Vec {
+    let low = Vec(repeating: exp2Floor)
+    let clamped = x.replacing(with: low, where: x .< low)
+    let magic = Vec(repeating: 12_582_912)   // 1.5 * 2^23: adding it rounds to an integer
+    let shifted = clamped + magic
+    let f = clamped - (shifted - magic)      // exact
+    var p = Vec(repeating: 0.000_153_533_62)
+    p = Vec(repeating: 0.001_339_887_5).addingProduct(p, f)
+    p = Vec(repeating: 0.009_618_437).addingProduct(p, f)
+    p = Vec(repeating: 0.055_503_324).addingProduct(p, f)
+    p = Vec(repeating: 0.240_226_48).addingProduct(p, f)
+    p = Vec(repeating: 0.693_147_18).addingProduct(p, f)
+    p = Vec(repeating: 1).addingProduct(p, f)
+    let nBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+    return unsafeBitCast(unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (nBits &<< 23), to: Vec.self)
+}
+
+/// Raises every lane below `exp2Floor` to it (one max instruction).
+@_transparent
+func clampToExp2Floor(_ x: Vec) -> Vec {
+    let low = Vec(repeating: exp2Floor)
+    return x.replacing(with: low, where: x .< low)
+}
+
 /// Raises every lane below `expFloor` to it (one max instruction).
 @_transparent
 func clampToExpFloor(_ x: Vec) -> Vec {

@@ -111,8 +111,10 @@ func rowMaxima(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int)
 /// per-element logarithm and cancels a common shift of the two rows exactly. Teacher terms whose
 /// argument falls below `expFloor` count with a weight of about 1e-38 (see `fastExp`).
 /// The gradient written is `softWeight * (q - p) + hardWeight * (softmax(s) - onehot(label))`.
-/// Between passes 2 and 3 the gradient buffer holds `e^xu` and `scratch` (2 C floats) holds
-/// `e^xs` and `e^(s - max s)`, so pass 3 computes no exponential.
+/// Pass 2 (`exponentialsPass`) leaves `e^xu` in the gradient buffer (or in `scratch` without one)
+/// and `e^xs` in `scratch` (3 C floats), so pass 3 computes no exponential: `e^(s - max s)` is
+/// `e^xs` when T = 1, `(e^xs)^T` (a few multiplications) when T is 2, 3, 4 or 8, and otherwise
+/// computed and kept by pass 2 as well.
 @inline(__always)
 func softRow(
     student s: UnsafePointer<Float>, teacher u: UnsafePointer<Float>, classes n: Int,
@@ -121,76 +123,178 @@ func softRow(
     label: Int, softWeight: Float, hardWeight: Float,
     gradient: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>
 ) -> (kl: Double, crossEntropy: Double) {
-    let savedS = scratch, saved1 = scratch + n
-    let wantCE = label >= 0
-    let separateT1 = wantCE && invT != 1
-    let wholeT = separateT1 ? wholeTemperature(invT) : nil
-    let msv = Vec(repeating: ms), muv = Vec(repeating: mu)
-    let invTv = Vec(repeating: invT), invTuv = Vec(repeating: invTu)
-    var sumS = 0.0, sumU = 0.0, sum1 = 0.0, cross = 0.0
-    var start = 0
-    while start < n {
-        let end = min(start + blockLength, n)
-        var vs = Vec.zero, vu = Vec.zero, v1 = Vec.zero, va = Vec.zero
-        var i = start
-        while i < end {
-            let x = load(s, i, end, pad: -.infinity)
-            let y = load(u, i, end, pad: -.infinity)
-            // The student's argument is used as it is (log q can be far below the exp floor and
-            // the KL must see it); the teacher's is clamped to the floor, which keeps
-            // e^xu * (xu - xs) finite for zero teacher probabilities. Padding lanes (past the
-            // row's end) are zeroed: only the last, partial vector of a row has them.
-            let xs = (x - msv) * invTv
-            let es = fastExp(xs)
-            let xu = clampToExpFloor((y - muv) * invTuv)
-            let eu = fastExp(xu)
-            vs += es
-            vu += eu
-            if i + 8 <= end {
-                va = va.addingProduct(eu, xu - xs)
-            } else {
-                va += (eu * (xu - xs)).replacing(with: 0, where: laneIndices .>= SIMD8<Int32>(repeating: Int32(end - i)))
-            }
-            if separateT1 {
-                let e1 = wholeT.map { power(es, $0) } ?? fastExp(x - msv)
-                v1 += e1
-                if gradient != nil { store(e1, saved1, i, end) }
-            }
-            if let g = gradient {
-                store(eu, g, i, end)
-                store(es, savedS, i, end)
-            }
-            i += 8
-        }
-        sumS += Double(horizontalSum(vs)); sumU += Double(horizontalSum(vu)); cross += Double(horizontalSum(va))
-        if separateT1 { sum1 += Double(horizontalSum(v1)) }
-        start = end
+    let row = SoftRowInputs(s: s, u: u, n: n, invT: invT, invTu: invTu, ms: ms, mu: mu, label: label,
+                            softWeight: softWeight, hardWeight: hardWeight, gradient: gradient, scratch: scratch)
+    // Each way of finding the T = 1 exponentials has its own compiled kernel (a type parameter).
+    switch label >= 0 && invT != 1 ? wholeTemperature(invT) ?? 1 : 0 {
+    case 0: return softRowPasses(NoHardTerm.self, row)
+    case 2: return softRowPasses(Square.self, row)
+    case 3: return softRowPasses(Cube.self, row)
+    case 4: return softRowPasses(FourthPower.self, row)
+    case 8: return softRowPasses(EighthPower.self, row)
+    default: return softRowPasses(OwnExponential.self, row)
     }
+}
+
+/// The arguments of `softRow`.
+struct SoftRowInputs {
+    var s, u: UnsafePointer<Float>
+    var n: Int
+    var invT, invTu, ms, mu: Float
+    var label: Int
+    var softWeight, hardWeight: Float
+    var gradient: UnsafeMutablePointer<Float>?
+    var scratch: UnsafeMutablePointer<Float>
+}
+
+/// Passes 2 and 3 of `softRow`, compiled once per way `H` of finding `e^(s - max s)`.
+@inline(never)
+func softRowPasses<H: HardExponential>(_: H.Type, _ r: SoftRowInputs) -> (kl: Double, crossEntropy: Double) {
+    let n = r.n
+    let savedS = r.scratch, saved1 = r.scratch + n, savedU = r.gradient ?? r.scratch + 2 * n
+    let sums = exponentialsPass(H.self, r.s, r.u, n, r.invT, r.invTu, r.ms, r.mu, savedU, savedS, saved1)
+    let sumS = sums.student, sumU = sums.teacher
+    let sum1 = H.power > 0 ? sums.hard : sums.student
     // One logarithm for the KL's log(sumS) - log(sumU); the CE needs its own only when T != 1.
-    let kl = cross / sumU + log(sumS / sumU)
-    var ce = 0.0
-    if wantCE {
-        let logS1 = log(separateT1 ? sum1 : sumS)
-        ce = logS1 - Double(s[label] - ms)
-        if !separateT1 { sum1 = sumS }
+    let kl = sums.cross / log2e / sumU + log(sumS / sumU)
+    let wantCE = r.label >= 0
+    let ce = wantCE ? log(sum1) - Double(r.s[r.label] - r.ms) : 0
+    guard let g = r.gradient else { return (kl, ce) }
+    // Pass 3: the gradient, over the exponentials pass 2 kept.
+    let useHard = wantCE && r.hardWeight != 0
+    let q = Vec(repeating: Float(Double(r.softWeight) / sumS))
+    let p = Vec(repeating: Float(Double(r.softWeight) / sumU))
+    let c = Vec(repeating: useHard ? Float(Double(r.hardWeight) / sum1) : 0)
+    var i = 0
+    while i + 8 <= n {
+        let es = UnsafeRawPointer(savedS + i).loadUnaligned(as: Vec.self)
+        let eu = UnsafeRawPointer(g + i).loadUnaligned(as: Vec.self)
+        let e1 = H.power == 1 ? UnsafeRawPointer(saved1 + i).loadUnaligned(as: Vec.self) : Vec.zero
+        UnsafeMutableRawPointer(g + i).storeBytes(of: gradientVector(H.self, es, eu, e1, q, p, c), as: Vec.self)
+        i += 8
     }
-    if let g = gradient {
-        let qScale = Vec(repeating: Float(Double(softWeight) / sumS))
-        let pScale = Vec(repeating: Float(Double(softWeight) / sumU))
-        let useHard = wantCE && hardWeight != 0
-        let cScale = Vec(repeating: useHard ? Float(Double(hardWeight) / sum1) : 0)
-        var i = 0
-        while i < n {
-            let es = load(savedS, i, n, pad: 0)
-            let eu = load(g, i, n, pad: 0)
-            var grad = es * qScale - eu * pScale
-            if useHard { grad = grad.addingProduct(separateT1 ? load(saved1, i, n, pad: 0) : es, cScale) }
-            store(grad, g, i, n)
+    if i < n {
+        let count = n - i
+        let e1 = H.power == 1 ? loadPartial(saved1 + i, count, pad: 0) : Vec.zero
+        let v = gradientVector(H.self, loadPartial(savedS + i, count, pad: 0), loadPartial(g + i, count, pad: 0), e1, q, p, c)
+        storePartial(v, g + i, count)
+    }
+    if useHard { g[r.label] -= r.hardWeight }
+    return (kl, ce)
+}
+
+/// Eight gradient elements: `q e^xs - p e^xu + c e^(s - max s)`, where `e^(s - max s)` is `e^xs`,
+/// `e1` or `(e^xs)^T` as `H` says.
+@_transparent
+func gradientVector<H: HardExponential>(_: H.Type, _ es: Vec, _ eu: Vec, _ e1: Vec, _ q: Vec, _ p: Vec, _ c: Vec) -> Vec {
+    let soft = es * q - eu * p
+    switch H.power {
+    case 0: return soft.addingProduct(es, c)
+    case 1: return soft.addingProduct(e1, c)
+    default: return soft.addingProduct(power(es, H.power), c)
+    }
+}
+
+/// The sums of pass 2 of `softRow`, in Double.
+struct ExponentialSums {
+    /// `sum e^xs`, `sum e^xu`, `sum e^(s - max s)` (0 unless asked for), `sum e^xu (xu - xs) log2(e)`.
+    var student = 0.0, teacher = 0.0, hard = 0.0, cross = 0.0
+}
+
+/// Pass 2 of `softRow`: the exponentials of a row, their sums, and the KL's cross term; stores
+/// `e^xu`, `e^xs` and (when `H.power` is 1) `e^(s - max s)` for pass 3.
+///
+/// Full vectors run in blocks of `blockLength` (sums in Float within a block); the row's last,
+/// partial vector is padded.
+@inline(__always)
+func exponentialsPass<H: HardExponential>(
+    _: H.Type, _ s: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int, _ invT: Float, _ invTu: Float,
+    _ ms: Float, _ mu: Float, _ savedU: UnsafeMutablePointer<Float>, _ savedS: UnsafeMutablePointer<Float>, _ saved1: UnsafeMutablePointer<Float>
+) -> ExponentialSums {
+    let constants = PassConstants(ms: ms, mu: mu, invT: invT, invTu: invTu)
+    var sums = ExponentialSums()
+    let full = n - n % 8
+    var i = 0
+    while i < full {
+        let end = min(i + blockLength, full)
+        var vs = Vec.zero, vu = Vec.zero, v1 = Vec.zero, va = Vec.zero
+        while i < end {
+            let e = exponentials(UnsafeRawPointer(s + i).loadUnaligned(as: Vec.self),
+                                 UnsafeRawPointer(u + i).loadUnaligned(as: Vec.self), constants, H.power)
+            vs += e.es
+            vu += e.eu
+            va = va.addingProduct(e.eu, e.difference)
+            UnsafeMutableRawPointer(savedU + i).storeBytes(of: e.eu, as: Vec.self)
+            UnsafeMutableRawPointer(savedS + i).storeBytes(of: e.es, as: Vec.self)
+            if H.power > 0 { v1 += e.e1 }
+            if H.power == 1 { UnsafeMutableRawPointer(saved1 + i).storeBytes(of: e.e1, as: Vec.self) }
             i += 8
         }
-        if useHard { g[label] -= hardWeight }
+        sums.student += Double(horizontalSum(vs))
+        sums.teacher += Double(horizontalSum(vu))
+        sums.cross += Double(horizontalSum(va))
+        if H.power > 0 { sums.hard += Double(horizontalSum(v1)) }
     }
-    return (kl, ce)
+    if i < n {
+        // Padding lanes hold -inf: their exponentials are about 1e-38 and their cross terms are
+        // zeroed.
+        let count = n - i
+        let e = exponentials(loadPartial(s + i, count, pad: -.infinity), loadPartial(u + i, count, pad: -.infinity),
+                             constants, H.power)
+        let padding = laneIndices .>= SIMD8<Int32>(repeating: Int32(count))
+        sums.student += Double(horizontalSum(e.es))
+        sums.teacher += Double(horizontalSum(e.eu))
+        sums.cross += Double(horizontalSum((e.eu * e.difference).replacing(with: 0, where: padding)))
+        storePartial(e.eu, savedU + i, count)
+        storePartial(e.es, savedS + i, count)
+        if H.power > 0 { sums.hard += Double(horizontalSum(e.e1)) }
+        if H.power == 1 { storePartial(e.e1, saved1 + i, count) }
+    }
+    return sums
+}
+
+/// How `softRow` finds `e^(s - max s)` for the hard term: `power` 0, not at all (no label, or
+/// T = 1 where it is `e^xs`); 1, its own exponential; `k >= 2`, as `(e^xs)^k` when T = k (a few
+/// multiplications; the relative error grows to about `k` times that of `e^xs`).
+protocol HardExponential { static var power: Int { get } }
+enum NoHardTerm: HardExponential { static var power: Int { 0 } }
+enum OwnExponential: HardExponential { static var power: Int { 1 } }
+enum Square: HardExponential { static var power: Int { 2 } }
+enum Cube: HardExponential { static var power: Int { 3 } }
+enum FourthPower: HardExponential { static var power: Int { 4 } }
+enum EighthPower: HardExponential { static var power: Int { 8 } }
+
+/// The row constants of `exponentials`, as vectors; the scales include `log2(e)`.
+struct PassConstants {
+    var ms, mu, scaleS, scaleU, scale1: Vec
+    @inline(__always)
+    init(ms: Float, mu: Float, invT: Float, invTu: Float) {
+        self.ms = Vec(repeating: ms); self.mu = Vec(repeating: mu)
+        scaleS = Vec(repeating: Float(Double(invT) * log2e))
+        scaleU = Vec(repeating: Float(Double(invTu) * log2e))
+        scale1 = Vec(repeating: Float(log2e))
+    }
+}
+
+/// `log2(e)`; the pass-2 arguments are in base 2 (`xs log2(e)`, ...), their differences come back
+/// to base e by `ln 2`.
+let log2e = 1.442_695_040_888_963_4
+
+/// The exponentials of eight elements of pass 2: `e^xs`, `e^xu`, `(xu - xs) log2(e)` and
+/// `e^(s - max s)` (zero when `hardPower` is 0; see `exponentialsPass`).
+///
+/// The student's argument is used as it is (log q can be far below the exp floor and the KL must
+/// see it); the teacher's is clamped to the floor, which keeps `e^xu * (xu - xs)` finite for zero
+/// teacher probabilities.
+@_transparent
+func exponentials(_ x: Vec, _ y: Vec, _ c: PassConstants, _ hardPower: Int)
+    -> (es: Vec, eu: Vec, difference: Vec, e1: Vec) {
+    let xs = (x - c.ms) * c.scaleS
+    let es = fastExp2(xs)
+    let xu = clampToExp2Floor((y - c.mu) * c.scaleU)
+    let eu = fastExp2(xu)
+    let e1 = hardPower == 0 ? Vec.zero : hardPower == 1 ? fastExp2((x - c.ms) * c.scale1) : power(es, hardPower)
+    return (es, eu, xu - xs, e1)
 }
 
 /// `log sum exp(s - max s)` of one row (the log-partition at T = 1, relative to the maximum), and,

@@ -150,7 +150,7 @@ public func klDivergence(teacherLogits: UnsafeBufferPointer<Float>, studentLogit
     let weight = Float(1 / (Double(temperature) * Double(max(rows, 1))))
     let sBox = UncheckedSendable(s0), tBox = UncheckedSendable(t0), gBox = UncheckedSendable(gradient?.baseAddress)
     let totals = forEachRowChunk(rows: rows, classes: classes) { range in
-      withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * classes) { scratch in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * classes) { scratch in
         var totals = RowTotals()
         for r in range {
             let s = sBox.value + r * classes, t = tBox.value + r * classes

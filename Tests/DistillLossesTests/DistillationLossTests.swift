@@ -189,6 +189,25 @@ final class DistillationLossTests: XCTestCase {
         }
     }
 
+    /// The row kernel is compiled once per way of finding the T = 1 exponentials of the hard term
+    /// (none, T = 1, whole T = 2, 3, 4, 8 by powers, any other T by its own exponential): each
+    /// against the Double reference, with and without labels, on rows of full vectors and a partial
+    /// one (C = 1,003).
+    func testEveryRowKernelAgainstTheReference() throws {
+        let rows = 3, c = 1003
+        let s = fixtureValues(rows * c, seed: 7, scale: 6), t = fixtureValues(rows * c, seed: 8, scale: 6)
+        for T: Float in [0.5, 1, 2, 2.5, 3, 4, 8, 20] {
+            for labels in [[4, 1002, 517], nil] {
+                let loss = try DistillationLoss(temperature: T, alpha: labels == nil ? 1 : 0.6)
+                let (value, gradient) = try loss.evaluate(studentLogits: s, teacherLogits: t, labels: labels, classes: c)
+                let reference = referenceKD(student: s, teacher: t, labels: labels, classes: c,
+                                            temperature: Double(T), alpha: labels == nil ? 1 : 0.6)
+                assertClose(value.loss, reference.loss, rtol: 2e-6, atol: 0, "T=\(T) labels \(labels != nil)")
+                assertClose(gradient, reference.gradient, rtol: 1e-4, atol: 1e-9, "T=\(T) labels \(labels != nil)")
+            }
+        }
+    }
+
     func testRejectsBadInputsWithClearErrors() throws {
         XCTAssertThrowsError(try DistillationLoss(temperature: 0)) { XCTAssertEqual($0 as? LossError, .invalidTemperature(0)) }
         XCTAssertThrowsError(try DistillationLoss(temperature: -1))

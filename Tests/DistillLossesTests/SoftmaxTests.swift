@@ -72,6 +72,22 @@ final class SoftmaxTests: XCTestCase {
         XCTAssertLessThan(fastExp(-1000), 1.3e-38)
         XCTAssertEqual(fastExp(0), 1)
     }
+
+    /// fastExp2 is within 1 ulp of the correctly rounded 2^x over [-126, 127], and exact at whole x.
+    func testFastExp2Accuracy() {
+        var worst: Float = 0
+        var x: Float = -126
+        while x <= 127 {
+            let got = fastExp2(Vec(repeating: x))[0]
+            let exact = Float(exp2(Double(x)))
+            worst = max(worst, abs(got - exact) / exact.ulp)
+            x += 0.000_917
+        }
+        XCTAssertLessThanOrEqual(worst, 1, "worst error \(worst) ulps")
+        for n in -126...127 { XCTAssertEqual(fastExp2(Vec(repeating: Float(n)))[0], Float(exp2(Double(n)))) }
+        XCTAssertEqual(fastExp2(Vec(repeating: -.infinity))[0], Float.leastNormalMagnitude)
+        XCTAssertEqual(fastExp2(Vec(repeating: -1000))[0], Float.leastNormalMagnitude)
+    }
 }
 
 final class FastLogTests: XCTestCase {
