@@ -81,6 +81,11 @@ final class LayerGradientTests: XCTestCase {
                            inputShape: [2, 2, 5, 7], seed: 10)
         try checkGradients(Conv2D(inputChannels: 3, outputChannels: 2, kernelSize: (1, 1), generator: &generator),
                            inputShape: [2, 3, 3, 2], seed: 11)
+        // Same-size outputs (stride 1, 2 padding = kernel - 1) take the shifted-copy path: a 5x5
+        // kernel with padding 2 on rows of 11 (a full vector and a tail), 4 rows (every kernel row
+        // reaches past an edge).
+        try checkGradients(Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: (5, 5), padding: 2, generator: &generator),
+                           inputShape: [2, 2, 4, 11], seed: 15)
     }
 
     func testMaxPool2D() throws {
@@ -108,7 +113,7 @@ final class ConvolutionReferenceTests: XCTestCase {
     /// Conv2D's forward pass against a direct six-loop convolution in Double.
     func testForwardMatchesNaiveConvolution() throws {
         var generator = SeededGenerator(seed: 3)
-        for (stride, padding, kh, kw) in [(1, 1, 3, 3), (2, 0, 3, 2), (2, 2, 5, 3), (1, 0, 1, 1)] {
+        for (stride, padding, kh, kw) in [(1, 1, 3, 3), (2, 0, 3, 2), (2, 2, 5, 3), (1, 0, 1, 1), (1, 2, 5, 5), (1, 3, 7, 7)] {
             let conv = Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: (kh, kw), stride: stride, padding: padding, generator: &generator)
             for c in 0..<4 { conv.bias.value[c] = Float(c) * 0.1 - 0.15 }
             let (n, cin, h, w) = (2, 3, 7, 6)

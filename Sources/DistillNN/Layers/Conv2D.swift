@@ -10,8 +10,10 @@ import DistillCore
 /// into `dx`.
 ///
 /// The GEMMs run on chunks of images whose columns take about 4 MB, so that a chunk's columns,
-/// products and gradients are still in cache when the next step reads them; the columns of every
-/// chunk are kept for the backward pass (`col [K, N P]`, chunk by chunk along its rows).
+/// products and gradients are still in cache when the next step reads them. The columns are not
+/// kept for the backward pass (for the CNN teacher's second layer they would be 29 MB written to
+/// and read back from memory): it unfolds each chunk again from the input, except the last chunk
+/// of the forward pass, whose columns are still in the buffer.
 public final class Conv2D: Layer {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -27,7 +29,8 @@ public final class Conv2D: Layer {
     var chunkBytes = 4 << 20
 
     private var inputShape: [Int] = [0, 0, 0, 0]
-    private var columns = Tensor(zeros: [0])           // [K, N P]: all images, written chunk by chunk
+    private var input = Tensor(zeros: [0])             // the last forward pass's input
+    private var columns = Tensor(zeros: [0])           // [K, m P]: one chunk
     private var product = Tensor(zeros: [0])           // [Cout, m P]: forward result, then dout
     private var output = Tensor(zeros: [0])            // [N, Cout, Ho, Wo]
     private var columnGradient = Tensor(zeros: [0])    // [K, m P]
@@ -83,18 +86,18 @@ public final class Conv2D: Layer {
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         if input.shape != inputShape { inputShape = input.shape }
+        self.input = input
         let g = geometry
-        columns.resize(to: [g.k, g.n * g.p])
+        columns.resize(to: [g.k, g.chunk * g.p])
         product.resize(to: [outputChannels, g.chunk * g.p])
         output.resize(to: [g.n, outputChannels, g.ho, g.wo])
         let cout = outputChannels, p = g.p
         for c in 0..<g.chunks {
             let images = g.images(c)
-            let mp = images.count * p, ld = g.chunk * p, np = g.n * p
-            let chunkColumns = columns.pointer + images.lowerBound * p
-            im2col(input.pointer, images: images, into: chunkColumns, rowStride: np)
+            let mp = images.count * p, ld = g.chunk * p
+            im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld)
             gemm(.none, .none, m: cout, n: mp, k: g.k,
-                 a: weight.value.pointer, lda: g.k, b: chunkColumns, ldb: np,
+                 a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: ld,
                  beta: 0, c: product.pointer, ldc: ld)
             // [Cout, m, P] -> [m, Cout, P] of the output, adding the bias.
             let src = SendablePointer(product.pointer), dst = SendablePointer(output.pointer)
@@ -124,11 +127,11 @@ public final class Conv2D: Layer {
             columnGradient.resize(to: [g.k, g.chunk * p])
             inputGradient.resize(to: inputShape)
         }
-        // Walk the chunks backwards: the last chunk's columns are the likeliest still in cache.
+        // Walk the chunks backwards: the last chunk's columns are still in the buffer.
         for c in (0..<g.chunks).reversed() {
             let images = g.images(c)
-            let mp = images.count * p, ld = g.chunk * p, np = g.n * p
-            let chunkColumns = columns.pointer + images.lowerBound * p
+            let mp = images.count * p, ld = g.chunk * p
+            if c != g.chunks - 1 { im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld) }
             // dout: [m, Cout, P] -> [Cout, m P], summing each channel for the bias gradient.
             let src = SendablePointer(outputGradient.pointer), dst = SendablePointer(product.pointer)
             let dbp = SendablePointer(db.pointer)
@@ -150,7 +153,7 @@ public final class Conv2D: Layer {
                 }
             }
             gemm(.none, .transpose, m: cout, n: g.k, k: mp,
-                 a: product.pointer, lda: ld, b: chunkColumns, ldb: np,
+                 a: product.pointer, lda: ld, b: columns.pointer, ldb: ld,
                  beta: c == g.chunks - 1 ? betaW : 1, c: dW.pointer, ldc: g.k)
             guard computesInputGradient else { continue }
             gemm(.transpose, .none, m: g.k, n: mp, k: cout,
@@ -170,12 +173,23 @@ public final class Conv2D: Layer {
         let cols = SendablePointer(columns), xp = SendablePointer(UnsafeMutablePointer(mutating: x))
         let kh = kernelHeight, kw = kernelWidth, s = stride, pad = padding, cin = inputChannels
         let first = images.lowerBound, count = images.count
+        let sameSize = s == 1 && g.ho == g.h && g.wo == g.w
         parallelFor(g.k * count, costPerItem: g.p) { range in
             for item in range {
                 let k = item / count, local = item % count
                 let c = k / (kh * kw), i = (k / kw) % kh, j = k % kw
                 let plane = xp.pointer + ((first + local) * cin + c) * g.h * g.w
                 let row = cols.pointer + k * ld + local * g.p
+                if sameSize {
+                    // The row is the plane shifted by (i - pad, j - pad): one contiguous copy, then
+                    // the rows and columns that fall outside the image zeroed.
+                    let shift = Shift(i - pad, j - pad, h: g.h, w: g.w)
+                    row.update(repeating: 0, count: shift.copied.lowerBound)
+                    copy(plane + shift.copied.lowerBound + shift.offset, to: row + shift.copied.lowerBound, shift.copied.count)
+                    (row + shift.copied.upperBound).update(repeating: 0, count: g.p - shift.copied.upperBound)
+                    shift.zeroEdgeColumns(row)
+                    continue
+                }
                 for oy in 0..<g.ho {
                     let y = oy * s - pad + i
                     let out = row + oy * g.wo
@@ -204,13 +218,14 @@ public final class Conv2D: Layer {
 
     /// Folds column gradients of `images` back into `dx`, adding every column entry to the input
     /// element it was copied from. Parallel over (image, channel) planes, which receive disjoint
-    /// writes.
+    /// writes. May overwrite column entries that correspond to padding (scratch).
     private func col2im(_ columns: UnsafePointer<Float>, rowStride ld: Int, images: Range<Int>,
                         into dx: UnsafeMutablePointer<Float>) {
         let g = geometry
         let cols = SendablePointer(UnsafeMutablePointer(mutating: columns)), out = SendablePointer(dx)
         let kh = kernelHeight, kw = kernelWidth, s = stride, pad = padding, cin = inputChannels
         let first = images.lowerBound, count = images.count
+        let sameSize = s == 1 && g.ho == g.h && g.wo == g.w
         parallelFor(count * cin, costPerItem: kh * kw * g.p) { range in
             for item in range {
                 let local = item / cin, c = item % cin
@@ -220,6 +235,16 @@ public final class Conv2D: Layer {
                     for j in 0..<kw {
                         let k = (c * kh + i) * kw + j
                         let row = cols.pointer + k * ld + local * g.p
+                        if sameSize {
+                            // One contiguous shifted addition; the entries of columns that fall
+                            // outside the image (which would wrap to the neighbouring row) are
+                            // zeroed first, so they add nothing.
+                            let shift = Shift(i - pad, j - pad, h: g.h, w: g.w)
+                            shift.zeroEdgeColumns(row)
+                            add(row + shift.copied.lowerBound, to: plane + shift.copied.lowerBound + shift.offset,
+                                shift.copied.count)
+                            continue
+                        }
                         for oy in 0..<g.ho {
                             let y = oy * s - pad + i
                             if y < 0 || y >= g.h { continue }
@@ -243,4 +268,54 @@ public final class Conv2D: Layer {
             }
         }
     }
+}
+
+/// For a stride-1 convolution whose output has the input's size (`2 pad = k - 1`): how the unfolded
+/// row of kernel offset `(dy, dx) = (i - pad, j - pad)` maps onto an `h x w` plane. Output position
+/// `t = oy w + ox` reads input element `t + offset`, valid when `0 <= oy + dy < h` and
+/// `0 <= ox + dx < w`.
+struct Shift {
+    let dx: Int, w: Int
+    /// `dy w + dx`.
+    let offset: Int
+    /// The output positions copied in one run: the valid rows, trimmed so that `t + offset` stays
+    /// inside the plane (the trimmed ends lie in edge columns).
+    let copied: Range<Int>
+    /// The rows whose input row is inside the image.
+    let rows: Range<Int>
+
+    init(_ dy: Int, _ dx: Int, h: Int, w: Int) {
+        self.dx = dx
+        self.w = w
+        offset = dy * w + dx
+        rows = max(0, -dy)..<max(max(0, -dy), min(h, h - dy))
+        let lower = max(rows.lowerBound * w, -offset), upper = min(rows.upperBound * w, h * w - offset)
+        copied = lower..<max(lower, upper)
+    }
+
+    /// Zeroes, in the valid rows of `row`, the columns whose input column is outside the image.
+    func zeroEdgeColumns(_ row: UnsafeMutablePointer<Float>) {
+        let columns = dx < 0 ? 0..<min(w, -dx) : max(0, w - dx)..<w
+        guard !columns.isEmpty else { return }
+        for oy in rows {
+            for ox in columns { row[oy * w + ox] = 0 }
+        }
+    }
+}
+
+/// `to[0..<count] = from[0..<count]`, eight lanes at a time (runs are a few hundred elements:
+/// explicit vector copies, not memcpy calls).
+@inline(__always)
+private func copy(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, _ count: Int) {
+    var t = 0
+    while t + 8 <= count { store8(load8(from + t), to + t); t += 8 }
+    while t < count { to[t] = from[t]; t += 1 }
+}
+
+/// `to[0..<count] += from[0..<count]`, eight lanes at a time.
+@inline(__always)
+private func add(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, _ count: Int) {
+    var t = 0
+    while t + 8 <= count { store8(load8(to + t) + load8(from + t), to + t); t += 8 }
+    while t < count { to[t] += from[t]; t += 1 }
 }
