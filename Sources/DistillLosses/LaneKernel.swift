@@ -52,31 +52,34 @@ func softRowsInLanes(
     }
     let separateT1 = wantCE && invT != 1
     let wholeT = separateT1 ? wholeTemperature(invT) : nil
-    let invTv = Vec(repeating: invT), invTuv = Vec(repeating: invTu)
+    // Base-2 arguments, as in the row kernel (`exponentials`).
+    let scaleS = Vec(repeating: Float(Double(invT) * log2e)), scaleU = Vec(repeating: Float(Double(invTu) * log2e))
+    let scale1 = Vec(repeating: Float(log2e))
     var sumS = Vec.zero, sumU = Vec.zero, sum1 = Vec.zero, cross = Vec.zero
     for c in 0..<n {
         let x = xs[c]
-        let a = (x - ms) * invTv
-        let ea = fastExp(a)
-        let b = clampToExpFloor((ys[c] - mu) * invTuv)
-        let eb = fastExp(b)
+        let a = (x - ms) * scaleS
+        let ea = fastExp2(a)
+        let b = clampToExp2Floor((ys[c] - mu) * scaleU)
+        let eb = fastExp2(b)
         sumS += ea
         sumU += eb
         cross = cross.addingProduct(eb, b - a)
         es[c] = ea
         eu[c] = eb
         if separateT1 {
-            let e = wholeT.map { power(ea, $0) } ?? fastExp(x - ms)
+            let e = wholeT.map { power(ea, $0) } ?? fastExp2((x - ms) * scale1)
             sum1 += e
             e1[c] = e
         }
     }
     let logS = fastLog(sumS), logU = fastLog(sumU)
-    let kl = cross / sumU + logS - logU
+    let kl = cross / (sumU * Float(log2e)) + logS - logU
     var ce = Vec.zero
     if wantCE {
         let logS1 = separateT1 ? fastLog(sum1) : logS
-        let safeLabels = labels.replacing(with: 0, where: labels .< 0)
+        // Negative labels to 0, by bits (the stdlib's masked replace is a per-lane loop here).
+        let safeLabels = labels & ~(labels &>> 31)
         let picked = Vec(s[Int(offsets[0] &+ safeLabels[0])], s[Int(offsets[1] &+ safeLabels[1])],
                          s[Int(offsets[2] &+ safeLabels[2])], s[Int(offsets[3] &+ safeLabels[3])],
                          s[Int(offsets[4] &+ safeLabels[4])], s[Int(offsets[5] &+ safeLabels[5])],
@@ -89,7 +92,10 @@ func softRowsInLanes(
         for c in 0..<n {
             var grad = es[c] * qScale - eu[c] * pScale
             grad = grad.addingProduct(separateT1 ? e1[c] : es[c], cScale)
-            grad.replace(with: grad - hardWeight, where: labels .== SIMD8<Int32>(repeating: Int32(c)))
+            // Minus hardWeight in the lanes whose label is c, by bits: the comparison's lanes are
+            // all ones or zeros (a masked replace compiles to a per-lane loop here).
+            let hit = unsafeBitCast(labels .== SIMD8<Int32>(repeating: Int32(c)), to: SIMD8<Int32>.self)
+            grad -= unsafeBitCast(hit & unsafeBitCast(hardWeight, to: SIMD8<Int32>.self), to: Vec.self)
             if store == 8 {
                 // Constant lane indices: no lane goes through memory.
                 g[Int(offsets[0]) + c] = grad[0]; g[Int(offsets[1]) + c] = grad[1]
