@@ -80,13 +80,6 @@ func clampToExp2Floor(_ x: Vec) -> Vec {
     return x.replacing(with: low, where: x .< low)
 }
 
-/// Raises every lane below `expFloor` to it (one max instruction).
-@_transparent
-func clampToExpFloor(_ x: Vec) -> Vec {
-    let low = Vec(repeating: expFloor)
-    return x.replacing(with: low, where: x .< low)
-}
-
 /// Scalar `exp` with the same accuracy as the vector one (used on short tails and in tests).
 func fastExp(_ x: Float) -> Float { fastExp(Vec(repeating: x))[0] }
 

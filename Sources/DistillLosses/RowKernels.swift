@@ -109,7 +109,7 @@ func rowMaxima(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int)
 /// `p = softmax(xu)` and the student's `q = softmax(xs)`; then
 /// `KL(p || q) = sum(e^xu * (xu - xs)) / sum(e^xu) + log sum(e^xs) - log sum(e^xu)`, which needs no
 /// per-element logarithm and cancels a common shift of the two rows exactly. Teacher terms whose
-/// argument falls below `expFloor` count with a weight of about 1e-38 (see `fastExp`).
+/// argument falls below `exp2Floor` (in base 2) count with a weight of about 1e-38 (see `fastExp2`).
 /// The gradient written is `softWeight * (q - p) + hardWeight * (softmax(s) - onehot(label))`.
 /// Pass 2 (`exponentialsPass`) leaves `e^xu` in the gradient buffer (or in `scratch` without one)
 /// and `e^xs` in `scratch` (3 C floats), so pass 3 computes no exponential: `e^(s - max s)` is
