@@ -29,7 +29,7 @@ public final class Conv2D: Layer {
     var chunkBytes = 4 << 20
 
     private var inputShape: [Int] = [0, 0, 0, 0]
-    private var input = Tensor(zeros: [0])             // the last forward pass's input
+    private var input = Tensor(zeros: [0])             // the last training forward pass's input
     private var columns = Tensor(zeros: [0])           // [K, m P]: one chunk
     private var product = Tensor(zeros: [0])           // [Cout, m P]: forward result, then dout
     private var output = Tensor(zeros: [0])            // [N, Cout, Ho, Wo]
@@ -86,7 +86,7 @@ public final class Conv2D: Layer {
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         if input.shape != inputShape { inputShape = input.shape }
-        self.input = input
+        if mode == .training { self.input = input }   // for the backward pass, as Linear keeps it
         let g = geometry
         columns.resize(to: [g.k, g.chunk * g.p])
         product.resize(to: [outputChannels, g.chunk * g.p])
@@ -274,7 +274,7 @@ public final class Conv2D: Layer {
 /// row of kernel offset `(dy, dx) = (i - pad, j - pad)` maps onto an `h x w` plane. Output position
 /// `t = oy w + ox` reads input element `t + offset`, valid when `0 <= oy + dy < h` and
 /// `0 <= ox + dx < w`.
-struct Shift {
+private struct Shift {
     let dx: Int, w: Int
     /// `dy w + dx`.
     let offset: Int
