@@ -37,6 +37,31 @@ func runLossBenchmarks(quick: Bool, filter: String?) throws {
         }
     }
     print("* PyTorch figures are the losses issue's, measured on this machine class with 2 threads (not in this run).")
+    if filter == nil { try printOneCoreCost(loss, quick: quick) }
+}
+
+/// The row kernel's cost per element on one core with its rows in cache: [64, 1000] stays under the
+/// threading threshold (`rows * classes < 65,536`) and its inputs and gradient (768 KB) fit in L2.
+func printOneCoreCost(_ loss: DistillationLoss, quick: Bool) throws {
+    let n = 64, c = 1000
+    var generator = SeededGenerator(seed: 9)
+    let s = (0..<(n * c)).map { _ in generator.nextNormal() * 3 }
+    let t = (0..<(n * c)).map { _ in generator.nextNormal() * 3 }
+    let y = (0..<n).map { _ in Int32(generator.next() % UInt64(c)) }
+    var g = [Float](repeating: 0, count: n * c)
+    let seconds = try s.withUnsafeBufferPointer { sb in
+        try t.withUnsafeBufferPointer { tb in
+            try y.withUnsafeBufferPointer { yb in
+                try g.withUnsafeMutableBufferPointer { gb in
+                    let gradient = gb
+                    let run = { _ = try loss.evaluate(studentLogits: sb, teacher: .logits(tb), labels: yb, rows: n, classes: c, gradient: gradient) }
+                    for _ in 0..<20 { try run() }
+                    return median(try (0..<(quick ? 5 : 15)).map { _ in try secondsPerCall(100, run) })
+                }
+            }
+        }
+    }
+    print("one core, rows in cache ([\(n), \(c)]): \(format(seconds / Double(n * c) * 1e9, 2)) ns per element")
 }
 
 /// Copy bandwidth in GB/s (bytes read + bytes written per second), median of 5 copies of 256 MB.
