@@ -109,6 +109,7 @@ func printBreakdown(model: Model, step: TrainingStep, batch: Tensor, labels: [In
     gemmTrace = nil
     backwardFloor.run()
     let backwardFloorTime = secondsPerCall(20) { backwardFloor.run() }
+    optimizer.step(parameters)  // creates the momentum buffers
     let update = secondsPerCall(20) { optimizer.step(parameters) }
     // Per layer, on the activations of a real forward pass.
     var x = batch.reshaped([batch.shape[0]] + (model.network.layers.first is Linear || model.network.layers.first is Dropout && model.inputShape.count == 1 ? [model.inputShape.reduce(1, *)] : model.inputShape))

@@ -23,18 +23,40 @@ public func horizontalSum(_ v: Float8) -> Float {
     return two[0] + two[1]
 }
 
-/// Applies `vector` to consecutive groups of eight elements of `0..<count` and `scalar` to the
-/// remaining tail, splitting the range across cores when `count >= minimumParallel`.
+/// `v` with the lanes where `mask` is true set to +0, by a bit operation (the stdlib's
+/// `replacing(with:where:)` can compile to a loop over lanes through memory). NaN lanes outside
+/// the mask stay NaN.
+@inlinable @inline(__always)
+public func zeroing(_ v: Float8, where mask: SIMDMask<SIMD8<Int32>>) -> Float8 {
+    let bits = unsafeBitCast(v, to: SIMD8<Int32>.self) & ~unsafeBitCast(mask, to: SIMD8<Int32>.self)
+    return unsafeBitCast(bits, to: Float8.self)
+}
+
+/// The body of an `elementwise` loop: what to do with eight consecutive elements, and with one
+/// element of the tail.
+///
+/// A kernel is a struct (its pointers and constants as stored properties) rather than a pair of
+/// closures so that `elementwise` is specialised for it and the calls inline: closures passed
+/// through `parallelFor` stay indirect calls, one per eight elements, which cost an optimizer
+/// update three times its memory time.
+public protocol ElementwiseKernel {
+    /// Processes elements `i ..< i + 8`.
+    func eight(at i: Int)
+    /// Processes element `i`.
+    func one(at i: Int)
+}
+
+/// Applies `kernel` to consecutive groups of eight elements of `0..<count` and to the remaining
+/// tail one by one, splitting the range across cores when `count >= minimumParallel`.
 @inlinable
-public func elementwise(
-    _ count: Int, minimumParallel: Int = 1 << 17,
-    vector: (Int) -> Void, scalar: (Int) -> Void
+public func elementwise<Kernel: ElementwiseKernel>(
+    _ count: Int, minimumParallel: Int = 1 << 17, _ kernel: Kernel
 ) {
     parallelFor((count + 7) / 8, costPerItem: 8, minimumWork: minimumParallel) { groups in
         var i = groups.lowerBound * 8
         let end = min(groups.upperBound * 8, count)
-        while i + 8 <= end { vector(i); i += 8 }
-        while i < end { scalar(i); i += 1 }
+        while i + 8 <= end { kernel.eight(at: i); i += 8 }
+        while i < end { kernel.one(at: i); i += 1 }
     }
 }
 

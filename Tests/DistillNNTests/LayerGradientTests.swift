@@ -67,6 +67,41 @@ final class LayerGradientTests: XCTestCase {
         try checkGradients(dropout, inputShape: [3, 13], seed: 6, prepare: { dropout.generator = saved })
     }
 
+    /// ReLU on 300,007 elements (eight-lane groups split across cores, and a tail) with NaN, -0 and
+    /// infinities: forward is `x < 0 ? 0 : x` bit for bit (NaN kept, as PyTorch's `relu`), backward
+    /// zeroes the gradient where the output is <= 0 and passes it elsewhere, NaN included (PyTorch's
+    /// `threshold_backward`), in both the eight-lane path and the tail.
+    func testReLUElementwiseAgainstDefinition() {
+        let n = 300_007
+        let special: [Float] = [.nan, -0.0, 0, .infinity, -.infinity, -1, 1, .leastNonzeroMagnitude]
+        let x = Tensor(shape: [n], values: (0..<n).map { $0 % 11 < special.count ? special[$0 % 11] : Float($0 % 7) - 3 })
+        let relu = ReLU()
+        let y = relu.forward(x, mode: .training)
+        let dy = Tensor(shape: [n], values: (0..<n).map { Float($0 % 5) + 1 })
+        let dx = relu.backward(dy)
+        for i in 0..<n {
+            let expected: Float = x[i] < 0 ? 0 : x[i]
+            XCTAssertEqual(y[i].bitPattern, expected.bitPattern, "forward, element \(i) (x = \(x[i]))")
+            XCTAssertEqual(dx[i], y[i] <= 0 ? 0 : dy[i], "backward, element \(i) (x = \(x[i]))")
+        }
+    }
+
+    /// Dropout in training keeps about `1 - p` of 100,003 elements (binomial: within 0.006, over
+    /// four standard deviations), scales each kept one by exactly `1 / (1 - p)`, draws the same mask
+    /// from the same seed, and is the identity in inference.
+    func testDropoutMaskStatistics() {
+        let n = 100_003, p: Float = 0.3
+        let x = Tensor(shape: [n], values: (0..<n).map { Float($0 % 9) + 1 })
+        let first = Dropout(probability: p, generator: SeededGenerator(seed: 4))
+        let y = first.forward(x, mode: .training).values
+        let kept = (0..<n).filter { y[$0] != 0 }
+        XCTAssertEqual(Double(kept.count) / Double(n), 0.7, accuracy: 0.006)
+        for i in kept { XCTAssertEqual(y[i], x[i] * (1 / (1 - p)), "element \(i)") }
+        let again = Dropout(probability: p, generator: SeededGenerator(seed: 4)).forward(x, mode: .training).values
+        XCTAssertEqual(again, y)
+        XCTAssertEqual(first.forward(x, mode: .inference).values, x.values)
+    }
+
     func testFlatten() throws {
         try checkGradients(Flatten(), inputShape: [2, 3, 2, 2], seed: 7)
     }

@@ -42,12 +42,12 @@ public final class Dropout: Layer {
         // to a local: drawing through the stored property would pay an exclusivity check per draw.
         var rng = generator
         let limit = SIMD8<UInt32>(repeating: threshold)
-        let keepValue = Float8(repeating: scale), dropValue = Float8.zero
+        let keepValue = Float8(repeating: scale)
         var i = 0
         while i + 8 <= n {
             let bits = SIMD4<UInt64>(rng.next(), rng.next(), rng.next(), rng.next())
-            let keep = unsafeBitCast(bits, to: SIMD8<UInt32>.self) .>= limit
-            let mv = dropValue.replacing(with: keepValue, where: keep)
+            let drop = unsafeBitCast(bits, to: SIMD8<UInt32>.self) .< limit
+            let mv = zeroing(keepValue, where: drop)
             store8(mv, m + i)
             store8(load8(x + i) * mv, y + i)
             i += 8
@@ -65,10 +65,16 @@ public final class Dropout: Layer {
         guard computesInputGradient else { return inputGradient }
         guard probability > 0 else { return outputGradient }
         inputGradient.resize(to: outputGradient.shape)
-        let mp = SendablePointer(mask.pointer), dy = SendablePointer(outputGradient.pointer)
-        let dx = SendablePointer(inputGradient.pointer)
-        elementwise(outputGradient.count, vector: { i in store8(load8(dy.pointer + i) * load8(mp.pointer + i), dx.pointer + i) },
-                    scalar: { i in dx[i] = dy[i] * mp[i] })
+        elementwise(outputGradient.count, Product(a: outputGradient.pointer, b: mask.pointer, c: inputGradient.pointer))
         return inputGradient
     }
+}
+
+/// `c = a * b`, elementwise.
+private struct Product: ElementwiseKernel {
+    let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>
+
+    @inline(__always) func eight(at i: Int) { store8(load8(a + i) * load8(b + i), c + i) }
+
+    @inline(__always) func one(at i: Int) { c[i] = a[i] * b[i] }
 }

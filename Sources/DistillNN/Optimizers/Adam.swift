@@ -55,29 +55,42 @@ public final class Adam: Optimizer {
         let invSqrtBC2 = Float(1 / bc2.squareRoot())
         let decay = decoupledWeightDecay ? 1 - learningRate * weightDecay : 1
         let l2 = decoupledWeightDecay ? 0 : weightDecay
-        let (b1, b2, eps) = (beta1, beta2, epsilon)
         for (index, p) in parameters.enumerated() {
-            let w = SendablePointer(p.value.pointer), g = SendablePointer(p.gradient.pointer)
-            let m = SendablePointer(firstMoment[index].pointer), v = SendablePointer(secondMoment[index].pointer)
-            elementwise(p.value.count, vector: { i in
-                let wv = load8(w.pointer + i) * decay
-                let gv = load8(g.pointer + i) + l2 * wv
-                let mv = b1 * load8(m.pointer + i) + (1 - b1) * gv
-                let vv = b2 * load8(v.pointer + i) + (1 - b2) * gv * gv
-                store8(mv, m.pointer + i)
-                store8(vv, v.pointer + i)
-                store8(wv - stepSize * mv / (vv.squareRoot() * invSqrtBC2 + eps), w.pointer + i)
-            }, scalar: { i in
-                let wv = w[i] * decay
-                let gv = g[i] + l2 * wv
-                let mv = b1 * m[i] + (1 - b1) * gv
-                let vv = b2 * v[i] + (1 - b2) * gv * gv
-                m[i] = mv
-                v[i] = vv
-                w[i] = wv - stepSize * mv / (vv.squareRoot() * invSqrtBC2 + eps)
-            })
+            elementwise(p.value.count, AdamUpdate(
+                w: p.value.pointer, g: p.gradient.pointer, m: firstMoment[index].pointer,
+                v: secondMoment[index].pointer, beta1: beta1, beta2: beta2, epsilon: epsilon, decay: decay,
+                l2: l2, stepSize: stepSize, inverseSqrtCorrection2: invSqrtBC2))
         }
         if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
+    }
+}
+
+/// One Adam step for eight elements or one (see `Adam`): `decay` is AdamW's `1 - lr * wd` (1 for
+/// Adam), `l2` Adam's weight decay (0 for AdamW).
+private struct AdamUpdate: ElementwiseKernel {
+    let w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+    let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let beta1: Float, beta2: Float, epsilon: Float, decay: Float, l2: Float
+    let stepSize: Float, inverseSqrtCorrection2: Float
+
+    @inline(__always) func eight(at i: Int) {
+        let wv = load8(w + i) * decay
+        let gv = load8(g + i) + l2 * wv
+        let mv = beta1 * load8(m + i) + (1 - beta1) * gv
+        let vv = beta2 * load8(v + i) + (1 - beta2) * gv * gv
+        store8(mv, m + i)
+        store8(vv, v + i)
+        store8(wv - stepSize * mv / (vv.squareRoot() * inverseSqrtCorrection2 + epsilon), w + i)
+    }
+
+    @inline(__always) func one(at i: Int) {
+        let wv = w[i] * decay
+        let gv = g[i] + l2 * wv
+        let mv = beta1 * m[i] + (1 - beta1) * gv
+        let vv = beta2 * v[i] + (1 - beta2) * gv * gv
+        m[i] = mv
+        v[i] = vv
+        w[i] = wv - stepSize * mv / (vv.squareRoot() * inverseSqrtCorrection2 + epsilon)
     }
 }
 

@@ -35,34 +35,49 @@ public final class SGD: Optimizer {
 
     public func step(_ parameters: [Parameter]) {
         velocity.prepare(for: parameters)
-        let lr = Float8(repeating: learningRate), mu = Float8(repeating: momentum)
-        let wd = Float8(repeating: weightDecay)
-        let lrS = learningRate, muS = momentum, wdS = weightDecay, nesterov = self.nesterov
-        let useMomentum = momentum != 0
         for (index, p) in parameters.enumerated() {
-            let w = SendablePointer(p.value.pointer), g = SendablePointer(p.gradient.pointer)
-            let v = SendablePointer(velocity[index].pointer)
-            elementwise(p.value.count, vector: { i in
-                let wv = load8(w.pointer + i)
-                let gv = load8(g.pointer + i) + wd * wv
-                var d = gv
-                if useMomentum {
-                    let vv = mu * load8(v.pointer + i) + gv
-                    store8(vv, v.pointer + i)
-                    d = nesterov ? gv + mu * vv : vv
-                }
-                store8(wv - lr * d, w.pointer + i)
-            }, scalar: { i in
-                let gv = g[i] + wdS * w[i]
-                var d = gv
-                if useMomentum {
-                    let vv = muS * v[i] + gv
-                    v[i] = vv
-                    d = nesterov ? gv + muS * vv : vv
-                }
-                w[i] -= lrS * d
-            })
+            let w = p.value.pointer, g = p.gradient.pointer, count = p.value.count
+            if momentum == 0 {
+                elementwise(count, PlainUpdate(w: w, g: g, learningRate: learningRate, weightDecay: weightDecay))
+            } else {
+                elementwise(count, MomentumUpdate(w: w, g: g, v: velocity[index].pointer, learningRate: learningRate,
+                                                  momentum: momentum, weightDecay: weightDecay, nesterov: nesterov))
+            }
         }
         if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
+    }
+}
+
+/// `w -= lr * (g + wd * w)`.
+private struct PlainUpdate: ElementwiseKernel {
+    let w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+    let learningRate: Float, weightDecay: Float
+
+    @inline(__always) func eight(at i: Int) {
+        let wv = load8(w + i)
+        store8(wv - learningRate * (load8(g + i) + weightDecay * wv), w + i)
+    }
+
+    @inline(__always) func one(at i: Int) { w[i] -= learningRate * (g[i] + weightDecay * w[i]) }
+}
+
+/// `v = mu * v + g'`, `w -= lr * (nesterov ? g' + mu * v : v)` with `g' = g + wd * w`.
+private struct MomentumUpdate: ElementwiseKernel {
+    let w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let learningRate: Float, momentum: Float, weightDecay: Float, nesterov: Bool
+
+    @inline(__always) func eight(at i: Int) {
+        let wv = load8(w + i)
+        let gv = load8(g + i) + weightDecay * wv
+        let vv = momentum * load8(v + i) + gv
+        store8(vv, v + i)
+        store8(wv - learningRate * (nesterov ? gv + momentum * vv : vv), w + i)
+    }
+
+    @inline(__always) func one(at i: Int) {
+        let gv = g[i] + weightDecay * w[i]
+        let vv = momentum * v[i] + gv
+        v[i] = vv
+        w[i] -= learningRate * (nesterov ? gv + momentum * vv : vv)
     }
 }
