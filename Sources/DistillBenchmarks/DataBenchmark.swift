@@ -12,19 +12,19 @@ func runDataBenchmark(quick: Bool) throws {
         return
     }
     let residentBefore = residentMegabytes()
-    let loadStart = now()
+    let loadStart = monotonicSeconds()
     let data = try DataDirectory.load(directory)
-    let loadSeconds = now() - loadStart
+    let loadSeconds = monotonicSeconds() - loadStart
     let residentAfter = residentMegabytes()
     let batcher = try Batcher(examples: data.training, batchSize: 128, shuffle: true, seed: 1, jitter: 2)
     var times: [Double] = []
     var batches = 0
     for epoch in 0..<(quick ? 2 : 5) {
-        let start = now()
+        let start = monotonicSeconds()
         batcher.start(epoch: epoch)
         batches = 0
         while batcher.next() != nil { batches += 1 }
-        times.append(now() - start)
+        times.append(monotonicSeconds() - start)
     }
     let epoch = median(times)
     print("Data pipeline (\(directory)):")
@@ -61,10 +61,10 @@ func runTeacherRowsBenchmark(examples: Examples, quick: Bool) throws {
         var times = [[Double]](repeating: [], count: sources.count)
         for round in 0..<(quick ? 3 : 7) {
             for (k, batcher) in batchers.enumerated() {
-                let start = now()
+                let start = monotonicSeconds()
                 batcher.start(epoch: round)
                 while batcher.next() != nil {}
-                times[k].append(now() - start)
+                times[k].append(monotonicSeconds() - start)
             }
         }
         let line = zip(sources, times).map { "\($0.0) \(format(median($1) * 1000, 1)) ms" }.joined(separator: ", ")

@@ -74,9 +74,9 @@ func copyBandwidth() -> Double {
     b.initialize(repeating: 0, count: count)
     var times: [Double] = []
     for _ in 0..<5 {
-        let start = now()
+        let start = monotonicSeconds()
         b.update(from: a, count: count)
-        times.append(now() - start)
+        times.append(monotonicSeconds() - start)
     }
     return 2 * Double(count * 4) / median(times) / 1e9
 }

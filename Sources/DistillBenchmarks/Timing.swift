@@ -1,21 +1,16 @@
+import DistillCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Monotonic time in seconds.
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
 
 /// Seconds per call of `body`, timed over `repetitions` calls.
 func secondsPerCall(_ repetitions: Int, _ body: () throws -> Void) rethrows -> Double {
-    let start = now()
+    let start = monotonicSeconds()
     for _ in 0..<repetitions { try body() }
-    return (now() - start) / Double(repetitions)
+    return (monotonicSeconds() - start) / Double(repetitions)
 }
 
 func median(_ values: [Double]) -> Double {

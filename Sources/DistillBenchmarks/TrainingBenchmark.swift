@@ -25,30 +25,45 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws
         let runStep = {
             try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
         }
-        // Record the step's GEMM calls.
+        // Record the step's GEMM calls, and which of them the forward pass makes.
         try runStep()
+        gemmTrace = []
+        _ = model.forward(batch, mode: .training)
+        let forwardCount = gemmTrace!.count
         gemmTrace = []
         try runStep()
         let calls = gemmTrace!
         gemmTrace = nil
-        let floor = GemmReplay(calls)
-        for _ in 0..<3 { try runStep(); floor.run() }
+        let forwardFloor = GemmReplay(Array(calls[..<forwardCount])), backwardFloor = GemmReplay(Array(calls[forwardCount...]))
+        let floor = { forwardFloor.run(); backwardFloor.run() }
+        for _ in 0..<3 { try runStep(); floor() }
         // Many short rounds, each timing the step and then its floor; the ratio is taken per round
         // (so a burst of load from elsewhere on the shared machine affects one round, not one side).
+        // The step's own clock splits each round's steps into phases.
         var stepTimes: [Double] = [], floorTimes: [Double] = [], ratios: [Double] = []
+        var phases: [[Double]] = Array(repeating: [], count: 6)   // forward, its GEMMs, loss, backward, its GEMMs, update
         let reps = 3
         for _ in 0..<(quick ? 5 : 25) {
-            let step = try secondsPerCall(reps, runStep)
-            let bare = secondsPerCall(reps) { floor.run() }
-            stepTimes.append(step)
+            step.timing = StepTiming()
+            let stepTime = try secondsPerCall(reps, runStep)
+            let forwardGemms = secondsPerCall(reps) { forwardFloor.run() }
+            let backwardGemms = secondsPerCall(reps) { backwardFloor.run() }
+            let bare = forwardGemms + backwardGemms
+            stepTimes.append(stepTime)
             floorTimes.append(bare)
-            ratios.append(step / bare)
+            ratios.append(stepTime / bare)
+            let t = step.timing, n = Double(t.steps)
+            for (k, value) in [t.forward / n, forwardGemms, t.loss / n, t.backward / n, backwardGemms, t.update / n].enumerated() {
+                phases[k].append(value)
+            }
         }
         let s = median(stepTimes), f = median(floorTimes)
         let sortedRatios = ratios.sorted()
         let quartiles = (sortedRatios[sortedRatios.count / 4], sortedRatios[(3 * sortedRatios.count) / 4])
         if breakdown { try printBreakdown(model: model, step: step, batch: batch, labels: labels) }
         print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
+        let p = phases.map { format(median($0) * 1000) }
+        print("  phases of the timed steps, ms: forward \(p[0]) (GEMMs \(p[1])), loss \(p[2]), backward \(p[3]) (GEMMs \(p[4])), update \(p[5])")
     }
 }
 

@@ -62,12 +62,6 @@ public final class ConsoleProgress: ProgressReporter {
         let s = Int(seconds.rounded())
         return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
     }
-
-    private func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
 }
 
 /// The metrics log: one JSON object per line and round (epoch, step, losses by term, accuracies,

@@ -131,7 +131,7 @@ public final class Trainer {
         if let checkpoint { state.settings = checkpoint.settings }
         if resume == nil { state.adaptiveTheta = adaptiveTemperature?.theta }
         defer { if let theta = state.adaptiveTheta { adaptiveTemperature?.theta = theta } }
-        let start = now() - state.elapsed
+        let start = monotonicSeconds() - state.elapsed
         batcher.start(epoch: state.epoch)
         for _ in 0..<state.batchInEpoch { _ = batcher.next() }   // the same batches as before the stop
         var teacherOutputs: [Tensor] = []
@@ -139,12 +139,12 @@ public final class Trainer {
         run: while state.round <= rounds {
             let round = state.round
             let roundEnd = totalSteps * round / rounds
-            let roundStart = now()
+            let roundStart = monotonicSeconds()
             while state.globalStep < roundEnd {
                 if stopRequested {
                     stopped = true
                     if let checkpoint {
-                        state.elapsed = now() - start
+                        state.elapsed = monotonicSeconds() - start
                         try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
                     }
                     break run
@@ -222,11 +222,11 @@ public final class Trainer {
                 state.batchInEpoch += 1
                 let roundBegin = totalSteps * (round - 1) / rounds
                 progress?.batch(round: round, rounds: rounds, step: state.globalStep - roundBegin, steps: roundEnd - roundBegin,
-                                examplesPerSecond: Double(n * (state.globalStep - roundBegin)) / max(now() - roundStart, 1e-9),
+                                examplesPerSecond: Double(n * (state.globalStep - roundBegin)) / max(monotonicSeconds() - roundStart, 1e-9),
                                 loss: state.sums.loss / Double(state.sums.batches), accuracy: state.sums.accuracy,
-                                elapsed: now() - start, totalSteps: totalSteps, stepsDone: state.globalStep)
+                                elapsed: monotonicSeconds() - start, totalSteps: totalSteps, stepsDone: state.globalStep)
                 if let checkpoint, state.globalStep % checkpoint.every == 0, state.globalStep < roundEnd {
-                    state.elapsed = now() - start
+                    state.elapsed = monotonicSeconds() - start
                     try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
                 }
             }
@@ -247,7 +247,7 @@ public final class Trainer {
                 softLoss: sums.hasSoft ? sums.soft / Double(sums.batches) : nil,
                 hardLoss: sums.hasHard ? sums.hard / Double(sums.batches) : nil,
                 trainingAccuracy: sums.accuracy ?? 0, validationAccuracy: validationAccuracy,
-                learningRate: schedule.rate(at: max(state.globalStep - 1, 0)), seconds: now() - start)
+                learningRate: schedule.rate(at: max(state.globalStep - 1, 0)), seconds: monotonicSeconds() - start)
             state.records.append(record)
             let improved: Bool
             if let v = validationAccuracy {
@@ -267,7 +267,7 @@ public final class Trainer {
             state.round += 1
             progress?.round(record, best: improved)
             if let checkpoint, state.round <= rounds {
-                state.elapsed = now() - start
+                state.elapsed = monotonicSeconds() - start
                 try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
             }
             if let patience = options.earlyStoppingPatience, state.sinceImprovement >= patience {
@@ -277,7 +277,7 @@ public final class Trainer {
         }
         state.restoreBest(into: parameters)
         return TrainingSummary(records: state.records, bestEpoch: state.bestEpoch, bestValidationAccuracy: state.bestAccuracy,
-                               stoppedEarly: state.stoppedEarly, interrupted: stopped, seconds: now() - start)
+                               stoppedEarly: state.stoppedEarly, interrupted: stopped, seconds: monotonicSeconds() - start)
     }
 }
 
@@ -318,9 +318,3 @@ public protocol ProgressReporter: AnyObject {
     func round(_ record: EpochRecord, best: Bool)
 }
 
-/// Monotonic time in seconds.
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

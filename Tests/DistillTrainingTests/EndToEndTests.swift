@@ -57,6 +57,29 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
+    /// The step's clock: every step counted, each phase positive, together no more than the wall
+    /// time around the steps; a reset starts again from zero.
+    func testStepTimingAddsUpThePhases() throws {
+        var generator = SeededGenerator(seed: 5)
+        let model = try Model(spec: ArchitectureSpec(parsing: "mlp:64"), inputShape: [8], classes: 3, generator: &generator)
+        let step = TrainingStep(model: model, optimizer: SGD(learningRate: 0.01))
+        let batch = Tensor(shape: [32, 8], values: fixtureValues(256, seed: 2))
+        let labels = (0..<32).map { Int32($0 % 3) }
+        let start = monotonicSeconds()
+        for _ in 0..<5 { try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) } }
+        let wall = monotonicSeconds() - start
+        let t = step.timing
+        XCTAssertEqual(t.steps, 5)
+        for (name, seconds) in [("forward", t.forward), ("loss", t.loss), ("backward", t.backward), ("update", t.update)] {
+            XCTAssertGreaterThan(seconds, 0, name)
+        }
+        XCTAssertEqual(t.total, t.forward + t.loss + t.backward + t.update)
+        XCTAssertLessThanOrEqual(t.total, wall)
+        step.timing = StepTiming()
+        XCTAssertEqual(step.timing, StepTiming())
+        XCTAssertEqual(step.timing.steps, 0)
+    }
+
     /// Distilling on the same problem: soft targets from a trained teacher at T = 4 train a
     /// student with no labels at all (alpha = 1).
     func testSoftOnlyDistillationTransfersTheTask() throws {
