@@ -6,7 +6,7 @@ SWIFT ?= swift
 NATIVE ?= -Xswiftc -target-cpu -Xswiftc native
 RELEASE = $(SWIFT) build -c release $(NATIVE)
 
-.PHONY: setup build demo test bench fuzz interop clean
+.PHONY: setup build demo test bench bench-pytorch fuzz interop clean
 
 setup:
 	@./scripts/setup
@@ -29,6 +29,19 @@ bench: setup
 	$(RELEASE) --product DistillBenchmarks
 	.build/release/DistillBenchmarks
 
+## The training step beside PyTorch's on this machine, in alternation (the CPU-only torch wheel,
+## from PyTorch's index or a local wheel directory, with numpy from PyPI, in its own virtual
+## environment; about 200 MB): make bench-pytorch RUNS=3
+BENCH_VENV ?= .venv-bench
+TORCH ?= torch==2.13.0+cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+RUNS ?= 3
+bench-pytorch: setup
+	$(RELEASE) --product DistillBenchmarks
+	@test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV) || { ./scripts/setup python3-venv && python3 -m venv $(BENCH_VENV); }
+	$(BENCH_VENV)/bin/python -c "import torch, numpy" 2>/dev/null || $(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --retries 1 --extra-index-url $(TORCH_INDEX) "$(TORCH)" numpy
+	./scripts/bench-vs-pytorch .build/release/DistillBenchmarks $(BENCH_VENV)/bin/python $(RUNS)
+
 ## Fuzz every file reader with libFuzzer + AddressSanitizer: make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 600
 fuzz: setup
@@ -45,4 +58,4 @@ interop: setup
 	$(VENV)/bin/python scripts/interop.py .build/release/distill
 
 clean:
-	rm -rf .build .build-fuzz $(VENV)
+	rm -rf .build .build-fuzz $(VENV) $(BENCH_VENV)
