@@ -5,6 +5,11 @@ import DistillCore
 /// Gradients accumulate: each backward pass adds to `gradient`. `zeroGradient()` marks the
 /// gradient as zero without writing it; the next layer to accumulate overwrites instead of adding
 /// (BLAS `beta = 0`), which saves a pass over memory on every step.
+///
+/// An optimizer whose state is a running sum of gradients (SGD's momentum buffer) may have the
+/// backward pass accumulate straight into that state instead (`accumulate(into:scaling:)`), which
+/// saves the gradient buffer's write and read; the gradient is then not kept on its own until the
+/// next `zeroGradient()`.
 public final class Parameter {
     /// "weight" or "bias".
     public let name: String
@@ -15,6 +20,9 @@ public final class Parameter {
     public let isWeight: Bool
     private var storedGradient: Tensor
     private var gradientIsZero = true
+    /// Where backward passes accumulate instead of `storedGradient`, and the factor the first
+    /// accumulation scales it by (see `accumulate(into:scaling:)`).
+    private var redirection: (target: Tensor, scale: Float)?
 
     public init(name: String, value: Tensor, isWeight: Bool) {
         self.name = name
@@ -25,22 +33,44 @@ public final class Parameter {
 
     /// The accumulated gradient (materialised as zeros if nothing has accumulated since the last
     /// `zeroGradient()`).
+    ///
+    /// - Precondition: the gradient was not redirected into an optimizer's state since the last
+    ///   `zeroGradient()` (as `TrainingStep` does for SGD with plain momentum).
     public var gradient: Tensor {
+        precondition(redirection == nil, "Parameter \(name): this step's gradient went straight into the "
+                     + "optimizer's momentum buffer and is not kept on its own; call zeroGradient() and run "
+                     + "backward again (without the optimizer's prepareForBackward) to read it")
         if gradientIsZero { storedGradient.fill(0); gradientIsZero = false }
         return storedGradient
     }
 
-    /// Whether nothing has accumulated since the last `zeroGradient()`.
+    /// Whether nothing has accumulated since the last `zeroGradient()` or
+    /// `accumulate(into:scaling:)`.
     public var hasZeroGradient: Bool { gradientIsZero }
 
-    /// Resets the gradient to zero (lazily).
-    public func zeroGradient() { gradientIsZero = true }
+    /// Resets the gradient to zero (lazily), and ends any redirection.
+    public func zeroGradient() {
+        gradientIsZero = true
+        redirection = nil
+    }
 
-    /// For layers: the gradient buffer to accumulate into, and the BLAS `beta` to use (0 when the
-    /// gradient is logically zero, so the buffer is overwritten; 1 otherwise).
+    /// Until the next `zeroGradient()`, backward passes accumulate into `buffer` (same shape)
+    /// instead of the gradient: the first computes `buffer = scale * buffer + gradient`, later ones
+    /// add. SGD uses it to take the gradient straight into its momentum buffer.
+    package func accumulate(into buffer: Tensor, scaling scale: Float) {
+        precondition(buffer.shape == value.shape, "Parameter \(name): accumulation buffer \(buffer.shape), value \(value.shape)")
+        gradientIsZero = true
+        redirection = (buffer, scale)
+    }
+
+    /// For layers: the buffer to accumulate into and the BLAS `beta` to use: for the gradient, 0
+    /// when it is logically zero (the buffer is overwritten) and 1 otherwise; for a redirection,
+    /// its scale at the first accumulation and 1 after.
     package func accumulationTarget() -> (gradient: Tensor, beta: Float) {
-        if gradientIsZero { gradientIsZero = false; return (storedGradient, 0) }
-        return (storedGradient, 1)
+        let first = gradientIsZero
+        gradientIsZero = false
+        if let redirection { return (redirection.target, first ? redirection.scale : 1) }
+        return (storedGradient, first ? 0 : 1)
     }
 
     /// The number of elements of one output unit's incoming weights (a row of the `[out, ...]`

@@ -5,6 +5,11 @@ import DistillNN
 /// One optimisation step of a model: forward (training mode), loss and its gradient with respect
 /// to the logits, backward, optimizer update.
 ///
+/// The optimizer is told before the backward pass (`prepareForBackward`), so SGD with plain
+/// momentum takes the gradients straight into its momentum buffers: after a step, the parameters'
+/// `gradient` is then not available (read gradients with `model.zeroGradients()` and
+/// `model.backward(_:)` yourself).
+///
 /// The step owns the logits-gradient buffer and the model owns its activations, so once a batch
 /// size has been seen a step allocates nothing.
 public final class TrainingStep {
@@ -66,6 +71,7 @@ public final class TrainingStep {
     private func update(started: Double, forwardEnd: Double) {
         let lossEnd = monotonicSeconds()
         model.zeroGradients()
+        optimizer.prepareForBackward(parameters)
         model.backward(logitsGradient)
         let backwardEnd = monotonicSeconds()
         optimizer.step(parameters)

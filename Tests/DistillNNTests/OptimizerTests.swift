@@ -33,6 +33,31 @@ final class OptimizerTests: XCTestCase {
         assertClose(p.value.values, [1 - 0.095, -2 - 0.0475, 3 + 0.19], rtol: 0, atol: 1e-6)
     }
 
+    /// Momentum prepared for the backward pass (`prepareForBackward`): a layer accumulating takes
+    /// `v = 0.9 v + g` through its BLAS beta; a parameter nothing reached still decays, `v = 0.9 v`,
+    /// as with a zero gradient; then `w -= lr v`.
+    func testMomentumPreparedForBackward() {
+        let p = parameter()
+        let sgd = SGD(learningRate: 0.1, momentum: 0.9)
+        sgd.step([p])   // v = g = [0.5, 0.25, -1], w = [0.95, -2.025, 3.1]
+        p.zeroGradient()
+        sgd.prepareForBackward([p])
+        let (target, beta) = p.accumulationTarget()
+        XCTAssertEqual(beta, 0.9)
+        XCTAssertEqual(p.accumulationTarget().beta, 1)
+        XCTAssertTrue(target.storage === sgd.velocities[0].storage)
+        for i in 0..<3 { target[i] = 0.9 * target[i] + 1 }   // what a layer's GEMM does with gradient 1
+        sgd.step([p])
+        assertClose(sgd.velocities[0].values, [1.45, 1.225, 0.1], rtol: 0, atol: 1e-6)
+        assertClose(p.value.values, [0.95 - 0.145, -2.025 - 0.1225, 3.1 - 0.01], rtol: 0, atol: 1e-6)
+        // Nothing accumulates this time: v = 0.9 v.
+        p.zeroGradient()
+        sgd.prepareForBackward([p])
+        sgd.step([p])
+        assertClose(sgd.velocities[0].values, [1.305, 1.1025, 0.09], rtol: 0, atol: 1e-6)
+        assertClose(p.value.values, [0.805 - 0.1305, -2.1475 - 0.11025, 3.09 - 0.009], rtol: 0, atol: 1e-6)
+    }
+
     func testAdamSingleStepAndBiasCorrection() {
         // Step 1: m = 0.1 g, v = 0.001 g^2; bias-corrected m/(1-0.9) = g, v/(1-0.999) = g^2, so
         // w - lr * g / (|g| + eps) = w - lr * sign(g) (up to eps).

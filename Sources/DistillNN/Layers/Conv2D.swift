@@ -122,7 +122,11 @@ public final class Conv2D: Layer {
         let cout = outputChannels, p = g.p
         let (dW, betaW) = weight.accumulationTarget()
         let (db, betaB) = bias.accumulationTarget()
-        if betaB == 0 { db.fill(0) }
+        if betaB == 0 {
+            db.fill(0)
+        } else if betaB != 1 {
+            for j in 0..<cout { db[j] *= betaB }
+        }
         if computesInputGradient {
             columnGradient.resize(to: [g.k, g.chunk * p])
             inputGradient.resize(to: inputShape)

@@ -77,23 +77,23 @@ func addRowVector(_ vector: UnsafePointer<Float>, to matrix: UnsafeMutablePointe
     }
 }
 
-/// `target[j] = beta * target[j] + sum_r matrix[r, j]`.
+/// `target[j] = beta * target[j] + sum_r matrix[r, j]`, the sum taken on its own first (so that
+/// a momentum buffer accumulating it rounds as `momentum * v + gradient` does).
 func addColumnSums(of matrix: UnsafePointer<Float>, rows: Int, columns: Int,
                    to target: UnsafeMutablePointer<Float>, beta: Float) {
-    if beta == 0 { target.update(repeating: 0, count: columns) }
     parallelFor((columns + 7) / 8, costPerItem: 8 * rows) { groups in
         let start = groups.lowerBound * 8, end = min(groups.upperBound * 8, columns)
         var j = start
         while j + 8 <= end {
-            var acc = load8(target + j)
+            var acc = Float8.zero
             for r in 0..<rows { acc += load8(matrix + r * columns + j) }
-            store8(acc, target + j)
+            store8(beta == 0 ? acc : beta * load8(target + j) + acc, target + j)
             j += 8
         }
         while j < end {
-            var acc = target[j]
+            var acc: Float = 0
             for r in 0..<rows { acc += matrix[r * columns + j] }
-            target[j] = acc
+            target[j] = beta == 0 ? acc : beta * target[j] + acc
             j += 1
         }
     }

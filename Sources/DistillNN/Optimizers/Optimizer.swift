@@ -11,12 +11,22 @@ public protocol Optimizer: AnyObject {
     var maxNorm: Float? { get set }
     /// One update of every parameter from its gradient. Gradients are left as they are.
     func step(_ parameters: [Parameter])
+    /// Called after `zeroGradient()` and before the backward pass whose gradients the next `step`
+    /// uses, with the same parameters: the optimizer may have the gradients accumulate straight
+    /// into its own state (SGD's momentum), which spares a buffer's write and read per step. The
+    /// parameters' `gradient` is then not available until their next `zeroGradient()`.
+    /// `TrainingStep` calls it; the default does nothing.
+    func prepareForBackward(_ parameters: [Parameter])
     /// Everything the optimizer carries from step to step (momentum buffers, moments, the step
     /// count), for training checkpoints.
     var state: OptimizerState { get }
     /// Continues from a saved `state`; the parameter list must be the one it was saved with.
     /// - Throws: `ArchitectureError` when the state does not fit `parameters`.
     func restore(_ state: OptimizerState, for parameters: [Parameter]) throws
+}
+
+extension Optimizer {
+    public func prepareForBackward(_ parameters: [Parameter]) {}
 }
 
 /// An optimizer's state: named lists of per-parameter tensors and a step count.

@@ -7,6 +7,13 @@ import DistillCore
 ///     v = momentum * v + g                   (v = g on the first step)
 ///     d = nesterov ? g + momentum * v : v
 ///     w = w - learningRate * d
+///
+/// With momentum and neither weight decay nor Nesterov (the default recipe), `prepareForBackward`
+/// has the backward pass compute `v = momentum * v + grad` itself (the gradient GEMM's `beta`),
+/// and `step` is then only `w = w - learningRate * v`: three streams over memory instead of five.
+/// The numbers are the same bit for bit when the GEMM sums the batch in one block (OpenBLAS: a few
+/// hundred rows), and the same to rounding otherwise (`momentum * v` then meets the blocks' partial
+/// sums one at a time).
 public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float
@@ -14,6 +21,8 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     public var maxNorm: Float?
     private var velocity = OptimizerSlots()
+    /// Set by `prepareForBackward`: the velocities already hold `momentum * v + grad`.
+    private var velocitiesAccumulated = false
 
     public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false,
                 weightDecay: Float = 0, maxNorm: Float? = nil) {
@@ -33,8 +42,30 @@ public final class SGD: Optimizer {
         try velocity.restore(state.slots["velocity"], for: parameters, name: "velocity")
     }
 
+    /// Whether the gradient can go straight into the velocity: with weight decay or Nesterov the
+    /// update needs the gradient on its own.
+    private var accumulatesIntoVelocity: Bool { momentum != 0 && weightDecay == 0 && !nesterov }
+
+    public func prepareForBackward(_ parameters: [Parameter]) {
+        guard accumulatesIntoVelocity else { return }
+        velocity.prepare(for: parameters)
+        for (index, p) in parameters.enumerated() { p.accumulate(into: velocity[index], scaling: momentum) }
+        velocitiesAccumulated = true
+    }
+
     public func step(_ parameters: [Parameter]) {
         velocity.prepare(for: parameters)
+        if velocitiesAccumulated {
+            velocitiesAccumulated = false
+            for (index, p) in parameters.enumerated() {
+                let v = velocity[index]
+                // A parameter the backward pass never reached has a zero gradient: v = momentum * v.
+                if p.hasZeroGradient { elementwise(v.count, Scale(x: v.pointer, factor: momentum)) }
+                elementwise(p.value.count, PlainUpdate(w: p.value.pointer, g: v.pointer, learningRate: learningRate, weightDecay: 0))
+            }
+            if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
+            return
+        }
         for (index, p) in parameters.enumerated() {
             let w = p.value.pointer, g = p.gradient.pointer, count = p.value.count
             if momentum == 0 {
@@ -46,6 +77,15 @@ public final class SGD: Optimizer {
         }
         if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
     }
+}
+
+/// `x *= factor`.
+private struct Scale: ElementwiseKernel {
+    let x: UnsafeMutablePointer<Float>, factor: Float
+
+    @inline(__always) func eight(at i: Int) { store8(factor * load8(x + i), x + i) }
+
+    @inline(__always) func one(at i: Int) { x[i] *= factor }
 }
 
 /// `w -= lr * (g + wd * w)`.
