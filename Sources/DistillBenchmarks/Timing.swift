@@ -18,6 +18,20 @@ func median(_ values: [Double]) -> Double {
     return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
+/// CPU time the hypervisor has given to other guests while this machine's processors wanted to
+/// run ("steal", the eighth figure of /proc/stat's `cpu` line), in seconds summed over processors;
+/// nil where there is no /proc/stat (macOS). A benchmark case that saw steal ran on a busy host.
+func stolenSeconds() -> Double? {
+    guard let file = fopen("/proc/stat", "r") else { return nil }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 512)
+    guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let fields = line.split(separator: " ")
+    guard fields.first == "cpu", fields.count > 8, let ticks = Double(fields[8]) else { return nil }
+    return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
 /// Peak resident set size of this process, in megabytes.
 func peakResidentMegabytes() -> Int {
     var usage = rusage()

@@ -43,6 +43,7 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws
         var stepTimes: [Double] = [], floorTimes: [Double] = [], ratios: [Double] = []
         var phases: [[Double]] = Array(repeating: [], count: 6)   // forward, its GEMMs, loss, backward, its GEMMs, update
         let reps = 3
+        let (stealBefore, caseStart) = (stolenSeconds(), monotonicSeconds())
         for _ in 0..<(quick ? 5 : 25) {
             step.timing = StepTiming()
             let stepTime = try secondsPerCall(reps, runStep)
@@ -57,13 +58,16 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws
                 phases[k].append(value)
             }
         }
+        let stolen = stolenSeconds().flatMap { after in stealBefore.map { after - $0 } }
+        let caseSeconds = monotonicSeconds() - caseStart
         let s = median(stepTimes), f = median(floorTimes)
         let sortedRatios = ratios.sorted()
         let quartiles = (sortedRatios[sortedRatios.count / 4], sortedRatios[(3 * sortedRatios.count) / 4])
         if breakdown { try printBreakdown(model: model, step: step, batch: batch, labels: labels) }
         print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
         let p = phases.map { format(median($0) * 1000) }
-        print("  phases of the timed steps, ms: forward \(p[0]) (GEMMs \(p[1])), loss \(p[2]), backward \(p[3]) (GEMMs \(p[4])), update \(p[5])")
+        let steal = stolen.map { "; host steal \(format(100 * $0 / (caseSeconds * Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), 1))% of the CPU time" } ?? ""
+        print("  phases of the timed steps, ms: forward \(p[0]) (GEMMs \(p[1])), loss \(p[2]), backward \(p[3]) (GEMMs \(p[4])), update \(p[5])\(steal)")
     }
 }
 
