@@ -207,22 +207,29 @@ final class MaxPoolReferenceTests: XCTestCase {
 
 final class ConvolutionChunkTests: XCTestCase {
     /// Splitting the batch into chunks (columns unfolded again in backward) gives the same output
-    /// and gradients as one chunk, including a short last chunk (5 images in chunks of 2).
+    /// and gradients as one chunk, including a short last chunk (5 images in chunks of 2): with
+    /// columns larger than products (Cin 2, Cout 3) and with products larger (Cin 1, Cout 16, as a
+    /// first layer, where the products set the chunk).
     func testChunkedEqualsSingleChunk() {
+        for (cin, cout) in [(2, 3), (1, 16)] {
+            var generator = SeededGenerator(seed: 8)
+            let single = Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: (3, 3), stride: 1, padding: 1, generator: &generator)
+            var copy = SeededGenerator(seed: 8)
+            let chunked = Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: (3, 3), stride: 1, padding: 1, generator: &copy)
+            chunked.chunkBytes = 2 * max(9 * cin, cout) * 30 * 4   // P = 30: two images per chunk
+            let x = Tensor(shape: [5, cin, 6, 5], values: fixtureValues(150 * cin, seed: 4))
+            let dy = Tensor(shape: [5, cout, 6, 5], values: fixtureValues(150 * cout, seed: 5))
+            for layer in [single, chunked] { for p in layer.parameters { p.zeroGradient() } }
+            let y1 = single.forward(x, mode: .training).values, y2 = chunked.forward(x, mode: .training).values
+            let dx1 = single.backward(dy).values, dx2 = chunked.backward(dy).values
+            assertClose(y2, y1, rtol: 1e-6, atol: 1e-6, "Cin \(cin), Cout \(cout)")
+            assertClose(dx2, dx1, rtol: 1e-6, atol: 1e-6, "Cin \(cin), Cout \(cout)")
+            assertClose(chunked.weight.gradient.values, single.weight.gradient.values, rtol: 1e-5, atol: 1e-5)
+            assertClose(chunked.bias.gradient.values, single.bias.gradient.values, rtol: 1e-5, atol: 1e-5)
+        }
         var generator = SeededGenerator(seed: 8)
-        let single = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), stride: 1, padding: 1, generator: &generator)
-        var copy = SeededGenerator(seed: 8)
-        let chunked = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), stride: 1, padding: 1, generator: &copy)
-        chunked.chunkBytes = 2 * 18 * 30 * 4   // K = 18, P = 30: two images per chunk
-        let x = Tensor(shape: [5, 2, 6, 5], values: fixtureValues(300, seed: 4))
-        let dy = Tensor(shape: [5, 3, 6, 5], values: fixtureValues(450, seed: 5))
-        for layer in [single, chunked] { for p in layer.parameters { p.zeroGradient() } }
-        let y1 = single.forward(x, mode: .training).values, y2 = chunked.forward(x, mode: .training).values
-        let dx1 = single.backward(dy).values, dx2 = chunked.backward(dy).values
-        assertClose(y2, y1, rtol: 1e-6, atol: 1e-6)
-        assertClose(dx2, dx1, rtol: 1e-6, atol: 1e-6)
-        assertClose(chunked.weight.gradient.values, single.weight.gradient.values, rtol: 1e-5, atol: 1e-5)
-        assertClose(chunked.bias.gradient.values, single.bias.gradient.values, rtol: 1e-5, atol: 1e-5)
+        let chunked = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), stride: 1, padding: 1, generator: &generator)
+        chunked.chunkBytes = 2 * 18 * 30 * 4
         // And the chunked layer passes the finite-difference check on its own.
         XCTAssertNoThrow(try checkGradients(chunked, inputShape: [5, 2, 6, 5], seed: 30))
     }

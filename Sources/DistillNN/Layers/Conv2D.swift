@@ -9,8 +9,10 @@ import DistillCore
 /// backward: `dW += dout col^T`, `db += row sums of dout`, `dcol = W^T dout`, folded back (col2im)
 /// into `dx`.
 ///
-/// The GEMMs run on chunks of images whose columns take about 4 MB, so that a chunk's columns,
-/// products and gradients are still in cache when the next step reads them. The columns are not
+/// The GEMMs run on chunks of images whose columns (or products, if larger) take about 4 MB, so
+/// that a chunk's columns, products and gradients are still in cache when the next step reads
+/// them. The products decide where K is small: for a first layer, K = 9 and Cout = 32, a product
+/// is 3.6 times its columns, and sizing by the columns alone made the chunk the whole batch. The columns are not
 /// kept for the backward pass (for the CNN teacher's second layer they would be 29 MB written to
 /// and read back from memory): it unfolds each chunk again from the input, except the last chunk
 /// of the forward pass, whose columns are still in the buffer.
@@ -25,7 +27,8 @@ public final class Conv2D: Layer {
     public let bias: Parameter
     public var computesInputGradient = true
 
-    /// The target size of one chunk's columns, in bytes (tests lower it to force several chunks).
+    /// The target size of one chunk's columns or products, whichever is larger, in bytes (tests
+    /// lower it to force several chunks).
     var chunkBytes = 4 << 20
 
     private var inputShape: [Int] = [0, 0, 0, 0]
@@ -80,7 +83,7 @@ public final class Conv2D: Layer {
         let ho = (h + 2 * padding - kernelHeight) / stride + 1
         let wo = (w + 2 * padding - kernelWidth) / stride + 1
         let k = inputChannels * kernelHeight * kernelWidth, p = ho * wo
-        let chunk = max(1, min(n, chunkBytes / max(k * p * 4, 1)))
+        let chunk = max(1, min(n, chunkBytes / max(max(k, outputChannels) * p * 4, 1)))
         return Geometry(n: n, h: h, w: w, ho: ho, wo: wo, k: k, p: p, chunk: chunk)
     }
 
