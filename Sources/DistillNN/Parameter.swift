@@ -23,6 +23,8 @@ public final class Parameter {
     /// Where backward passes accumulate instead of `storedGradient`, and the factor the first
     /// accumulation scales it by (see `accumulate(into:scaling:)`).
     private var redirection: (target: Tensor, scale: Float)?
+    /// Whether an optimizer step has used the redirected sum (`finishAccumulation()`).
+    private var redirectionUsed = false
 
     public init(name: String, value: Tensor, isWeight: Bool) {
         self.name = name
@@ -52,6 +54,7 @@ public final class Parameter {
     public func zeroGradient() {
         gradientIsZero = true
         redirection = nil
+        redirectionUsed = false
     }
 
     /// Until the next `zeroGradient()`, backward passes accumulate into `buffer` (same shape)
@@ -61,6 +64,18 @@ public final class Parameter {
         precondition(buffer.shape == value.shape, "Parameter \(name): accumulation buffer \(buffer.shape), value \(value.shape)")
         gradientIsZero = true
         redirection = (buffer, scale)
+        redirectionUsed = false
+    }
+
+    /// Marks the redirected sum as used by an optimizer step: `isAccumulating(into:)` is false
+    /// again, so a second step without a new backward pass does not take it for a fresh one (it
+    /// asks for `gradient`, which is still not available).
+    package func finishAccumulation() { redirectionUsed = true }
+
+    /// Whether backward passes go to `buffer` and no step has used the sum yet (since
+    /// `accumulate(into:scaling:)` with it, and no `zeroGradient()` or `finishAccumulation()`).
+    package func isAccumulating(into buffer: Tensor) -> Bool {
+        !redirectionUsed && (redirection.map { $0.target.storage === buffer.storage } ?? false)
     }
 
     /// For layers: the buffer to accumulate into and the BLAS `beta` to use: for the gradient, 0

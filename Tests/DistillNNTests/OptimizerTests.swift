@@ -56,6 +56,14 @@ final class OptimizerTests: XCTestCase {
         sgd.step([p])
         assertClose(sgd.velocities[0].values, [1.305, 1.1025, 0.09], rtol: 0, atol: 1e-6)
         assertClose(p.value.values, [0.805 - 0.1305, -2.1475 - 0.11025, 3.09 - 0.009], rtol: 0, atol: 1e-6)
+        XCTAssertFalse(p.isAccumulating(into: sgd.velocities[0]))   // used by that step
+        // Zeroing after preparing ends the redirection: the gradient path, v = 0.9 v + g.
+        sgd.prepareForBackward([p])
+        p.zeroGradient()
+        let g = p.gradient
+        for i in 0..<3 { g[i] = 1 }
+        sgd.step([p])
+        assertClose(sgd.velocities[0].values, [2.1745, 1.99225, 1.081], rtol: 0, atol: 1e-6)
     }
 
     func testAdamSingleStepAndBiasCorrection() {

@@ -21,8 +21,6 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     public var maxNorm: Float?
     private var velocity = OptimizerSlots()
-    /// Set by `prepareForBackward`: the velocities already hold `momentum * v + grad`.
-    private var velocitiesAccumulated = false
 
     public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false,
                 weightDecay: Float = 0, maxNorm: Float? = nil) {
@@ -50,24 +48,22 @@ public final class SGD: Optimizer {
         guard accumulatesIntoVelocity else { return }
         velocity.prepare(for: parameters)
         for (index, p) in parameters.enumerated() { p.accumulate(into: velocity[index], scaling: momentum) }
-        velocitiesAccumulated = true
     }
 
     public func step(_ parameters: [Parameter]) {
         velocity.prepare(for: parameters)
-        if velocitiesAccumulated {
-            velocitiesAccumulated = false
-            for (index, p) in parameters.enumerated() {
-                let v = velocity[index]
-                // A parameter the backward pass never reached has a zero gradient: v = momentum * v.
-                if p.hasZeroGradient { elementwise(v.count, Scale(x: v.pointer, factor: momentum)) }
-                elementwise(p.value.count, PlainUpdate(w: p.value.pointer, g: v.pointer, learningRate: learningRate, weightDecay: 0))
-            }
-            if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
-            return
-        }
         for (index, p) in parameters.enumerated() {
-            let w = p.value.pointer, g = p.gradient.pointer, count = p.value.count
+            let w = p.value.pointer, count = p.value.count
+            if p.isAccumulating(into: velocity[index]) {
+                // The backward pass left v = momentum * v + grad (prepareForBackward); a parameter
+                // it never reached has a zero gradient: v = momentum * v.
+                let v = velocity[index].pointer
+                if p.hasZeroGradient { elementwise(count, Scale(x: v, factor: momentum)) }
+                elementwise(count, PlainUpdate(w: w, g: v, learningRate: learningRate, weightDecay: 0))
+                p.finishAccumulation()
+                continue
+            }
+            let g = p.gradient.pointer
             if momentum == 0 {
                 elementwise(count, PlainUpdate(w: w, g: g, learningRate: learningRate, weightDecay: weightDecay))
             } else {
