@@ -34,13 +34,10 @@ public final class TrainingStep {
     /// - Returns: the mean cross-entropy of the batch before the update, and the logits.
     @discardableResult
     public func run(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (loss: Float, logits: Tensor) {
-        let start = monotonicSeconds()
-        let logits = model.forward(batch, mode: .training)
-        prepareGradient(like: logits)
-        let forwardEnd = monotonicSeconds()
+        let (logits, clock) = forward(batch)
         let loss = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: labels, rows: logits.shape[0],
                                     classes: logits.shape[1], ignoreLabel: -1, gradient: logitsGradient.buffer)
-        update(started: start, forwardEnd: forwardEnd)
+        update(clock)
         return (loss, logits)
     }
 
@@ -52,23 +49,27 @@ public final class TrainingStep {
     @discardableResult
     public func run(batch: Tensor, teacher: TeacherOutput, labels: UnsafeBufferPointer<Int32>?,
                     loss: DistillationLoss) throws -> (value: DistillationLossValue, logits: Tensor) {
-        let start = monotonicSeconds()
-        let logits = model.forward(batch, mode: .training)
-        prepareGradient(like: logits)
-        let forwardEnd = monotonicSeconds()
+        let (logits, clock) = forward(batch)
         let value = try loss.evaluate(studentLogits: UnsafeBufferPointer(logits.buffer), teacher: teacher,
                                       labels: labels, rows: logits.shape[0], classes: logits.shape[1],
                                       gradient: logitsGradient.buffer)
-        update(started: start, forwardEnd: forwardEnd)
+        update(clock)
         return (value, logits)
     }
 
-    private func prepareGradient(like logits: Tensor) {
+    /// The forward pass in training mode, with the logits-gradient buffer sized for it; the clock
+    /// readings at its start and end, for `timing`.
+    private func forward(_ batch: Tensor) -> (logits: Tensor, clock: (started: Double, forwardEnd: Double)) {
+        let started = monotonicSeconds()
+        let logits = model.forward(batch, mode: .training)
         if logitsGradient.shape != logits.shape { logitsGradient.resize(to: logits.shape) }
+        return (logits, (started, monotonicSeconds()))
     }
 
-    /// Backward and update, then the step's phases added to `timing`.
-    private func update(started: Double, forwardEnd: Double) {
+    /// Backward and update (the loss has filled the logits' gradient), then the step's phases added
+    /// to `timing`.
+    private func update(_ clock: (started: Double, forwardEnd: Double)) {
+        let (started, forwardEnd) = clock
         let lossEnd = monotonicSeconds()
         model.zeroGradients()
         optimizer.prepareForBackward(parameters)
@@ -99,7 +100,4 @@ public struct StepTiming: Sendable, Equatable {
         self.backward += backward
         self.update += update
     }
-
-    /// The seconds of all phases.
-    public var total: Double { forward + loss + backward + update }
 }
