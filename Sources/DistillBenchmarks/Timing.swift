@@ -5,7 +5,6 @@ import Glibc
 import Darwin
 #endif
 
-
 /// Seconds per call of `body`, timed over `repetitions` calls.
 func secondsPerCall(_ repetitions: Int, _ body: () throws -> Void) rethrows -> Double {
     let start = monotonicSeconds()

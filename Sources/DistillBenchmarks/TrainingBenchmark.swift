@@ -63,7 +63,7 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws
         let s = median(stepTimes), f = median(floorTimes)
         let sortedRatios = ratios.sorted()
         let quartiles = (sortedRatios[sortedRatios.count / 4], sortedRatios[(3 * sortedRatios.count) / 4])
-        if breakdown { try printBreakdown(model: model, step: step, batch: batch, labels: labels) }
+        if breakdown { printLayerBreakdown(model: model, batch: batch) }
         print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
         let p = phases.map { format(median($0) * 1000) }
         let steal = stolen.map { "; host steal \(format(100 * $0 / (caseSeconds * Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), 1))% of the CPU time" } ?? ""
@@ -103,34 +103,9 @@ final class GemmReplay {
     }
 }
 
-/// Times the phases of a step separately (forward, loss, backward, update), for profiling.
-func printBreakdown(model: Model, step: TrainingStep, batch: Tensor, labels: [Int32]) throws {
-    let gradient = Tensor(zeros: [batch.shape[0], model.classes])
-    let parameters = model.parameters
-    let optimizer = SGD(learningRate: 0.001, momentum: 0.9)
-    gemmTrace = []
-    var logits = model.forward(batch, mode: .training)
-    let forwardFloor = GemmReplay(gemmTrace!)
-    gemmTrace = nil
-    forwardFloor.run()
-    let forward = secondsPerCall(20) { logits = model.forward(batch, mode: .training) }
-    let forwardFloorTime = secondsPerCall(20) { forwardFloor.run() }
-    let loss = try secondsPerCall(20) {
-        try labels.withUnsafeBufferPointer { y in
-            _ = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: y, rows: logits.shape[0],
-                                 classes: logits.shape[1], gradient: gradient.buffer)
-        }
-    }
-    let backward = secondsPerCall(20) { model.zeroGradients(); model.backward(gradient) }
-    gemmTrace = []
-    model.zeroGradients(); model.backward(gradient)
-    let backwardFloor = GemmReplay(gemmTrace!)
-    gemmTrace = nil
-    backwardFloor.run()
-    let backwardFloorTime = secondsPerCall(20) { backwardFloor.run() }
-    optimizer.step(parameters)  // creates the momentum buffers
-    let update = secondsPerCall(20) { optimizer.step(parameters) }
-    // Per layer, on the activations of a real forward pass.
+/// Times each layer's forward and backward pass beside its own GEMMs, on the activations of a real
+/// forward pass, for profiling (the step's phases are printed from the timed steps themselves).
+func printLayerBreakdown(model: Model, batch: Tensor) {
     var x = batch.reshaped([batch.shape[0]] + (model.network.layers.first is Linear || model.network.layers.first is Dropout && model.inputShape.count == 1 ? [model.inputShape.reduce(1, *)] : model.inputShape))
     var parts: [String] = []
     for layer in model.network.layers {
@@ -157,5 +132,4 @@ func printBreakdown(model: Model, step: TrainingStep, batch: Tensor, labels: [In
         x = y.copy()
     }
     print("  per layer, forward/backward ms (their GEMMs):\n    " + parts.joined(separator: "\n    "))
-    print("  breakdown ms: forward \(format(forward * 1000)) (GEMMs \(format(forwardFloorTime * 1000))), loss \(format(loss * 1000, 3)), backward \(format(backward * 1000)) (GEMMs \(format(backwardFloorTime * 1000))), update \(format(update * 1000))")
 }
