@@ -57,8 +57,7 @@ let exp2Floor: Float = -126
 /// does at its floor.
 @_transparent
 func fastExp2(_ x: Vec) -> Vec {
-    let low = Vec(repeating: exp2Floor)
-    let clamped = x.replacing(with: low, where: x .< low)
+    let clamped = clampToExp2Floor(x)
     let magic = Vec(repeating: 12_582_912)   // 1.5 * 2^23: adding it rounds to an integer
     let shifted = clamped + magic
     let f = clamped - (shifted - magic)      // exact
