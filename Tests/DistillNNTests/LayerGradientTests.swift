@@ -206,6 +206,19 @@ final class MaxPoolReferenceTests: XCTestCase {
 }
 
 final class ConvolutionChunkTests: XCTestCase {
+    /// A chunk's columns or products, whichever is larger, stay within `chunkBytes` (4 MB): the CNN
+    /// teacher's first layer (K = 9 < Cout = 32, P = 784) takes 41 images per chunk, not the whole
+    /// batch its columns alone would allow; its second (K = 288 > Cout = 64, P = 196) 18.
+    func testChunksAreSizedByTheLargerOfColumnsAndProducts() {
+        var generator = SeededGenerator(seed: 3)
+        let first = Conv2D(inputChannels: 1, outputChannels: 32, kernelSize: (3, 3), padding: 1, generator: &generator)
+        let second = Conv2D(inputChannels: 32, outputChannels: 64, kernelSize: (3, 3), padding: 1, generator: &generator)
+        _ = first.forward(Tensor(zeros: [128, 1, 28, 28]), mode: .inference)
+        _ = second.forward(Tensor(zeros: [128, 32, 14, 14]), mode: .inference)
+        XCTAssertEqual(first.chunkImages, (4 << 20) / (32 * 784 * 4))
+        XCTAssertEqual(second.chunkImages, (4 << 20) / (288 * 196 * 4))
+    }
+
     /// Splitting the batch into chunks (columns unfolded again in backward) gives the same output
     /// and gradients as one chunk, including a short last chunk (5 images in chunks of 2): with
     /// columns larger than products (Cin 2, Cout 3) and with products larger (Cin 1, Cout 16, as a

@@ -12,8 +12,8 @@ import DistillCore
 /// The GEMMs run on chunks of images whose columns (or products, if larger) take about 4 MB, so
 /// that a chunk's columns, products and gradients are still in cache when the next step reads
 /// them. The products decide where K is small: for a first layer, K = 9 and Cout = 32, a product
-/// is 3.6 times its columns, and sizing by the columns alone made the chunk the whole batch. The columns are not
-/// kept for the backward pass (for the CNN teacher's second layer they would be 29 MB written to
+/// is 3.6 times its columns, and sizing by the columns alone made the chunk the whole batch. The
+/// columns are not kept for the backward pass (for the CNN teacher's second layer they would be 29 MB written to
 /// and read back from memory): it unfolds each chunk again from the input, except the last chunk
 /// of the forward pass, whose columns are still in the buffer.
 public final class Conv2D: Layer {
@@ -71,6 +71,9 @@ public final class Conv2D: Layer {
         let wo = (inputShape[3] + 2 * padding - kernelWidth) / stride + 1
         return [inputShape[0], outputChannels, ho, wo]
     }
+
+    /// Images per chunk for the last input shape seen (for tests).
+    var chunkImages: Int { geometry.chunk }
 
     private struct Geometry {
         let n: Int, h: Int, w: Int, ho: Int, wo: Int, k: Int, p: Int, chunk: Int
