@@ -9,7 +9,8 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// The optional max-norm constraint applied to weights after each update.
     var maxNorm: Float? { get set }
-    /// One update of every parameter from its gradient. Gradients are left as they are.
+    /// One update of every parameter from its gradient. Gradients are left as they are (a gradient
+    /// that went into the optimizer's state through `prepareForBackward` is marked as used).
     func step(_ parameters: [Parameter])
     /// Called after `zeroGradient()` and before the backward pass whose gradients the next `step`
     /// uses, with the same parameters: the optimizer may have the gradients accumulate straight
