@@ -247,3 +247,72 @@ final class ConvolutionChunkTests: XCTestCase {
         XCTAssertNoThrow(try checkGradients(chunked, inputShape: [5, 2, 6, 5], seed: 30))
     }
 }
+
+final class ChannelMajorTests: XCTestCase {
+    /// `Sequential` hands activations over channel-major from a convolution to the next
+    /// convolution or `Flatten` through pooling and ReLU, and nowhere else.
+    func testSequentialPlansChannelMajorRuns() throws {
+        var generator = SeededGenerator(seed: 1)
+        let cnn = try ArchitectureSpec(parsing: "cnn:3,4/fc:5").build(inputShape: [1, 8, 6], classes: 3, dropout: 0.5,
+                                                                        generator: &generator)
+        let convs = cnn.layers.compactMap { $0 as? Conv2D }, flatten = cnn.layers.compactMap { $0 as? Flatten }
+        XCTAssertEqual(convs.map(\.inputIsChannelMajor), [false, true])
+        XCTAssertEqual(convs.map(\.outputIsChannelMajor), [true, true])
+        XCTAssertEqual(flatten.map(\.inputIsChannelMajor), [true])
+
+        func conv() -> Conv2D { Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: (3, 3), padding: 1, generator: &generator) }
+        // Dropout breaks a run (its mask follows memory order); a run must end inside the network.
+        let a = conv(), b = conv(), c = conv()
+        _ = Sequential([a, Dropout(probability: 0.5, generator: SeededGenerator(seed: 2)), b, ReLU(), c, MaxPool2D(kernel: 2)])
+        XCTAssertEqual([a.outputIsChannelMajor, b.inputIsChannelMajor], [false, false])
+        XCTAssertEqual([b.outputIsChannelMajor, c.inputIsChannelMajor, c.outputIsChannelMajor], [true, true, false])
+    }
+
+    /// The CNN teacher's architecture, a small one with odd sizes and one image per chunk (the
+    /// outputs of later chunks start inside the tensor), and one with a stride-2 and a
+    /// non-square unpadded convolution (the general unfolding paths) give the same logits and
+    /// gradients, bit for bit, with channel-major hand-overs as with NCHW throughout.
+    func testChannelMajorEqualsImageMajor() throws {
+        func spec(_ text: String, _ shape: [Int]) -> (inout SeededGenerator) throws -> Sequential {
+            { try ArchitectureSpec(parsing: text).build(inputShape: shape, classes: 10, generator: &$0) }
+        }
+        let strided: (inout SeededGenerator) throws -> Sequential = { g in
+            Sequential([Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), stride: 2, padding: 1, generator: &g),
+                        ReLU(), Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: (3, 2), generator: &g),
+                        MaxPool2D(kernel: 2), Flatten(), Linear(inputSize: 4, outputSize: 10, generator: &g)])
+        }
+        let cases: [(name: String, build: (inout SeededGenerator) throws -> Sequential, input: [Int], chunkBytes: Int?)] = [
+            ("cnn:32,64/fc:256", spec("cnn:32,64/fc:256", [1, 28, 28]), [3, 1, 28, 28], nil),
+            ("cnn:3,4/fc:5", spec("cnn:3,4/fc:5", [2, 9, 7]), [5, 2, 9, 7], 1),
+            ("stride 2", strided, [3, 2, 9, 7], nil),
+        ]
+        for c in cases {
+            var g1 = SeededGenerator(seed: 7), g2 = SeededGenerator(seed: 7)
+            let channelMajor = try c.build(&g1), imageMajor = try c.build(&g2)
+            for layer in imageMajor.layers {
+                if let conv = layer as? Conv2D { conv.inputIsChannelMajor = false; conv.outputIsChannelMajor = false }
+                if let flatten = layer as? Flatten { flatten.inputIsChannelMajor = false }
+            }
+            XCTAssertTrue(channelMajor.layers.contains { ($0 as? Flatten)?.inputIsChannelMajor == true }, c.name)
+            if let bytes = c.chunkBytes {
+                for net in [channelMajor, imageMajor] { for case let conv as Conv2D in net.layers { conv.chunkBytes = bytes } }
+            }
+            let x = Tensor(shape: c.input, values: fixtureValues(c.input.reduce(1, *), seed: 3, scale: 1))
+            var outputs: [[Float]] = [], gradients: [[[Float]]] = []
+            for net in [channelMajor, imageMajor] {
+                net.computesInputGradient = true
+                for p in net.parameters { p.zeroGradient() }
+                let y = net.forward(x, mode: .training)
+                outputs.append(y.values)
+                let dy = Tensor(shape: y.shape, values: fixtureValues(y.count, seed: 4, scale: 1))
+                let dx = net.backward(dy).values
+                gradients.append([dx] + net.parameters.map(\.gradient.values))
+            }
+            XCTAssertEqual(outputs[0], outputs[1], c.name)
+            XCTAssertEqual(gradients[0].count, gradients[1].count)
+            for (k, (a, b)) in zip(gradients[0], gradients[1]).enumerated() {
+                XCTAssertEqual(a, b, "\(c.name): gradient \(k) (0 is the input's)")
+            }
+        }
+    }
+}

@@ -5,9 +5,19 @@ import DistillCore
 /// Shapes: input `[N, Cin, H, W]`, weight `[Cout, Cin, kh, kw]`, bias `[Cout]`, output
 /// `[N, Cout, Ho, Wo]` with `Ho = (H + 2 padding - kh) / stride + 1` (likewise `Wo`).
 /// With `K = Cin kh kw` and `P = Ho Wo`, a chunk of `m` images is unfolded into `col [K, m P]`, then
-/// forward: `out [Cout, m P] = W [Cout, K] col`, permuted to NCHW with the bias added;
+/// forward: `out [Cout, m P] = W [Cout, K] col`, permuted to NCHW with the bias added (or, channel-major,
+/// in place: see below);
 /// backward: `dW += dout col^T`, `db += row sums of dout`, `dcol = W^T dout`, folded back (col2im)
 /// into `dx`.
+///
+/// Inside a `Sequential`, a convolution whose output goes (through pooling and ReLU only) to
+/// another convolution or to `Flatten` hands it over channel-major: memory ordered `[Cout, N, Ho, Wo]`
+/// while the shape still reads `[N, Cout, Ho, Wo]` (`outputIsChannelMajor`, and
+/// `inputIsChannelMajor` on the receiver). That is the GEMM's own layout, `[Cout, m P]` for a chunk
+/// of `m` images, so the GEMM writes the output in place, starting from the bias (beta 1), and the
+/// backward pass reads the output gradient in place: no permutation either way. The values are
+/// NCHW's, except that the bias is added before the product instead of after it (the same sum
+/// when the GEMM takes `K` in one block, as for the CNNs here: the tests check it bit for bit).
 ///
 /// The GEMMs run on chunks of images whose columns (or products, if larger) take about 4 MB, so
 /// that a chunk's columns, products and gradients are still in cache when the next step reads
@@ -26,6 +36,10 @@ public final class Conv2D: Layer {
     public let weight: Parameter
     public let bias: Parameter
     public var computesInputGradient = true
+    /// Whether the input is laid out `[Cin, N, H, W]` in memory (set by `Sequential`).
+    public internal(set) var inputIsChannelMajor = false
+    /// Whether the output is laid out `[Cout, N, Ho, Wo]` in memory (set by `Sequential`).
+    public internal(set) var outputIsChannelMajor = false
 
     /// The target size of one chunk's columns or products, whichever is larger, in bytes (tests
     /// lower it to force several chunks).
@@ -34,7 +48,7 @@ public final class Conv2D: Layer {
     private var inputShape: [Int] = [0, 0, 0, 0]
     private var input = Tensor(zeros: [0])             // the last training forward pass's input
     private var columns = Tensor(zeros: [0])           // [K, m P]: one chunk
-    private var product = Tensor(zeros: [0])           // [Cout, m P]: forward result, then dout
+    private var product = Tensor(zeros: [0])           // [Cout, m P]: forward result, then dout (NCHW output only)
     private var output = Tensor(zeros: [0])            // [N, Cout, Ho, Wo]
     private var columnGradient = Tensor(zeros: [0])    // [K, m P]
     private var inputGradient = Tensor(zeros: [0])
@@ -95,13 +109,26 @@ public final class Conv2D: Layer {
         if mode == .training { self.input = input }   // for the backward pass, as Linear keeps it
         let g = geometry
         columns.resize(to: [g.k, g.chunk * g.p])
-        product.resize(to: [outputChannels, g.chunk * g.p])
+        if !outputIsChannelMajor { product.resize(to: [outputChannels, g.chunk * g.p]) }
         output.resize(to: [g.n, outputChannels, g.ho, g.wo])
         let cout = outputChannels, p = g.p
         for c in 0..<g.chunks {
             let images = g.images(c)
             let mp = images.count * p, ld = g.chunk * p
             im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld)
+            if outputIsChannelMajor {
+                // Channel ch of these images is one run of the output: the bias, then the product
+                // added to it by the GEMM.
+                let out = SendablePointer(output.pointer + images.lowerBound * p), b = SendablePointer(bias.value.pointer)
+                let stride = g.n * p
+                parallelFor(cout, costPerItem: mp) { range in
+                    for ch in range { fill(out.pointer + ch * stride, mp, with: b[ch]) }
+                }
+                gemm(.none, .none, m: cout, n: mp, k: g.k,
+                     a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: ld,
+                     beta: 1, c: out.pointer, ldc: stride)
+                continue
+            }
             gemm(.none, .none, m: cout, n: mp, k: g.k,
                  a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: ld,
                  beta: 0, c: product.pointer, ldc: ld)
@@ -142,36 +169,38 @@ public final class Conv2D: Layer {
             let images = g.images(c)
             let mp = images.count * p, ld = g.chunk * p
             if c != g.chunks - 1 { im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld) }
-            // dout: [m, Cout, P] -> [Cout, m P], summing each channel for the bias gradient.
-            let src = SendablePointer(outputGradient.pointer), dst = SendablePointer(product.pointer)
-            let dbp = SendablePointer(db.pointer)
-            let first = images.lowerBound, count = images.count
+            // dout as [Cout, m P]: in place when channel-major, else permuted from [m, Cout, P]
+            // into `product`. Each channel is summed for the bias gradient, plane by plane.
+            let src = SendablePointer(outputGradient.pointer), dbp = SendablePointer(db.pointer)
+            let dout = SendablePointer(outputIsChannelMajor ? outputGradient.pointer + images.lowerBound * p : product.pointer)
+            let doutStride = outputIsChannelMajor ? g.n * p : ld
+            let first = images.lowerBound, count = images.count, inPlace = outputIsChannelMajor
             parallelFor(cout, costPerItem: count * p) { range in
                 for ch in range {
                     var acc = 0.0
                     for local in 0..<count {
-                        let from = src.pointer + ((first + local) * cout + ch) * p
-                        let to = dst.pointer + ch * ld + local * p
-                        var v = Float8.zero
-                        var j = 0
-                        while j + 8 <= p { let x = load8(from + j); store8(x, to + j); v += x; j += 8 }
-                        var rest: Float = 0
-                        while j < p { to[j] = from[j]; rest += from[j]; j += 1 }
-                        acc += Double(horizontalSum(v)) + Double(rest)
+                        let plane = dout.pointer + ch * doutStride + local * p
+                        if !inPlace { copy(src.pointer + ((first + local) * cout + ch) * p, to: plane, p) }
+                        acc += planeSum(plane, p)
                     }
                     dbp[ch] += Float(acc)
                 }
             }
             gemm(.none, .transpose, m: cout, n: g.k, k: mp,
-                 a: product.pointer, lda: ld, b: columns.pointer, ldb: ld,
+                 a: dout.pointer, lda: doutStride, b: columns.pointer, ldb: ld,
                  beta: c == g.chunks - 1 ? betaW : 1, c: dW.pointer, ldc: g.k)
             guard computesInputGradient else { continue }
             gemm(.transpose, .none, m: g.k, n: mp, k: cout,
-                 a: weight.value.pointer, lda: g.k, b: product.pointer, ldb: ld,
+                 a: weight.value.pointer, lda: g.k, b: dout.pointer, ldb: doutStride,
                  beta: 0, c: columnGradient.pointer, ldc: ld)
             col2im(columnGradient.pointer, rowStride: ld, images: images, into: inputGradient.pointer)
         }
         return inputGradient
+    }
+
+    /// How far apart, in planes, consecutive images and consecutive channels of the input are.
+    private func planeStrides(_ g: Geometry) -> (image: Int, channel: Int) {
+        inputIsChannelMajor ? (1, g.n) : (inputChannels, 1)
     }
 
     /// Unfolds images `images` of the input into
@@ -181,14 +210,15 @@ public final class Conv2D: Layer {
                         rowStride ld: Int) {
         let g = geometry
         let cols = SendablePointer(columns), xp = SendablePointer(UnsafeMutablePointer(mutating: x))
-        let kh = kernelHeight, kw = kernelWidth, s = stride, pad = padding, cin = inputChannels
+        let kh = kernelHeight, kw = kernelWidth, s = stride, pad = padding
         let first = images.lowerBound, count = images.count
         let sameSize = s == 1 && g.ho == g.h && g.wo == g.w
+        let planes = planeStrides(g)
         parallelFor(g.k * count, costPerItem: g.p) { range in
             for item in range {
                 let k = item / count, local = item % count
                 let c = k / (kh * kw), i = (k / kw) % kh, j = k % kw
-                let plane = xp.pointer + ((first + local) * cin + c) * g.h * g.w
+                let plane = xp.pointer + ((first + local) * planes.image + c * planes.channel) * g.h * g.w
                 let row = cols.pointer + k * ld + local * g.p
                 if sameSize {
                     // The row is the plane shifted by (i - pad, j - pad): one contiguous copy, then
@@ -236,10 +266,11 @@ public final class Conv2D: Layer {
         let kh = kernelHeight, kw = kernelWidth, s = stride, pad = padding, cin = inputChannels
         let first = images.lowerBound, count = images.count
         let sameSize = s == 1 && g.ho == g.h && g.wo == g.w
+        let planes = planeStrides(g)
         parallelFor(count * cin, costPerItem: kh * kw * g.p) { range in
             for item in range {
                 let local = item / cin, c = item % cin
-                let plane = out.pointer + ((first + local) * cin + c) * g.h * g.w
+                let plane = out.pointer + ((first + local) * planes.image + c * planes.channel) * g.h * g.w
                 plane.update(repeating: 0, count: g.h * g.w)
                 for i in 0..<kh {
                     for j in 0..<kw {
@@ -320,6 +351,27 @@ private func copy(_ from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>,
     var t = 0
     while t + 8 <= count { store8(load8(from + t), to + t); t += 8 }
     while t < count { to[t] = from[t]; t += 1 }
+}
+
+/// `to[0..<count] = value`, eight lanes at a time.
+@inline(__always)
+private func fill(_ to: UnsafeMutablePointer<Float>, _ count: Int, with value: Float) {
+    let v = Float8(repeating: value)
+    var t = 0
+    while t + 8 <= count { store8(v, to + t); t += 8 }
+    while t < count { to[t] = value; t += 1 }
+}
+
+/// The sum of `from[0..<count]` as the bias gradient takes it: eight lanes, then the tail, added
+/// in Double.
+@inline(__always)
+private func planeSum(_ from: UnsafePointer<Float>, _ count: Int) -> Double {
+    var v = Float8.zero
+    var t = 0
+    while t + 8 <= count { v += load8(from + t); t += 8 }
+    var rest: Float = 0
+    while t < count { rest += from[t]; t += 1 }
+    return Double(horizontalSum(v)) + Double(rest)
 }
 
 /// `to[0..<count] += from[0..<count]`, eight lanes at a time.

@@ -2,6 +2,12 @@ import DistillCore
 
 /// Layers applied in order. Parameters are named `layers.<i>.<name>` with `i` the layer's index,
 /// as in a PyTorch `nn.Sequential` held in an attribute named `layers`.
+///
+/// Between a `Conv2D` and the next `Conv2D` or `Flatten`, when only `MaxPool2D` and `ReLU` (which
+/// treat each plane alike) stand between them, activations and their gradients travel
+/// channel-major, `[C, N, H, W]` in memory under an `[N, C, H, W]` shape, which spares the
+/// convolutions a permutation each way (see `Conv2D`). The network's input and output keep
+/// their usual layout; the layers of such a run, called one by one in order, do the same.
 public final class Sequential: Layer {
     public let layers: [any Layer]
     public var computesInputGradient: Bool {
@@ -11,6 +17,18 @@ public final class Sequential: Layer {
 
     public init(_ layers: [any Layer]) {
         self.layers = layers
+        var producer: Conv2D?   // a convolution whose output reaches the current layer plane-wise
+        for layer in layers {
+            if let conv = layer as? Conv2D {
+                if let producer { producer.outputIsChannelMajor = true; conv.inputIsChannelMajor = true }
+                producer = conv
+            } else if let flatten = layer as? Flatten {
+                if let producer { producer.outputIsChannelMajor = true; flatten.inputIsChannelMajor = true }
+                producer = nil
+            } else if !(layer is MaxPool2D || layer is ReLU) {
+                producer = nil
+            }
+        }
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
