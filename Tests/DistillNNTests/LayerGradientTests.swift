@@ -172,11 +172,13 @@ final class ConvolutionReferenceTests: XCTestCase {
 }
 
 final class MaxPoolReferenceTests: XCTestCase {
-    /// 2x2 pooling on rows wide enough for the vector path (20 and 37 columns: full groups of 8
-    /// outputs plus tails), with many ties (small integers): values and the routing of gradients
-    /// to the first maximum in row-major order, against a direct loop.
+    /// 2x2 pooling with many ties (small integers): values and the routing of gradients to the
+    /// first maximum in row-major order, against a direct loop. Rows of 20 and 37 columns (full
+    /// groups of 8 outputs plus tails); the CNN's 28 and 14 (a tail that reads into the next row,
+    /// and rows shorter than a group), with an odd height whose last row is dropped; 6 columns (a
+    /// group's stores reach two rows down); 2x2.
     func testVectorPathAndTiesAgainstDirectLoop() {
-        for (h, w) in [(6, 20), (5, 37), (2, 2)] {
+        for (h, w) in [(6, 20), (5, 37), (6, 28), (7, 14), (8, 6), (5, 6), (2, 2)] {
             let (n, c) = (2, 3)
             var generator = SeededGenerator(seed: UInt64(w))
             let x = Tensor(shape: [n, c, h, w], values: (0..<(n * c * h * w)).map { _ in Float(generator.next() % 3) })

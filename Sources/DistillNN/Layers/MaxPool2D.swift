@@ -49,7 +49,7 @@ public final class MaxPool2D: Layer {
                         let yout = y.pointer + plane * ho * wo
                         let aout = a.pointer + plane * ho * wo
                         if twoByTwo {
-                            pool2x2(xin, width: w, outputHeight: ho, outputWidth: wo, into: yout, argmax: aout)
+                            pool2x2(xin, height: h, width: w, outputHeight: ho, outputWidth: wo, into: yout, argmax: aout)
                         } else {
                             poolGeneral(xin, width: w, kernel: k, stride: s, outputHeight: ho, outputWidth: wo,
                                         into: yout, argmax: aout)
@@ -84,12 +84,17 @@ public final class MaxPool2D: Layer {
 }
 
 /// 2x2, stride 2 max pooling of one plane, eight outputs at a time, without data-dependent
-/// branches (on real data the comparisons are coin flips). Row tails go through a padded buffer.
-/// Ties keep the first element in row-major order (top-left, top-right, bottom-left,
-/// bottom-right), as the general path.
+/// branches (on real data the comparisons are coin flips). Ties keep the first element in
+/// row-major order (top-left, top-right, bottom-left, bottom-right), as the general path.
+///
+/// A group of fewer than eight outputs at the end of a row (all of a row when `wo < 8`, as for
+/// the CNN's 14- and 28-wide images) still loads sixteen inputs from each row when they lie inside
+/// the plane, reading into the rows below, and still stores eight outputs when they lie inside
+/// the plane's outputs: the extra lanes are discarded, or overwritten by later rows. Only the
+/// plane's last groups go through a padded buffer and lane-by-lane stores.
 @inline(__always)
-private func pool2x2(_ x: UnsafeMutablePointer<Float>, width w: Int, outputHeight ho: Int, outputWidth wo: Int,
-                     into y: UnsafeMutablePointer<Float>, argmax indices: UnsafeMutablePointer<Int32>) {
+private func pool2x2(_ x: UnsafeMutablePointer<Float>, height h: Int, width w: Int, outputHeight ho: Int,
+                     outputWidth wo: Int, into y: UnsafeMutablePointer<Float>, argmax indices: UnsafeMutablePointer<Int32>) {
     @inline(__always) func evens(_ a: Float8, _ b: Float8) -> Float8 { Float8(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6]) }
     @inline(__always) func odds(_ a: Float8, _ b: Float8) -> Float8 { Float8(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]) }
     let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
@@ -100,7 +105,7 @@ private func pool2x2(_ x: UnsafeMutablePointer<Float>, width w: Int, outputHeigh
         var ox = 0
         while ox < wo {
             let t0: Float8, t1: Float8, b0: Float8, b1: Float8
-            if ox + 8 <= wo && 2 * ox + 16 <= w {
+            if (2 * oy + 1) * w + 2 * ox + 16 <= h * w {
                 t0 = load8(top + 2 * ox); t1 = load8(top + 2 * ox + 8)
                 b0 = load8(bottom + 2 * ox); b1 = load8(bottom + 2 * ox + 8)
             } else {
@@ -124,7 +129,7 @@ private func pool2x2(_ x: UnsafeMutablePointer<Float>, width w: Int, outputHeigh
             best.replace(with: br, where: m); offset.replace(with: diagonal, where: m)
             let index = SIMD8<Int32>(repeating: Int32(2 * oy * w + 2 * ox)) &+ lanes &+ offset
             let count = min(8, wo - ox)
-            if count == 8 {
+            if oy * wo + ox + 8 <= ho * wo {
                 store8(best, y + oy * wo + ox)
                 UnsafeMutableRawPointer(indices + oy * wo + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
             } else {
