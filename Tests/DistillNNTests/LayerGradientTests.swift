@@ -221,26 +221,49 @@ final class ConvolutionChunkTests: XCTestCase {
         XCTAssertEqual(second.chunkImages, (4 << 20) / (288 * 196 * 4))
     }
 
-    /// Splitting the batch into chunks (columns unfolded again in backward) gives the same output
-    /// and gradients as one chunk, including a short last chunk (5 images in chunks of 2): with
-    /// columns larger than products (Cin 2, Cout 3) and with products larger (Cin 1, Cout 16, as a
-    /// first layer, where the products set the chunk).
+    /// A training forward pass keeps the whole batch's columns when they fit in 64 MB (the CNN
+    /// teacher's second layer: 29 MB at batch 128, 58 MB at 256, not 116 MB at 512); inference
+    /// never keeps them.
+    func testColumnsAreKeptWithinTheirBudgetInTraining() {
+        var generator = SeededGenerator(seed: 3)
+        let second = Conv2D(inputChannels: 32, outputChannels: 64, kernelSize: (3, 3), padding: 1, generator: &generator)
+        for (batch, kept) in [(128, true), (256, true), (512, false)] {
+            _ = second.forward(Tensor(zeros: [batch, 32, 14, 14]), mode: .training)
+            XCTAssertEqual(second.keptColumns, kept, "batch \(batch)")
+        }
+        _ = second.forward(Tensor(zeros: [128, 32, 14, 14]), mode: .inference)
+        XCTAssertFalse(second.keptColumns)
+    }
+
+    /// Splitting the batch into chunks gives the same output and gradients as one chunk, including
+    /// a short last chunk (5 images in chunks of 2): with columns larger than products (Cin 2,
+    /// Cout 3) and with products larger (Cin 1, Cout 16, as a first layer, where the products set
+    /// the chunk). Columns kept from the forward pass and columns unfolded again in the backward
+    /// pass give the same gradients bit for bit.
     func testChunkedEqualsSingleChunk() {
         for (cin, cout) in [(2, 3), (1, 16)] {
-            var generator = SeededGenerator(seed: 8)
-            let single = Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: (3, 3), stride: 1, padding: 1, generator: &generator)
-            var copy = SeededGenerator(seed: 8)
-            let chunked = Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: (3, 3), stride: 1, padding: 1, generator: &copy)
-            chunked.chunkBytes = 2 * max(9 * cin, cout) * 30 * 4   // P = 30: two images per chunk
+            func make() -> Conv2D {
+                var generator = SeededGenerator(seed: 8)
+                return Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: (3, 3), stride: 1, padding: 1, generator: &generator)
+            }
+            let single = make(), chunked = make(), unfoldedAgain = make()
+            for layer in [chunked, unfoldedAgain] { layer.chunkBytes = 2 * max(9 * cin, cout) * 30 * 4 }   // P = 30: two images per chunk
+            unfoldedAgain.keptColumnsBytes = 0
             let x = Tensor(shape: [5, cin, 6, 5], values: fixtureValues(150 * cin, seed: 4))
             let dy = Tensor(shape: [5, cout, 6, 5], values: fixtureValues(150 * cout, seed: 5))
-            for layer in [single, chunked] { for p in layer.parameters { p.zeroGradient() } }
-            let y1 = single.forward(x, mode: .training).values, y2 = chunked.forward(x, mode: .training).values
-            let dx1 = single.backward(dy).values, dx2 = chunked.backward(dy).values
-            assertClose(y2, y1, rtol: 1e-6, atol: 1e-6, "Cin \(cin), Cout \(cout)")
-            assertClose(dx2, dx1, rtol: 1e-6, atol: 1e-6, "Cin \(cin), Cout \(cout)")
-            assertClose(chunked.weight.gradient.values, single.weight.gradient.values, rtol: 1e-5, atol: 1e-5)
-            assertClose(chunked.bias.gradient.values, single.bias.gradient.values, rtol: 1e-5, atol: 1e-5)
+            var results: [[[Float]]] = []
+            for layer in [single, chunked, unfoldedAgain] {
+                for p in layer.parameters { p.zeroGradient() }
+                let y = layer.forward(x, mode: .training).values
+                let dx = layer.backward(dy).values
+                results.append([y, dx, layer.weight.gradient.values, layer.bias.gradient.values])
+            }
+            XCTAssertEqual([single, chunked, unfoldedAgain].map(\.chunkImages), [5, 2, 2])
+            XCTAssertEqual([single, chunked, unfoldedAgain].map(\.keptColumns), [true, true, false])
+            for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].enumerated() {
+                assertClose(results[1][k], results[0][k], rtol: 1e-5, atol: 1e-5, "Cin \(cin), Cout \(cout): \(name)")
+                XCTAssertEqual(results[2][k], results[1][k], "Cin \(cin), Cout \(cout): \(name), unfolded again")
+            }
         }
         var generator = SeededGenerator(seed: 8)
         let chunked = Conv2D(inputChannels: 2, outputChannels: 3, kernelSize: (3, 3), stride: 1, padding: 1, generator: &generator)

@@ -22,10 +22,17 @@ import DistillCore
 /// The GEMMs run on chunks of images whose columns (or products, if larger) take about 4 MB, so
 /// that a chunk's columns, products and gradients are still in cache when the next step reads
 /// them. The products decide where K is small: for a first layer, K = 9 and Cout = 32, a product
-/// is 3.6 times its columns, and sizing by the columns alone made the chunk the whole batch. The
-/// columns are not kept for the backward pass (for the CNN teacher's second layer they would be 29 MB written to
-/// and read back from memory): it unfolds each chunk again from the input, except the last chunk
-/// of the forward pass, whose columns are still in the buffer.
+/// is 3.6 times its columns, and sizing by the columns alone made the chunk the whole batch.
+///
+/// A training forward pass keeps every chunk's columns for the backward pass when the whole
+/// batch's columns fit in `keptColumnsBytes` (64 MB; the CNN teacher's second layer takes 29 MB at
+/// batch 128). Beyond that, and in inference, one chunk's buffer serves them all, and the backward
+/// pass unfolds each chunk again from the input, except the last one, whose columns are still in
+/// the buffer. Keeping costs the forward pass its writes to memory instead of cache; unfolding
+/// again costs the backward pass a second im2col, which slows several times more than the rest
+/// when other tenants load the machine: kept, the CNN's step was 2 to 9% slower in quiet minutes
+/// and 4 to 27% faster in busy ones on the project's shared machine, faster by median and mean
+/// (BENCHMARKS.md).
 public final class Conv2D: Layer {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -44,10 +51,14 @@ public final class Conv2D: Layer {
     /// The target size of one chunk's columns or products, whichever is larger, in bytes (tests
     /// lower it to force several chunks).
     var chunkBytes = 4 << 20
+    /// The most the columns of a whole batch may take, in bytes, to be kept from the forward pass
+    /// for the backward pass (tests lower it to unfold again).
+    var keptColumnsBytes = 64 << 20
 
     private var inputShape: [Int] = [0, 0, 0, 0]
     private var input = Tensor(zeros: [0])             // the last training forward pass's input
-    private var columns = Tensor(zeros: [0])           // [K, m P]: one chunk
+    private var columns = Tensor(zeros: [0])           // [K, N P] when kept, else [K, m P]: one chunk
+    private var columnsKept = false                    // by the last forward pass
     private var product = Tensor(zeros: [0])           // [Cout, m P]: forward result, then dout (NCHW output only)
     private var output = Tensor(zeros: [0])            // [N, Cout, Ho, Wo]
     private var columnGradient = Tensor(zeros: [0])    // [K, m P]
@@ -89,6 +100,9 @@ public final class Conv2D: Layer {
     /// Images per chunk for the last input shape seen (for tests).
     var chunkImages: Int { geometry.chunk }
 
+    /// Whether the last forward pass kept the columns of the whole batch (for tests).
+    var keptColumns: Bool { columnsKept }
+
     private struct Geometry {
         let n: Int, h: Int, w: Int, ho: Int, wo: Int, k: Int, p: Int, chunk: Int
         var chunks: Int { (n + chunk - 1) / chunk }
@@ -108,14 +122,16 @@ public final class Conv2D: Layer {
         if input.shape != inputShape { inputShape = input.shape }
         if mode == .training { self.input = input }   // for the backward pass, as Linear keeps it
         let g = geometry
-        columns.resize(to: [g.k, g.chunk * g.p])
+        columnsKept = mode == .training && g.k * g.n * g.p * 4 <= keptColumnsBytes
+        columns.resize(to: [g.k, (columnsKept ? g.n : g.chunk) * g.p])
         if !outputIsChannelMajor { product.resize(to: [outputChannels, g.chunk * g.p]) }
         output.resize(to: [g.n, outputChannels, g.ho, g.wo])
         let cout = outputChannels, p = g.p
         for c in 0..<g.chunks {
             let images = g.images(c)
             let mp = images.count * p, ld = g.chunk * p
-            im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld)
+            let (cols, colsStride) = chunkColumns(images, g)
+            im2col(input.pointer, images: images, into: cols, rowStride: colsStride)
             if outputIsChannelMajor {
                 // Channel ch of these images is one run of the output: the bias, then the product
                 // added to it by the GEMM.
@@ -125,12 +141,12 @@ public final class Conv2D: Layer {
                     for ch in range { fill(out.pointer + ch * stride, mp, with: b[ch]) }
                 }
                 gemm(.none, .none, m: cout, n: mp, k: g.k,
-                     a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: ld,
+                     a: weight.value.pointer, lda: g.k, b: cols, ldb: colsStride,
                      beta: 1, c: out.pointer, ldc: stride)
                 continue
             }
             gemm(.none, .none, m: cout, n: mp, k: g.k,
-                 a: weight.value.pointer, lda: g.k, b: columns.pointer, ldb: ld,
+                 a: weight.value.pointer, lda: g.k, b: cols, ldb: colsStride,
                  beta: 0, c: product.pointer, ldc: ld)
             // [Cout, m, P] -> [m, Cout, P] of the output, adding the bias.
             let src = SendablePointer(product.pointer), dst = SendablePointer(output.pointer)
@@ -164,11 +180,13 @@ public final class Conv2D: Layer {
             columnGradient.resize(to: [g.k, g.chunk * p])
             inputGradient.resize(to: inputShape)
         }
-        // Walk the chunks backwards: the last chunk's columns are still in the buffer.
+        // Walk the chunks backwards: unless all were kept, the last chunk's columns are still in
+        // the buffer.
         for c in (0..<g.chunks).reversed() {
             let images = g.images(c)
             let mp = images.count * p, ld = g.chunk * p
-            if c != g.chunks - 1 { im2col(input.pointer, images: images, into: columns.pointer, rowStride: ld) }
+            let (cols, colsStride) = chunkColumns(images, g)
+            if !columnsKept && c != g.chunks - 1 { im2col(input.pointer, images: images, into: cols, rowStride: colsStride) }
             // dout as [Cout, m P]: in place when channel-major, else permuted from [m, Cout, P]
             // into `product`. Each channel is summed for the bias gradient, plane by plane.
             let src = SendablePointer(outputGradient.pointer), dbp = SendablePointer(db.pointer)
@@ -187,7 +205,7 @@ public final class Conv2D: Layer {
                 }
             }
             gemm(.none, .transpose, m: cout, n: g.k, k: mp,
-                 a: dout.pointer, lda: doutStride, b: columns.pointer, ldb: ld,
+                 a: dout.pointer, lda: doutStride, b: cols, ldb: colsStride,
                  beta: c == g.chunks - 1 ? betaW : 1, c: dW.pointer, ldc: g.k)
             guard computesInputGradient else { continue }
             gemm(.transpose, .none, m: g.k, n: mp, k: cout,
@@ -196,6 +214,12 @@ public final class Conv2D: Layer {
             col2im(columnGradient.pointer, rowStride: ld, images: images, into: inputGradient.pointer)
         }
         return inputGradient
+    }
+
+    /// Where the columns of `images` go, and their row stride: their own columns of the whole
+    /// batch's when kept, else the one chunk's buffer.
+    private func chunkColumns(_ images: Range<Int>, _ g: Geometry) -> (UnsafeMutablePointer<Float>, Int) {
+        columnsKept ? (columns.pointer + images.lowerBound * g.p, g.n * g.p) : (columns.pointer, g.chunk * g.p)
     }
 
     /// How far apart, in planes, consecutive images and consecutive channels of the input are.
