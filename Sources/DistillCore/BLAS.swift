@@ -21,6 +21,12 @@ package struct GemmCall: Sendable, Equatable {
     package let transA: MatrixTranspose, transB: MatrixTranspose
     package let m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
     package let beta: Float
+
+    /// The same call on compact operands: each leading dimension is the width the call uses.
+    package var compacted: GemmCall {
+        GemmCall(transA: transA, transB: transB, m: m, n: n, k: k,
+                 lda: transA == .none ? k : m, ldb: transB == .none ? n : k, ldc: n, beta: beta)
+    }
 }
 
 /// When non-nil, every `gemm` call is appended here. The benchmark records the calls of one
