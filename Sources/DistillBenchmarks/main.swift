@@ -1,11 +1,38 @@
 // The benchmark executable behind `make bench`. It prints figures; it asserts nothing.
 // Every ratio is taken within this one run (the machines are shared and noisy).
 //
-// Usage: DistillBenchmarks [data|losses|training] [--quick] [--breakdown] [--case TEXT]
+// Usage: `DistillBenchmarks --help` (an unknown argument stops it before anything runs).
 import DistillCore
 import DistillKit
+import Foundation
 
+let usage = """
+    usage: DistillBenchmarks [data|losses|training] [--quick] [--breakdown] [--case TEXT]
+      data|losses|training  run one group (all three when absent)
+      --quick               fewer rounds
+      --breakdown           also time each layer of a training case beside its own GEMMs
+      --case TEXT           only the training cases or loss shapes whose name contains TEXT
+    """
 let arguments = CommandLine.arguments.dropFirst()
+// Check every argument before running anything: a mistyped one must not start a long run.
+do {
+    var rest = arguments[...]
+    while let argument = rest.popFirst() {
+        switch argument {
+        case "-h", "--help":
+            print(usage)
+            exit(0)
+        case "data", "losses", "training", "--quick", "--breakdown":
+            continue
+        case "--case" where rest.first != nil:
+            _ = rest.popFirst()
+        default:
+            let problem = argument == "--case" ? "--case needs a TEXT" : "unknown argument '\(argument)'"
+            FileHandle.standardError.write(Data("DistillBenchmarks: \(problem)\n\(usage)\n".utf8))
+            exit(2)
+        }
+    }
+}
 let quick = arguments.contains("--quick")
 /// `--case TEXT`: run only the training cases or loss shapes whose name contains TEXT.
 let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in

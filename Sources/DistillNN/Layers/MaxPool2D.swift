@@ -88,7 +88,7 @@ public final class MaxPool2D: Layer {
 /// row-major order (top-left, top-right, bottom-left, bottom-right), as the general path.
 ///
 /// A group of fewer than eight outputs at the end of a row (all of a row when `wo < 8`, as for
-/// the CNN's 14- and 28-wide images) still loads sixteen inputs from each row when they lie inside
+/// the CNN's 14-wide maps; six of the 28-wide ones' fourteen) still loads sixteen inputs from each row when they lie inside
 /// the plane, reading into the rows below, and still stores eight outputs when they lie inside
 /// the plane's outputs: the extra lanes are discarded, or overwritten by later rows. Only the
 /// plane's last groups go through a padded buffer and lane-by-lane stores.
