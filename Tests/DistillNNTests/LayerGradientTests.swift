@@ -291,6 +291,9 @@ final class ChannelMajorTests: XCTestCase {
         _ = Sequential([a, Dropout(probability: 0.5, generator: SeededGenerator(seed: 2)), b, ReLU(), c, MaxPool2D(kernel: 2)])
         XCTAssertEqual([a.outputIsChannelMajor, b.inputIsChannelMajor], [false, false])
         XCTAssertEqual([b.outputIsChannelMajor, c.inputIsChannelMajor, c.outputIsChannelMajor], [true, true, false])
+        // The layers' last Sequential decides: the same layers regrouped lose the hand-over.
+        _ = Sequential([b, Dropout(probability: 0.5, generator: SeededGenerator(seed: 3)), c])
+        XCTAssertEqual([b.outputIsChannelMajor, c.inputIsChannelMajor], [false, false])
     }
 
     /// The CNN teacher's architecture, a small one with odd sizes and one image per chunk (the

@@ -17,6 +17,12 @@ public final class Sequential: Layer {
 
     public init(_ layers: [any Layer]) {
         self.layers = layers
+        // Start from NCHW everywhere (a Sequential built earlier around these layers may have
+        // set the flags), then mark the runs.
+        for layer in layers {
+            if let conv = layer as? Conv2D { conv.inputIsChannelMajor = false; conv.outputIsChannelMajor = false }
+            if let flatten = layer as? Flatten { flatten.inputIsChannelMajor = false }
+        }
         var producer: Conv2D?   // a convolution whose output reaches the current layer plane-wise
         for layer in layers {
             if let conv = layer as? Conv2D {
