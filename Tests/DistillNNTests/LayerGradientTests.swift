@@ -262,7 +262,7 @@ final class ConvolutionChunkTests: XCTestCase {
             XCTAssertEqual([single, chunked, unfoldedAgain].map(\.keptColumns), [true, true, false])
             for (k, name) in ["output", "input gradient", "weight gradient", "bias gradient"].enumerated() {
                 assertClose(results[1][k], results[0][k], rtol: 1e-5, atol: 1e-5, "Cin \(cin), Cout \(cout): \(name)")
-                XCTAssertEqual(results[2][k], results[1][k], "Cin \(cin), Cout \(cout): \(name), unfolded again")
+                assertIdentical(results[2][k], results[1][k], "Cin \(cin), Cout \(cout): \(name), unfolded again")
             }
         }
         var generator = SeededGenerator(seed: 8)
@@ -336,10 +336,10 @@ final class ChannelMajorTests: XCTestCase {
                 let dx = net.backward(dy).values
                 gradients.append([dx] + net.parameters.map(\.gradient.values))
             }
-            XCTAssertEqual(outputs[0], outputs[1], c.name)
+            assertIdentical(outputs[0], outputs[1], c.name)
             XCTAssertEqual(gradients[0].count, gradients[1].count)
             for (k, (a, b)) in zip(gradients[0], gradients[1]).enumerated() {
-                XCTAssertEqual(a, b, "\(c.name): gradient \(k) (0 is the input's)")
+                assertIdentical(a, b, "\(c.name): gradient \(k) (0 is the input's)")
             }
         }
     }

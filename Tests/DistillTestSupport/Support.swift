@@ -23,6 +23,23 @@ public func assertClose<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(
     }
 }
 
+/// Asserts the two arrays are equal bit for bit, reporting the first element that differs and how
+/// many do (not the whole arrays).
+public func assertIdentical(
+    _ actual: [Float], _ expected: [Float], _ message: @autoclosure () -> String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
+    guard actual.count == expected.count else {
+        XCTFail("count \(actual.count) != \(expected.count) \(message())", file: file, line: line)
+        return
+    }
+    let differing = actual.indices.filter { actual[$0].bitPattern != expected[$0].bitPattern }
+    if let first = differing.first {
+        XCTFail("\(differing.count) of \(actual.count) elements differ; first, element \(first): \(actual[first]) vs expected \(expected[first]) \(message())",
+                file: file, line: line)
+    }
+}
+
 /// Scalar form of `assertClose`.
 public func assertClose<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(
     _ actual: A, _ expected: E, rtol: Double = 1e-5, atol: Double = 1e-6,
