@@ -111,7 +111,7 @@ final class GemmReplay {
 /// Times each layer's forward and backward pass beside its own GEMMs, on the activations of a real
 /// forward pass, for profiling (the step's phases are printed from the timed steps themselves).
 func printLayerBreakdown(model: Model, batch: Tensor) {
-    var x = batch.reshaped([batch.shape[0]] + (model.network.layers.first is Linear || model.network.layers.first is Dropout && model.inputShape.count == 1 ? [model.inputShape.reduce(1, *)] : model.inputShape))
+    var x = batch.reshaped([batch.shape[0]] + model.networkInputShape)
     var parts: [String] = []
     for layer in model.network.layers {
         let input = x

@@ -13,7 +13,9 @@ public final class Model {
     /// Free-form facts recorded at training time (data, seed, T, alpha, metrics), saved with it.
     public var metadata: [String: String]
 
-    private let networkInputShape: [Int]
+    /// The shape of one example as the network takes it: `inputShape`, flattened when the network
+    /// starts with a dense layer (possibly after dropout).
+    package let networkInputShape: [Int]
     private var inputView = Tensor(zeros: [0])
     private var inference = Tensor(zeros: [0])
 
