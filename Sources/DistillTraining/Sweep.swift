@@ -133,14 +133,14 @@ public final class Sweep {
                                      alpha: setting?.2, seed: seed, validationAccuracy: 0, testAccuracy: 0, seconds: 0)
                 if done.contains(probe.key) { continue }
                 if stopRequested { return }
-                let start = Date()
+                let start = monotonicSeconds()
                 let log = MetricsLog(path: "\(runsDirectory)/\(probe.fileName).jsonl", forwardingTo: nil)
                 let (model, diverged) = try train(setting.map { ($0.0, $0.1, $0.2) }, seed, log)
                 if stopRequested { return }   // an interrupted run is not a finished one
                 try model.save(to: "\(runsDirectory)/\(probe.fileName).safetensors")
                 let run = SweepRun(kind: probe.kind, technique: probe.technique, temperature: probe.temperature, alpha: probe.alpha,
                                    seed: seed, validationAccuracy: try score(model, validation), testAccuracy: try score(model, test),
-                                   seconds: Date().timeIntervalSince(start), diverged: diverged)
+                                   seconds: monotonicSeconds() - start, diverged: diverged)
                 runs.append(run)
                 try save()
                 finished(run)
