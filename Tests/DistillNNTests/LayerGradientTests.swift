@@ -297,9 +297,11 @@ final class ChannelMajorTests: XCTestCase {
     }
 
     /// The CNN teacher's architecture, a small one with odd sizes and one image per chunk (the
-    /// outputs of later chunks start inside the tensor), and one with a stride-2 and a
+    /// outputs of later chunks start inside the tensor; columns kept, and unfolded again from the
+    /// channel-major input in the backward pass), and one with a stride-2 and a
     /// non-square unpadded convolution (the general unfolding paths) give the same logits and
-    /// gradients, bit for bit, with channel-major hand-overs as with NCHW throughout.
+    /// gradients, bit for bit, with channel-major hand-overs as with NCHW throughout (whose
+    /// columns are always kept).
     func testChannelMajorEqualsImageMajor() throws {
         func spec(_ text: String, _ shape: [Int]) -> (inout SeededGenerator) throws -> Sequential {
             { try ArchitectureSpec(parsing: text).build(inputShape: shape, classes: 10, generator: &$0) }
@@ -309,9 +311,12 @@ final class ChannelMajorTests: XCTestCase {
                         ReLU(), Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: (3, 2), generator: &g),
                         MaxPool2D(kernel: 2), Flatten(), Linear(inputSize: 4, outputSize: 10, generator: &g)])
         }
-        let cases: [(name: String, build: (inout SeededGenerator) throws -> Sequential, input: [Int], chunkBytes: Int?)] = [
+        // (chunk bytes, kept-columns bytes): 1 byte makes one image per chunk; 0 unfolds the
+        // channel-major net's columns again in the backward pass, from its channel-major input.
+        let cases: [(name: String, build: (inout SeededGenerator) throws -> Sequential, input: [Int], bytes: (chunk: Int, kept: Int)?)] = [
             ("cnn:32,64/fc:256", spec("cnn:32,64/fc:256", [1, 28, 28]), [3, 1, 28, 28], nil),
-            ("cnn:3,4/fc:5", spec("cnn:3,4/fc:5", [2, 9, 7]), [5, 2, 9, 7], 1),
+            ("cnn:3,4/fc:5", spec("cnn:3,4/fc:5", [2, 9, 7]), [5, 2, 9, 7], (1, 64 << 20)),
+            ("cnn:3,4/fc:5, unfolded again", spec("cnn:3,4/fc:5", [2, 9, 7]), [5, 2, 9, 7], (1, 0)),
             ("stride 2", strided, [3, 2, 9, 7], nil),
         ]
         for c in cases {
@@ -322,8 +327,9 @@ final class ChannelMajorTests: XCTestCase {
                 if let flatten = layer as? Flatten { flatten.inputIsChannelMajor = false }
             }
             XCTAssertTrue(channelMajor.layers.contains { ($0 as? Flatten)?.inputIsChannelMajor == true }, c.name)
-            if let bytes = c.chunkBytes {
-                for net in [channelMajor, imageMajor] { for case let conv as Conv2D in net.layers { conv.chunkBytes = bytes } }
+            if let bytes = c.bytes {   // the NCHW reference keeps its columns
+                for case let conv as Conv2D in imageMajor.layers { conv.chunkBytes = bytes.chunk }
+                for case let conv as Conv2D in channelMajor.layers { conv.chunkBytes = bytes.chunk; conv.keptColumnsBytes = bytes.kept }
             }
             let x = Tensor(shape: c.input, values: fixtureValues(c.input.reduce(1, *), seed: 3, scale: 1))
             var outputs: [[Float]] = [], gradients: [[[Float]]] = []
