@@ -217,8 +217,8 @@ final class ConvolutionChunkTests: XCTestCase {
         let second = Conv2D(inputChannels: 32, outputChannels: 64, kernelSize: (3, 3), padding: 1, generator: &generator)
         _ = first.forward(Tensor(zeros: [128, 1, 28, 28]), mode: .inference)
         _ = second.forward(Tensor(zeros: [128, 32, 14, 14]), mode: .inference)
-        XCTAssertEqual(first.chunkImages, (4 << 20) / (32 * 784 * 4))
-        XCTAssertEqual(second.chunkImages, (4 << 20) / (288 * 196 * 4))
+        XCTAssertEqual(first.chunkImages, 41)    // 4 MB / (32 x 784 x 4 bytes) = 41.8
+        XCTAssertEqual(second.chunkImages, 18)   // 4 MB / (288 x 196 x 4 bytes) = 18.6
     }
 
     /// A training forward pass keeps the whole batch's columns when they fit in 64 MB (the CNN
