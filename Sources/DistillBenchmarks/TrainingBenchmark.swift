@@ -5,7 +5,9 @@ import DistillKit
 /// Times a full training step (forward, cross-entropy, backward, SGD-momentum update) against the
 /// GEMM floor: the same BLAS calls the step makes, recorded from one step and replayed on their
 /// own buffers. Rounds alternate step and floor timings so both see the same machine load.
-func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws {
+/// With `unfoldColumns`, every convolution unfolds its columns again in the backward pass instead
+/// of keeping them from the forward pass.
+func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, filter: String?) throws {
     let cases: [(name: String, spec: String, inputShape: [Int], dropout: Float, inputDropout: Float)] = [
         ("MLP 784-1200-1200-10, dropout 0.5/0.2", "mlp:1200,1200", [784], 0.5, 0.2),
         ("MLP 784-800-800-10", "mlp:800,800", [784], 0, 0),
@@ -18,6 +20,7 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws
         var generator = SeededGenerator(seed: 1)
         let model = try Model(spec: ArchitectureSpec(parsing: c.spec), inputShape: c.inputShape, classes: 10,
                               dropout: c.dropout, inputDropout: c.inputDropout, generator: &generator)
+        if unfoldColumns { for case let conv as Conv2D in model.network.layers { conv.keptColumnsBytes = 0 } }
         let step = TrainingStep(model: model, optimizer: SGD(learningRate: 0.01, momentum: 0.9))
         let perExample = c.inputShape.reduce(1, *)
         let batch = Tensor(shape: [batchSize] + c.inputShape, values: (0..<(batchSize * perExample)).map { _ in generator.nextUniform() })

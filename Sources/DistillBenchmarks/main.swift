@@ -7,10 +7,12 @@ import DistillKit
 import Foundation
 
 let usage = """
-    usage: DistillBenchmarks [data|losses|training] [--quick] [--breakdown] [--case TEXT]
+    usage: DistillBenchmarks [data|losses|training] [--quick] [--breakdown] [--unfold-columns] [--case TEXT]
       data|losses|training  run one group (all three when absent)
       --quick               fewer rounds
       --breakdown           also time each layer of a training case beside its own GEMMs
+      --unfold-columns      convolutions unfold their columns again in the backward pass instead
+                            of keeping them (the alternative BENCHMARKS.md compares)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
     """
 let arguments = CommandLine.arguments.dropFirst()
@@ -22,7 +24,7 @@ do {
         case "-h", "--help":
             print(usage)
             exit(0)
-        case "data", "losses", "training", "--quick", "--breakdown":
+        case "data", "losses", "training", "--quick", "--breakdown", "--unfold-columns":
             continue
         case "--case" where rest.first != nil:
             _ = rest.popFirst()
@@ -47,7 +49,8 @@ print("")
 if only == nil || only == "data" { try runDataBenchmark(quick: quick); print("") }
 if only == nil || only == "losses" { try runLossBenchmarks(quick: quick, filter: caseFilter); print("") }
 if only == nil || only == "training" {
-    try runTrainingBenchmarks(quick: quick, breakdown: arguments.contains("--breakdown"), filter: caseFilter)
+    try runTrainingBenchmarks(quick: quick, breakdown: arguments.contains("--breakdown"),
+                              unfoldColumns: arguments.contains("--unfold-columns"), filter: caseFilter)
     print("")
 }
 print("peak resident memory: \(peakResidentMegabytes()) MB")

@@ -52,8 +52,8 @@ public final class Conv2D: Layer {
     /// lower it to force several chunks).
     var chunkBytes = 4 << 20
     /// The most the columns of a whole batch may take, in bytes, to be kept from the forward pass
-    /// for the backward pass (tests lower it to unfold again).
-    var keptColumnsBytes = 64 << 20
+    /// for the backward pass (tests and the benchmark's `--unfold-columns` set 0 to unfold again).
+    package var keptColumnsBytes = 64 << 20
 
     private var inputShape: [Int] = [0, 0, 0, 0]
     private var input = Tensor(zeros: [0])             // the last training forward pass's input
