@@ -4,7 +4,8 @@ import DistillKit
 
 /// Times a full training step (forward, cross-entropy, backward, SGD-momentum update) against the
 /// GEMM floor: the same BLAS calls the step makes, recorded from one step and replayed on their
-/// own buffers. Rounds alternate step and floor timings so both see the same machine load.
+/// own buffers. Rounds alternate step and floor timings so both see the same machine load. The
+/// update's own floor (its `saxpy` calls replayed alone) is printed beside its phase.
 /// With `unfoldColumns`, every convolution unfolds its columns again in the backward pass instead
 /// of keeping them from the forward pass.
 func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, filter: String?) throws {
@@ -39,12 +40,14 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
         gemmTrace = nil
         let forwardFloor = GemmReplay(Array(calls[..<forwardCount])), backwardFloor = GemmReplay(Array(calls[forwardCount...]))
         let floor = { forwardFloor.run(); backwardFloor.run() }
-        for _ in 0..<3 { try runStep(); floor() }
+        let updateFloor = AxpyReplay(counts: model.parameters.map(\.value.count))
+        for _ in 0..<3 { try runStep(); floor(); updateFloor.run() }
         // Many short rounds, each timing the step and then its floor; the ratio is taken per round
         // (so a burst of load from elsewhere on the shared machine affects one round, not one side).
         // The step's own clock splits each round's steps into phases.
         var stepTimes: [Double] = [], floorTimes: [Double] = [], ratios: [Double] = []
-        var phases: [[Double]] = Array(repeating: [], count: 6)   // forward, its GEMMs, loss, backward, its GEMMs, update
+        // forward, its GEMMs, loss, backward, its GEMMs, update, its saxpy calls
+        var phases: [[Double]] = Array(repeating: [], count: 7)
         let reps = 3
         let (stealBefore, caseStart) = (stolenSeconds(), monotonicSeconds())
         for _ in 0..<(quick ? 5 : 25) {
@@ -52,12 +55,14 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
             let stepTime = try secondsPerCall(reps, runStep)
             let forwardGemms = secondsPerCall(reps) { forwardFloor.run() }
             let backwardGemms = secondsPerCall(reps) { backwardFloor.run() }
+            let updateAxpys = secondsPerCall(reps) { updateFloor.run() }
             let bare = forwardGemms + backwardGemms
             stepTimes.append(stepTime)
             floorTimes.append(bare)
             ratios.append(stepTime / bare)
             let t = step.timing, n = Double(t.steps)
-            for (k, value) in [t.forward / n, forwardGemms, t.loss / n, t.backward / n, backwardGemms, t.update / n].enumerated() {
+            for (k, value) in [t.forward / n, forwardGemms, t.loss / n, t.backward / n, backwardGemms, t.update / n,
+                                      updateAxpys].enumerated() {
                 phases[k].append(value)
             }
         }
@@ -70,7 +75,7 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
         print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
         let p = phases.map { format(median($0) * 1000) }
         let steal = stolen.map { "; host steal \(format(100 * $0 / (caseSeconds * Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), 1))% of the CPU time" } ?? ""
-        print("  phases of the timed steps, ms: forward \(p[0]) (GEMMs \(p[1])), loss \(p[2]), backward \(p[3]) (GEMMs \(p[4])), update \(p[5])\(steal)")
+        print("  phases of the timed steps, ms: forward \(p[0]) (GEMMs \(p[1])), loss \(p[2]), backward \(p[3]) (GEMMs \(p[4])), update \(p[5]) (saxpy \(p[6]))\(steal)")
     }
 }
 
@@ -105,6 +110,27 @@ final class GemmReplay {
                              a: a.baseAddress!, lda: call.lda, b: b.baseAddress!, ldb: call.ldb,
                              beta: call.beta, c: c.baseAddress!, ldc: call.ldc)
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The SGD update's BLAS calls replayed alone: `saxpy` (`y += alpha * x`, two streams read and one
+/// written) over one pair of buffers of its own per parameter, as `w -= lr * v` in the step.
+final class AxpyReplay {
+    var pairs: [(x: [Float], y: [Float])]
+
+    init(counts: [Int]) {
+        pairs = counts.map { ([Float](repeating: 0.5, count: $0), [Float](repeating: 1, count: $0)) }
+    }
+
+    func run() {
+        for i in pairs.indices {
+            let x = pairs[i].x
+            x.withUnsafeBufferPointer { x in
+                pairs[i].y.withUnsafeMutableBufferPointer { y in
+                    axpy(count: x.count, alpha: -1e-7, x: x.baseAddress!, y: y.baseAddress!)
                 }
             }
         }

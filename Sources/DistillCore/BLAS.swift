@@ -67,3 +67,18 @@ package func gemm(
                 beta, c, blasint(ldc))
     #endif
 }
+
+/// `y = alpha * x + y` over `count` contiguous floats (BLAS `saxpy`; one fused multiply-add per
+/// element where the CPU has FMA, as PyTorch's vectorised `y.add_(x, alpha=...)`).
+///
+/// SGD's update `w -= lr * v` goes through it: right after the backward pass's GEMMs, BLAS's own
+/// threads (already running) stream the weights faster than a hand-off to other threads, above
+/// all when the shared host is busy (BENCHMARKS.md, session 6).
+package func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    guard count > 0 else { return }
+    #if canImport(Accelerate)
+    cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
+    #else
+    cblas_saxpy(blasint(count), alpha, x, 1, y, 1)
+    #endif
+}
