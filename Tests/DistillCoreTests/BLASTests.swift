@@ -1,0 +1,78 @@
+import XCTest
+@testable import DistillCore
+
+/// The one BLAS wrapper: row-major `gemm` in every orientation, with strides, alpha and beta,
+/// against a plain triple loop in Double; `axpy` (SGD's update) against the element-wise formula.
+final class BLASTests: XCTestCase {
+    /// `op(A)` is m x k, `op(B)` is k x n; each stored with a row stride wider than it uses.
+    func testGemmMatchesATripleLoopInEveryOrientationWithStrides() {
+        let (m, n, k) = (5, 3, 7)
+        var generator = SeededGenerator(seed: 3)
+        for transA in [MatrixTranspose.none, .transpose] {
+            for transB in [MatrixTranspose.none, .transpose] {
+                let (rowsA, colsA) = transA == .none ? (m, k) : (k, m)
+                let (rowsB, colsB) = transB == .none ? (k, n) : (n, k)
+                let (lda, ldb, ldc) = (colsA + 2, colsB + 1, n + 3)
+                let a = (0..<(rowsA * lda)).map { _ in generator.nextUniform() - 0.5 }
+                let b = (0..<(rowsB * ldb)).map { _ in generator.nextUniform() - 0.5 }
+                var c = (0..<(m * ldc)).map { _ in generator.nextUniform() - 0.5 }
+                let before = c
+                gemm(transA, transB, m: m, n: n, k: k, alpha: 2, a: a, lda: lda, b: b, ldb: ldb, beta: 0.5, c: &c, ldc: ldc)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum = 0.0
+                        for p in 0..<k {
+                            let x = transA == .none ? a[i * lda + p] : a[p * lda + i]
+                            let y = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
+                            sum += Double(x) * Double(y)
+                        }
+                        let expected = 2 * sum + 0.5 * Double(before[i * ldc + j])
+                        XCTAssertEqual(Double(c[i * ldc + j]), expected, accuracy: 1e-5, "\(transA) \(transB) [\(i), \(j)]")
+                    }
+                    // The padding beyond each row's n columns is left alone.
+                    for j in n..<ldc { XCTAssertEqual(c[i * ldc + j], before[i * ldc + j]) }
+                }
+            }
+        }
+    }
+
+    /// With k = 0 the product is empty: C = beta C (BLAS itself leaves C untouched only for beta 1).
+    func testGemmWithNoProductsScalesC() {
+        var c: [Float] = [1, -2, 3, 4]
+        gemm(.none, .none, m: 2, n: 2, k: 0, a: [], lda: 1, b: [], ldb: 2, beta: 0.25, c: &c, ldc: 2)
+        XCTAssertEqual(c, [0.25, -0.5, 0.75, 1])
+    }
+
+    /// `gemmTrace` records each call's shape, and `compacted` gives each operand its used width.
+    func testGemmTraceRecordsCallsAndCompactsStrides() {
+        let a = [Float](repeating: 1, count: 2 * 5), b = [Float](repeating: 1, count: 3 * 4)
+        var c = [Float](repeating: 0, count: 2 * 6)
+        gemmTrace = []
+        gemm(.none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0.9, c: &c, ldc: 6)
+        let calls = gemmTrace!
+        gemmTrace = nil
+        XCTAssertEqual(calls, [GemmCall(transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 5, ldb: 4, ldc: 6, beta: 0.9)])
+        XCTAssertEqual(calls[0].compacted,
+                       GemmCall(transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 3, ldb: 4, ldc: 4, beta: 0.9))
+        XCTAssertEqual(c[0], 3)
+    }
+
+    /// `y = alpha x + y` over a length that leaves a tail after any SIMD width and over one long
+    /// enough for BLAS to use its threads; a count of zero touches nothing. The values are exact in
+    /// Float, so fused and unfused multiply-adds agree.
+    func testAxpyAddsAScaledVector() {
+        for count in [37, 300_001] {
+            let x = (0..<count).map { Float($0 % 17) - 8 }
+            var y = (0..<count).map { Float($0 % 5) * 0.5 }
+            let before = y
+            axpy(count: count, alpha: -0.25, x: x, y: &y)
+            for i in 0..<count where y[i] != before[i] - 0.25 * x[i] {
+                XCTFail("count \(count), element \(i): \(y[i]), expected \(before[i] - 0.25 * x[i])")
+                break
+            }
+        }
+        var z: [Float] = [1, 2]
+        axpy(count: 0, alpha: 5, x: [3, 4], y: &z)
+        XCTAssertEqual(z, [1, 2])
+    }
+}
