@@ -71,9 +71,9 @@ package func gemm(
 /// `y = alpha * x + y` over `count` contiguous floats (BLAS `saxpy`; one fused multiply-add per
 /// element where the CPU has FMA, as PyTorch's vectorised `y.add_(x, alpha=...)`).
 ///
-/// SGD's update `w -= lr * v` goes through it: right after the backward pass's GEMMs, BLAS's own
-/// threads (already running) stream the weights faster than a hand-off to other threads, above
-/// all when the shared host is busy (BENCHMARKS.md, session 6).
+/// SGD's update `w -= lr * v` goes through it: right after the backward pass's GEMMs it runs on
+/// the threads those GEMMs used, and measured faster there than our own kernel on our own threads,
+/// in quiet minutes and more so on a busy host (BENCHMARKS.md, session 6).
 package func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
     guard count > 0 else { return }
     #if canImport(Accelerate)
