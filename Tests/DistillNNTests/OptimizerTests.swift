@@ -151,7 +151,9 @@ final class OptimizerTests: XCTestCase {
     func testEightLanePathsMatchTheTail() {
         let configurations: [(String, () -> any Optimizer)] = [
             ("sgd", { SGD(learningRate: 0.5, weightDecay: 0.01) }),
+            ("sgd through saxpy", { SGD(learningRate: 0.5) }),
             ("momentum", { SGD(learningRate: 0.5, momentum: 0.9, weightDecay: 0.01) }),
+            ("momentum through saxpy", { SGD(learningRate: 0.5, momentum: 0.9) }),
             ("nesterov", { SGD(learningRate: 0.5, momentum: 0.9, nesterov: true) }),
             ("adam", { Adam(learningRate: 0.01, weightDecay: 0.01) }),
             ("adamw", { AdamW(learningRate: 0.01, weightDecay: 0.01) }),

@@ -12,7 +12,7 @@ import DistillCore
 /// has the backward pass compute `v = momentum * v + grad` itself (the gradient GEMM's `beta`),
 /// and `step` is then only `w = w - learningRate * v`: three streams over memory instead of five,
 /// through BLAS `saxpy` (one fused multiply-add per element, as PyTorch's `w.add_(v, alpha=-lr)`;
-/// `step` without `prepareForBackward` uses it too). The numbers are the same bit for bit as
+/// `step` without `prepareForBackward` uses it too, as does plain SGD without weight decay). The numbers are the same bit for bit as
 /// without `prepareForBackward` when the GEMM sums the batch in one block (OpenBLAS: a few hundred
 /// rows), and the same to rounding otherwise (`momentum * v` then meets the blocks' partial sums
 /// one at a time).
@@ -66,7 +66,9 @@ public final class SGD: Optimizer {
                 continue
             }
             let g = p.gradient.pointer
-            if momentum == 0 {
+            if momentum == 0 && weightDecay == 0 {
+                axpy(count: count, alpha: -learningRate, x: g, y: w)
+            } else if momentum == 0 {
                 elementwise(count, PlainUpdate(w: w, g: g, learningRate: learningRate, weightDecay: weightDecay))
             } else if weightDecay == 0 && !nesterov {
                 // The same arithmetic as the accumulating path above, so both give the same numbers.
