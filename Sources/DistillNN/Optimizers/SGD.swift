@@ -12,10 +12,11 @@ import DistillCore
 /// has the backward pass compute `v = momentum * v + grad` itself (the gradient GEMM's `beta`),
 /// and `step` is then only `w = w - learningRate * v`: three streams over memory instead of five,
 /// through BLAS `saxpy` (one fused multiply-add per element, as PyTorch's `w.add_(v, alpha=-lr)`;
-/// `step` without `prepareForBackward` uses it too, as does plain SGD without weight decay). The numbers are the same bit for bit as
-/// without `prepareForBackward` when the GEMM sums the batch in one block (OpenBLAS: a few hundred
-/// rows), and the same to rounding otherwise (`momentum * v` then meets the blocks' partial sums
-/// one at a time).
+/// `step` without `prepareForBackward` does the same after its own `v = momentum * v + grad`, and
+/// plain SGD without weight decay updates through `saxpy` too). The numbers are the same bit for
+/// bit with and without `prepareForBackward` when the GEMM sums the batch in one block (OpenBLAS:
+/// a few hundred rows), and the same to rounding otherwise (`momentum * v` then meets the blocks'
+/// partial sums one at a time).
 public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float
@@ -56,13 +57,18 @@ public final class SGD: Optimizer {
         velocity.prepare(for: parameters)
         for (index, p) in parameters.enumerated() {
             let w = p.value.pointer, count = p.value.count
-            if p.isAccumulating(into: velocity[index]) {
-                // The backward pass left v = momentum * v + grad (prepareForBackward); a parameter
-                // it never reached has a zero gradient: v = momentum * v.
+            if accumulatesIntoVelocity {
+                // v = momentum * v + grad: left by the backward pass when prepareForBackward
+                // redirected the gradient (a parameter it never reached has a zero gradient: v =
+                // momentum * v), computed here otherwise. Then w -= lr v, the same way both times.
                 let v = velocity[index].pointer
-                if p.hasZeroGradient { elementwise(count, Scale(x: v, factor: momentum)) }
+                if p.isAccumulating(into: velocity[index]) {
+                    if p.hasZeroGradient { elementwise(count, Scale(x: v, factor: momentum)) }
+                    p.finishAccumulation()
+                } else {
+                    elementwise(count, Accumulate(v: v, g: p.gradient.pointer, momentum: momentum))
+                }
                 axpy(count: count, alpha: -learningRate, x: v, y: w)
-                p.finishAccumulation()
                 continue
             }
             let g = p.gradient.pointer
@@ -70,11 +76,6 @@ public final class SGD: Optimizer {
                 axpy(count: count, alpha: -learningRate, x: g, y: w)
             } else if momentum == 0 {
                 elementwise(count, PlainUpdate(w: w, g: g, learningRate: learningRate, weightDecay: weightDecay))
-            } else if weightDecay == 0 && !nesterov {
-                // The same arithmetic as the accumulating path above, so both give the same numbers.
-                let v = velocity[index].pointer
-                elementwise(count, Accumulate(v: v, g: g, momentum: momentum))
-                axpy(count: count, alpha: -learningRate, x: v, y: w)
             } else {
                 elementwise(count, MomentumUpdate(w: w, g: g, v: velocity[index].pointer, learningRate: learningRate,
                                                   momentum: momentum, weightDecay: weightDecay, nesterov: nesterov))
