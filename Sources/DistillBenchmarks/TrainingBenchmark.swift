@@ -117,23 +117,17 @@ final class GemmReplay {
 }
 
 /// The SGD update's BLAS calls replayed alone: `saxpy` (`y += alpha * x`, two streams read and one
-/// written) over one pair of buffers of its own per parameter, as `w -= lr * v` in the step.
+/// written) over one pair of tensors of its own per parameter, as `w -= lr * v` in the step.
 final class AxpyReplay {
-    var pairs: [(x: [Float], y: [Float])]
+    let pairs: [(x: Tensor, y: Tensor)]
 
     init(counts: [Int]) {
-        pairs = counts.map { ([Float](repeating: 0.5, count: $0), [Float](repeating: 1, count: $0)) }
+        pairs = counts.map { (Tensor(zeros: [$0]), Tensor(zeros: [$0])) }
+        for (x, _) in pairs { x.fill(0.5) }
     }
 
     func run() {
-        for i in pairs.indices {
-            let x = pairs[i].x
-            x.withUnsafeBufferPointer { x in
-                pairs[i].y.withUnsafeMutableBufferPointer { y in
-                    axpy(count: x.count, alpha: -1e-7, x: x.baseAddress!, y: y.baseAddress!)
-                }
-            }
-        }
+        for (x, y) in pairs { axpy(count: x.count, alpha: -1e-7, x: x.pointer, y: y.pointer) }
     }
 }
 
