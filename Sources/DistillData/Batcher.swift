@@ -63,7 +63,7 @@ public final class Batcher {
         order = Array(0..<examples.count)
         inputs = Tensor(zeros: [min(batchSize, examples.count)] + examples.exampleShape)
         teacher = Tensor(zeros: [min(batchSize, examples.count), max(teacherRows?.width ?? 1, 1)])
-        labels = [Int32](repeating: 0, count: batchSize)
+        labels = [Int32](repeating: 0, count: min(batchSize, examples.count))
         byteTable = examples.byteTable
         start(epoch: 0)
     }

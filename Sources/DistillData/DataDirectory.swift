@@ -57,10 +57,12 @@ public enum DataDirectory {
     }
 
     /// Loads the training and test sets of `directory`.
-    /// - Parameter classes: the class count; when nil, 10 for the MNIST layout and
-    ///   `max(label) + 1` for the NPY layout.
+    /// - Parameter classes: the class count (`--classes`, or a teacher's); every label must lie in
+    ///   `0..<classes`. When nil, 10 for the MNIST layout, and for the NPY layout `max(label) + 1`,
+    ///   refused when that is more than 16 and more than twice the number of distinct labels (one
+    ///   stray label of 1,000,000 among 0 to 9 would otherwise make a million-class output layer).
     /// - Throws: `FileError` for a bad file, `DataError` for inconsistent files (counts, shapes,
-    ///   labels out of range).
+    ///   labels out of range); both name the file, and a bad label its row and value.
     public static func load(_ directory: String, classes: Int? = nil) throws -> Dataset {
         if mnistFile(directory, "train-images-idx3-ubyte") != nil {
             let training = try loadMNIST(directory, prefix: "train", classes: classes ?? 10)
@@ -73,9 +75,14 @@ public enum DataDirectory {
         }
         let trainY = exists(directory + "/train_y.npy") ? try NPY.read(directory + "/train_y.npy") : nil
         let testY = try NPY.read(directory + "/test_y.npy")
-        let inferred = try classes ?? Int(max(trainY?.integers().max() ?? 0, testY.integers().max() ?? 0) + 1)
-        let training = try loadNPY(directory, prefix: "train", labels: trainY, classes: inferred)
-        let test = try loadNPY(directory, prefix: "test", labels: testY, classes: inferred)
+        for y in [trainY, testY].compactMap({ $0 }) where y.shape.count != 1 {
+            throw FileError(y.path, "expected labels [N], got shape \(y.shape)")
+        }
+        let trainLabels = try trainY.map { (path: $0.path, values: try $0.integers()) }
+        let testLabels = (path: testY.path, values: try testY.integers())
+        let inferred = try classes ?? inferredClassCount([trainLabels, testLabels].compactMap { $0 })
+        let training = try loadNPY(directory, prefix: "train", labels: trainLabels, classes: inferred)
+        let test = try loadNPY(directory, prefix: "test", labels: testLabels, classes: inferred)
         guard training.exampleShape == test.exampleShape else {
             throw DataError("\(directory): training examples have shape \(training.exampleShape) but test examples \(test.exampleShape)")
         }
@@ -113,16 +120,16 @@ public enum DataDirectory {
                         labels: y, classes: classes, normalization: .bytesToUnit)
     }
 
-    private static func loadNPY(_ directory: String, prefix: String, labels: NPY.Array?, classes: Int) throws -> Examples {
+    private static func loadNPY(_ directory: String, prefix: String, labels: (path: String, values: [Int64])?,
+                                classes: Int) throws -> Examples {
         let xPath = directory + "/\(prefix)_x.npy"
         let x = try NPY.read(xPath)
         var y: [Int32]?
         if let labels {
-            guard labels.shape.count == 1 else { throw FileError(labels.path, "expected labels [N], got shape \(labels.shape)") }
-            guard x.shape.first == labels.shape[0] else {
-                throw DataError("\(xPath) has \(x.shape.first ?? 0) examples but \(labels.path) has \(labels.shape[0]) labels")
+            guard x.shape.first == labels.values.count else {
+                throw DataError("\(xPath) has \(x.shape.first ?? 0) examples but \(labels.path) has \(labels.values.count) labels")
             }
-            y = try checkedLabels(try labels.integers(), classes: classes, path: labels.path)
+            y = try checkedLabels(labels.values, classes: classes, path: labels.path)
         }
         if let bytes = x.uint8Values {
             guard x.shape.count == 3 else { throw FileError(xPath, "uint8 inputs must be images [N, H, W], got shape \(x.shape)") }
@@ -140,10 +147,40 @@ public enum DataDirectory {
                         normalization: .identity)
     }
 
+    /// `max(label) + 1` over the label files, provided it is at most 16 or at least half of those
+    /// classes occur.
+    /// - Throws: `FileError` naming the file, row and value of the largest label when the class
+    ///   count it implies is more than 16 and more than twice the number of distinct labels, or
+    ///   naming a negative label.
+    static func inferredClassCount(_ files: [(path: String, values: [Int64])]) throws -> Int {
+        var distinct = Set<Int64>()
+        var largest: (path: String, row: Int, value: Int64)?
+        for file in files {
+            if let bad = file.values.firstIndex(where: { $0 < 0 }) {
+                throw FileError(file.path, "label \(file.values[bad]) at row \(bad) is negative")
+            }
+            for (row, value) in file.values.enumerated() {
+                distinct.insert(value)
+                if value > largest?.value ?? -1 { largest = (file.path, row, value) }
+            }
+        }
+        guard let largest else { return 1 }
+        let implied = UInt64(largest.value) + 1   // no overflow: 0 <= value <= Int64.max
+        if implied > max(16, 2 * UInt64(distinct.count)) {
+            throw FileError(largest.path, "label \(largest.value) at row \(largest.row) implies \(implied) classes, but the labels take only \(distinct.count) distinct values; correct the label, or pass --classes N (at least \(implied)) if the data really has classes without examples")
+        }
+        return Int(implied)
+    }
+
+    /// The largest class count a data set may declare (labels are stored as `Int32`).
+    public static let maximumClasses = 1 << 24
+
     private static func checkedLabels(_ values: [Int64], classes: Int, path: String) throws -> [Int32] {
-        guard classes >= 1 else { throw DataError("the class count must be at least 1, got \(classes)") }
+        guard classes >= 1, classes <= maximumClasses else {
+            throw DataError("the class count must be from 1 to \(maximumClasses), got \(classes)")
+        }
         if let bad = values.firstIndex(where: { $0 < 0 || $0 >= Int64(classes) }) {
-            throw FileError(path, "label \(values[bad]) at index \(bad) is outside [0, \(classes))")
+            throw FileError(path, "label \(values[bad]) at row \(bad) is outside [0, \(classes))")
         }
         return values.map { Int32($0) }
     }

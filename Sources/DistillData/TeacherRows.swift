@@ -57,6 +57,22 @@ public enum TeacherRows: Sendable {
         }
     }
 
+    /// The rows of memory-mapped teacher logits, after checking that every value is finite (a NaN
+    /// would otherwise surface as a diverged loss in the middle of training). Reads every row once.
+    /// - Throws: `DataError` naming the row and column of the first non-finite value.
+    public static func logits(_ shards: NPYShards) throws -> TeacherRows {
+        var row = [Float](repeating: 0, count: shards.columns)
+        for r in 0..<shards.rows {
+            try row.withUnsafeMutableBufferPointer { buffer in
+                shards.copyRow(r, to: buffer.baseAddress!)
+                if let c = buffer.firstIndex(where: { !$0.isFinite }) {
+                    throw DataError("teacher logits: row \(r), column \(c) holds \(buffer[c]); every logit must be finite")
+                }
+            }
+        }
+        return .mapped(shards, rows: nil)
+    }
+
     /// Checks top-k values and indices: the same `[N, k]` shape, k in 1...classes, finite values,
     /// and in every row k distinct classes in `0..<classes`. Reads every row once.
     /// - Throws: `DataError` naming the first bad row.
@@ -72,7 +88,7 @@ public enum TeacherRows: Sendable {
             v.withUnsafeMutableBufferPointer { values.copyRow(r, to: $0.baseAddress!) }
             c.withUnsafeMutableBufferPointer { indices.copyRow(r, to: $0.baseAddress!) }
             for j in 0..<k {
-                guard v[j].isFinite else { throw DataError("top-k values: row \(r) holds a non-finite value") }
+                guard v[j].isFinite else { throw DataError("top-k values: row \(r), column \(j) holds \(v[j]); every value must be finite") }
                 let cls = Int(c[j])
                 guard Float(cls) == c[j], cls >= 0, cls < classes else {
                     throw DataError("top-k indices: row \(r) holds class \(c[j]), outside 0..<\(classes)")

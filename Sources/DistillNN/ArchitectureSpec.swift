@@ -74,6 +74,45 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What a network of this spec holds, counted without building it. Counts are Doubles: a spec
+    /// can name more scalars than fit in memory (or in an `Int`), which is what this is for.
+    public struct Footprint: Sendable, Equatable {
+        /// Trainable scalars (weights and biases).
+        public let parameters: Double
+        /// Floats a training step holds per example: every layer's output and its gradient, and
+        /// the convolutions' unfolded 3x3 columns.
+        public let activationsPerExample: Double
+    }
+
+    /// The footprint of the network `build` makes for `inputShape` and `classes` (dropout adds
+    /// its mask to each output it follows: counted as one more output).
+    public func footprint(inputShape: [Int], classes: Int, dropout: Bool = false) -> Footprint {
+        var parameters = 0.0, outputs = 0.0, columns = 0.0
+        func dense(_ width: Double, _ size: Double) {
+            parameters += width * size + size
+            outputs += size * (dropout ? 3 : 2)   // linear, ReLU (and dropout) outputs
+        }
+        var width = Double(inputShape.reduce(1, *))
+        if kind == .cnn && inputShape.count == 3 {
+            var (channels, height, side) = (Double(inputShape[0]), Double(inputShape[1]), Double(inputShape[2]))
+            for c in convolutionChannels.map(Double.init) {
+                parameters += channels * 9 * c + c
+                columns += channels * 9 * height * side
+                let pooled = c * (height / 2).rounded(.down) * (side / 2).rounded(.down)
+                outputs += c * height * side + 2 * pooled   // convolution, pooling and ReLU outputs
+                (channels, height, side) = (c, (height / 2).rounded(.down), (side / 2).rounded(.down))
+            }
+            width = channels * height * side
+        }
+        for size in hiddenSizes.map(Double.init) {
+            dense(width, size)
+            width = size
+        }
+        parameters += width * Double(classes) + Double(classes)
+        outputs += Double(classes)
+        return Footprint(parameters: parameters, activationsPerExample: 2 * outputs + columns)
+    }
+
     /// Builds the network for examples of `inputShape` (`[D]` or `[channels, H, W]`; an MLP takes
     /// any shape, flattened) and `classes` outputs, drawing weights and dropout seeds from
     /// `generator`.

@@ -51,6 +51,9 @@ extension Model {
         do {
             let tokens = layerText.split(separator: " ").map(String.init)
             guard !tokens.isEmpty, tokens.count <= 4096 else { throw ArchitectureError("no layers") }
+            // The layers are built (their weights allocated) before the tensors are matched.
+            let needed = try tokens.reduce(0.0) { $0 + (try LayerDescriptor.parameterCount($1)) }
+            if let problem = weightsExceedMemory(needed) { throw fail("the recorded layers \(problem)") }
             let layers = try tokens.map { try LayerDescriptor.make($0, generator: &generator) }
             model = try Model(network: Sequential(layers), inputShape: inputShape, classes: classes,
                               normalization: normalization, architecture: meta["architecture"] ?? "",

@@ -7,45 +7,73 @@ public enum LayerDescriptor {
     /// A layer for `token`, with fresh parameters (a checkpoint then loads their values).
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
     public static func make(_ token: String, generator: inout SeededGenerator) throws -> any Layer {
-        let parts = token.split(separator: ":").map(String.init)
-        func int(_ i: Int, prefix: String = "") throws -> Int {
-            guard i < parts.count, parts[i].hasPrefix(prefix), let n = Int(parts[i].dropFirst(prefix.count)),
-                  n >= 0, n <= 1 << 24 else {
-                throw ArchitectureError("malformed layer '\(token)'")
-            }
-            return n
-        }
-        switch parts.first {
-        case "linear":
-            guard parts.count == 3 else { throw ArchitectureError("malformed layer '\(token)'") }
-            let (i, o) = (try int(1), try int(2))
-            guard i >= 1, o >= 1 else { throw ArchitectureError("malformed layer '\(token)'") }
+        switch try Parsed(token) {
+        case let .linear(i, o):
             return Linear(inputSize: i, outputSize: o, generator: &generator)
-        case "conv2d":
-            guard parts.count == 6 else { throw ArchitectureError("malformed layer '\(token)'") }
-            let kernel = parts[3].split(separator: "x").compactMap { Int($0) }
-            let (cin, cout, s, p) = (try int(1), try int(2), try int(4, prefix: "s"), try int(5, prefix: "p"))
-            guard kernel.count == 2, kernel.allSatisfy({ $0 >= 1 && $0 <= 64 }), cin >= 1, cout >= 1, s >= 1 else {
-                throw ArchitectureError("malformed layer '\(token)'")
+        case let .conv2d(cin, cout, kernel, s, p):
+            return Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: kernel, stride: s, padding: p,
+                          generator: &generator)
+        case let .maxpool2d(k, s): return MaxPool2D(kernel: k, stride: s)
+        case let .dropout(p): return Dropout(probability: p, generator: generator.split())
+        case .relu: return ReLU()
+        case .flatten: return Flatten()
+        }
+    }
+
+    /// The trainable scalars of the layer `token` describes, counted without building it (so that
+    /// a file cannot make a loader allocate more than the file holds).
+    /// - Throws: `ArchitectureError` for an unknown or malformed token.
+    public static func parameterCount(_ token: String) throws -> Double {
+        switch try Parsed(token) {
+        case let .linear(i, o): return Double(i) * Double(o) + Double(o)
+        case let .conv2d(cin, cout, kernel, _, _):
+            return Double(cin) * Double(cout) * Double(kernel.0 * kernel.1) + Double(cout)
+        case .maxpool2d, .dropout, .relu, .flatten: return 0
+        }
+    }
+
+    /// A token's layer and its numbers.
+    private enum Parsed {
+        case linear(Int, Int)
+        case conv2d(Int, Int, (Int, Int), stride: Int, padding: Int)
+        case maxpool2d(Int, stride: Int)
+        case dropout(Float)
+        case relu, flatten
+
+        init(_ token: String) throws {
+            let parts = token.split(separator: ":").map(String.init)
+            let malformed = ArchitectureError("malformed layer '\(token)'")
+            func int(_ i: Int, prefix: String = "") throws -> Int {
+                guard i < parts.count, parts[i].hasPrefix(prefix), let n = Int(parts[i].dropFirst(prefix.count)),
+                      n >= 0, n <= 1 << 24 else { throw malformed }
+                return n
             }
-            return Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: (kernel[0], kernel[1]),
-                          stride: s, padding: p, generator: &generator)
-        case "maxpool2d":
-            guard parts.count == 3 else { throw ArchitectureError("malformed layer '\(token)'") }
-            let (k, s) = (try int(1), try int(2, prefix: "s"))
-            guard k >= 1, s >= 1 else { throw ArchitectureError("malformed layer '\(token)'") }
-            return MaxPool2D(kernel: k, stride: s)
-        case "dropout":
-            guard parts.count == 2, let p = Float(parts[1]), p >= 0, p < 1 else {
-                throw ArchitectureError("malformed layer '\(token)'")
+            switch parts.first {
+            case "linear":
+                guard parts.count == 3 else { throw malformed }
+                let (i, o) = (try int(1), try int(2))
+                guard i >= 1, o >= 1 else { throw malformed }
+                self = .linear(i, o)
+            case "conv2d":
+                guard parts.count == 6 else { throw malformed }
+                let kernel = parts[3].split(separator: "x").compactMap { Int($0) }
+                let (cin, cout, s, p) = (try int(1), try int(2), try int(4, prefix: "s"), try int(5, prefix: "p"))
+                guard kernel.count == 2, kernel.allSatisfy({ $0 >= 1 && $0 <= 64 }), cin >= 1, cout >= 1, s >= 1 else {
+                    throw malformed
+                }
+                self = .conv2d(cin, cout, (kernel[0], kernel[1]), stride: s, padding: p)
+            case "maxpool2d":
+                guard parts.count == 3 else { throw malformed }
+                let (k, s) = (try int(1), try int(2, prefix: "s"))
+                guard k >= 1, s >= 1 else { throw malformed }
+                self = .maxpool2d(k, stride: s)
+            case "dropout":
+                guard parts.count == 2, let p = Float(parts[1]), p >= 0, p < 1 else { throw malformed }
+                self = .dropout(p)
+            case "relu" where parts.count == 1: self = .relu
+            case "flatten" where parts.count == 1: self = .flatten
+            default: throw ArchitectureError("unknown layer '\(token)'")
             }
-            return Dropout(probability: p, generator: generator.split())
-        case "relu" where parts.count == 1:
-            return ReLU()
-        case "flatten" where parts.count == 1:
-            return Flatten()
-        default:
-            throw ArchitectureError("unknown layer '\(token)'")
         }
     }
 }

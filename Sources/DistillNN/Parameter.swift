@@ -92,3 +92,11 @@ public final class Parameter {
     /// layout): the vector the max-norm constraint bounds.
     public var rowLength: Int { value.shape.count > 1 ? value.count / value.shape[0] : value.count }
 }
+
+/// Why `parameters` weights (4 bytes each) cannot be allocated on this machine, or nil when they
+/// fit in `available` bytes: checked before a loader builds layers from a file's description.
+func weightsExceedMemory(_ parameters: Double, available: Double = physicalMemoryBytes()) -> String? {
+    let bytes = 4 * parameters
+    guard available > 0, bytes > available else { return nil }
+    return "need \(formatBytes(bytes)) for \(parameters < 1e15 ? "\(Int(parameters))" : "\(parameters)") weights, more than this machine's \(formatBytes(available)) of memory"
+}

@@ -33,6 +33,8 @@ public enum TorchImport {
         guard let last = order.last, let lastWeight = groups[last]!.weight, let classes = lastWeight.shape.first, classes >= 1 else {
             throw fail("the state dict holds no weights")
         }
+        let needed = spec.footprint(inputShape: inputShape, classes: classes).parameters
+        if let problem = weightsExceedMemory(needed) { throw fail("\(spec) on input \(inputShape) \(problem)") }
         var generator = SeededGenerator(seed: 0)
         let model: Model
         do {

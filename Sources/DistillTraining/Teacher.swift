@@ -22,12 +22,33 @@ public enum TeacherSignal {
     /// Cached outputs of `teachers` on `examples`, each in inference mode. Several teachers form an
     /// ensemble: the cache holds `T log(mean_m softmax(t_m / T))`, logits whose softmax at T is
     /// exactly the mean of the members' softened distributions.
+    /// - Throws: `NonFiniteTeacherOutput` when a teacher's logits on an example are not finite.
     public static func cache(_ teachers: [Model], on examples: Examples, temperature: Float) throws -> TeacherSignal {
         precondition(!teachers.isEmpty)
         let outputs = try teachers.map { try inferLogits(model: $0, examples: examples) }
         let classes = teachers[0].classes
+        for (member, logits) in outputs.enumerated() {
+            if let i = logits.firstIndex(where: { !$0.isFinite }) {
+                throw NonFiniteTeacherOutput(member: member, example: i / classes, classIndex: i % classes, value: logits[i])
+            }
+        }
         if outputs.count == 1 { return .rows(.values(outputs[0], width: classes)) }
         return .rows(.values(ensembleLogits(outputs, classes: classes, temperature: temperature), width: classes))
+    }
+
+    /// Teachers that will run on every batch, checked on the first batch's examples (the first
+    /// `count` of `examples`, un-augmented) before any training.
+    /// - Throws: `NonFiniteTeacherOutput` when a teacher's logits there are not finite.
+    public static func models(checking teachers: [Model], on examples: Examples, count: Int) throws -> TeacherSignal {
+        let first = examples.subset(0..<min(count, examples.count))
+        for (member, teacher) in teachers.enumerated() {
+            let logits = try inferLogits(model: teacher, examples: first)
+            if let i = logits.firstIndex(where: { !$0.isFinite }) {
+                throw NonFiniteTeacherOutput(member: member, example: i / teacher.classes,
+                                             classIndex: i % teacher.classes, value: logits[i])
+            }
+        }
+        return .models(teachers)
     }
 
     /// `T log(mean_m softmax(t_m / T))` row by row (floored at the log of the smallest normal).
@@ -46,5 +67,19 @@ public enum TeacherSignal {
             for c in 0..<classes { out[r * classes + c] = Float(T * log(max(mean[c], 1.2e-38))) }
         }
         return out
+    }
+}
+
+/// A teacher whose logits are not finite on a training example: refused before training, since
+/// its soft targets would only surface later as a diverged loss.
+public struct NonFiniteTeacherOutput: Error, CustomStringConvertible, Equatable {
+    /// Which teacher of the ensemble (0 for a single teacher).
+    public let member: Int
+    /// The training example (its row in the training file) and the class.
+    public let example: Int, classIndex: Int
+    public let value: Float
+
+    public var description: String {
+        "the teacher's logit for class \(classIndex) of training example \(example) is \(value); a teacher's outputs must be finite"
     }
 }

@@ -35,6 +35,9 @@ public struct TrainingOptions: Sendable, Equatable {
 
     public init() {}
 
+    /// The most epochs a run may ask for (their steps are counted in an `Int`).
+    public static let maximumEpochs = 1_000_000
+
     /// The optimiser these options describe.
     public func makeOptimizer() -> any Optimizer {
         switch optimizer {
@@ -59,7 +62,9 @@ public struct TrainingOptions: Sendable, Equatable {
     /// Checks the numbers; the message names the option.
     public func validate() throws {
         func fail(_ m: String) -> TrainingError { TrainingError.invalidOption(m) }
-        if steps == nil && epochs < 1 { throw fail("--epochs must be at least 1, got \(epochs)") }
+        if steps == nil && !(1...Self.maximumEpochs).contains(epochs) {
+            throw fail("--epochs must be from 1 to \(Self.maximumEpochs), got \(epochs)")
+        }
         if let steps, steps < 1 { throw fail("--steps must be at least 1, got \(steps)") }
         if batchSize < 1 { throw fail("--batch-size must be at least 1, got \(batchSize)") }
         if !(learningRate > 0) || !learningRate.isFinite { throw fail("--lr must be a number > 0, got \(learningRate)") }

@@ -300,16 +300,24 @@ final class TeacherMismatchTests: XCTestCase {
         try writeRings(to: rings, training: 300, test: 100)
         XCTAssertEqual(try distill(["train", "--data", rings, "--arch", "mlp:4", "--epochs", "1", "--quiet",
                                     "--out", rings + "/teacher.safetensors"]).status, 0)
-        // Five features instead of eight, and four classes instead of three.
+        // Five features instead of eight, and four classes instead of three: the labels are checked
+        // against the teacher's classes first.
         try NPY.write(floats: [Float](repeating: 0.5, count: 40 * 5), shape: [40, 5], to: other + "/train_x.npy")
         try NPY.write(int64: (0..<40).map { Int64($0 % 4) }, shape: [40], to: other + "/train_y.npy")
         try NPY.write(floats: [Float](repeating: 0.5, count: 10 * 5), shape: [10, 5], to: other + "/test_x.npy")
         try NPY.write(int64: (0..<10).map { Int64($0 % 4) }, shape: [10], to: other + "/test_y.npy")
         let out = other + "/student.safetensors"
-        let run = try distill(["distill", "--data", other, "--teacher", rings + "/teacher.safetensors", "--arch", "mlp:4",
-                               "--out", out])
+        let arguments = ["distill", "--data", other, "--teacher", rings + "/teacher.safetensors", "--arch", "mlp:4", "--out", out]
+        let run = try distill(arguments)
         XCTAssertEqual(run.status, 2)
-        XCTAssertTrue(run.stderr.contains("a teacher takes [8] with 3 classes"), run.stderr)
+        XCTAssertTrue(run.stderr.contains("train_y.npy: label 3 at row 3 is outside [0, 3)"), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        // Three classes, five features.
+        try NPY.write(int64: (0..<40).map { Int64($0 % 3) }, shape: [40], to: other + "/train_y.npy")
+        try NPY.write(int64: (0..<10).map { Int64($0 % 3) }, shape: [10], to: other + "/test_y.npy")
+        let shape = try distill(arguments)
+        XCTAssertEqual(shape.status, 2)
+        XCTAssertTrue(shape.stderr.contains("a teacher takes [8] with 3 classes"), shape.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }

@@ -48,6 +48,9 @@ final class ParsingTests: XCTestCase {
         let bad: [[String]] = [
             ["train", "--arch", "mlp:0", "--out", "m"],
             ["train", "--arch", "mlp:8", "--epochs", "0", "--out", "m"],
+            ["train", "--arch", "mlp:8", "--epochs", "1000001", "--out", "m"],
+            ["train", "--arch", "mlp:8", "--classes", "0", "--out", "m"],
+            ["train", "--arch", "mlp:8", "--classes", "16777217", "--out", "m"],
             ["train", "--arch", "mlp:8", "--lr", "-1", "--out", "m"],
             ["train", "--arch", "mlp:8", "--dropout", "1", "--out", "m"],
             ["train", "--arch", "mlp:8", "--validation-split", "2.5", "--out", "m"],

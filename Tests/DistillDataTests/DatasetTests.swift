@@ -32,7 +32,7 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(data.test.labels, [1, 0])
         // Declared class count smaller than the labels: refused, naming the file.
         XCTAssertThrowsError(try DataDirectory.load(dir, classes: 2)) {
-            XCTAssertTrue("\($0)".contains("train_y.npy: label 2 at index 1 is outside [0, 2)"), "\($0)")
+            XCTAssertTrue("\($0)".contains("train_y.npy: label 2 at row 1 is outside [0, 2)"), "\($0)")
         }
         // Mismatched counts.
         try NPY.write(int64: [0, 1, 1], shape: [3], to: dir + "/train_y.npy")
@@ -50,7 +50,7 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try DataDirectory.load(dir)) { XCTAssertTrue("\($0)".contains("has 3 images but"), "\($0)") }
         try IDX.write([0, 1, 1], shape: [3], to: dir + "/train-labels-idx1-ubyte")
         XCTAssertThrowsError(try DataDirectory.load(dir)) {
-            XCTAssertTrue("\($0)".contains("t10k-labels-idx1-ubyte: label 12 at index 0 is outside [0, 10)"), "\($0)")
+            XCTAssertTrue("\($0)".contains("t10k-labels-idx1-ubyte: label 12 at row 0 is outside [0, 10)"), "\($0)")
         }
     }
 
@@ -166,6 +166,25 @@ final class BatcherTests: XCTestCase {
 
 final class UnlabelledDatasetTests: XCTestCase {
     /// Without train_y.npy the training set has no labels (soft-only distillation).
+    func testInferredClassCountRefusesAStrayLabel() throws {
+        func count(_ train: [Int64], _ test: [Int64]) throws -> Int {
+            try DataDirectory.inferredClassCount([("train_y.npy", train), ("test_y.npy", test)])
+        }
+        XCTAssertEqual(try count([0, 2, 1], [1]), 3)
+        XCTAssertEqual(try count([0, 15], [1]), 16)   // up to 16 classes are taken as they come
+        XCTAssertEqual(try count(Array(0..<20) + [39], [0]), 40)   // 21 distinct labels of 40 classes
+        XCTAssertThrowsError(try count(Array(0..<10), [3, 99])) {
+            XCTAssertTrue("\($0)".hasPrefix("test_y.npy: label 99 at row 1 implies 100 classes, but the labels take only 11 distinct values"), "\($0)")
+        }
+        XCTAssertThrowsError(try count([0, 1, Int64.max], [0])) {   // no overflow
+            XCTAssertTrue("\($0)".contains("label 9223372036854775807 at row 2 implies 9223372036854775808 classes"), "\($0)")
+        }
+        XCTAssertThrowsError(try count([0, -3], [0])) {
+            XCTAssertEqual("\($0)", "train_y.npy: label -3 at row 1 is negative")
+        }
+        XCTAssertEqual(try count([], []), 1)
+    }
+
     func testNPYLayoutWithoutTrainingLabels() throws {
         let dir = try makeTemporaryDirectory("distill-data")
         try NPY.write(floats: fixtureValues(12, seed: 1), shape: [4, 3], to: dir + "/train_x.npy")

@@ -79,6 +79,9 @@ final class CheckpointTests: XCTestCase {
             ([], meta.merging(["format": "other"]) { $1 }, "not a Distill model"),
             ([], meta.merging(["layers": "linear:3:2 warp"]) { $1 }, "unknown layer 'warp'"),
             ([], meta.merging(["classes": "7"]) { $1 }, "expected [7] classes"),
+            // Refused before the layers are built: 2^48 + 2^24 weights.
+            ([], meta.merging(["layers": "linear:16777216:16777216"]) { $1 },
+             "the recorded layers need 1.1 PB for 281474993487872 weights, more than this machine's"),
             ([], meta.merging(["input_shape": "0"]) { $1 }, "malformed input_shape"),
             ([], meta.merging(["normalization": "divisor=1"]) { $1 }, "incomplete or malformed"),
         ]
@@ -92,6 +95,22 @@ final class CheckpointTests: XCTestCase {
         XCTAssertThrowsError(try Model.load(from: dir + "/nope.safetensors")) {
             XCTAssertTrue("\($0)".contains("nope.safetensors: cannot open"), "\($0)")
         }
+    }
+
+    /// The footprint counts a spec's parameters exactly without building it (what the memory
+    /// checks rely on), and a layer descriptor's count matches its layer's.
+    func testFootprintCountsTheParametersOfTheBuiltNetwork() throws {
+        for (text, shape) in [("mlp", [784]), ("mlp:30,7", [1, 5, 4]), ("cnn:3,5/fc:6", [1, 9, 7]), ("cnn:4,2", [2, 8, 8])] {
+            let spec = try ArchitectureSpec(parsing: text)
+            var generator = SeededGenerator(seed: 1)
+            let model = try Model(spec: spec, inputShape: shape, classes: 11, dropout: 0.5, generator: &generator)
+            XCTAssertEqual(spec.footprint(inputShape: shape, classes: 11).parameters, Double(model.parameterCount), text)
+            let fromDescriptors = try model.network.layers.reduce(0.0) { $0 + (try LayerDescriptor.parameterCount($1.descriptor)) }
+            XCTAssertEqual(fromDescriptors, Double(model.parameterCount), text)
+        }
+        let large = try ArchitectureSpec(parsing: "mlp:200000,200000").footprint(inputShape: [784], classes: 10)
+        let expected: Double = 784 * 200_000 + 200_000 + 200_000 * 200_000 + 200_000 + 2_000_010
+        XCTAssertEqual(large.parameters, expected)
     }
 
     func testArchitectureSpecGrammar() throws {

@@ -121,5 +121,10 @@ final class TorchImportTests: XCTestCase {
                                                    inputShape: [4], normalization: .identity)) {
             XCTAssertTrue("\($0)".contains("1.running_mean"), "\($0)")
         }
+        // An architecture too large for memory is refused before its weights are allocated.
+        XCTAssertThrowsError(try TorchImport.model(stateDict: dir + "/a.safetensors", spec: ArchitectureSpec(parsing: "mlp:1000000,1000000"),
+                                                   inputShape: [4], normalization: .identity)) {
+            XCTAssertTrue("\($0)".contains("mlp:1000000,1000000 on input [4] need 4.0 TB for 1000009000003 weights"), "\($0)")
+        }
     }
 }

@@ -10,7 +10,13 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Validation examples held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.", valueName: "n"))
     var validationSplit: String?
 
+    @Option(help: ArgumentHelp("The number of classes, for data whose labels leave some classes without examples. Default: a teacher's class count, else the largest label + 1 (refused when more than half of those classes have no label).", valueName: "n"))
+    var classes: Int?
+
     func validate() throws {
+        if let classes, classes < 1 || classes > DataDirectory.maximumClasses {
+            throw ValidationError("--classes must be from 1 to \(DataDirectory.maximumClasses), got \(classes)")
+        }
         if let v = validationSplit, ValidationSplit(v) == nil {
             throw ValidationError("--validation-split must be a count (e.g. 5000) or a fraction in (0, 1), got '\(v)'")
         }
@@ -19,10 +25,15 @@ struct DataOptions: ParsableArguments {
     var split: ValidationSplit { validationSplit.flatMap(ValidationSplit.init) ?? .automatic }
 
     /// Loads the data set and carves the validation split.
-    func load() throws -> (dataset: Dataset, training: Examples, validation: Examples) {
+    /// - Parameter teacherClasses: the class count of the teacher, which `--classes` must equal
+    ///   when given; every label is checked against it.
+    func load(teacherClasses: Int? = nil) throws -> (dataset: Dataset, training: Examples, validation: Examples) {
+        if let classes, let teacherClasses, classes != teacherClasses {
+            throw ValidationError("--classes \(classes): the teacher has \(teacherClasses) classes")
+        }
         do {
             let directory = try DataDirectory.resolve(data, environment: ProcessInfo.processInfo.environment)
-            let dataset = try DataDirectory.load(directory)
+            let dataset = try DataDirectory.load(directory, classes: classes ?? teacherClasses)
             let (training, validation) = try dataset.training.splittingValidation(split)
             return (dataset, training, validation)
         } catch let error as DataError {
@@ -50,10 +61,24 @@ struct ArchitectureOptions: ParsableArguments {
         guard inputDropout >= 0, inputDropout < 1 else { throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)") }
     }
 
-    func build(for examples: Examples, seed: UInt64) throws -> Model {
-        var generator = SeededGenerator(seed: seed)
+    /// Refuses an architecture whose training on `examples` with `training` would not fit in the
+    /// machine's memory, before anything is allocated.
+    func checkMemory(for examples: Examples, training: TrainingOptions) throws {
+        let spec: ArchitectureSpec
+        do { spec = try ArchitectureSpec(parsing: arch) } catch { throw ValidationError("\(error)") }
+        let memory = TrainingMemory(spec: spec, inputShape: examples.exampleShape, classes: examples.classes,
+                                    dropout: dropout > 0 || inputDropout > 0, options: training, examples: examples.count)
+        do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }
+    }
+
+    /// The model to train on `examples` with `training` (its seed draws the weights), after
+    /// `checkMemory`.
+    func build(for examples: Examples, training: TrainingOptions) throws -> Model {
+        try checkMemory(for: examples, training: training)
+        var generator = SeededGenerator(seed: training.seed)
         do {
-            return try Model(spec: ArchitectureSpec(parsing: arch), inputShape: examples.exampleShape, classes: examples.classes,
+            let spec = try ArchitectureSpec(parsing: arch)
+            return try Model(spec: spec, inputShape: examples.exampleShape, classes: examples.classes,
                              dropout: dropout, inputDropout: inputDropout, normalization: examples.normalization,
                              generator: &generator)
         } catch let error as ArchitectureError {

@@ -81,31 +81,34 @@ struct DistillCommand: ParsableCommand {
 
     func run() throws {
         installInterruptHandler()
-        var (dataset, trainingSet, validation) = try dataOptions.load()
+        // Teacher models first: their class count is the one every label is checked against.
+        let teachers = try teacher.map(loadModel)
+        for (path, t) in zip(teacher, teachers).dropFirst() where t.classes != teachers[0].classes {
+            throw ValidationError("\(path) has \(t.classes) classes; \(teacher[0]) has \(teachers[0].classes) (an ensemble's members share their classes)")
+        }
+        let logitShards = try teacherLogits.map(openShards)
+        var (dataset, trainingSet, validation) = try dataOptions.load(teacherClasses: teachers.first?.classes)
         let fullCount = dataset.training.count
         if unlabelled {
             trainingSet = trainingSet.keepingLabels(forFirst: 0)
         } else if let n = training.labelled {
             trainingSet = labelledOnly ? trainingSet.subset(0..<min(n, trainingSet.count)) : trainingSet.keepingLabels(forFirst: n)
         }
-        let teachers = try teacher.map(loadModel)
         for t in teachers where t.classes != trainingSet.classes || t.inputShape.reduce(1, *) != trainingSet.featureCount {
             throw ValidationError("a teacher takes \(t.inputShape) with \(t.classes) classes; the data has \(trainingSet.exampleShape) with \(trainingSet.classes)")
         }
+        let model = try architecture.build(for: trainingSet, training: training.options)
         var signal: TeacherSignal
-        if let path = teacherLogits {
-            let shards: NPYShards
-            do { shards = try NPYShards(path) } catch let error as FileError { throw ValidationError("\(error)") }
+        if let path = teacherLogits, let shards = logitShards {
             guard shards.rows == fullCount, shards.columns == trainingSet.classes else {
                 throw ValidationError("\(path): teacher logits are [\(shards.rows), \(shards.columns)]\(shards.paths.count > 1 ? " over \(shards.paths.count) shards" : ""); the training file needs [\(fullCount), \(trainingSet.classes)] (one row per training example, in file order)")
             }
             // Rows are in file order; the transfer set is a prefix of the training file.
-            signal = .rows(.mapped(shards, rows: nil))
+            do { signal = .rows(try .logits(shards)) } catch { throw ValidationError("\(path): \(error)") }
         } else if let directory = teacherTopK {
             func open(_ name: String, integers: Bool) throws -> NPYShards {
                 let file = directory + "/" + name + ".npy"
-                let path = FileManager.default.fileExists(atPath: file) ? file : directory + "/" + name
-                do { return try NPYShards(path, integers: integers) } catch let error as FileError { throw ValidationError("\(error)") }
+                return try openShards(FileManager.default.fileExists(atPath: file) ? file : directory + "/" + name, integers: integers)
             }
             let (values, indices) = (try open("values", integers: false), try open("indices", integers: true))
             guard values.rows == fullCount else {
@@ -114,13 +117,19 @@ struct DistillCommand: ParsableCommand {
             do { signal = .rows(try .topK(values: values, indices: indices, classes: trainingSet.classes)) } catch {
                 throw ValidationError("\(directory): \(error)")
             }
-        } else if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
-            // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
-            // with a temperature schedule) the ensemble's soft targets change with T.
-            signal = .models(teachers)
         } else {
-            if !training.quiet { printError("computing the teacher's outputs on \(trainingSet.count) training examples (once)") }
-            signal = try TeacherSignal.cache(teachers, on: trainingSet, temperature: temperature)
+            do {
+                if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
+                    // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
+                    // with a temperature schedule) the ensemble's soft targets change with T.
+                    signal = try .models(checking: teachers, on: trainingSet, count: training.batchSize)
+                } else {
+                    if !training.quiet { printError("computing the teacher's outputs on \(trainingSet.count) training examples (once)") }
+                    signal = try TeacherSignal.cache(teachers, on: trainingSet, temperature: temperature)
+                }
+            } catch let error as NonFiniteTeacherOutput {
+                throw ValidationError("\(teacher[error.member]): \(error)")
+            }
         }
         if let k = omitClass {
             guard k >= 0, k < trainingSet.classes, let trueLabels = dataset.training.labels else {
@@ -132,7 +141,6 @@ struct DistillCommand: ParsableCommand {
         }
         let loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective,
                                         logitStandardization: logitStandardization)
-        let model = try architecture.build(for: trainingSet, seed: training.seed)
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
                                      teacher: signal, loss: loss, schedule: schedule,
                                      adaptive: adaptiveTemperature == .ctkd ? AdaptiveTemperature(learningRate: Double(training.lr)) : nil,
@@ -152,6 +160,13 @@ struct DistillCommand: ParsableCommand {
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
     }
+}
+
+/// Maps teacher logits (or top-k values or indices), turning file errors into one-line errors.
+private func openShards(_ path: String) throws -> NPYShards { try openShards(path, integers: false) }
+
+private func openShards(_ path: String, integers: Bool) throws -> NPYShards {
+    do { return try NPYShards(path, integers: integers) } catch let error as FileError { throw ValidationError("\(error)") }
 }
 
 /// The examples at `keep`, with their cached teacher rows.

@@ -17,7 +17,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let m = try loadModel(model)
-        let dataset = try DataOptions.loadDataset(data)
+        let dataset = try DataOptions.loadDataset(data, classes: m.classes)
         var examples = split == .test ? dataset.test : dataset.training
         if split == .validation {
             let v = validationSplit.flatMap(ValidationSplit.init) ?? .automatic

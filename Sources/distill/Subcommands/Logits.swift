@@ -19,7 +19,7 @@ struct Logits: ParsableCommand {
 
     func run() throws {
         let m = try loadModel(model)
-        let dataset = try DataOptions.loadDataset(data)
+        let dataset = try DataOptions.loadDataset(data, classes: m.classes)
         let examples = split == .train ? dataset.training : dataset.test
         try checkModel(m, fits: examples)
         let logits = try inferLogits(model: m, examples: examples)
@@ -29,10 +29,12 @@ struct Logits: ParsableCommand {
 }
 
 extension DataOptions {
-    /// Loads a data set without splitting it.
-    static func loadDataset(_ data: String?) throws -> Dataset {
+    /// Loads a data set without splitting it, its labels checked against a model's `classes` when
+    /// given.
+    static func loadDataset(_ data: String?, classes: Int? = nil) throws -> Dataset {
         do {
-            return try DataDirectory.load(try DataDirectory.resolve(data, environment: ProcessInfo.processInfo.environment))
+            return try DataDirectory.load(try DataDirectory.resolve(data, environment: ProcessInfo.processInfo.environment),
+                                          classes: classes)
         } catch let error as DataError {
             throw ValidationError("\(error)")
         } catch let error as FileError {

@@ -51,20 +51,24 @@ struct SweepCommand: ParsableCommand {
 
     func run() throws {
         installInterruptHandler()
-        let (dataset, fullTraining, validation) = try dataOptions.load()
+        let teacherModel = try loadModel(teacher)
+        let (dataset, fullTraining, validation) = try dataOptions.load(teacherClasses: teacherModel.classes)
         var trainingSet = fullTraining
         let transfer = training.labelled.map { fullTraining.keepingLabels(forFirst: $0) } ?? fullTraining
         if let n = training.labelled { trainingSet = trainingSet.subset(0..<min(n, trainingSet.count)) }
+        try checkModel(teacherModel, fits: transfer)
+        try architecture.checkMemory(for: transfer, training: training.options)
+        printError("computing the teacher's outputs on \(transfer.count) training examples (once)")
+        let signal: TeacherSignal
+        do { signal = try TeacherSignal.cache([teacherModel], on: transfer, temperature: 1) } catch let error as NonFiniteTeacherOutput {
+            throw ValidationError("\(teacher): \(error)")
+        }
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false) } catch {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw ValidationError("--out \(out): cannot create the directory")
             }
         }
-        let teacherModel = try loadModel(teacher)
-        try checkModel(teacherModel, fits: transfer)
-        printError("computing the teacher's outputs on \(transfer.count) training examples (once)")
-        let signal = try TeacherSignal.cache([teacherModel], on: transfer, temperature: 1)
         let sweep = try Sweep(directory: out, temperatures: temperatures.values, alphas: alphas.values, seeds: seedList,
                               techniques: techniqueList)
         if !sweep.runs.isEmpty { printError("resuming \(out): \(sweep.runs.count) runs already finished") }
@@ -72,7 +76,7 @@ struct SweepCommand: ParsableCommand {
         try sweep.run(test: dataset.test, validation: validation, train: { setting, seed, log in
             var options = training.options
             options.seed = seed
-            let model = try architecture.build(for: transfer, seed: seed)
+            let model = try architecture.build(for: transfer, training: options)
             // A diverged run keeps its best weights and is recorded, marked; the sweep goes on.
             func train(_ trainer: Trainer) throws -> (model: Model, diverged: Bool) {
                 do {

@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
         installInterruptHandler()
         var (dataset, trainingSet, validation) = try dataOptions.load()
         if let n = training.labelled { trainingSet = trainingSet.subset(0..<min(n, trainingSet.count)) }
-        let model = try architecture.build(for: trainingSet, seed: training.seed)
+        let model = try architecture.build(for: trainingSet, training: training.options)
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
                                      teacher: nil, loss: nil, label: "train", flags: training, out: out,
                                      settings: settingsText(["train", architecture.arch, "\(architecture.dropout)", "\(architecture.inputDropout)", dataset.directory]))
