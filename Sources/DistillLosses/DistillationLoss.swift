@@ -82,6 +82,15 @@ public struct DistillationLoss: Sendable, Equatable {
         }
     }
 
+    /// The same loss at temperature `temperature` (schedules and learned temperatures).
+    /// - Throws: `LossError.invalidTemperature` unless it is finite and > 0.
+    public func with(temperature: Float) throws -> DistillationLoss {
+        var loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
+                                        logitStandardization: logitStandardization)
+        loss.usesLaneKernel = usesLaneKernel
+        return loss
+    }
+
     /// Computes the loss of a batch and, if `gradient` is given, `dL/ds` into it.
     ///
     /// - Parameters:

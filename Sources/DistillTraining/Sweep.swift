@@ -20,6 +20,16 @@ public enum TemperatureTechnique: String, Sendable, CaseIterable {
     func temperatures(_ listed: [Float]) -> [Float] {
         self == .ctkd ? [AdaptiveTemperature(learningRate: 0).temperature] : listed
     }
+
+    /// How a run of this technique at `temperature` sets its temperature (the loss itself says
+    /// whether logits are standardised).
+    public func method(from temperature: Float, learningRate: Float) -> TemperatureMethod {
+        switch self {
+        case .fixed, .standardized: return .fixed
+        case .cosine: return .scheduled(TemperatureSchedule(shape: .cosine, initial: temperature, final: 1))
+        case .ctkd: return .learned(learningRate: Double(learningRate))
+        }
+    }
 }
 
 /// One finished run of a sweep.

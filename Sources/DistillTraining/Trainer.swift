@@ -9,7 +9,7 @@ import Darwin
 #endif
 
 /// One validation point of a run: an epoch, or a slice of the steps when the run counts steps.
-public struct EpochRecord: Sendable, Equatable {
+public struct EpochRecord: Sendable, Equatable, Codable {
     public let epoch: Int
     public let step: Int
     /// Mean total loss over the round, and its terms (soft is nil without a teacher).
@@ -30,8 +30,8 @@ public struct TrainingSummary: Sendable {
     public let stoppedEarly: Bool
     public let interrupted: Bool
     public let seconds: Double
-    /// The temperature a CTKD run ended with.
-    public var learnedTemperature: Float?
+    /// The temperature a run that learns it (CTKD) ended with.
+    public let learnedTemperature: Float?
 }
 
 /// Set by SIGINT (Ctrl-C); trainers stop after the current batch and keep the best weights.
@@ -52,29 +52,26 @@ public func installInterruptHandler() {
 /// each round (an epoch, or a slice of the steps) the model is validated; the weights with the
 /// best validation accuracy are kept and restored at the end (early stopping ends the run after
 /// `patience` rounds without improvement).
+///
+/// What varies between runs has a small type of its own: the `TeacherSource` gives each batch's
+/// teacher output, the `TemperaturePolicy` each step's loss, the `Checkpointer` saves the state.
 public final class Trainer {
     public let model: Model
     public let options: TrainingOptions
     public let training: Examples
     public let validation: Examples?
-    public let teacher: TeacherSignal?
-    public let loss: DistillationLoss?
-    /// When set, the loss's temperature follows this schedule over the run's steps.
-    public let temperatureSchedule: TemperatureSchedule?
-    /// When set, the temperature is learned adversarially (CTKD); its final value is here after `run`.
-    public private(set) var adaptiveTemperature: AdaptiveTemperature?
+    /// Where the soft targets come from; nil for a run on labels alone.
+    public let teacher: (any TeacherSource)?
+    /// The loss's temperature over the run; nil without a teacher.
+    public let temperature: (any TemperaturePolicy)?
 
+    /// - Parameters:
+    ///   - teacher: the soft targets, with `loss`; nil to train on labels.
+    ///   - temperature: fixed (the loss's own), scheduled or learned.
+    /// - Throws: `TrainingError` for options or combinations that cannot run (see
+    ///   `TemperatureMethod.check`), or a model, data and teacher that do not fit each other.
     public init(model: Model, options: TrainingOptions, training: Examples, validation: Examples?,
-                teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil,
-                temperatureSchedule: TemperatureSchedule? = nil, adaptiveTemperature: AdaptiveTemperature? = nil) throws {
-        if adaptiveTemperature != nil {
-            guard temperatureSchedule == nil, let loss, loss.objective == .kl, !loss.logitStandardization else {
-                throw TrainingError.invalidOption("an adaptive temperature takes the kl objective, without a schedule or logit standardisation")
-            }
-            if case let .models(models)? = teacher, models.count > 1 {
-                throw TrainingError.invalidOption("an adaptive temperature takes a single teacher")
-            }
-        }
+                teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil, temperature: TemperatureMethod = .fixed) throws {
         try options.validate()
         guard training.count > 0 else { throw TrainingError.invalidOption("there are no training examples") }
         guard Array(training.exampleShape) == model.inputShape || training.featureCount == model.inputShape.reduce(1, *) else {
@@ -83,9 +80,15 @@ public final class Trainer {
         guard training.classes <= model.classes else {
             throw TrainingError.incompatibleTeacher("the data has \(training.classes) classes, the model \(model.classes)")
         }
-        if teacher != nil && loss == nil { throw TrainingError.invalidOption("a teacher needs a distillation loss") }
-        if teacher == nil && training.labelledCount == 0 {
-            throw TrainingError.invalidOption("no training example has a label; distil from a teacher instead")
+        switch (teacher, loss) {
+        case (nil, _):
+            guard training.labelledCount > 0 else {
+                throw TrainingError.invalidOption("no training example has a label; distil from a teacher instead")
+            }
+        case (.some, nil):
+            throw TrainingError.invalidOption("a teacher needs a distillation loss")
+        case let (.some(signal), .some(loss)):
+            try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.isTopK)
         }
         if case let .rows(rows)? = teacher, rows.width != model.classes || rows.count < training.count {
             throw TrainingError.incompatibleTeacher("teacher logits are [\(rows.count), \(rows.width)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
@@ -99,190 +102,164 @@ public final class Trainer {
         self.options = options
         self.training = training
         self.validation = validation
-        self.teacher = teacher
-        self.loss = loss
-        self.temperatureSchedule = temperatureSchedule
-        self.adaptiveTemperature = adaptiveTemperature
+        self.teacher = teacher?.makeSource()
+        self.temperature = teacher == nil ? nil : loss.map { temperature.makePolicy(loss: $0) }
     }
 
     /// Runs training.
     /// - Parameters:
     ///   - progress: receives every batch and every validation.
-    ///   - checkpoint: where and how often (in steps, and after every validation) to save the
-    ///     training state, and the run's settings to record in it; nil for never.
+    ///   - checkpoint: where and how often to save the training state; nil for never.
     ///   - resume: a state saved by an earlier run with the same settings, to continue from.
     /// - Throws: `TrainingError.diverged` when the loss or logits stop being finite (the best
     ///   weights so far are restored first).
-    public func run(progress: ProgressReporter? = nil, checkpoint: (path: String, every: Int, settings: String)? = nil,
+    public func run(progress: ProgressReporter? = nil, checkpoint: Checkpointing? = nil,
                     resume: TrainingState? = nil) throws -> TrainingSummary {
-        let options = self.options
-        var teacherRows: TeacherRows?
-        if case let .rows(rows)? = teacher { teacherRows = rows }
         let batcher = try Batcher(examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
-                                  jitter: options.jitter, teacherRows: teacherRows)
-        let stepsPerEpoch = batcher.batchesPerEpoch
-        let totalSteps = options.steps ?? options.epochs * stepsPerEpoch
+                                  jitter: options.jitter, teacherRows: teacher?.rows)
+        let totalSteps = options.steps ?? options.epochs * batcher.batchesPerEpoch
         let rounds = options.steps.map { max(1, min(options.validations, $0)) } ?? options.epochs
-        let schedule = options.makeSchedule(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
+        let schedule = options.makeSchedule(totalSteps: totalSteps, stepsPerEpoch: batcher.batchesPerEpoch)
         let step = TrainingStep(model: model, optimizer: options.makeOptimizer())
         let parameters = model.parameters
         let state = resume ?? TrainingState(best: parameters.map { $0.value.values })
-        if let resume { try resume.apply(to: model, optimizer: step.optimizer) }
+        if let resume { try resume.apply(to: model, optimizer: step.optimizer, temperature: temperature) }
         if let checkpoint { state.settings = checkpoint.settings }
-        if resume == nil { state.adaptiveTheta = adaptiveTemperature?.theta }
-        defer { if let theta = state.adaptiveTheta { adaptiveTemperature?.theta = theta } }
         let start = monotonicSeconds() - state.elapsed
+        let checkpointer = Checkpointer(checkpoint, model: model, optimizer: step.optimizer, temperature: temperature, start: start)
         batcher.start(epoch: state.epoch)
         for _ in 0..<state.batchInEpoch { _ = batcher.next() }   // the same batches as before the stop
-        var teacherOutputs: [Tensor] = []
-        var stopped = false
+        var interrupted = false
         run: while state.round <= rounds {
             let round = state.round
-            let roundEnd = totalSteps * round / rounds
+            let (roundBegin, roundEnd) = (totalSteps * (round - 1) / rounds, totalSteps * round / rounds)
             let roundStart = monotonicSeconds()
             while state.globalStep < roundEnd {
                 if stopRequested {
-                    stopped = true
-                    if let checkpoint {
-                        state.elapsed = monotonicSeconds() - start
-                        try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
-                    }
+                    interrupted = true
+                    try checkpointer.save(state)
                     break run
                 }
                 guard let batch = batcher.next() else {
-                    state.epoch += 1
-                    state.batchInEpoch = 0
+                    state.startEpoch()
                     batcher.start(epoch: state.epoch)
                     continue
                 }
                 step.optimizer.learningRate = schedule.rate(at: state.globalStep)
-                let n = batch.count
-                var value: DistillationLossValue?
-                var plainLoss: Float = 0
-                let logits: Tensor
-                do {
-                    if var loss {
-                        if let schedule = temperatureSchedule {
-                            loss = try DistillationLoss(
-                                temperature: schedule.temperature(at: state.globalStep, of: totalSteps), alpha: loss.alpha,
-                                objective: loss.objective, ignoreLabel: loss.ignoreLabel,
-                                logitStandardization: loss.logitStandardization)
-                        } else if let theta = state.adaptiveTheta, let adaptive = adaptiveTemperature {
-                            let current = AdaptiveTemperature(theta: theta, learningRate: adaptive.learningRate)
-                            loss = try DistillationLoss(temperature: current.temperature, alpha: loss.alpha,
-                                                        objective: loss.objective, ignoreLabel: loss.ignoreLabel)
-                        }
-                        let output: TeacherOutput
-                        if case let .models(models)? = teacher {
-                            if teacherOutputs.count != models.count { teacherOutputs = models.map { _ in Tensor(zeros: [0]) } }
-                            for (m, t) in models.enumerated() {
-                                let out = t.forward(batch.inputs, mode: .inference)
-                                teacherOutputs[m].resize(to: out.shape)
-                                teacherOutputs[m].pointer.update(from: out.pointer, count: out.count)
-                            }
-                            output = models.count > 1 ? .ensembleLogits(teacherOutputs.map { UnsafeBufferPointer($0.buffer) })
-                                                      : .logits(UnsafeBufferPointer(teacherOutputs[0].buffer))
-                        } else {
-                            output = .logits(UnsafeBufferPointer(batch.teacher!.buffer))
-                        }
-                        let labels = batch.labels ?? [Int32](repeating: Examples.noLabel, count: n)
-                        let result = try labels.withUnsafeBufferPointer { y in
-                            try step.run(batch: batch.inputs, teacher: output, labels: y, loss: loss)
-                        }
-                        value = result.value
-                        logits = result.logits
-                        if let theta = state.adaptiveTheta, let adaptive = adaptiveTemperature, case let .logits(t) = output {
-                            // The temperature's reversed step, on the logits the student's step saw.
-                            var current = AdaptiveTemperature(theta: theta, learningRate: adaptive.learningRate)
-                            let gradient = try softTermTemperatureGradient(
-                                studentLogits: UnsafeBufferPointer(logits.buffer), teacherLogits: t, rows: n,
-                                classes: model.classes, temperature: current.temperature)
-                            let effectiveAlpha = (result.value.labelledRows > 0) ? Double(loss.alpha) : 1
-                            current.update(softGradient: gradient, alpha: effectiveAlpha, step: state.globalStep, of: totalSteps)
-                            state.adaptiveTheta = current.theta
-                        }
-                    } else {
-                        let result = try batch.labels!.withUnsafeBufferPointer { y in
-                            try step.run(batch: batch.inputs, labels: y)
-                        }
-                        plainLoss = result.loss
-                        logits = result.logits
-                    }
-                } catch let error as LossError {
-                    state.restoreBest(into: parameters)
-                    throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch + 1, detail: "\(error)")
-                }
-                let total = Double(value?.loss ?? plainLoss)
-                guard total.isFinite else {
-                    state.restoreBest(into: parameters)
-                    throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch + 1, detail: "the loss is \(total)")
-                }
-                state.sums.add(loss: total, value: value, logits: logits, labels: batch.labels, classes: model.classes)
+                let (loss, value, logits) = try train(step, on: batch, at: state.globalStep, of: totalSteps, state: state)
+                state.sums.add(loss: loss, value: value, logits: logits, labels: batch.labels, classes: model.classes)
                 state.globalStep += 1
                 state.batchInEpoch += 1
-                let roundBegin = totalSteps * (round - 1) / rounds
                 progress?.batch(round: round, rounds: rounds, step: state.globalStep - roundBegin, steps: roundEnd - roundBegin,
-                                examplesPerSecond: Double(n * (state.globalStep - roundBegin)) / max(monotonicSeconds() - roundStart, 1e-9),
+                                examplesPerSecond: Double(batch.count * (state.globalStep - roundBegin)) / max(monotonicSeconds() - roundStart, 1e-9),
                                 loss: state.sums.loss / Double(state.sums.batches), accuracy: state.sums.accuracy,
                                 elapsed: monotonicSeconds() - start, totalSteps: totalSteps, stepsDone: state.globalStep)
-                if let checkpoint, state.globalStep % checkpoint.every == 0, state.globalStep < roundEnd {
-                    state.elapsed = monotonicSeconds() - start
-                    try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
-                }
+                try checkpointer.stepDone(state, roundEnd: roundEnd)
             }
             guard state.sums.batches > 0 else { break }
-            var validationAccuracy: Double?
-            if let validation, validation.count > 0, let labels = validation.labels {
-                let logits = try inferLogits(model: model, examples: validation)
-                guard logits.allSatisfy(\.isFinite) else {   // the round's last update overflowed
-                    state.restoreBest(into: parameters)
-                    throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch,
-                                                 detail: "the validation logits are not finite after this batch's update")
-                }
-                validationAccuracy = EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
-            }
-            let sums = state.sums
-            let record = EpochRecord(
-                epoch: round, step: state.globalStep, loss: sums.loss / Double(sums.batches),
-                softLoss: sums.hasSoft ? sums.soft / Double(sums.batches) : nil,
-                hardLoss: sums.hasHard ? sums.hard / Double(sums.batches) : nil,
-                trainingAccuracy: sums.accuracy ?? 0, validationAccuracy: validationAccuracy,
-                learningRate: schedule.rate(at: max(state.globalStep - 1, 0)), seconds: monotonicSeconds() - start)
-            state.records.append(record)
-            let improved: Bool
-            if let v = validationAccuracy {
-                improved = state.bestAccuracy.map { v > $0 } ?? true
-                if improved { state.bestAccuracy = v }
-            } else {
-                improved = true
-            }
-            if improved {
-                state.bestEpoch = round
-                state.best = parameters.map { $0.value.values }
-                state.sinceImprovement = 0
-            } else {
-                state.sinceImprovement += 1
-            }
-            state.sums = RoundSums()
-            state.round += 1
+            let record = EpochRecord(round: round, sums: state.sums, step: state.globalStep,
+                                     validationAccuracy: try validate(state),
+                                     learningRate: schedule.rate(at: max(state.globalStep - 1, 0)),
+                                     seconds: monotonicSeconds() - start)
+            let improved = state.close(record, parameters: parameters)
             progress?.round(record, best: improved)
-            if let checkpoint, state.round <= rounds {
-                state.elapsed = monotonicSeconds() - start
-                try state.save(to: checkpoint.path, model: model, optimizer: step.optimizer)
-            }
+            try checkpointer.roundDone(state, rounds: rounds)
             if let patience = options.earlyStoppingPatience, state.sinceImprovement >= patience {
                 state.stoppedEarly = true
                 break
             }
         }
         state.restoreBest(into: parameters)
+        if !interrupted { checkpointer.finished() }
         return TrainingSummary(records: state.records, bestEpoch: state.bestEpoch, bestValidationAccuracy: state.bestAccuracy,
-                               stoppedEarly: state.stoppedEarly, interrupted: stopped, seconds: monotonicSeconds() - start)
+                               stoppedEarly: state.stoppedEarly, interrupted: interrupted, seconds: monotonicSeconds() - start,
+                               learnedTemperature: temperature?.learnedTemperature)
+    }
+
+    /// One optimisation step on `batch`: the teacher's output and this step's loss when
+    /// distilling, cross-entropy otherwise.
+    /// - Returns: the batch's loss before the update, its terms when distilling, and the logits.
+    /// - Throws: `TrainingError.diverged` (after restoring the best weights) when the loss fails
+    ///   or is not finite.
+    private func train(_ step: TrainingStep, on batch: Batch, at k: Int, of totalSteps: Int,
+                       state: TrainingState) throws -> (loss: Double, value: DistillationLossValue?, logits: Tensor) {
+        func diverged(_ detail: String) -> TrainingError {
+            state.restoreBest(into: model.parameters)
+            return .diverged(epoch: state.epoch + 1, batch: state.batchInEpoch + 1, detail: detail)
+        }
+        let result: (loss: Double, value: DistillationLossValue?, logits: Tensor)
+        do {
+            if let teacher, let temperature {
+                let loss = try temperature.loss(at: k, of: totalSteps)
+                let output = teacher.output(for: batch)
+                let labels = batch.labels ?? [Int32](repeating: Examples.noLabel, count: batch.count)
+                let (value, logits) = try labels.withUnsafeBufferPointer { y in
+                    try step.run(batch: batch.inputs, teacher: output, labels: y, loss: loss)
+                }
+                try temperature.observe(studentLogits: UnsafeBufferPointer(logits.buffer), teacher: output, rows: batch.count,
+                                        classes: model.classes, hadLabels: value.labelledRows > 0, step: k, of: totalSteps)
+                result = (Double(value.loss), value, logits)
+            } else {
+                let (loss, logits) = try batch.labels!.withUnsafeBufferPointer { y in try step.run(batch: batch.inputs, labels: y) }
+                result = (Double(loss), nil, logits)
+            }
+        } catch let error as LossError {
+            throw diverged("\(error)")
+        }
+        guard result.loss.isFinite else { throw diverged("the loss is \(result.loss)") }
+        return result
+    }
+
+    /// The validation accuracy after a round, or nil without a labelled validation set.
+    /// - Throws: `TrainingError.diverged` when the validation logits are not finite.
+    private func validate(_ state: TrainingState) throws -> Double? {
+        guard let validation, validation.count > 0, let labels = validation.labels else { return nil }
+        let logits = try inferLogits(model: model, examples: validation)
+        guard logits.allSatisfy(\.isFinite) else {   // the round's last update overflowed
+            state.restoreBest(into: model.parameters)
+            throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch,
+                                         detail: "the validation logits are not finite after this batch's update")
+        }
+        return EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
+    }
+}
+
+extension EpochRecord {
+    /// The record of round `round` from its running sums.
+    init(round: Int, sums: RoundSums, step: Int, validationAccuracy: Double?, learningRate: Float, seconds: Double) {
+        let batches = Double(sums.batches)
+        self.init(epoch: round, step: step, loss: sums.loss / batches, softLoss: sums.hasSoft ? sums.soft / batches : nil,
+                  hardLoss: sums.hasHard ? sums.hard / batches : nil, trainingAccuracy: sums.accuracy ?? 0,
+                  validationAccuracy: validationAccuracy, learningRate: learningRate, seconds: seconds)
+    }
+}
+
+extension TrainingState {
+    /// Ends a round with its record: keeps the weights when validation improved (or there is no
+    /// validation), counts the rounds since the last improvement, and starts the next round.
+    /// - Returns: whether the round's weights are the best so far.
+    func close(_ record: EpochRecord, parameters: [Parameter]) -> Bool {
+        records.append(record)
+        var improved = true
+        if let v = record.validationAccuracy {
+            improved = bestAccuracy.map { v > $0 } ?? true
+            if improved { bestAccuracy = v }
+        }
+        if improved {
+            bestEpoch = record.epoch
+            best = parameters.map { $0.value.values }
+            sinceImprovement = 0
+        } else {
+            sinceImprovement += 1
+        }
+        sums = RoundSums()
+        round += 1
+        return improved
     }
 }
 
 /// Running sums of a round (for its record; they do not affect the weights).
-public struct RoundSums: Sendable {
+public struct RoundSums: Sendable, Codable {
     public var loss = 0.0, soft = 0.0, hard = 0.0
     public var batches = 0, correct = 0, labelled = 0
     public var hasSoft = false, hasHard = false

@@ -50,6 +50,18 @@ struct DistillCommand: ParsableCommand {
         }
     }
 
+    var temperatureMethod: TemperatureMethod {
+        if adaptiveTemperature == .ctkd { return .learned(learningRate: Double(training.lr)) }
+        return schedule.map { .scheduled($0) } ?? .fixed
+    }
+
+    var loss: DistillationLoss {
+        get throws {
+            try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective,
+                                 logitStandardization: logitStandardization)
+        }
+    }
+
     func validate() throws {
         if temperatureSchedule != .constant {
             guard let t1 = finalTemperature else { throw ValidationError("--temperature-schedule \(temperatureSchedule.rawValue) needs --final-temperature") }
@@ -57,22 +69,19 @@ struct DistillCommand: ParsableCommand {
         } else if finalTemperature != nil {
             throw ValidationError("--final-temperature needs --temperature-schedule linear or cosine")
         }
-        if adaptiveTemperature == .ctkd && (temperatureSchedule != .constant || logitStandardization || objective != .kl || teacher.count > 1) {
-            throw ValidationError("--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation")
-        }
-        if logitStandardization && (objective != .kl || teacher.count > 1) {
-            throw ValidationError("--logit-standardization takes the kl objective and a single teacher")
-        }
         guard [!teacher.isEmpty, teacherLogits != nil, teacherTopK != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give one of --teacher MODEL (one or more), --teacher-logits FILE-OR-DIR and --teacher-top-k DIR")
         }
-        if teacherTopK != nil && (objective == .mse || logitStandardization) {
-            throw ValidationError("--teacher-top-k takes the kl or hard objective, without --logit-standardization (the missing logits are unknown)")
-        }
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be > 0, got \(temperature)") }
         guard alpha >= 0, alpha <= 1 else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
+        if logitStandardization && objective != .kl {
+            throw ValidationError("--logit-standardization takes the kl objective and a single teacher")
+        }
+        if adaptiveTemperature == .ctkd && temperatureSchedule != .constant {
+            throw ValidationError("--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation")
+        }
+        try temperatureMethod.check(loss: try loss, teachers: max(teacher.count, 1), topK: teacherTopK != nil)
         if labelledOnly && training.labelled == nil { throw ValidationError("--labelled-only needs --labelled N") }
-        if objective != .kl && teacher.count > 1 { throw ValidationError("--objective \(objective.rawValue) takes a single teacher") }
         for path in teacher + [teacherLogits, teacherTopK].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path): no such file")
         }
@@ -139,11 +148,8 @@ struct DistillCommand: ParsableCommand {
             let keep = (0..<trainingSet.count).filter { trueLabels[$0] != Int32(k) }
             (trainingSet, signal) = omitting(keep, from: trainingSet, signal: signal)
         }
-        let loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective,
-                                        logitStandardization: logitStandardization)
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
-                                     teacher: signal, loss: loss, schedule: schedule,
-                                     adaptive: adaptiveTemperature == .ctkd ? AdaptiveTemperature(learningRate: Double(training.lr)) : nil,
+                                     teacher: signal, loss: try loss, temperature: temperatureMethod,
                                      label: "distill", flags: training, out: out,
                                      settings: settingsText(["distill", architecture.arch, dataset.directory]))
         var meta = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)

@@ -93,11 +93,9 @@ struct SweepCommand: ParsableCommand {
             }
             let loss = try DistillationLoss(temperature: setting.temperature, alpha: setting.alpha,
                                             logitStandardization: setting.technique == .standardized)
-            let schedule = setting.technique == .cosine
-                ? TemperatureSchedule(shape: .cosine, initial: setting.temperature, final: 1) : nil
-            let adaptive = setting.technique == .ctkd ? AdaptiveTemperature(learningRate: Double(options.learningRate)) : nil
             return try train(Trainer(model: model, options: options, training: transfer, validation: validation, teacher: signal,
-                                     loss: loss, temperatureSchedule: schedule, adaptiveTemperature: adaptive))
+                                     loss: loss, temperature: setting.technique.method(from: setting.temperature,
+                                                                                        learningRate: options.learningRate)))
         }, finished: { r in
             print(String(format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f%@", r.kind, r.technique?.rawValue ?? "-",
                          r.temperature.map { "\($0)" } ?? "-", r.alpha.map { "\($0)" } ?? "-", Int(r.seed),

@@ -35,39 +35,28 @@ struct Train: ParsableCommand {
 }
 
 /// Runs a trainer with console progress, the metrics log and, when asked, training checkpoints
-/// and resumption; file and training errors become one-line errors.
+/// and resumption. A diverged run keeps its best weights in `out`.
 func runTrainer(model: Model, options: TrainingOptions, training: Examples, validation: Examples, teacher: TeacherSignal?,
-                loss: DistillationLoss?, schedule: TemperatureSchedule? = nil, adaptive: AdaptiveTemperature? = nil,
-                label: String, flags: TrainingFlags,
+                loss: DistillationLoss?, temperature: TemperatureMethod = .fixed, label: String, flags: TrainingFlags,
                 out: String, settings: String) throws -> TrainingSummary {
     let log = MetricsLog(path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: flags.quiet))
-    let settings = settings + " | " + settingsText(CommandLine.arguments.dropFirst().filter { $0 != "--resume" && $0 != "--quiet" })
-    let stateFile = statePath(for: out)
+    let checkpoint = Checkpointing(
+        path: statePath(for: out), every: flags.checkpointEvery ?? Int.max,
+        settings: settings + " | " + settingsText(CommandLine.arguments.dropFirst().filter { $0 != "--resume" && $0 != "--quiet" }))
     var resumeState: TrainingState?
     if flags.resume {
-        guard FileManager.default.fileExists(atPath: stateFile) else {
-            throw ValidationError("--resume: no training state at \(stateFile) (it is written with --checkpoint-every N)")
-        }
-        do {
-            resumeState = try TrainingState.load(from: stateFile, parameterNames: model.network.namedParameters.map(\.name))
-        } catch let error as FileError { throw ValidationError("\(error)") }
-        guard resumeState!.settings == settings else {
-            throw ValidationError("--resume: \(stateFile) was saved by a run with other settings; use the same flags")
-        }
-        log.continueAfter(resumeState!.records, bestEpoch: resumeState!.bestEpoch)
-        if !flags.quiet { printError("resuming from \(stateFile) at step \(resumeState!.globalStep)") }
+        let state = try TrainingState.resume(from: checkpoint.path, settings: checkpoint.settings, model: model)
+        log.continueAfter(state.records, bestEpoch: state.bestEpoch)
+        if !flags.quiet { printError("resuming from \(checkpoint.path) at step \(state.globalStep)") }
+        resumeState = state
     }
+    let trainer = try Trainer(model: model, options: options, training: training, validation: validation,
+                              teacher: teacher, loss: loss, temperature: temperature)
     do {
-        let trainer = try Trainer(model: model, options: options, training: training, validation: validation,
-                                  teacher: teacher, loss: loss, temperatureSchedule: schedule, adaptiveTemperature: adaptive)
-        var summary = try trainer.run(progress: log, checkpoint: flags.checkpointEvery.map { (stateFile, $0, settings) },
-                                      resume: resumeState)
-        summary.learnedTemperature = trainer.adaptiveTemperature?.temperature
-        if !summary.interrupted { try? FileManager.default.removeItem(atPath: stateFile) }
-        return summary
+        return try trainer.run(progress: log, checkpoint: flags.checkpointEvery == nil ? nil : checkpoint, resume: resumeState)
     } catch let error as TrainingError {
         if case .diverged = error { try? model.save(to: out) }
-        throw ValidationError("\(error)")
+        throw error
     }
 }
 
