@@ -51,6 +51,11 @@ public enum DataDirectory {
         return systemFashionMNIST
     }
 
+    /// Loads the directory `resolve(explicit, environment:)` finds (see `load(_:classes:)`).
+    public static func load(resolving explicit: String?, environment: [String: String], classes: Int? = nil) throws -> Dataset {
+        try load(resolve(explicit, environment: environment), classes: classes)
+    }
+
     /// Whether `directory` holds the MNIST or the NPY layout.
     public static func holdsDataset(_ directory: String) -> Bool {
         mnistFile(directory, "train-images-idx3-ubyte") != nil || exists(directory + "/train_x.npy")

@@ -57,6 +57,18 @@ public struct Examples: Sendable {
                         classes: classes, normalization: normalization)
     }
 
+    /// The examples at `indices`, in that order, copied.
+    public func selecting(_ indices: [Int]) -> Examples {
+        let f = featureCount
+        let part: Inputs
+        switch inputs {
+        case let .bytes(b): part = .bytes(indices.flatMap { b[($0 * f)..<(($0 + 1) * f)] })
+        case let .floats(x): part = .floats(indices.flatMap { x[($0 * f)..<(($0 + 1) * f)] })
+        }
+        return Examples(inputs: part, exampleShape: exampleShape, labels: labels.map { l in indices.map { l[$0] } },
+                        classes: classes, normalization: normalization)
+    }
+
     /// The same examples with labels kept for the first `n` only (the rest become unlabelled).
     public func keepingLabels(forFirst n: Int) -> Examples {
         guard let labels else { return self }

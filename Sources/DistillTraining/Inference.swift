@@ -1,5 +1,6 @@
 import DistillCore
 import DistillData
+import DistillFormats
 import DistillNN
 
 /// Runs a frozen model in inference mode over every example of a set, in file order.
@@ -16,4 +17,44 @@ public func inferLogits(model: Model, examples: Examples, batchSize: Int = 1000)
         row += batch.count
     }
     return logits
+}
+
+extension Model {
+    /// Refuses examples this model cannot take: another number of values per example, or labels of
+    /// more classes than it has.
+    /// - Throws: `TrainingError.incompatible` saying what differs.
+    public func check(fits examples: Examples) throws {
+        guard inputShape.reduce(1, *) == examples.featureCount else {
+            throw TrainingError.incompatible("the model takes inputs \(inputShape); the data has \(examples.exampleShape)")
+        }
+        guard classes >= examples.classes else {
+            throw TrainingError.incompatible("the model has \(classes) classes; the data has \(examples.classes)")
+        }
+    }
+}
+
+extension Examples {
+    /// Unlabelled inputs for `model` from an NPY file (any shape with the model's values per
+    /// example; uint8 or float) or an IDX file of images.
+    /// - Throws: `FileError` naming the file when it cannot be read or its shape does not fit.
+    public static func read(inputs path: String, for model: Model) throws -> Examples {
+        let features = model.inputShape.reduce(1, *)
+        let bytes = try readFileBytes(path)
+        let inputs: Inputs, shape: [Int]
+        if bytes.starts(with: NPY.magicBytes) {
+            let array = try NPY.parse(bytes, path: path)
+            (inputs, shape) = (array.uint8Values.map { .bytes($0) } ?? .floats(array.floats()), array.shape)
+            guard let n = shape.first, array.count == n * features else {
+                throw FileError(path, "inputs have shape \(shape); the model takes [N] + \(model.inputShape)")
+            }
+        } else {
+            let idx = try IDX.parse(bytes, path: path)
+            (inputs, shape) = (.bytes(idx.bytes), idx.shape)
+            guard let n = shape.first, idx.bytes.count == n * features else {
+                throw FileError(path, "images have shape \(shape); the model takes [N] + \(model.inputShape)")
+            }
+        }
+        return Examples(inputs: inputs, exampleShape: model.inputShape, labels: nil, classes: model.classes,
+                        normalization: model.normalization)
+    }
 }

@@ -3,6 +3,7 @@ import DistillData
 import DistillFormats
 import DistillLosses
 import DistillNN
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -34,6 +35,56 @@ public enum TeacherSignal {
         }
         if outputs.count == 1 { return .rows(.values(outputs[0], width: classes)) }
         return .rows(.values(ensembleLogits(outputs, classes: classes, temperature: temperature), width: classes))
+    }
+
+    /// Teacher logits for the training file from an NPY file or a directory of shards, one row
+    /// per training example in file order, memory-mapped; every value is checked to be finite.
+    /// - Parameters:
+    ///   - trainingFile: the number of examples in the training file (the validation split's
+    ///     included: its rows are simply not used).
+    /// - Throws: `FileError` naming `path` and the problem.
+    public static func logits(at path: String, trainingFile: Int, classes: Int) throws -> TeacherSignal {
+        let shards = try NPYShards(path)
+        guard shards.rows == trainingFile, shards.columns == classes else {
+            let over = shards.paths.count > 1 ? " over \(shards.paths.count) shards" : ""
+            throw FileError(path, "teacher logits are [\(shards.rows), \(shards.columns)]\(over); the training file needs [\(trainingFile), \(classes)] (one row per training example, in file order)")
+        }
+        do { return .rows(try .logits(shards)) } catch let error as DataError { throw FileError(path, "\(error)") }
+    }
+
+    /// A teacher's top-k logits for the training file: `directory/values.npy` `[N, k]` (float) and
+    /// `directory/indices.npy` `[N, k]` (int), or `directory/values/` and `directory/indices/` of
+    /// shards; every row is checked (finite values, k distinct classes in range).
+    /// - Throws: `FileError` naming the directory or file and the problem.
+    public static func topK(at directory: String, trainingFile: Int, classes: Int) throws -> TeacherSignal {
+        func open(_ name: String, integers: Bool) throws -> NPYShards {
+            let file = directory + "/" + name + ".npy"
+            return try NPYShards(FileManager.default.fileExists(atPath: file) ? file : directory + "/" + name, integers: integers)
+        }
+        let (values, indices) = (try open("values", integers: false), try open("indices", integers: true))
+        guard values.rows == trainingFile else {
+            throw FileError(directory, "top-k values have \(values.rows) rows; the training file has \(trainingFile) (one row per training example, in file order)")
+        }
+        do { return .rows(try .topK(values: values, indices: indices, classes: classes)) } catch let error as DataError {
+            throw FileError(directory, "\(error)")
+        }
+    }
+
+    /// The transfer set without the examples whose *true* label is `k`, labelled or not (the
+    /// student can still learn class `k` from the soft targets of other classes), with their
+    /// teacher rows.
+    /// - Parameter trueLabels: the training file's labels before any were withheld.
+    /// - Throws: `TrainingError.invalidOption` when `k` is not a class of the data or the data has
+    ///   no labels to tell.
+    public func omitting(class k: Int, from examples: Examples, trueLabels: [Int32]?) throws -> (Examples, TeacherSignal) {
+        guard k >= 0, k < examples.classes, let trueLabels else {
+            throw TrainingError.invalidOption("--omit-class \(k) is not a class of this data (0..<\(examples.classes))")
+        }
+        let keep = (0..<examples.count).filter { trueLabels[$0] != Int32(k) }
+        switch self {
+        case let .rows(rows): return (examples.selecting(keep), .rows(rows.selecting(keep)))
+        case .models: return (examples.selecting(keep), self)
+        }
     }
 
     /// Teachers that will run on every batch, checked on the first batch's examples (the first

@@ -75,10 +75,10 @@ public final class Trainer {
         try options.validate()
         guard training.count > 0 else { throw TrainingError.invalidOption("there are no training examples") }
         guard Array(training.exampleShape) == model.inputShape || training.featureCount == model.inputShape.reduce(1, *) else {
-            throw TrainingError.incompatibleTeacher("the model takes inputs \(model.inputShape), the data has \(training.exampleShape)")
+            throw TrainingError.incompatible("the model takes inputs \(model.inputShape), the data has \(training.exampleShape)")
         }
         guard training.classes <= model.classes else {
-            throw TrainingError.incompatibleTeacher("the data has \(training.classes) classes, the model \(model.classes)")
+            throw TrainingError.incompatible("the data has \(training.classes) classes, the model \(model.classes)")
         }
         switch (teacher, loss) {
         case (nil, _):
@@ -91,11 +91,11 @@ public final class Trainer {
             try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.isTopK)
         }
         if case let .rows(rows)? = teacher, rows.width != model.classes || rows.count < training.count {
-            throw TrainingError.incompatibleTeacher("teacher logits are [\(rows.count), \(rows.width)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
+            throw TrainingError.incompatible("teacher logits are [\(rows.count), \(rows.width)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
         }
         if case let .models(models)? = teacher {
             for t in models where t.classes != model.classes || t.inputShape.reduce(1, *) != model.inputShape.reduce(1, *) {
-                throw TrainingError.incompatibleTeacher("a teacher has \(t.classes) classes and input \(t.inputShape); the student has \(model.classes) and \(model.inputShape)")
+                throw TrainingError.incompatible("a teacher has \(t.classes) classes and input \(t.inputShape); the student has \(model.classes) and \(model.inputShape)")
             }
         }
         self.model = model

@@ -82,14 +82,14 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     /// The loss or the logits became NaN or infinite.
     case diverged(epoch: Int, batch: Int, detail: String)
-    case incompatibleTeacher(String)
+    case incompatible(String)
 
     public var description: String {
         switch self {
         case let .invalidOption(m): return m
         case let .diverged(epoch, batch, detail):
             return "training diverged at epoch \(epoch), batch \(batch) (\(detail)); the best weights so far were kept. Try a lower --lr."
-        case let .incompatibleTeacher(m): return m
+        case let .incompatible(m): return m
         }
     }
 }

@@ -22,7 +22,7 @@ final class TeacherSignalTests: XCTestCase {
         for rows: TeacherRows in [.values([Float](repeating: 0, count: 99 * 3), width: 3), .values([Float](repeating: 0, count: 100 * 4), width: 4)] {
             XCTAssertThrowsError(try Trainer(model: model, options: TrainingOptions(), training: training, validation: nil,
                                              teacher: .rows(rows), loss: loss)) {
-                guard case TrainingError.incompatibleTeacher = $0 else { return XCTFail("\($0)") }
+                guard case TrainingError.incompatible = $0 else { return XCTFail("\($0)") }
             }
         }
         XCTAssertNoThrow(try Trainer(model: model, options: TrainingOptions(), training: training, validation: nil,

@@ -31,16 +31,10 @@ struct DataOptions: ParsableArguments {
         if let classes, let teacherClasses, classes != teacherClasses {
             throw ValidationError("--classes \(classes): the teacher has \(teacherClasses) classes")
         }
-        do {
-            let directory = try DataDirectory.resolve(data, environment: ProcessInfo.processInfo.environment)
-            let dataset = try DataDirectory.load(directory, classes: classes ?? teacherClasses)
-            let (training, validation) = try dataset.training.splittingValidation(split)
-            return (dataset, training, validation)
-        } catch let error as DataError {
-            throw ValidationError("\(error)")
-        } catch let error as FileError {
-            throw ValidationError("\(error)")
-        }
+        let dataset = try DataDirectory.load(resolving: data, environment: ProcessInfo.processInfo.environment,
+                                             classes: classes ?? teacherClasses)
+        let (training, validation) = try dataset.training.splittingValidation(split)
+        return (dataset, training, validation)
     }
 }
 
@@ -56,7 +50,7 @@ struct ArchitectureOptions: ParsableArguments {
     var inputDropout: Float = 0
 
     func validate() throws {
-        do { _ = try ArchitectureSpec(parsing: arch) } catch { throw ValidationError("\(error)") }
+        _ = try ArchitectureSpec(parsing: arch)
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         guard inputDropout >= 0, inputDropout < 1 else { throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)") }
     }
@@ -64,11 +58,10 @@ struct ArchitectureOptions: ParsableArguments {
     /// Refuses an architecture whose training on `examples` with `training` would not fit in the
     /// machine's memory, before anything is allocated.
     func checkMemory(for examples: Examples, training: TrainingOptions) throws {
-        let spec: ArchitectureSpec
-        do { spec = try ArchitectureSpec(parsing: arch) } catch { throw ValidationError("\(error)") }
+        let spec = try ArchitectureSpec(parsing: arch)
         let memory = TrainingMemory(spec: spec, inputShape: examples.exampleShape, classes: examples.classes,
                                     dropout: dropout > 0 || inputDropout > 0, options: training, examples: examples.count)
-        do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }
+        do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }   // names the flag
     }
 
     /// The model to train on `examples` with `training` (its seed draws the weights), after
@@ -76,14 +69,9 @@ struct ArchitectureOptions: ParsableArguments {
     func build(for examples: Examples, training: TrainingOptions) throws -> Model {
         try checkMemory(for: examples, training: training)
         var generator = SeededGenerator(seed: training.seed)
-        do {
-            let spec = try ArchitectureSpec(parsing: arch)
-            return try Model(spec: spec, inputShape: examples.exampleShape, classes: examples.classes,
-                             dropout: dropout, inputDropout: inputDropout, normalization: examples.normalization,
-                             generator: &generator)
-        } catch let error as ArchitectureError {
-            throw ValidationError("\(error)")
-        }
+        return try Model(spec: ArchitectureSpec(parsing: arch), inputShape: examples.exampleShape, classes: examples.classes,
+                         dropout: dropout, inputDropout: inputDropout, normalization: examples.normalization,
+                         generator: &generator)
     }
 }
 
@@ -131,7 +119,7 @@ struct TrainingFlags: ParsableArguments {
     }
 
     func validate() throws {
-        do { try options.validate() } catch { throw ValidationError("\(error)") }
+        try options.validate()
         if let labelled, labelled < 0 { throw ValidationError("--labelled must be >= 0, got \(labelled)") }
         if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1, got \(n)") }
     }
@@ -160,7 +148,4 @@ private func sibling(of model: String, suffix: String) -> String {
     (model.hasSuffix(".safetensors") ? String(model.dropLast(".safetensors".count)) : model) + suffix
 }
 
-/// Loads a model, turning file errors into one-line validation errors.
-func loadModel(_ path: String) throws -> Model {
-    do { return try Model.load(from: path) } catch let error as FileError { throw ValidationError("\(error)") }
-}
+

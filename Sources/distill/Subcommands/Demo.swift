@@ -27,7 +27,7 @@ struct Demo: ParsableCommand {
         installInterruptHandler()
         var experiment = quick ? FewLabelExperiment.quick : FewLabelExperiment()
         experiment.seed = seed
-        let dataset = try DataOptions.loadDataset(data)
+        let dataset = try DataDirectory.load(resolving: data, environment: ProcessInfo.processInfo.environment)
         let (training, validation) = try dataset.training.splittingValidation(.automatic)
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw ValidationError("--out \(out): cannot create the directory (\(error.localizedDescription))")

@@ -91,11 +91,10 @@ struct DistillCommand: ParsableCommand {
     func run() throws {
         installInterruptHandler()
         // Teacher models first: their class count is the one every label is checked against.
-        let teachers = try teacher.map(loadModel)
+        let teachers = try teacher.map { try Model.load(from: $0) }
         for (path, t) in zip(teacher, teachers).dropFirst() where t.classes != teachers[0].classes {
             throw ValidationError("\(path) has \(t.classes) classes; \(teacher[0]) has \(teachers[0].classes) (an ensemble's members share their classes)")
         }
-        let logitShards = try teacherLogits.map(openShards)
         var (dataset, trainingSet, validation) = try dataOptions.load(teacherClasses: teachers.first?.classes)
         let fullCount = dataset.training.count
         if unlabelled {
@@ -108,24 +107,10 @@ struct DistillCommand: ParsableCommand {
         }
         let model = try architecture.build(for: trainingSet, training: training.options)
         var signal: TeacherSignal
-        if let path = teacherLogits, let shards = logitShards {
-            guard shards.rows == fullCount, shards.columns == trainingSet.classes else {
-                throw ValidationError("\(path): teacher logits are [\(shards.rows), \(shards.columns)]\(shards.paths.count > 1 ? " over \(shards.paths.count) shards" : ""); the training file needs [\(fullCount), \(trainingSet.classes)] (one row per training example, in file order)")
-            }
-            // Rows are in file order; the transfer set is a prefix of the training file.
-            do { signal = .rows(try .logits(shards)) } catch { throw ValidationError("\(path): \(error)") }
+        if let path = teacherLogits {
+            signal = try .logits(at: path, trainingFile: fullCount, classes: trainingSet.classes)
         } else if let directory = teacherTopK {
-            func open(_ name: String, integers: Bool) throws -> NPYShards {
-                let file = directory + "/" + name + ".npy"
-                return try openShards(FileManager.default.fileExists(atPath: file) ? file : directory + "/" + name, integers: integers)
-            }
-            let (values, indices) = (try open("values", integers: false), try open("indices", integers: true))
-            guard values.rows == fullCount else {
-                throw ValidationError("\(directory): top-k values have \(values.rows) rows; the training file has \(fullCount) (one row per training example, in file order)")
-            }
-            do { signal = .rows(try .topK(values: values, indices: indices, classes: trainingSet.classes)) } catch {
-                throw ValidationError("\(directory): \(error)")
-            }
+            signal = try .topK(at: directory, trainingFile: fullCount, classes: trainingSet.classes)
         } else {
             do {
                 if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
@@ -141,12 +126,7 @@ struct DistillCommand: ParsableCommand {
             }
         }
         if let k = omitClass {
-            guard k >= 0, k < trainingSet.classes, let trueLabels = dataset.training.labels else {
-                throw ValidationError("--omit-class \(k) is not a class of this data (0..<\(trainingSet.classes))")
-            }
-            // True labels decide, so unlabelled examples of class K leave the transfer set too.
-            let keep = (0..<trainingSet.count).filter { trueLabels[$0] != Int32(k) }
-            (trainingSet, signal) = omitting(keep, from: trainingSet, signal: signal)
+            (trainingSet, signal) = try signal.omitting(class: k, from: trainingSet, trueLabels: dataset.training.labels)
         }
         let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
                                      teacher: signal, loss: try loss, temperature: temperatureMethod,
@@ -165,28 +145,5 @@ struct DistillCommand: ParsableCommand {
         model.metadata = meta
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
-    }
-}
-
-/// Maps teacher logits (or top-k values or indices), turning file errors into one-line errors.
-private func openShards(_ path: String) throws -> NPYShards { try openShards(path, integers: false) }
-
-private func openShards(_ path: String, integers: Bool) throws -> NPYShards {
-    do { return try NPYShards(path, integers: integers) } catch let error as FileError { throw ValidationError("\(error)") }
-}
-
-/// The examples at `keep`, with their cached teacher rows.
-func omitting(_ keep: [Int], from examples: Examples, signal: TeacherSignal) -> (Examples, TeacherSignal) {
-    let f = examples.featureCount
-    let inputs: Examples.Inputs
-    switch examples.inputs {
-    case let .bytes(b): inputs = .bytes(keep.flatMap { b[($0 * f)..<(($0 + 1) * f)] })
-    case let .floats(x): inputs = .floats(keep.flatMap { x[($0 * f)..<(($0 + 1) * f)] })
-    }
-    let kept = Examples(inputs: inputs, exampleShape: examples.exampleShape, labels: examples.labels.map { l in keep.map { l[$0] } },
-                        classes: examples.classes, normalization: examples.normalization)
-    switch signal {
-    case let .rows(rows): return (kept, .rows(rows.selecting(keep)))
-    case .models: return (kept, signal)
     }
 }

@@ -16,14 +16,14 @@ struct Eval: ParsableCommand {
     enum Split: String, ExpressibleByArgument, CaseIterable { case test, train, validation }
 
     func run() throws {
-        let m = try loadModel(model)
-        let dataset = try DataOptions.loadDataset(data, classes: m.classes)
+        let m = try Model.load(from: model)
+        let dataset = try DataDirectory.load(resolving: data, environment: ProcessInfo.processInfo.environment, classes: m.classes)
         var examples = split == .test ? dataset.test : dataset.training
         if split == .validation {
             let v = validationSplit.flatMap(ValidationSplit.init) ?? .automatic
-            do { examples = try examples.splittingValidation(v).validation } catch { throw ValidationError("\(error)") }
+            examples = try examples.splittingValidation(v).validation
         }
-        try checkModel(m, fits: examples)
+        try m.check(fits: examples)
         guard let labels = examples.labels else { throw ValidationError("the \(split.rawValue) examples have no labels") }
         let report = EvaluationReport(logits: try inferLogits(model: m, examples: examples), labels: labels, classes: m.classes)
         print(json ? EvalFormatter.json(report, names: dataset.classNames) : EvalFormatter.text(report, names: dataset.classNames, title: "\(model) on \(split.rawValue) (\(examples.count) examples)"))

@@ -51,14 +51,9 @@ struct Explain: ParsableCommand {
     }
 
     func run() throws {
-        let e: Explanation
-        do {
-            e = try Explanation(studentLogits: studentLogits.values, teacherLogits: teacherLogits?.values,
+        let e = try Explanation(studentLogits: studentLogits.values, teacherLogits: teacherLogits?.values,
                                 teacherProbabilities: teacherProbabilities?.values, temperature: temperature,
                                 alpha: alpha, label: label)
-        } catch let error as LossError {
-            throw ValidationError("\(error)")
-        }
         print(json ? ExplainFormatter.json(e) : ExplainFormatter.table(e))
     }
 }

@@ -21,7 +21,7 @@ struct Export: ParsableCommand {
     func validate() throws { try checkOutputPath(out) }
 
     func run() throws {
-        let m = try loadModel(model)
+        let m = try Model.load(from: model)
         let bytes = m.onnx(name: (model as NSString).lastPathComponent)
         try AtomicFile.write(bytes, to: out)
         printError("wrote \(out): ONNX opset \(ONNX.opset), \(m.parameterCount) parameters, input [batch, \(m.inputShape.map(String.init).joined(separator: ", "))] raw values, outputs logits and probabilities [batch, \(m.classes)]")

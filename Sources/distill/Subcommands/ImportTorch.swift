@@ -28,7 +28,7 @@ struct ImportTorch: ParsableCommand {
     var shape: [Int] { inputShape.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
     func validate() throws {
-        do { _ = try ArchitectureSpec(parsing: arch) } catch { throw ValidationError("\(error)") }
+        _ = try ArchitectureSpec(parsing: arch)
         let parts = inputShape.split(separator: ",", omittingEmptySubsequences: false)
         guard !parts.isEmpty, parts.count == shape.count, shape.allSatisfy({ $0 >= 1 && $0 <= 1 << 24 }) else {
             throw ValidationError("--input-shape takes positive whole numbers, comma-separated, got '\(inputShape)'")
@@ -41,11 +41,8 @@ struct ImportTorch: ParsableCommand {
     }
 
     func run() throws {
-        let model: Model
-        do {
-            model = try TorchImport.model(stateDict: stateDict, spec: try ArchitectureSpec(parsing: arch), inputShape: shape,
+        let model = try TorchImport.model(stateDict: stateDict, spec: try ArchitectureSpec(parsing: arch), inputShape: shape,
                                           normalization: InputNormalization(parsing: normalization)!)
-        } catch let error as FileError { throw ValidationError("\(error)") }
         try model.save(to: out)
         printError("wrote \(out): \(model.architecture), input \(shape), \(model.classes) classes, \(model.parameterCount) parameters")
     }

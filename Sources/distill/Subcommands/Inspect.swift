@@ -11,8 +11,7 @@ struct Inspect: ParsableCommand {
     var model: String
 
     func run() throws {
-        let loaded: Model
-        do { loaded = try Model.load(from: model) } catch let error as FileError { throw ValidationError("\(error)") }
+        let loaded = try Model.load(from: model)
         let size = (try? FileManager.default.attributesOfItem(atPath: model)[.size] as? Int) ?? 0
         print("model:          \(model)")
         print("architecture:   \(loaded.architecture.isEmpty ? "(custom)" : loaded.architecture)")

@@ -26,8 +26,8 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
-        let m = try loadModel(model)
-        let examples = try readInputs(input, model: m)
+        let m = try Model.load(from: model)
+        let examples = try Examples.read(inputs: input, for: m)
         let logits = try inferLogits(model: m, examples: examples)
         let k = min(top, m.classes)
         var out = format == .csv
@@ -47,29 +47,5 @@ struct Predict: ParsableCommand {
             }
         }
         print(format == .csv ? out.joined(separator: "\n") : "[\n" + out.joined(separator: ",\n") + "\n]")
-    }
-
-    func readInputs(_ path: String, model: Model) throws -> Examples {
-        let features = model.inputShape.reduce(1, *)
-        do {
-            let bytes = try readFileBytes(path)
-            if bytes.starts(with: NPY.magicBytes) {
-                let array = try NPY.parse(bytes, path: path)
-                guard let n = array.shape.first, array.count == n * features else {
-                    throw ValidationError("\(path): inputs have shape \(array.shape); the model takes [N] + \(model.inputShape)")
-                }
-                let inputs: Examples.Inputs = array.uint8Values.map { .bytes($0) } ?? .floats(array.floats())
-                return Examples(inputs: inputs, exampleShape: model.inputShape, labels: nil, classes: model.classes,
-                                normalization: model.normalization)
-            }
-            let idx = try IDX.parse(bytes, path: path)
-            guard let n = idx.shape.first, idx.bytes.count == n * features else {
-                throw ValidationError("\(path): images have shape \(idx.shape); the model takes [N] + \(model.inputShape)")
-            }
-            return Examples(inputs: .bytes(idx.bytes), exampleShape: model.inputShape, labels: nil, classes: model.classes,
-                            normalization: model.normalization)
-        } catch let error as FileError {
-            throw ValidationError("\(error)")
-        }
     }
 }

@@ -51,12 +51,12 @@ struct SweepCommand: ParsableCommand {
 
     func run() throws {
         installInterruptHandler()
-        let teacherModel = try loadModel(teacher)
+        let teacherModel = try Model.load(from: teacher)
         let (dataset, fullTraining, validation) = try dataOptions.load(teacherClasses: teacherModel.classes)
         var trainingSet = fullTraining
         let transfer = training.labelled.map { fullTraining.keepingLabels(forFirst: $0) } ?? fullTraining
         if let n = training.labelled { trainingSet = trainingSet.subset(0..<min(n, trainingSet.count)) }
-        try checkModel(teacherModel, fits: transfer)
+        try teacherModel.check(fits: transfer)
         try architecture.checkMemory(for: transfer, training: training.options)
         printError("computing the teacher's outputs on \(transfer.count) training examples (once)")
         let signal: TeacherSignal
