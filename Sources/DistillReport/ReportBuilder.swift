@@ -50,12 +50,12 @@ extension Report {
                              facts: [(String, String)]) throws -> Report {
         var report = Report(title: "Distillation sweep: choosing the temperature", classNames: classNames)
         report.facts = facts
-        let baselines = sweep.runs.filter { $0.kind == "baseline" }
+        let baselines = sweep.runs.filter { $0.kind == .baseline }
         let baselineValidation = baselines.isEmpty ? nil
             : (mean: mean(baselines.map(\.validationAccuracy)), sd: sd(baselines.map(\.validationAccuracy)))
         let summary = sweep.summary()
         for technique in sweep.techniques {
-            let runs = sweep.runs.filter { $0.kind == "distilled" && $0.technique == technique }
+            let runs = sweep.runs.filter { $0.kind == .distilled && $0.technique == technique }
             guard !runs.isEmpty else { continue }
             let alphas = Array(Set(runs.map { $0.alpha! })).sorted()
             let series = alphas.map { alpha in
@@ -84,11 +84,11 @@ extension Report {
         report.models = [ScoredModel(name: "teacher", evaluation: EvaluationReport(logits: teacherLogits, labels: test.labels!,
                                                                                   classes: teacher.classes))]
         guard let summary, let firstSeed = sweep.seeds.first(where: { seed in
-            sweep.runs.contains { $0.kind == "distilled" && $0.seed == seed && $0.technique == summary.chosen.technique
+            sweep.runs.contains { $0.kind == .distilled && $0.seed == seed && $0.technique == summary.chosen.technique
                 && $0.temperature == summary.chosen.temperature && $0.alpha == summary.chosen.alpha }
         }) else { return report }
         let chosenRun = sweep.runs.first {
-            $0.kind == "distilled" && $0.seed == firstSeed && $0.technique == summary.chosen.technique
+            $0.kind == .distilled && $0.seed == firstSeed && $0.technique == summary.chosen.technique
                 && $0.temperature == summary.chosen.temperature && $0.alpha == summary.chosen.alpha
         }!
         let chosenName = "distilled (\(summary.chosen.technique.rawValue), T \(shortNumber(Double(summary.chosen.temperature))), alpha \(shortNumber(Double(summary.chosen.alpha))))"

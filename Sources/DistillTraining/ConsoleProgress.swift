@@ -89,12 +89,23 @@ public final class MetricsLog: ProgressReporter {
                      loss: loss, accuracy: accuracy, elapsed: elapsed, totalSteps: totalSteps, stepsDone: stepsDone)
     }
 
+    /// One line of the log: the record's figures (non-finite ones as null) and whether it is the best.
     private func line(_ r: EpochRecord, best: Bool) -> String {
-        func n(_ x: Double?) -> String { x.map { $0.isFinite ? "\($0)" : "null" } ?? "null" }
-        return "{\"epoch\": \(r.epoch), \"step\": \(r.step), \"loss\": \(n(r.loss)), \"soft_loss\": \(n(r.softLoss)), " +
-            "\"hard_loss\": \(n(r.hardLoss)), \"train_accuracy\": \(n(r.trainingAccuracy)), " +
-            "\"validation_accuracy\": \(n(r.validationAccuracy)), \"learning_rate\": \(r.learningRate), " +
-            "\"seconds\": \(n(r.seconds)), \"best\": \(best)}"
+        struct Line: Encodable {
+            let epoch: Int, step: Int
+            @NullWhenNil var loss: Double?
+            @NullWhenNil var softLoss: Double?
+            @NullWhenNil var hardLoss: Double?
+            @NullWhenNil var trainAccuracy: Double?
+            @NullWhenNil var validationAccuracy: Double?
+            let learningRate: Float
+            @NullWhenNil var seconds: Double?
+            let best: Bool
+        }
+        let line = Line(epoch: r.epoch, step: r.step, loss: finite(r.loss), softLoss: finite(r.softLoss), hardLoss: finite(r.hardLoss),
+                        trainAccuracy: finite(r.trainingAccuracy), validationAccuracy: finite(r.validationAccuracy),
+                        learningRate: r.learningRate, seconds: finite(r.seconds), best: best)
+        return (try? jsonText(line)) ?? "{}"   // every field is a plain number, bool or null
     }
 
     public func round(_ r: EpochRecord, best: Bool) {

@@ -5,7 +5,7 @@ import DistillNN
 import Foundation
 
 /// How the temperature is used in a sweep run (each is also a flag of `distill distill`).
-public enum TemperatureTechnique: String, Sendable, CaseIterable {
+public enum TemperatureTechnique: String, Sendable, CaseIterable, Codable {
     /// A fixed T.
     case fixed
     /// Cosine annealing from T down to 1 over the run.
@@ -33,9 +33,11 @@ public enum TemperatureTechnique: String, Sendable, CaseIterable {
 }
 
 /// One finished run of a sweep.
-public struct SweepRun: Sendable, Equatable {
-    /// "baseline" or "distilled".
-    public let kind: String
+public struct SweepRun: Sendable, Equatable, Encodable {
+    /// A label-only student, or one distilled from the teacher.
+    public enum Kind: String, Sendable, Codable { case baseline, distilled }
+
+    public let kind: Kind
     public let technique: TemperatureTechnique?
     public let temperature: Float?
     public let alpha: Float?
@@ -49,41 +51,52 @@ public struct SweepRun: Sendable, Equatable {
 
     /// The key a restarted sweep recognises a finished run by.
     public var key: String {
-        kind == "baseline" ? "baseline seed \(seed)"
+        kind == .baseline ? "baseline seed \(seed)"
             : "\(technique!.rawValue) T \(temperature!) alpha \(alpha!) seed \(seed)"
     }
 
     /// The run's files in the sweep's `runs/` folder: `NAME.safetensors` (the student) and
     /// `NAME.jsonl` (its metrics log, one line per validation).
     public var fileName: String {
-        kind == "baseline" ? "baseline-seed\(seed)"
+        kind == .baseline ? "baseline-seed\(seed)"
             : "\(technique!.rawValue)-T\(temperature!)-alpha\(alpha!)-seed\(seed)"
     }
 
     var csv: String {
-        [kind, technique?.rawValue ?? "", temperature.map { "\($0)" } ?? "", alpha.map { "\($0)" } ?? "", "\(seed)",
+        [kind.rawValue, technique?.rawValue ?? "", temperature.map { "\($0)" } ?? "", alpha.map { "\($0)" } ?? "", "\(seed)",
          "\(validationAccuracy)", "\(testAccuracy)", String(format: "%.1f", seconds), diverged ? "diverged" : ""].joined(separator: ",")
     }
 
-    var json: String {
-        "{\"kind\": \"\(kind)\", \"technique\": \(technique.map { "\"\($0.rawValue)\"" } ?? "null"), " +
-        "\"temperature\": \(temperature.map { "\($0)" } ?? "null"), \"alpha\": \(alpha.map { "\($0)" } ?? "null"), " +
-        "\"seed\": \(seed), \"validation_accuracy\": \(validationAccuracy), \"test_accuracy\": \(testAccuracy), \"seconds\": \(seconds), " +
-        "\"diverged\": \(diverged)}"
-    }
-
-    init(kind: String, technique: TemperatureTechnique?, temperature: Float?, alpha: Float?, seed: UInt64,
+    init(kind: Kind, technique: TemperatureTechnique?, temperature: Float?, alpha: Float?, seed: UInt64,
          validationAccuracy: Double, testAccuracy: Double, seconds: Double, diverged: Bool = false) {
         (self.kind, self.technique, self.temperature, self.alpha, self.seed) = (kind, technique, temperature, alpha, seed)
         (self.validationAccuracy, self.testAccuracy, self.seconds, self.diverged) = (validationAccuracy, testAccuracy, seconds, diverged)
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case kind, technique, temperature, alpha, seed, validationAccuracy, testAccuracy, seconds, diverged
+    }
+
+    /// Every key, a baseline's technique, temperature and alpha as null.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(technique, forKey: .technique)
+        try c.encode(temperature, forKey: .temperature)
+        try c.encode(alpha, forKey: .alpha)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(finite(validationAccuracy), forKey: .validationAccuracy)
+        try c.encode(finite(testAccuracy), forKey: .testAccuracy)
+        try c.encode(seconds, forKey: .seconds)
+        try c.encode(diverged, forKey: .diverged)
+    }
+
     /// Parses a line of `sweep.csv` (8 fields, or 9 with the divergence mark).
     init?(csv line: Substring) {
         let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 8 || f.count == 9, let seed = UInt64(f[4]), let v = Double(f[5]), let t = Double(f[6]),
+        guard f.count == 8 || f.count == 9, let kind = Kind(rawValue: f[0]), let seed = UInt64(f[4]), let v = Double(f[5]), let t = Double(f[6]),
               let s = Double(f[7]) else { return nil }
-        self.init(kind: f[0], technique: TemperatureTechnique(rawValue: f[1]), temperature: Float(f[2]), alpha: Float(f[3]),
+        self.init(kind: kind, technique: TemperatureTechnique(rawValue: f[1]), temperature: Float(f[2]), alpha: Float(f[3]),
                   seed: seed, validationAccuracy: v, testAccuracy: t, seconds: s, diverged: f.count == 9 && f[8] == "diverged")
     }
 }
@@ -139,7 +152,7 @@ public final class Sweep {
                 for t in technique.temperatures(temperatures) { for a in alphas { plan.append((technique, t, a)) } }
             }
             for setting in plan {
-                let probe = SweepRun(kind: setting == nil ? "baseline" : "distilled", technique: setting?.0, temperature: setting?.1,
+                let probe = SweepRun(kind: setting == nil ? .baseline : .distilled, technique: setting?.0, temperature: setting?.1,
                                      alpha: setting?.2, seed: seed, validationAccuracy: 0, testAccuracy: 0, seconds: 0)
                 if done.contains(probe.key) { continue }
                 if stopRequested { return }
@@ -161,11 +174,11 @@ public final class Sweep {
     /// The setting with the best mean validation accuracy over seeds, and its test accuracy
     /// beside the baseline's.
     public func summary() -> SweepSummary? {
-        let distilled = runs.filter { $0.kind == "distilled" }
+        let distilled = runs.filter { $0.kind == .distilled }
         let groups = Dictionary(grouping: distilled) { "\($0.technique!.rawValue) \($0.temperature!) \($0.alpha!)" }
         guard let best = groups.values.max(by: { mean($0.map(\.validationAccuracy)) < mean($1.map(\.validationAccuracy)) }),
               let first = best.first else { return nil }
-        let baseline = runs.filter { $0.kind == "baseline" }.map(\.testAccuracy)
+        let baseline = runs.filter { $0.kind == .baseline }.map(\.testAccuracy)
         return SweepSummary(chosen: (first.technique!, first.temperature!, first.alpha!),
                             chosenValidation: mean(best.map(\.validationAccuracy)),
                             chosenTest: (mean(best.map(\.testAccuracy)), sd(best.map(\.testAccuracy))),
@@ -175,14 +188,26 @@ public final class Sweep {
     func save() throws {
         let header = "kind,technique,temperature,alpha,seed,validation_accuracy,test_accuracy,seconds,note"
         try AtomicFile.write(text: ([header] + runs.map(\.csv)).joined(separator: "\n") + "\n", to: directory + "/sweep.csv")
-        var json = "{\"runs\": [\n  " + runs.map(\.json).joined(separator: ",\n  ") + "\n]"
-        if let s = summary() {
-            json += ",\n\"chosen\": {\"technique\": \"\(s.chosen.technique.rawValue)\", \"temperature\": \(s.chosen.temperature), " +
-                "\"alpha\": \(s.chosen.alpha), \"validation_accuracy\": \(s.chosenValidation), \"test_accuracy_mean\": \(s.chosenTest.mean), " +
-                "\"test_accuracy_sd\": \(s.chosenTest.sd), \"baseline_test_accuracy_mean\": \(s.baselineTest.mean), " +
-                "\"baseline_test_accuracy_sd\": \(s.baselineTest.sd), \"seeds\": \(s.seeds)}"
+        struct Chosen: Encodable {
+            let technique: TemperatureTechnique, temperature: Float, alpha: Float
+            @NullWhenNil var validationAccuracy: Double?
+            @NullWhenNil var testAccuracyMean: Double?
+            @NullWhenNil var testAccuracySd: Double?
+            @NullWhenNil var baselineTestAccuracyMean: Double?
+            @NullWhenNil var baselineTestAccuracySd: Double?
+            let seeds: Int
         }
-        try AtomicFile.write(text: json + "\n}\n", to: directory + "/sweep.json")
+        struct Output: Encodable {
+            let runs: [SweepRun]
+            @NullWhenNil var chosen: Chosen?
+        }
+        let chosen = summary().map { s in
+            Chosen(technique: s.chosen.technique, temperature: s.chosen.temperature, alpha: s.chosen.alpha,
+                   validationAccuracy: finite(s.chosenValidation), testAccuracyMean: finite(s.chosenTest.mean),
+                   testAccuracySd: finite(s.chosenTest.sd), baselineTestAccuracyMean: finite(s.baselineTest.mean),
+                   baselineTestAccuracySd: finite(s.baselineTest.sd), seeds: s.seeds)
+        }
+        try AtomicFile.write(text: try jsonText(Output(runs: runs, chosen: chosen), pretty: true) + "\n", to: directory + "/sweep.json")
     }
 }
 

@@ -57,7 +57,7 @@ struct Demo: ParsableCommand {
         try chosen.model.save(to: out + "/student-distilled.safetensors")
 
         var table = ["model                                      parameters  val acc  test acc  errors     NLL     ECE   seconds"]
-        var json: [String] = []
+        var models: [DemoSummary.Model] = []
         var scored: [String: Report.ScoredModel] = [:]   // by file: the models the report shows
         var teacherTestLogits: [Float] = []
         let rows: [(name: String, file: String?, model: Model, validation: Double?, seconds: Double?)] =
@@ -76,9 +76,13 @@ struct Demo: ParsableCommand {
                          + String(format: "%11d %8@ %9.4f %7d %7.4f %7.4f ", row.model.parameterCount,
                                   row.validation.map { String(format: "%.4f", $0) } ?? "-", report.accuracy, report.errors, report.nll, report.ece)
                          + (row.seconds.map { String(format: "%.0f", $0) } ?? "reused").leftPad(9))
-            json.append("{\"name\": \"\(row.name)\", \"file\": \(row.file.map { "\"\($0)\"" } ?? "null"), \"parameters\": \(row.model.parameterCount), \"validation_accuracy\": \(row.validation.map { "\($0)" } ?? "null"), \"accuracy\": \(report.accuracy), \"errors\": \(report.errors), \"nll\": \(report.nll), \"ece\": \(report.ece), \"seconds\": \(row.seconds.map { "\($0)" } ?? "null")}")
+            models.append(.init(name: row.name, file: row.file, parameters: row.model.parameterCount, validationAccuracy: row.validation,
+                                accuracy: report.accuracy, errors: report.errors, nll: finite(report.nll), ece: finite(report.ece),
+                                seconds: row.seconds))
         }
-        let summary = "{\"data\": \"\(dataset.directory)\", \"seed\": \(seed), \"quick\": \(quick), \"labels\": \(experiment.labels), \"temperatures\": \(experiment.temperatures), \"chosen_temperature\": \(chosen.temperature!), \"alpha\": \(experiment.alpha), \"models\": [\n  " + json.joined(separator: ",\n  ") + "\n]}\n"
+        let summary = try jsonText(DemoSummary(data: dataset.directory, seed: seed, quick: quick, labels: experiment.labels,
+                                               temperatures: experiment.temperatures, chosenTemperature: chosen.temperature!,
+                                               alpha: experiment.alpha, models: models), pretty: true) + "\n"
         try AtomicFile.write(text: summary, to: out + "/summary.json")
         try Report.fewLabelDemo(experiment, students: students, chosen: chosen, teacherTestLogits: teacherTestLogits,
                                 scored: ["teacher.safetensors", "student-labels-only.safetensors", "student-distilled.safetensors"].map { scored[$0]! },
@@ -91,4 +95,20 @@ struct Demo: ParsableCommand {
     }
 
     func say(_ line: String) { if !quiet { printError(line) } }
+}
+
+/// What `summary.json` holds: the run's settings and every model's test figures.
+struct DemoSummary: Encodable {
+    struct Model: Encodable {
+        let name: String
+        @NullWhenNil var file: String?
+        let parameters: Int
+        @NullWhenNil var validationAccuracy: Double?
+        let accuracy: Double, errors: Int
+        @NullWhenNil var nll: Double?
+        @NullWhenNil var ece: Double?
+        @NullWhenNil var seconds: Double?
+    }
+    let data: String, seed: UInt64, quick: Bool, labels: Int, temperatures: [Float], chosenTemperature: Float, alpha: Float
+    let models: [Model]
 }

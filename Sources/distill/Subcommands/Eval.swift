@@ -26,7 +26,7 @@ struct Eval: ParsableCommand {
         try m.check(fits: examples)
         guard let labels = examples.labels else { throw ValidationError("the \(split.rawValue) examples have no labels") }
         let report = EvaluationReport(logits: try inferLogits(model: m, examples: examples), labels: labels, classes: m.classes)
-        print(json ? EvalFormatter.json(report, names: dataset.classNames) : EvalFormatter.text(report, names: dataset.classNames, title: "\(model) on \(split.rawValue) (\(examples.count) examples)"))
+        print(json ? try EvalFormatter.json(report, names: dataset.classNames) : EvalFormatter.text(report, names: dataset.classNames, title: "\(model) on \(split.rawValue) (\(examples.count) examples)"))
     }
 }
 
@@ -46,18 +46,38 @@ enum EvalFormatter {
         return lines.joined(separator: "\n")
     }
 
-    static func json(_ r: EvaluationReport, names: [String]?) -> String {
-        func n(_ x: Double) -> String { String(format: "%.6g", x) }
-        let perClass = r.perClass.enumerated().map { c, s in
-            "{\"class\": \(c), \"name\": \(names.map { "\"\($0[c])\"" } ?? "null"), \"precision\": \(n(s.precision)), \"recall\": \(n(s.recall)), \"f1\": \(n(s.f1)), \"support\": \(s.support)}"
+    /// The report as one JSON object: accuracy, errors, count, nll, ece, per_class, the micro,
+    /// macro and weighted averages, and the confusion matrix (rows: true class).
+    static func json(_ r: EvaluationReport, names: [String]?) throws -> String {
+        struct Scores: Encodable {
+            @NullWhenNil var precision: Double?
+            @NullWhenNil var recall: Double?
+            @NullWhenNil var f1: Double?
         }
-        let (mp, mr, mf) = r.macro, (wp, wr, wf) = r.weighted
-        return "{\"accuracy\": \(n(r.accuracy)), \"errors\": \(r.errors), \"count\": \(r.count), \"nll\": \(n(r.nll)), \"ece\": \(n(r.ece)), " +
-            "\"per_class\": [\(perClass.joined(separator: ", "))], " +
-            "\"micro_avg\": {\"precision\": \(n(r.accuracy)), \"recall\": \(n(r.accuracy)), \"f1\": \(n(r.accuracy))}, " +
-            "\"macro_avg\": {\"precision\": \(n(mp)), \"recall\": \(n(mr)), \"f1\": \(n(mf))}, " +
-            "\"weighted_avg\": {\"precision\": \(n(wp)), \"recall\": \(n(wr)), \"f1\": \(n(wf))}, " +
-            "\"confusion\": [\(r.confusion.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }.joined(separator: ", "))]}"
+        struct PerClass: Encodable {
+            let `class`: Int
+            @NullWhenNil var name: String?
+            @NullWhenNil var precision: Double?
+            @NullWhenNil var recall: Double?
+            @NullWhenNil var f1: Double?
+            let support: Int
+        }
+        struct Output: Encodable {
+            let accuracy: Double, errors: Int, count: Int
+            @NullWhenNil var nll: Double?
+            @NullWhenNil var ece: Double?
+            let perClass: [PerClass], microAvg: Scores, macroAvg: Scores, weightedAvg: Scores, confusion: [[Int]]
+        }
+        func scores(_ s: (precision: Double, recall: Double, f1: Double)) -> Scores {
+            Scores(precision: finite(s.precision), recall: finite(s.recall), f1: finite(s.f1))
+        }
+        let perClass = r.perClass.enumerated().map { c, s in
+            PerClass(class: c, name: names?[c], precision: finite(s.precision), recall: finite(s.recall), f1: finite(s.f1),
+                     support: s.support)
+        }
+        return try jsonText(Output(accuracy: r.accuracy, errors: r.errors, count: r.count, nll: finite(r.nll), ece: finite(r.ece),
+                                   perClass: perClass, microAvg: scores((r.accuracy, r.accuracy, r.accuracy)),
+                                   macroAvg: scores(r.macro), weightedAvg: scores(r.weighted), confusion: r.confusion))
     }
 }
 

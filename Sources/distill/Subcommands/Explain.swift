@@ -54,7 +54,7 @@ struct Explain: ParsableCommand {
         let e = try Explanation(studentLogits: studentLogits.values, teacherLogits: teacherLogits?.values,
                                 teacherProbabilities: teacherProbabilities?.values, temperature: temperature,
                                 alpha: alpha, label: label)
-        print(json ? ExplainFormatter.json(e) : ExplainFormatter.table(e))
+        print(json ? try ExplainFormatter.json(e) : ExplainFormatter.table(e))
     }
 }
 
@@ -64,13 +64,19 @@ enum ExplainFormatter {
         x.isFinite ? String(format: "%.6g", Double(x)) : "null"
     }
 
-    static func json(_ e: Explanation) -> String {
-        func list(_ v: [Float]) -> String { "[" + v.map(number).joined(separator: ", ") + "]" }
-        return """
-        {"teacher_probs": \(list(e.teacherSoftProbabilities)), "student_probs": \(list(e.studentSoftProbabilities)), \
-        "kl": \(number(e.kl)), "soft_loss": \(number(e.softLoss)), "hard_loss": \(e.hardLoss.map(number) ?? "null"), \
-        "loss": \(number(e.loss)), "gradient": \(list(e.gradient))}
-        """
+    /// The explanation as one JSON object (non-finite numbers as null).
+    static func json(_ e: Explanation) throws -> String {
+        struct Output: Encodable {
+            let teacherProbs: [Float?], studentProbs: [Float?]
+            @NullWhenNil var kl: Float?
+            @NullWhenNil var softLoss: Float?
+            @NullWhenNil var hardLoss: Float?
+            @NullWhenNil var loss: Float?
+            let gradient: [Float?]
+        }
+        return try jsonText(Output(teacherProbs: e.teacherSoftProbabilities.map(finite), studentProbs: e.studentSoftProbabilities.map(finite),
+                                   kl: finite(e.kl), softLoss: finite(e.softLoss), hardLoss: finite(e.hardLoss), loss: finite(e.loss),
+                                   gradient: e.gradient.map(finite)))
     }
 
     static func table(_ e: Explanation) -> String {

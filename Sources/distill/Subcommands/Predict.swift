@@ -30,22 +30,23 @@ struct Predict: ParsableCommand {
         let examples = try Examples.read(inputs: input, for: m)
         let logits = try inferLogits(model: m, examples: examples)
         let k = min(top, m.classes)
-        var out = format == .csv
-            ? ["index,predicted,probability," + (1...k).map { "class_\($0),probability_\($0)" }.joined(separator: ",")]
-            : []
+        struct Ranked: Encodable { let `class`: Int, probability: Float }
+        struct Prediction: Encodable { let index: Int, predicted: Int, probability: Float, top: [Ranked] }
+        var csv = ["index,predicted,probability," + (1...k).map { "class_\($0),probability_\($0)" }.joined(separator: ",")]
+        var predictions: [Prediction] = []
         for r in 0..<examples.count {
             let row = Array(logits[(r * m.classes)..<((r + 1) * m.classes)])
             let probabilities = try softmax(logits: row, temperature: 1)
             let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
             let best = ranked[0]
             if format == .csv {
-                out.append("\(r),\(best),\(probabilities[best]),"
+                csv.append("\(r),\(best),\(probabilities[best]),"
                            + ranked.prefix(k).map { "\($0),\(probabilities[$0])" }.joined(separator: ","))
             } else {
-                out.append("{\"index\": \(r), \"predicted\": \(best), \"probability\": \(probabilities[best]), \"top\": ["
-                           + ranked.prefix(k).map { "{\"class\": \($0), \"probability\": \(probabilities[$0])}" }.joined(separator: ", ") + "]}")
+                predictions.append(Prediction(index: r, predicted: best, probability: probabilities[best],
+                                              top: ranked.prefix(k).map { Ranked(class: $0, probability: probabilities[$0]) }))
             }
         }
-        print(format == .csv ? out.joined(separator: "\n") : "[\n" + out.joined(separator: ",\n") + "\n]")
+        print(format == .csv ? csv.joined(separator: "\n") : try jsonText(predictions, pretty: true))
     }
 }

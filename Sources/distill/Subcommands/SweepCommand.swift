@@ -97,7 +97,7 @@ struct SweepCommand: ParsableCommand {
                                      loss: loss, temperature: setting.technique.method(from: setting.temperature,
                                                                                         learningRate: options.learningRate)))
         }, finished: { r in
-            print(String(format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f%@", r.kind, r.technique?.rawValue ?? "-",
+            print(String(format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f%@", r.kind.rawValue, r.technique?.rawValue ?? "-",
                          r.temperature.map { "\($0)" } ?? "-", r.alpha.map { "\($0)" } ?? "-", Int(r.seed),
                          r.validationAccuracy, r.testAccuracy, r.seconds, r.diverged ? "  diverged" : ""))
             fflush(nil)   // a line per run, even into a file or pipe
