@@ -5,7 +5,7 @@
 //   CBLAS           module map over OpenBLAS's cblas.h (Linux); Accelerate on Apple platforms
 //   CZlib           module map over zlib.h (gzip-compressed IDX files)
 //   DistillCore     Tensor, the BLAS wrapper, seeded randomness, parallel loops, atomic files
-//   DistillLosses   softmax with temperature, cross-entropy, KL, the distillation loss (stdlib only)
+//   DistillLosses   softmax with temperature, cross-entropy, KL, the distillation loss
 //   DistillFormats  file formats: safetensors, IDX (raw or gzip), NPY
 //   DistillData     datasets, validation splits, seeded batches, augmentation
 //   DistillNN       layers, optimizers, schedules, models and their checkpoints
@@ -36,9 +36,9 @@ let package = Package(
             dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .visionOS]))]
         ),
-        .target(name: "DistillLosses"),
+        .target(name: "DistillLosses", dependencies: ["DistillCore"]),
         .target(name: "DistillFormats", dependencies: ["DistillCore", "CZlib"]),
-        .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
+        .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
         .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData"]),
         .target(name: "DistillReport", dependencies: ["DistillCore", "DistillData", "DistillLosses", "DistillNN", "DistillTraining"]),

@@ -1,6 +1,5 @@
 import DistillKit
 import Foundation
-
 /// Loads Fashion-MNIST (gunzip and parse) and times one epoch of training batches: 128 normalised
 /// floats per batch, shuffled, with 2-pixel jitter.
 func runDataBenchmark(quick: Bool) throws {

@@ -1,5 +1,4 @@
 import DistillKit
-
 /// Times the distillation loss, forward and backward (value and gradient), for the shapes of the
 /// losses issue, and compares its effective bandwidth (12 N C bytes: read student, read teacher,
 /// write gradient) with the machine's copy bandwidth measured in the same run.

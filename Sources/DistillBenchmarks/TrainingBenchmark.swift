@@ -1,7 +1,6 @@
 import DistillCore
 import Foundation
 import DistillKit
-
 /// Times a full training step (forward, cross-entropy, backward, SGD-momentum update) against the
 /// GEMM floor: the same BLAS calls the step makes, recorded from one step and replayed on their
 /// own buffers. Rounds alternate step and floor timings so both see the same machine load. The

@@ -9,11 +9,7 @@ package enum MatrixTranspose: Sendable {
     case none
     case transpose
 
-    #if canImport(Accelerate)
     var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
-    #else
-    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
-    #endif
 }
 
 /// One recorded `gemm` call: its shape, without its data.

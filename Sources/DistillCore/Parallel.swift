@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 
 /// A pointer that may cross into the worker closures of `parallelFor`.
@@ -16,7 +21,7 @@ public struct SendablePointer<Element>: @unchecked Sendable {
 /// active processor count. (BLAS has its own setting, e.g. `OPENBLAS_NUM_THREADS`.)
 public let processorCount: Int = {
     if let text = getenv("DISTILL_THREADS"), let n = Int(String(cString: text)), n >= 1 { return n }
-    return max(1, ProcessInfo_activeProcessorCount())
+    return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 }()
 
 /// Runs `body` over `0..<count` split into contiguous chunks, one per core, when the work is
@@ -50,11 +55,3 @@ private struct UncheckedSendableBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
-
-#if canImport(Glibc)
-import Glibc
-private func ProcessInfo_activeProcessorCount() -> Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
-#elseif canImport(Darwin)
-import Darwin
-private func ProcessInfo_activeProcessorCount() -> Int { Int(sysconf(_SC_NPROCESSORS_ONLN)) }
-#endif

@@ -1,5 +1,4 @@
 import DistillCore
-
 /// One batch: normalised inputs `[n] + exampleShape`, labels, and the teacher's outputs for the
 /// same examples when the batcher carries them. The tensors belong to the batcher and are
 /// overwritten by its next batch.

@@ -1,5 +1,4 @@
 import DistillCore
-
 /// A set of examples held in memory as the data gives them (bytes for images, floats for
 /// features), with optional labels. Inputs become normalised floats one batch at a time.
 public struct Examples: Sendable {

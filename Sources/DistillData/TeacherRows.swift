@@ -1,5 +1,4 @@
 import DistillFormats
-
 /// Per-example teacher outputs, gathered by the batcher in step with the examples: row `i`
 /// belongs to example `i`.
 public enum TeacherRows: Sendable {

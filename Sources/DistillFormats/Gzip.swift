@@ -1,6 +1,5 @@
 import CZlib
 import DistillCore
-
 /// Streaming gzip decompression (zlib), with a hard bound on what it produces.
 ///
 /// Concatenated gzip members are read as one stream, as `gunzip` does.
@@ -28,9 +27,6 @@ public final class GzipReader {
     }
 
     deinit { inflateEnd(&stream) }
-
-    /// True once the compressed input is exhausted and fully decoded.
-    public var atEnd: Bool { finished }
 
     /// Decompresses exactly `count` more bytes.
     /// - Throws: `FileError` if the stream is corrupt or ends before `count` bytes.

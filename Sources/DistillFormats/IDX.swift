@@ -1,11 +1,10 @@
 import DistillCore
-
 /// The IDX format of MNIST and Fashion-MNIST: two zero bytes, a type byte (0x08 = unsigned byte),
 /// the number of dimensions, each dimension as a big-endian UInt32, then the data. Files may be
 /// gzip-compressed (`.gz`); compression is detected from the content, not the name.
 public enum IDX {
     /// An unsigned-byte array read from an IDX file.
-    public struct Array: Equatable, Sendable {
+    public struct NDArray: Equatable, Sendable {
         public let shape: [Int]
         public let bytes: [UInt8]
     }
@@ -16,14 +15,14 @@ public enum IDX {
 
     /// Reads and validates an unsigned-byte IDX file, raw or gzip-compressed.
     /// - Throws: `FileError` naming `path` and what is wrong (magic, type, dimensions, size).
-    public static func read(_ path: String) throws -> Array {
+    public static func read(_ path: String) throws -> NDArray {
         try parse(readFileBytes(path), path: path)
     }
 
     /// Parses IDX bytes (raw or gzip); `path` names the file in errors. Memory is bounded by the
     /// file: a header claiming more elements than the bytes present can hold is refused before any
     /// allocation of that size.
-    public static func parse(_ file: [UInt8], path: String) throws -> Array {
+    public static func parse(_ file: [UInt8], path: String) throws -> NDArray {
         if GzipReader.isGzip(file) {
             let reader = try GzipReader(file, path: path)
             let magic = try readHeader(path) { try reader.read($0) }
@@ -31,19 +30,19 @@ public enum IDX {
                                             available: file.count * GzipReader.maximumRatio, compressed: true)
             let data = try reader.read(count)
             try reader.expectEnd()
-            return Array(shape: magic.dims, bytes: data)
+            return NDArray(shape: magic.dims, bytes: data)
         }
         var offset = 0
         let magic = try readHeader(path) { n in
             guard offset + n <= file.count else { throw FileError(path, "not an IDX file: \(file.count) bytes is too short for its header") }
             defer { offset += n }
-            return Swift.Array(file[offset..<(offset + n)])
+            return Array(file[offset..<(offset + n)])
         }
         let (_, count) = try dimensions(magic.dims, path: path, available: file.count, compressed: false)
         guard file.count - offset == count else {
             throw FileError(path, "IDX header declares \(count) bytes of data (shape \(magic.dims)) but the file has \(file.count - offset)")
         }
-        return Array(shape: magic.dims, bytes: Swift.Array(file[offset...]))
+        return NDArray(shape: magic.dims, bytes: Array(file[offset...]))
     }
 
     /// Writes an unsigned-byte IDX file (uncompressed), atomically.
@@ -92,7 +91,7 @@ public enum IDX {
 
 extension String {
     fileprivate init(format2 byte: UInt8) {
-        let digits = Swift.Array("0123456789abcdef")
+        let digits = Array("0123456789abcdef")
         self = String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
     }
 }

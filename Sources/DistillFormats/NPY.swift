@@ -1,5 +1,4 @@
 import DistillCore
-
 /// NumPy's `.npy` format, versions 1.0 to 3.0: the magic `\x93NUMPY`, a version, a header length
 /// (2 bytes in 1.0, 4 in 2.0 and 3.0), a Python dict literal
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (N, C), }`, then the data in C order.
@@ -34,7 +33,7 @@ public enum NPY {
     }
 
     /// An array read from an NPY file: its shape, element type, and raw data.
-    public struct Array: Sendable {
+    public struct NDArray: Sendable {
         public let shape: [Int]
         public let type: ElementType
         public let bigEndian: Bool
@@ -101,15 +100,15 @@ public enum NPY {
 
     /// Reads and validates an NPY file.
     /// - Throws: `FileError` naming `path` and what is wrong.
-    public static func read(_ path: String) throws -> Array {
+    public static func read(_ path: String) throws -> NDArray {
         try parse(readFileBytes(path), path: path)
     }
 
     /// Parses NPY bytes; `path` names the file in errors.
-    public static func parse(_ bytes: [UInt8], path: String) throws -> Array {
+    public static func parse(_ bytes: [UInt8], path: String) throws -> NDArray {
         let header = try bytes.withUnsafeBytes { try parseHeader($0, path: path) }
-        return Array(shape: header.shape, type: header.type, bigEndian: header.bigEndian, path: path,
-                     data: Swift.Array(bytes[header.dataOffset...]))
+        return NDArray(shape: header.shape, type: header.type, bigEndian: header.bigEndian, path: path,
+                     data: Array(bytes[header.dataOffset...]))
     }
 
     /// A floating-point element at `p` as Double.
@@ -132,7 +131,7 @@ public enum NPY {
     /// the data's size is checked against the shape).
     public static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Header {
         func fail(_ problem: String) -> FileError { FileError(path, "not a valid NPY file: \(problem)") }
-        guard bytes.count >= 10, Swift.Array(bytes[0..<6]) == magic else { throw fail("bad magic (expected \\x93NUMPY)") }
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("bad magic (expected \\x93NUMPY)") }
         let major = bytes[6]
         let headerStart: Int, headerLength: Int
         switch major {
@@ -219,7 +218,7 @@ public enum NPY {
     /// a multiple of 64 bytes.
     static func header(descr: String, shape: [Int]) -> [UInt8] {
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var dict = Swift.Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
+        var dict = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
         let long = dict.count + 11 > 65535
         let preamble = long ? 12 : 10
         while (preamble + dict.count + 1) % 64 != 0 { dict.append(0x20) }
@@ -271,7 +270,7 @@ struct HeaderParser {
     private let chars: [Character]
     private var i = 0
 
-    init(_ text: String) { chars = Swift.Array(text) }
+    init(_ text: String) { chars = Array(text) }
 
     mutating func parseDict() throws -> [String: HeaderValue] {
         skipSpace()

@@ -1,6 +1,5 @@
 import DistillCore
 import Foundation
-
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length `n`, `n` bytes of
 /// JSON, then the tensor bytes. The JSON maps each tensor name to
 /// `{"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}` (offsets relative to the data

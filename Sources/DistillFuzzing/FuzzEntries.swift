@@ -1,7 +1,6 @@
 import DistillCore
 import DistillFormats
 import DistillNN
-
 /// The entry points of the fuzz targets (`make fuzz`) and of the regression test that replays
 /// their corpus. Each hands arbitrary bytes to one reader; a reader may refuse them with an error,
 /// but must not crash, hang or allocate beyond what the bytes justify.

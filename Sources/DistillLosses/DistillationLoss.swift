@@ -155,7 +155,7 @@ public struct DistillationLoss: Sendable, Equatable {
             guard objective == .kl else {
                 throw LossError.shapeMismatch("objective \(objective) needs a single teacher")
             }
-            let logP = try ensembleLogProbabilities(members, rows: rows, classes: classes, temperature: temperature)
+            let logP = try ensembleLogProbabilities(members, rows: rows, classes: classes, temperature: temperature).map(Float.init)
             return try logP.withUnsafeBufferPointer { try body($0.baseAddress, 1, false) }
         }
     }
@@ -437,9 +437,11 @@ func logProbabilities(_ p: UnsafeBufferPointer<Float>, rows: Int, classes: Int) 
     return out
 }
 
-/// `log((1/M) sum_m softmax(t_m / T))` for each row (`-inf` where every member gives 0).
-func ensembleLogProbabilities(_ members: [UnsafeBufferPointer<Float>], rows: Int, classes: Int,
-                              temperature: Float) throws -> [Float] {
+/// `log((1/M) sum_m softmax(t_m / T))` for each row of an ensemble's logits, in Double: the log of
+/// the mean of the members' softened distributions (`-inf` where every member gives 0).
+/// - Throws: `LossError` for no members, a member of the wrong size, or a non-finite logit.
+public func ensembleLogProbabilities(_ members: [UnsafeBufferPointer<Float>], rows: Int, classes: Int,
+                                     temperature: Float) throws -> [Double] {
     guard !members.isEmpty else { throw LossError.shapeMismatch("an ensemble needs at least one teacher") }
     var mean = [Double](repeating: 0, count: rows * classes)
     for (m, t) in members.enumerated() {
@@ -447,21 +449,13 @@ func ensembleLogProbabilities(_ members: [UnsafeBufferPointer<Float>], rows: Int
             throw LossError.shapeMismatch("ensemble member \(m) has \(t.count) values, expected \(rows) x \(classes)")
         }
         for r in 0..<rows {
-            var mx = -Double.infinity
-            for c in 0..<classes {
-                let v = t[r * classes + c]
-                guard v.isFinite else {
-                    throw LossError.nonFinite(input: "ensemble member \(m) logits", row: r, column: c, value: v)
-                }
-                mx = max(mx, Double(v))
+            let row = t[(r * classes)..<((r + 1) * classes)]
+            if let c = row.firstIndex(where: { !$0.isFinite }) {
+                throw LossError.nonFinite(input: "ensemble member \(m) logits", row: r, column: c - r * classes, value: t[c])
             }
-            var sum = 0.0
-            for c in 0..<classes { sum += exp((Double(t[r * classes + c]) - mx) / Double(temperature)) }
-            for c in 0..<classes {
-                mean[r * classes + c] += exp((Double(t[r * classes + c]) - mx) / Double(temperature)) / sum
-            }
+            for (c, lp) in logSoftmaxRow(row, temperature: Double(temperature)).enumerated() { mean[r * classes + c] += exp(lp) }
         }
     }
     let scale = 1 / Double(members.count)
-    return mean.map { $0 > 0 ? Float(log($0 * scale)) : -.infinity }
+    return mean.map { $0 > 0 ? log($0 * scale) : -.infinity }
 }

@@ -62,14 +62,8 @@ public struct Explanation: Sendable, Equatable {
             let total = p.reduce(0.0) { $0 + Double($1) }
             self.teacherProbabilities = p.map { Float(Double($0) / total) }
             // The power transform p^(1/T) / sum p^(1/T), via the log domain (log 0 = -inf gives 0).
-            var soft = [Float](repeating: 0, count: c)
             let logs = self.teacherProbabilities.map { $0 > 0 ? Float(log(Double($0))) : -Float.infinity }
-            let finite = logs.filter(\.isFinite)
-            let m = finite.max() ?? 0
-            var sum = 0.0
-            for i in 0..<c where logs[i].isFinite { sum += exp(Double(logs[i] - m) / Double(temperature)) }
-            for i in 0..<c where logs[i].isFinite { soft[i] = Float(exp(Double(logs[i] - m) / Double(temperature)) / sum) }
-            self.teacherSoftProbabilities = soft
+            self.teacherSoftProbabilities = logSoftmaxRow(logs, temperature: Double(temperature)).map { Float(exp($0)) }
         }
         studentProbabilities = try softmax(logits: s, temperature: 1)
         studentSoftProbabilities = try softmax(logits: s, temperature: temperature)

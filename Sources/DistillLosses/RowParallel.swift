@@ -1,12 +1,5 @@
+import DistillCore
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-private let cores: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-
 /// Partial sums of a range of rows.
 struct RowTotals {
     var soft = 0.0
@@ -22,10 +15,11 @@ struct RowTotals {
 
 private struct UncheckedBox<T>: @unchecked Sendable { let value: T }
 
-/// Runs `body` over `0..<rows` in one contiguous chunk per core when the matrix is large enough
-/// for threads to pay (`rows * classes >= 65,536`), and sums what the chunks return.
+/// Runs `body` over `0..<rows` in one contiguous chunk per worker (`processorCount`, which
+/// `DISTILL_THREADS` sets) when the matrix is large enough for threads to pay (`rows * classes >=
+/// 65,536`), and sums what the chunks return.
 func forEachRowChunk(rows: Int, classes: Int, _ body: (Range<Int>) -> RowTotals) -> RowTotals {
-    let chunks = min(cores, rows)
+    let chunks = min(processorCount, rows)
     if chunks <= 1 || rows * classes < 1 << 16 {
         return rows > 0 ? body(0..<rows) : RowTotals()
     }

@@ -169,3 +169,15 @@ public func klDivergence(teacherLogits: UnsafeBufferPointer<Float>, studentLogit
     if let error = totals.error { throw error }
     return rows > 0 ? Float(totals.soft / Double(rows)) : 0
 }
+
+/// `log softmax(x / T)` of one row in Double: `(x_i - max x) / T - log sum_j exp((x_j - max x) / T)`.
+/// An entry of `-inf` (a probability of 0, as `log p` gives) stays `-inf`; the row needs one finite
+/// entry. The exact, unvectorised form for the paths that are not hot: ensembles, the temperature
+/// gradient, explanations and evaluation.
+public func logSoftmaxRow<Row: Collection>(_ x: Row, temperature: Double = 1) -> [Double] where Row.Element == Float {
+    let m = Double(x.lazy.filter(\.isFinite).max() ?? 0)
+    var sum = 0.0
+    for v in x where v.isFinite { sum += exp((Double(v) - m) / temperature) }
+    let logSum = log(sum)
+    return x.map { $0.isFinite ? (Double($0) - m) / temperature - logSum : -.infinity }
+}

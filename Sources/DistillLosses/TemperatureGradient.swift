@@ -31,15 +31,8 @@ public func softTermTemperatureGradient(studentLogits s: UnsafeBufferPointer<Flo
             throw LossError.nonFinite(input: sr[c].isFinite ? "teacher logits" : "student logits", row: r, column: c,
                                       value: sr[c].isFinite ? tr[c] : sr[c])
         }
-        func logSoftmax(_ x: UnsafeBufferPointer<Float>, into out: inout [Double]) {
-            let m = Double(x.max()!)
-            var sum = 0.0
-            for c in 0..<classes { sum += exp((Double(x[c]) - m) / T) }
-            let l = log(sum)
-            for c in 0..<classes { out[c] = (Double(x[c]) - m) / T - l }
-        }
-        logSoftmax(sr, into: &lq)
-        logSoftmax(tr, into: &lp)
+        lq = logSoftmaxRow(sr, temperature: T)
+        lp = logSoftmaxRow(tr, temperature: T)
         var ept = 0.0, eps = 0.0, eqs = 0.0, kl = 0.0
         for c in 0..<classes {
             let p = exp(lp[c]), q = exp(lq[c])

@@ -1,5 +1,4 @@
 import DistillCore
-
 /// An architecture in the short text form the CLI takes.
 ///
 /// Grammar:

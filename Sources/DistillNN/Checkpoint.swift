@@ -1,6 +1,5 @@
 import DistillCore
 import DistillFormats
-
 /// Saving and loading models as safetensors.
 ///
 /// Tensors are named `layers.<i>.weight` / `layers.<i>.bias` in PyTorch layouts; `__metadata__`

@@ -1,5 +1,4 @@
 import DistillCore
-
 /// How a layer's initial weights are drawn (biases start at zero).
 public enum Initialization: String, Sendable, CaseIterable {
     /// He (Kaiming) uniform, `U(-sqrt(6 / fanIn), sqrt(6 / fanIn))`, for layers followed by a

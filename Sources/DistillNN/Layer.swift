@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Whether a forward pass trains (dropout active, activations kept for backward) or infers.
 public enum Mode: Sendable {
     case training

@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Rebuilds layers from the one-token descriptors that `Layer.descriptor` gives and checkpoints
 /// record, e.g. `linear:784:1200`, `conv2d:1:32:3x3:s1:p1`, `maxpool2d:2:s2`, `dropout:0.5`,
 /// `relu`, `flatten`.

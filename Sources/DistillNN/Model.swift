@@ -1,5 +1,4 @@
 import DistillCore
-
 /// A classifier: a network, the shape of one example, the class count and the input
 /// normalisation, everything a checkpoint needs to rebuild it.
 public final class Model {

@@ -1,6 +1,5 @@
 import DistillCore
 import DistillFormats
-
 extension Model {
     /// The model as an ONNX graph (opset 17) for inference elsewhere (onnxruntime, Core ML
     /// converters, TensorRT, ...).

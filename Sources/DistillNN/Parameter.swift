@@ -1,5 +1,4 @@
 import DistillCore
-
 /// A trainable tensor and its gradient.
 ///
 /// Gradients accumulate: each backward pass adds to `gradient`. `zeroGradient()` marks the

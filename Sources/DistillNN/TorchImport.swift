@@ -1,6 +1,5 @@
 import DistillCore
 import DistillFormats
-
 /// Models trained in PyTorch, brought in as teachers.
 public enum TorchImport {
     /// A model of architecture `spec` whose weights come from a PyTorch `state_dict` saved with

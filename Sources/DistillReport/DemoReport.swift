@@ -1,6 +1,5 @@
 import DistillData
 import DistillTraining
-
 extension Report {
     /// The report of `distill demo`: accuracy against T (one seed, one alpha), the curves of the
     /// chosen distilled student and the label-only one, the teacher's softened outputs at the

@@ -1,5 +1,4 @@
 import Foundation
-
 /// A grayscale image as SVG: one square per pixel, `pixels` in [0, 1] (1 is white on the page's
 /// dark ink: Fashion-MNIST's garments are bright on black, and are drawn so).
 func imageSVG(pixels: [Double], width: Int, height: Int, scale: Double = 3) -> String {

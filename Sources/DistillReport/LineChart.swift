@@ -1,5 +1,4 @@
 import Foundation
-
 /// A line chart drawn as inline SVG: series of points with optional error bars, an optional
 /// horizontal reference line with a band (a baseline and its spread), and an optional marked
 /// point. Every point carries `data-x` / `data-y` attributes, so a reader (or a test) can check

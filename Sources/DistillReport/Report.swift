@@ -1,6 +1,5 @@
 import DistillCore
 import DistillTraining
-import Foundation
 
 /// What `report.html` shows: the choice of temperature, the chosen run against the baseline, the
 /// teacher's softened outputs, and where each model errs. Built by `Report.sweep` or by the demo,

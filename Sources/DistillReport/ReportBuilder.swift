@@ -4,7 +4,6 @@ import DistillLosses
 import DistillNN
 import DistillTraining
 import Foundation
-
 extension Report {
     /// The teacher's probabilities at T = 1 and at `temperature` on a few test examples: the
     /// first example of each class, up to `count` of them.
@@ -52,7 +51,7 @@ extension Report {
         report.facts = facts
         let baselines = sweep.runs.filter { $0.kind == .baseline }
         let baselineValidation = baselines.isEmpty ? nil
-            : (mean: mean(baselines.map(\.validationAccuracy)), sd: sd(baselines.map(\.validationAccuracy)))
+            : (mean: Statistics.mean(baselines.map(\.validationAccuracy)), sd: Statistics.standardDeviation(baselines.map(\.validationAccuracy)))
         let summary = sweep.summary()
         for technique in sweep.techniques {
             let runs = sweep.runs.filter { $0.kind == .distilled && $0.technique == technique }
@@ -64,7 +63,7 @@ extension Report {
                 return (alpha: alpha, points: temperatures.map { t in
                     let runs = atAlpha.filter { $0.temperature == t }
                     let v = runs.filter { !$0.diverged }.map(\.validationAccuracy)
-                    return TemperaturePanel.Point(temperature: Double(t), mean: mean(v), sd: sd(v), seeds: runs.count,
+                    return TemperaturePanel.Point(temperature: Double(t), mean: Statistics.mean(v), sd: Statistics.standardDeviation(v), seeds: runs.count,
                                                   diverged: runs.count - v.count)
                 })
             }
@@ -135,5 +134,3 @@ func probabilities(_ logits: [Float], temperature: Float) -> [Double] {
     return out.map(Double.init)
 }
 
-private func mean(_ x: [Double]) -> Double { Statistics.mean(x) }
-private func sd(_ x: [Double]) -> Double { Statistics.standardDeviation(x) }

@@ -1,5 +1,4 @@
 import Foundation
-
 extension Report {
     /// The report as one HTML page. It is also well-formed XML (XHTML syntax), so any XML parser
     /// can read it back.

@@ -1,5 +1,4 @@
 import Foundation
-
 /// Escapes text for HTML and SVG (element content and attribute values).
 func escape(_ text: String) -> String {
     var out = ""

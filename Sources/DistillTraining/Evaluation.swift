@@ -1,3 +1,5 @@
+import DistillLosses
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,8 +28,6 @@ public struct EvaluationReport: Sendable, Equatable {
 
     public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : 0 }
     public var errors: Int { count - correct }
-    /// Micro-averaged F1 (equal to accuracy for single-label classification).
-    public var microF1: Double { accuracy }
     public var macro: (precision: Double, recall: Double, f1: Double) {
         let n = Double(max(perClass.count, 1))
         return (perClass.reduce(0) { $0 + $1.precision } / n, perClass.reduce(0) { $0 + $1.recall } / n,
@@ -52,15 +52,12 @@ public struct EvaluationReport: Sendable, Equatable {
         for r in 0..<labels.count where labels[r] >= 0 {
             let y = Int(labels[r])
             let row = logits[(r * classes)..<((r + 1) * classes)]
-            let m = Double(row.max()!)
-            var sum = 0.0, best = 0
-            for (c, z) in row.enumerated() {
-                sum += exp(Double(z) - m)
-                if z > row[row.startIndex + best] { best = c }
-            }
-            let logZ = m + log(sum)
-            nll += logZ - Double(row[row.startIndex + y])
-            let confidence = exp(Double(row[row.startIndex + best]) - logZ)
+            var best = 0
+            for (c, z) in row.enumerated() where z > row[row.startIndex + best] { best = c }
+            let defined = !row.contains { $0.isNaN || $0 == .infinity }   // -inf is a probability of 0
+            let logP = defined ? logSoftmaxRow(row) : [Double](repeating: .nan, count: classes)
+            nll -= logP[y]
+            let confidence = exp(logP[best])
             guard confidence.isFinite else {   // a row of non-finite logits: an error (NLL too), in no bin
                 count += 1
                 continue
@@ -112,9 +109,9 @@ public struct EvaluationReport: Sendable, Equatable {
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String {
+    /// The string right-aligned in `width` columns (spaces before it; unchanged when longer).
+    public func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }
 
-import Foundation

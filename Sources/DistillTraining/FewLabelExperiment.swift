@@ -2,7 +2,6 @@ import DistillCore
 import DistillData
 import DistillLosses
 import DistillNN
-
 /// The demo's experiment: where distillation pays on Fashion-MNIST.
 ///
 /// A CNN teacher trained on every labelled training image; a small MLP student that has labels

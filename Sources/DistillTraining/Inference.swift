@@ -2,7 +2,6 @@ import DistillCore
 import DistillData
 import DistillFormats
 import DistillNN
-
 /// Runs a frozen model in inference mode over every example of a set, in file order.
 /// - Returns: logits `[count, model.classes]`, row-major.
 public func inferLogits(model: Model, examples: Examples, batchSize: Int = 1000) throws -> [Float] {

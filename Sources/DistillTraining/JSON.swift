@@ -1,5 +1,4 @@
 import Foundation
-
 /// JSON text of `value` as the project writes it: keys in snake_case and sorted, so the same
 /// value gives the same text. Numbers that are not finite must be mapped to nil first (`finite`):
 /// JSON has no NaN or infinity.

@@ -3,7 +3,6 @@ import DistillData
 import DistillLosses
 import DistillNN
 import Foundation
-
 /// How the temperature is used in a sweep run (each is also a flag of `distill distill`).
 public enum TemperatureTechnique: String, Sendable, CaseIterable, Codable {
     /// A fixed T.
@@ -176,13 +175,13 @@ public final class Sweep {
     public func summary() -> SweepSummary? {
         let distilled = runs.filter { $0.kind == .distilled }
         let groups = Dictionary(grouping: distilled) { "\($0.technique!.rawValue) \($0.temperature!) \($0.alpha!)" }
-        guard let best = groups.values.max(by: { mean($0.map(\.validationAccuracy)) < mean($1.map(\.validationAccuracy)) }),
+        guard let best = groups.values.max(by: { Statistics.mean($0.map(\.validationAccuracy)) < Statistics.mean($1.map(\.validationAccuracy)) }),
               let first = best.first else { return nil }
         let baseline = runs.filter { $0.kind == .baseline }.map(\.testAccuracy)
         return SweepSummary(chosen: (first.technique!, first.temperature!, first.alpha!),
-                            chosenValidation: mean(best.map(\.validationAccuracy)),
-                            chosenTest: (mean(best.map(\.testAccuracy)), sd(best.map(\.testAccuracy))),
-                            baselineTest: (mean(baseline), sd(baseline)), seeds: best.count)
+                            chosenValidation: Statistics.mean(best.map(\.validationAccuracy)),
+                            chosenTest: (Statistics.mean(best.map(\.testAccuracy)), Statistics.standardDeviation(best.map(\.testAccuracy))),
+                            baselineTest: (Statistics.mean(baseline), Statistics.standardDeviation(baseline)), seeds: best.count)
     }
 
     func save() throws {
@@ -211,5 +210,3 @@ public final class Sweep {
     }
 }
 
-private func mean(_ x: [Double]) -> Double { Statistics.mean(x) }
-private func sd(_ x: [Double]) -> Double { Statistics.standardDeviation(x) }

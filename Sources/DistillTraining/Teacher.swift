@@ -34,7 +34,7 @@ public enum TeacherSignal {
             }
         }
         if outputs.count == 1 { return .rows(.values(outputs[0], width: classes)) }
-        return .rows(.values(ensembleLogits(outputs, classes: classes, temperature: temperature), width: classes))
+        return .rows(.values(try ensembleLogits(outputs, classes: classes, temperature: temperature), width: classes))
     }
 
     /// Teacher logits for the training file from an NPY file or a directory of shards, one row
@@ -102,22 +102,16 @@ public enum TeacherSignal {
         return .models(teachers)
     }
 
-    /// `T log(mean_m softmax(t_m / T))` row by row (floored at the log of the smallest normal).
-    static func ensembleLogits(_ members: [[Float]], classes: Int, temperature: Float) -> [Float] {
-        let rows = members[0].count / classes
-        var out = [Float](repeating: 0, count: members[0].count)
-        let T = Double(temperature)
-        for r in 0..<rows {
-            var mean = [Double](repeating: 0, count: classes)
-            for m in members {
-                let row = m[(r * classes)..<((r + 1) * classes)].map(Double.init)
-                let mx = row.max()!
-                let z = row.reduce(0) { $0 + exp(($1 - mx) / T) }
-                for c in 0..<classes { mean[c] += exp((row[c] - mx) / T) / z / Double(members.count) }
-            }
-            for c in 0..<classes { out[r * classes + c] = Float(T * log(max(mean[c], 1.2e-38))) }
+    /// `T log(mean_m softmax(t_m / T))` row by row (`ensembleLogProbabilities`, floored at the log
+    /// of the smallest normal Float).
+    static func ensembleLogits(_ members: [[Float]], classes: Int, temperature: Float) throws -> [Float] {
+        let count = members[0].count
+        let logMean = try members.flatMap { $0 }.withUnsafeBufferPointer { all in
+            let buffers = members.indices.map { UnsafeBufferPointer(rebasing: all[($0 * count)..<(($0 + 1) * count)]) }
+            return try ensembleLogProbabilities(buffers, rows: count / classes, classes: classes, temperature: temperature)
         }
-        return out
+        let floor = log(1.2e-38)
+        return logMean.map { Float(Double(temperature) * max($0, floor)) }
     }
 }
 

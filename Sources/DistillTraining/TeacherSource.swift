@@ -2,7 +2,6 @@ import DistillCore
 import DistillData
 import DistillLosses
 import DistillNN
-
 /// Gives the trainer each batch's teacher output: the training loop asks, and does not care
 /// whether the rows were cached or the teachers run.
 public protocol TeacherSource: AnyObject {

@@ -1,5 +1,4 @@
 import DistillLosses
-
 /// How the temperature is set over a run.
 public enum TemperatureMethod: Sendable, Equatable {
     /// The loss's own temperature, every step.

@@ -1,6 +1,5 @@
 import DistillCore
 import DistillNN
-
 /// The memory a training run of an architecture needs, counted before anything is allocated, so
 /// that a network too large for the machine is refused with its sizes instead of aborting in the
 /// allocator.

@@ -1,6 +1,5 @@
 import DistillCore
 import DistillNN
-
 /// How to train: optimiser, schedule, length, batches, regularisation and seed.
 public struct TrainingOptions: Sendable, Equatable {
     public enum OptimizerKind: String, Sendable, CaseIterable { case sgd, adam, adamw }
@@ -44,7 +43,7 @@ public struct TrainingOptions: Sendable, Equatable {
         case .sgd: return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov,
                               weightDecay: weightDecay, maxNorm: maxNorm)
         case .adam: return Adam(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
-        case .adamw: return AdamW(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
+        case .adamw: return Adam.adamW(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
         }
     }
 

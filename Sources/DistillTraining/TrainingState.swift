@@ -2,7 +2,6 @@ import DistillCore
 import DistillFormats
 import DistillNN
 import Foundation
-
 /// Everything a training run carries from step to step, so that a run stopped at any point and
 /// resumed from its last saved state ends with the same model file, bit for bit, as a run that
 /// never stopped: the position (round, epoch, batch, step), the best weights and their round, the

@@ -1,7 +1,6 @@
 import DistillCore
 import DistillLosses
 import DistillNN
-
 /// One optimisation step of a model: forward (training mode), loss and its gradient with respect
 /// to the logits, backward, optimizer update.
 ///

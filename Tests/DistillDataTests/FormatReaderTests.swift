@@ -92,7 +92,7 @@ final class IDXTests: XCTestCase {
         let dir = try makeTemporaryDirectory("distill-data")
         let bytes = (0..<60).map { UInt8($0 * 4) }
         try IDX.write(bytes, shape: [3, 5, 4], to: dir + "/a.idx")
-        XCTAssertEqual(try IDX.read(dir + "/a.idx"), IDX.Array(shape: [3, 5, 4], bytes: bytes))
+        XCTAssertEqual(try IDX.read(dir + "/a.idx"), IDX.NDArray(shape: [3, 5, 4], bytes: bytes))
         let gz = try readFileBytes(fixtures + "/mnist/train-images-idx3-ubyte.gz")
         let parsed = try IDX.parse(gz, path: "train.gz")
         XCTAssertEqual(parsed.shape, [6, 5, 4])

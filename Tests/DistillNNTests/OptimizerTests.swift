@@ -96,7 +96,7 @@ final class OptimizerTests: XCTestCase {
         assertClose(p.value.values, [0.99, -2.01, 3.01], rtol: 0, atol: 1e-6)
         // AdamW: w (1 - lr wd) first, then lr * sign(g).
         let q = parameter()
-        AdamW(learningRate: 0.01, weightDecay: 0.1).step([q])
+        Adam.adamW(learningRate: 0.01, weightDecay: 0.1).step([q])
         assertClose(q.value.values, [1 * 0.999 - 0.01, -2 * 0.999 - 0.01, 3 * 0.999 + 0.01], rtol: 0, atol: 1e-6)
     }
 
@@ -117,7 +117,7 @@ final class OptimizerTests: XCTestCase {
             ("momentum", SGD(learningRate: 0.01, momentum: 0.9), 800),
             ("nesterov", SGD(learningRate: 0.01, momentum: 0.9, nesterov: true), 800),
             ("adam", Adam(learningRate: 0.05), 1500),
-            ("adamw", AdamW(learningRate: 0.05, weightDecay: 0), 1500),
+            ("adamw", Adam.adamW(learningRate: 0.05, weightDecay: 0), 1500),
         ]
         for (name, optimizer, steps) in optimizers {
             let p = Parameter(name: "weight", value: Tensor(zeros: [target.count]), isWeight: true)
@@ -156,7 +156,7 @@ final class OptimizerTests: XCTestCase {
             ("momentum through saxpy", { SGD(learningRate: 0.5, momentum: 0.9) }),
             ("nesterov", { SGD(learningRate: 0.5, momentum: 0.9, nesterov: true) }),
             ("adam", { Adam(learningRate: 0.01, weightDecay: 0.01) }),
-            ("adamw", { AdamW(learningRate: 0.01, weightDecay: 0.01) }),
+            ("adamw", { Adam.adamW(learningRate: 0.01, weightDecay: 0.01) }),
         ]
         let n = 1_000_003
         let w0 = (0..<n).map { Float($0 % 97) * 0.03 - 1 }, g0 = (0..<n).map { Float($0 % 13) * 0.1 - 0.6 }

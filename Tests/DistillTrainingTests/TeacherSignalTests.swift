@@ -29,6 +29,37 @@ final class TeacherSignalTests: XCTestCase {
                                      teacher: .rows(.values([Float](repeating: 0, count: 300), width: 3)), loss: loss))
     }
 
+    /// An ensemble's cached logits, `T log(mean_m softmax(t_m / T))`, give at temperature T the
+    /// same loss and gradient as the members' logits given live (`TeacherOutput.ensembleLogits`).
+    func testCachedEnsembleEqualsTheLiveEnsembleAtItsTemperature() throws {
+        let (rows, classes) = (6, 5)
+        let members = [fixtureValues(rows * classes, seed: 1, scale: 4), fixtureValues(rows * classes, seed: 2, scale: 4),
+                       fixtureValues(rows * classes, seed: 3, scale: 4)]
+        let student = fixtureValues(rows * classes, seed: 4, scale: 2)
+        let labels: [Int32] = [0, 1, 2, 3, 4, -1]
+        let loss = try DistillationLoss(temperature: 3, alpha: 0.6)
+        let cached = try TeacherSignal.ensembleLogits(members, classes: classes, temperature: 3)
+        func evaluate(_ teacher: TeacherOutput) throws -> (Float, [Float]) {
+            var gradient = [Float](repeating: 0, count: rows * classes)
+            let value = try student.withUnsafeBufferPointer { s in
+                try labels.withUnsafeBufferPointer { y in
+                    try gradient.withUnsafeMutableBufferPointer { g in
+                        try loss.evaluate(studentLogits: s, teacher: teacher, labels: y, rows: rows, classes: classes, gradient: g)
+                    }
+                }
+            }
+            return (value.loss, gradient)
+        }
+        let (cachedLoss, cachedGradient) = try cached.withUnsafeBufferPointer { try evaluate(.logits($0)) }
+        let (liveLoss, liveGradient) = try members[0].withUnsafeBufferPointer { a in
+            try members[1].withUnsafeBufferPointer { b in
+                try members[2].withUnsafeBufferPointer { c in try evaluate(.ensembleLogits([a, b, c])) }
+            }
+        }
+        assertClose(cachedLoss, liveLoss, rtol: 1e-5)
+        assertClose(cachedGradient, liveGradient, rtol: 1e-4, atol: 1e-6)
+    }
+
     /// A row of non-finite logits counts as an error and enters no confusion cell or bin.
     func testNonFiniteRowIsAnError() {
         let report = EvaluationReport(logits: [2, 0, .nan, 0, 0, 3], labels: [0, 0, 1], classes: 2)

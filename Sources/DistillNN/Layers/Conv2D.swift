@@ -1,5 +1,4 @@
 import DistillCore
-
 /// A 2-D convolution (cross-correlation, as PyTorch's `Conv2d`) by im2col and GEMM.
 ///
 /// Shapes: input `[N, Cin, H, W]`, weight `[Cout, Cin, kh, kw]`, bias `[Cout]`, output

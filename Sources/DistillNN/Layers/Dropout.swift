@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Inverted dropout: in training, each element is kept with probability `1 - p` and scaled by
 /// `1 / (1 - p)`, so inference (where the layer is the identity) needs no rescaling.
 ///

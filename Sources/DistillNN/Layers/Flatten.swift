@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Flattens every dimension after the batch: `[N, d1, d2, ...]` to `[N, d1 * d2 * ...]`.
 /// A view of the same storage in both directions (no copy), unless the input is channel-major.
 public final class Flatten: Layer {

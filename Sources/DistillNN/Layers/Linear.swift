@@ -1,5 +1,4 @@
 import DistillCore
-
 /// A fully connected layer, `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
 ///
 /// Shapes: input `[N, in]`, output `[N, out]`.

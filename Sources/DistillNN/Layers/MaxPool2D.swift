@@ -1,5 +1,4 @@
 import DistillCore
-
 /// 2-D max pooling over `kernel x kernel` windows moved by `stride` (no padding; a partial window
 /// at the edge is dropped, as PyTorch's default).
 ///

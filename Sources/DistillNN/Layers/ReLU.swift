@@ -1,5 +1,4 @@
 import DistillCore
-
 /// The rectifier, `y = max(x, 0)`; backward `dx = dy * (y > 0)`. Any shape. NaN as in PyTorch: a
 /// NaN input gives a NaN output, which passes its gradient.
 public final class ReLU: Layer {

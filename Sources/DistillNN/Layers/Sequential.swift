@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Layers applied in order. Parameters are named `layers.<i>.<name>` with `i` the layer's index,
 /// as in a PyTorch `nn.Sequential` held in an attribute named `layers`.
 ///

@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Adam with bias correction, exactly as PyTorch's `torch.optim.Adam` (weight decay as an L2 term
 /// added to the gradient) and, with `decoupledWeightDecay`, as `torch.optim.AdamW`:
 ///

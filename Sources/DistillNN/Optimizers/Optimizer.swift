@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Updates parameters from their accumulated gradients.
 ///
 /// An optimizer keeps per-parameter state (momentum, moments) in the order of the parameter list

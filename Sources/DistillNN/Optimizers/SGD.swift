@@ -1,5 +1,4 @@
 import DistillCore
-
 /// Stochastic gradient descent with momentum (heavy-ball or Nesterov) and L2 weight decay,
 /// exactly as PyTorch's `torch.optim.SGD` (dampening 0):
 ///

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// Where the data is and how it is split.
 struct DataOptions: ParsableArguments {
     @Option(help: "Data directory (MNIST or NPY layout). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist.")

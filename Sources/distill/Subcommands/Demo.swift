@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill demo`: the main job of `make demo`.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -75,7 +74,7 @@ struct Demo: ParsableCommand {
             table.append(row.name.padding(toLength: 42, withPad: " ", startingAt: 0)
                          + String(format: "%11d %8@ %9.4f %7d %7.4f %7.4f ", row.model.parameterCount,
                                   row.validation.map { String(format: "%.4f", $0) } ?? "-", report.accuracy, report.errors, report.nll, report.ece)
-                         + (row.seconds.map { String(format: "%.0f", $0) } ?? "reused").leftPad(9))
+                         + (row.seconds.map { String(format: "%.0f", $0) } ?? "reused").leftPadded(9))
             models.append(.init(name: row.name, file: row.file, parameters: row.model.parameterCount, validationAccuracy: row.validation,
                                 accuracy: report.accuracy, errors: report.errors, nll: finite(report.nll), ece: finite(report.ece),
                                 seconds: row.seconds))

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill distill`: a student taught by a teacher's softened outputs.
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill eval`: accuracy, errors, per-class report, confusion matrix, NLL and ECE.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,9 +38,9 @@ enum EvalFormatter {
         lines.append("")
         lines.append("confusion matrix (rows: true class, columns: predicted)")
         let width = max(5, String(r.confusion.flatMap { $0 }.max() ?? 0).count + 1)
-        lines.append("     " + (0..<r.confusion.count).map { String($0).leftPad(width) }.joined())
+        lines.append("     " + (0..<r.confusion.count).map { String($0).leftPadded(width) }.joined())
         for (i, row) in r.confusion.enumerated() {
-            lines.append(String(i).leftPad(4) + " " + row.map { String($0).leftPad(width) }.joined() + (names.map { "  " + $0[i] } ?? ""))
+            lines.append(String(i).leftPadded(4) + " " + row.map { String($0).leftPadded(width) }.joined() + (names.map { "  " + $0[i] } ?? ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -79,8 +78,4 @@ enum EvalFormatter {
                                    perClass: perClass, microAvg: scores((r.accuracy, r.accuracy, r.accuracy)),
                                    macroAvg: scores(r.macro), weightedAvg: scores(r.weighted), confusion: r.confusion))
     }
-}
-
-extension String {
-    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill explain`: every quantity of the distillation loss for one worked example.
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(

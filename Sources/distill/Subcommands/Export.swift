@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill export`: a model out to ONNX.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill import-torch`: a PyTorch state dict (safetensors) becomes a distill model.
 struct ImportTorch: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill inspect MODEL`: what a model file holds.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill logits`: a frozen model's logits over a split, as NPY.
 struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,5 @@
 import ArgumentParser
 import DistillKit
-import Foundation
-
 /// `distill predict`: deployment, with the ordinary softmax.
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill sweep`: which temperature and alpha, chosen on validation, against the baseline.
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

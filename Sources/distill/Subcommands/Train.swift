@@ -1,7 +1,6 @@
 import ArgumentParser
 import DistillKit
 import Foundation
-
 /// `distill train`: a model trained on labels (a teacher, or a student baseline).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
