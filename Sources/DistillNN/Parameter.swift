@@ -7,8 +7,9 @@ import DistillCore
 ///
 /// An optimizer whose state is a running sum of gradients (SGD's momentum buffer) may have the
 /// backward pass accumulate straight into that state instead (`accumulate(into:scaling:)`), which
-/// saves the gradient buffer's write and read; the gradient is then not kept on its own until the
-/// next `zeroGradient()`.
+/// saves the gradient buffer's write and read. The gradient is then not kept on its own: `gradient`
+/// is nil until the next `zeroGradient()`, and optimizers skip the parameter, as PyTorch's skip a
+/// parameter whose `grad` is `None`.
 public final class Parameter {
     /// "weight" or "bias".
     public let name: String
@@ -33,14 +34,12 @@ public final class Parameter {
     }
 
     /// The accumulated gradient (materialised as zeros if nothing has accumulated since the last
-    /// `zeroGradient()`).
-    ///
-    /// - Precondition: the gradient was not redirected into an optimizer's state since the last
-    ///   `zeroGradient()` (as `TrainingStep` does for SGD with plain momentum).
-    public var gradient: Tensor {
-        precondition(redirection == nil, "Parameter \(name): this step's gradient went straight into the "
-                     + "optimizer's momentum buffer and is not kept on its own; call zeroGradient() and run "
-                     + "backward again (without the optimizer's prepareForBackward) to read it")
+    /// `zeroGradient()`), or nil while the gradient goes into an optimizer's state instead (since
+    /// `accumulate(into:scaling:)`, as `TrainingStep` arranges for SGD with plain momentum): to read
+    /// it, call `zeroGradient()` and run the backward pass without the optimizer's
+    /// `prepareForBackward`.
+    public var gradient: Tensor? {
+        guard redirection == nil else { return nil }
         if gradientIsZero { storedGradient.fill(0); gradientIsZero = false }
         return storedGradient
     }
@@ -67,8 +66,8 @@ public final class Parameter {
     }
 
     /// Marks the redirected sum as used by an optimizer step: `isAccumulating(into:)` is false
-    /// again, so a second step without a new backward pass does not take it for a fresh one (it
-    /// asks for `gradient`, which is still not available).
+    /// again, so a second step without a new backward pass does not take it for a fresh one (and,
+    /// `gradient` being nil, skips the parameter).
     package func finishAccumulation() { redirectionUsed = true }
 
     /// Whether backward passes go to `buffer` and no step has used the sum yet (since

@@ -5,8 +5,8 @@ import DistillNN
 /// to the logits, backward, optimizer update.
 ///
 /// The optimizer is told before the backward pass (`prepareForBackward`), so SGD with plain
-/// momentum takes the gradients straight into its momentum buffers: after a step, the parameters'
-/// `gradient` is then not available (read gradients with `model.zeroGradients()` and
+/// momentum takes the gradients straight into its momentum buffers: after such a step the
+/// parameters' `gradient` is nil (read gradients with `model.zeroGradients()` and
 /// `model.backward(_:)` yourself).
 ///
 /// The step owns the logits-gradient buffer and the model owns its activations, so once a batch

@@ -26,7 +26,7 @@ func checkGradients(_ layer: any Layer, inputShape: [Int], seed: UInt64, prepare
     for p in layer.parameters { p.zeroGradient() }
     _ = objective()
     let dx = layer.backward(w).values
-    let parameterGradients = layer.parameters.map { $0.gradient.values }
+    let parameterGradients = layer.parameters.map { $0.gradient!.values }
     let x0 = x.values
     let numericX = centralDifferences(x0, step: 1e-2) { probe in
         for i in 0..<probe.count { x[i] = probe[i] }
@@ -256,7 +256,7 @@ final class ConvolutionChunkTests: XCTestCase {
                 for p in layer.parameters { p.zeroGradient() }
                 let y = layer.forward(x, mode: .training).values
                 let dx = layer.backward(dy).values
-                results.append([y, dx, layer.weight.gradient.values, layer.bias.gradient.values])
+                results.append([y, dx, layer.weight.gradient!.values, layer.bias.gradient!.values])
             }
             XCTAssertEqual([single, chunked, unfoldedAgain].map(\.chunkImages), [5, 2, 2])
             XCTAssertEqual([single, chunked, unfoldedAgain].map(\.keptColumns), [true, true, false])
@@ -340,7 +340,7 @@ final class ChannelMajorTests: XCTestCase {
                 outputs.append(y.values)
                 let dy = Tensor(shape: y.shape, values: fixtureValues(y.count, seed: 4, scale: 1))
                 let dx = net.backward(dy).values
-                gradients.append([dx] + net.parameters.map(\.gradient.values))
+                gradients.append([dx] + net.parameters.map(\.gradient!.values))
             }
             assertIdentical(outputs[0], outputs[1], c.name)
             XCTAssertEqual(gradients[0].count, gradients[1].count)

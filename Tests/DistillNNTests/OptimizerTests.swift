@@ -8,7 +8,7 @@ import DistillTestSupport
 final class OptimizerTests: XCTestCase {
     func parameter(_ w: [Float] = [1, -2, 3], gradient g: [Float] = [0.5, 0.25, -1]) -> Parameter {
         let p = Parameter(name: "weight", value: Tensor(shape: [1, w.count], values: w), isWeight: true)
-        let grad = p.gradient
+        let grad = p.gradient!
         for i in 0..<g.count { grad[i] = g[i] }
         return p
     }
@@ -60,10 +60,37 @@ final class OptimizerTests: XCTestCase {
         // Zeroing after preparing ends the redirection: the gradient path, v = 0.9 v + g.
         sgd.prepareForBackward([p])
         p.zeroGradient()
-        let g = p.gradient
+        let g = p.gradient!
         for i in 0..<3 { g[i] = 1 }
         sgd.step([p])
         assertClose(sgd.velocities[0].values, [2.1745, 1.99225, 1.081], rtol: 0, atol: 1e-6)
+    }
+
+    /// After a step whose gradient went into the momentum buffer, the gradient is not kept: it
+    /// reads as nil (it used to trap), and another step without a backward pass skips the
+    /// parameter (as PyTorch skips `grad is None`) instead of reusing the sum; zeroing makes it
+    /// readable again.
+    func testGradientTakenIntoTheOptimizerReadsAsNil() {
+        let p = parameter()
+        let sgd = SGD(learningRate: 0.1, momentum: 0.9)
+        p.zeroGradient()
+        sgd.prepareForBackward([p])
+        let (target, _) = p.accumulationTarget()
+        for i in 0..<3 { target[i] = 1 }   // v = 0.9 * 0 + 1
+        XCTAssertNil(p.gradient)
+        sgd.step([p])
+        XCTAssertNil(p.gradient)
+        let (weights, velocity) = (p.value.values, sgd.velocities[0].values)
+        assertClose(weights, [0.9, -2.1, 2.9], rtol: 0, atol: 1e-6)
+        sgd.step([p])   // no new gradient: nothing changes
+        XCTAssertEqual(p.value.values, weights)
+        XCTAssertEqual(sgd.velocities[0].values, velocity)
+        let adam = Adam(learningRate: 0.1)
+        sgd.prepareForBackward([p])
+        adam.step([p])   // Adam skips it too
+        XCTAssertEqual(p.value.values, weights)
+        p.zeroGradient()
+        XCTAssertEqual(p.gradient?.values, [0, 0, 0])
     }
 
     func testAdamSingleStepAndBiasCorrection() {
@@ -75,7 +102,7 @@ final class OptimizerTests: XCTestCase {
         assertClose(p.value.values, [0.99, -2.01, 3.01], rtol: 0, atol: 1e-6)
         // Step 2 with gradient 2g: m = 0.09 g + 0.2 g = 0.29 g, mhat = 0.29 g / 0.19;
         // v = 0.000999 g^2 + 0.004 g^2 = 0.004999 g^2, vhat = v / (1 - 0.999^2).
-        let grad = p.gradient
+        let grad = p.gradient!
         for i in 0..<3 { grad[i] *= 2 }
         adam.step([p])
         let g: [Double] = [0.5, 0.25, -1]
@@ -123,7 +150,7 @@ final class OptimizerTests: XCTestCase {
             let p = Parameter(name: "weight", value: Tensor(zeros: [target.count]), isWeight: true)
             for _ in 0..<steps {
                 p.zeroGradient()
-                let g = p.gradient
+                let g = p.gradient!
                 for i in 0..<target.count { g[i] = 2 * curvature[i] * (p.value[i] - target[i]) }
                 optimizer.step([p])
             }
@@ -136,7 +163,7 @@ final class OptimizerTests: XCTestCase {
     func testLargeParameterUsesTheSameRule() {
         let n = 1_000_003
         let p = Parameter(name: "weight", value: Tensor(zeros: [n]), isWeight: true)
-        let g = p.gradient
+        let g = p.gradient!
         for i in 0..<n { p.value[i] = Float(i % 97); g[i] = Float(i % 13) - 6 }
         SGD(learningRate: 0.5, momentum: 0.9, weightDecay: 0.01).step([p])
         for i in stride(from: 0, to: n, by: 9973) + [n - 1, n - 2, n - 3] {
@@ -169,10 +196,10 @@ final class OptimizerTests: XCTestCase {
             let bigOptimizer = make(), smallOptimizer = make()
             for step in 1...2 {
                 let scale = Float(step)
-                let g = big.gradient
+                let g = big.gradient!
                 for i in 0..<n { g[i] = g0[i] * scale }
                 for (p, indices) in zip(small, sampled) {
-                    for (k, i) in indices.enumerated() { p.gradient[k] = g0[i] * scale }
+                    for (k, i) in indices.enumerated() { p.gradient![k] = g0[i] * scale }
                 }
                 bigOptimizer.step([big])
                 smallOptimizer.step(small)

@@ -46,14 +46,14 @@ final class EndToEndTests: XCTestCase {
         let labels: [Int32] = [0, 1, 2, 1]
         try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
         let first = try labels.withUnsafeBufferPointer { try step.run(batch: batch, labels: $0).logits }
-        let pointers = model.parameters.map { ($0.value.pointer, $0.gradient.pointer) }
+        let pointers = model.parameters.map { ($0.value.pointer, $0.gradient!.pointer) }
         try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
         let second = try labels.withUnsafeBufferPointer { try step.run(batch: batch, labels: $0).logits }
         XCTAssertTrue(first.storage === second.storage)
         XCTAssertEqual(first.pointer, second.pointer)
         for (p, (value, gradient)) in zip(model.parameters, pointers) {
             XCTAssertEqual(p.value.pointer, value)
-            XCTAssertEqual(p.gradient.pointer, gradient)
+            XCTAssertEqual(p.gradient!.pointer, gradient)
         }
     }
 
@@ -108,7 +108,7 @@ final class EndToEndTests: XCTestCase {
             try labels.withUnsafeBufferPointer {
                 _ = try TrainingStep(model: model, optimizer: optimizer).run(batch: Tensor(shape: [2, 4], values: fixtureValues(8, seed: 3)), labels: $0)
             }
-            XCTAssertTrue(model.parameters[0].gradient.values.contains { $0 != 0 })
+            XCTAssertTrue(model.parameters[0].gradient!.values.contains { $0 != 0 })
         }
     }
 

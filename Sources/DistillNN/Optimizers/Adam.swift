@@ -55,8 +55,9 @@ public final class Adam: Optimizer {
         let decay = decoupledWeightDecay ? 1 - learningRate * weightDecay : 1
         let l2 = decoupledWeightDecay ? 0 : weightDecay
         for (index, p) in parameters.enumerated() {
+            guard let g = p.gradient else { continue }   // no gradient: skipped, as PyTorch skips grad None
             elementwise(p.value.count, AdamUpdate(
-                w: p.value.pointer, g: p.gradient.pointer, m: firstMoment[index].pointer,
+                w: p.value.pointer, g: g.pointer, m: firstMoment[index].pointer,
                 v: secondMoment[index].pointer, beta1: beta1, beta2: beta2, epsilon: epsilon, decay: decay,
                 l2: l2, stepSize: stepSize, inverseSqrtCorrection2: invSqrtBC2))
         }

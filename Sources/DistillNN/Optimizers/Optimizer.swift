@@ -8,13 +8,14 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// The optional max-norm constraint applied to weights after each update.
     var maxNorm: Float? { get set }
-    /// One update of every parameter from its gradient. Gradients are left as they are (a gradient
-    /// that went into the optimizer's state through `prepareForBackward` is marked as used).
+    /// One update of every parameter from its gradient; a parameter whose `gradient` is nil is
+    /// skipped. Gradients are left as they are (a gradient that went into the optimizer's state
+    /// through `prepareForBackward` is marked as used).
     func step(_ parameters: [Parameter])
     /// Called after `zeroGradient()` and before the backward pass whose gradients the next `step`
     /// uses, with the same parameters: the optimizer may have the gradients accumulate straight
     /// into its own state (SGD's momentum), which spares a buffer's write and read per step. The
-    /// parameters' `gradient` is then not available until their next `zeroGradient()`.
+    /// parameters' `gradient` is then nil until their next `zeroGradient()`.
     /// `TrainingStep` calls it; the default does nothing.
     func prepareForBackward(_ parameters: [Parameter])
     /// Everything the optimizer carries from step to step (momentum buffers, moments, the step

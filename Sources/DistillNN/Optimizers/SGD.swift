@@ -52,6 +52,7 @@ public final class SGD: Optimizer {
         for (index, p) in parameters.enumerated() { p.accumulate(into: velocity[index], scaling: momentum) }
     }
 
+    /// One update of every parameter; a parameter without a gradient (`gradient` nil) is skipped.
     public func step(_ parameters: [Parameter]) {
         velocity.prepare(for: parameters)
         for (index, p) in parameters.enumerated() {
@@ -64,13 +65,15 @@ public final class SGD: Optimizer {
                 if p.isAccumulating(into: velocity[index]) {
                     if p.hasZeroGradient { elementwise(count, Scale(x: v, factor: momentum)) }
                     p.finishAccumulation()
+                } else if let g = p.gradient {
+                    elementwise(count, Accumulate(v: v, g: g.pointer, momentum: momentum))
                 } else {
-                    elementwise(count, Accumulate(v: v, g: p.gradient.pointer, momentum: momentum))
+                    continue   // no gradient since the sum was used: skipped
                 }
                 axpy(count: count, alpha: -learningRate, x: v, y: w)
                 continue
             }
-            let g = p.gradient.pointer
+            guard let g = p.gradient?.pointer else { continue }
             if momentum == 0 && weightDecay == 0 {
                 axpy(count: count, alpha: -learningRate, x: g, y: w)
             } else if momentum == 0 {
