@@ -30,13 +30,8 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
         }
         // Record the step's GEMM calls, and which of them the forward pass makes.
         try runStep()
-        gemmTrace = []
-        _ = model.forward(batch, mode: .training)
-        let forwardCount = gemmTrace!.count
-        gemmTrace = []
-        try runStep()
-        let calls = gemmTrace!
-        gemmTrace = nil
+        let forwardCount = recordingGemmCalls { _ = model.forward(batch, mode: .training) }.calls.count
+        let calls = try recordingGemmCalls { try runStep() }.calls
         let forwardFloor = GemmReplay(Array(calls[..<forwardCount])), backwardFloor = GemmReplay(Array(calls[forwardCount...]))
         let floor = { forwardFloor.run(); backwardFloor.run() }
         let updateFloor = AxpyReplay(counts: model.parameters.map(\.value.count))
@@ -135,20 +130,16 @@ final class AxpyReplay {
 func printLayerBreakdown(model: Model, batch: Tensor) {
     var x = batch.reshaped([batch.shape[0]] + model.networkInputShape)
     var parts: [String] = []
-    for layer in model.network.layers {
+    for (layer, layout) in zip(model.network.layers, model.network.layouts) {
         let input = x
-        gemmTrace = []
-        var y = layer.forward(input, mode: .training)
-        let forwardCalls = GemmReplay(gemmTrace!)
-        gemmTrace = nil
-        let f = secondsPerCall(20) { y = layer.forward(input, mode: .training) }
+        let recorded = recordingGemmCalls { layer.forward(input, mode: .training, layout: layout) }
+        var y = recorded.result
+        let forwardCalls = GemmReplay(recorded.calls)
+        let f = secondsPerCall(20) { y = layer.forward(input, mode: .training, layout: layout) }
         let g = Tensor(zeros: y.shape)
         g.fill(0.01)
-        gemmTrace = []
         for p in layer.parameters { p.zeroGradient() }
-        _ = layer.backward(g)
-        let backwardCalls = GemmReplay(gemmTrace!)
-        gemmTrace = nil
+        let backwardCalls = GemmReplay(recordingGemmCalls { _ = layer.backward(g) }.calls)
         let b = secondsPerCall(20) { for p in layer.parameters { p.zeroGradient() }; _ = layer.backward(g) }
         var text = "\(layer.descriptor) \(format(f * 1000, 2))/\(format(b * 1000, 2))"
         if !forwardCalls.calls.isEmpty {

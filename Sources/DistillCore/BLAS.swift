@@ -25,10 +25,21 @@ package struct GemmCall: Sendable, Equatable {
     }
 }
 
-/// When non-nil, every `gemm` call is appended here. The benchmark records the calls of one
-/// training step and replays them on their own buffers to time the BLAS floor of that step.
-/// Single-threaded use only.
-nonisolated(unsafe) package var gemmTrace: [GemmCall]?
+/// Collects the `gemm` calls made inside `recordingGemmCalls` (the benchmark records a training
+/// step's calls and replays them on their own buffers to time the step's BLAS floor).
+package final class GemmRecorder: @unchecked Sendable {   // written by one thread, inside its scope
+    package fileprivate(set) var calls: [GemmCall] = []
+    /// The recorder of the innermost `recordingGemmCalls` on this thread; nil outside one.
+    @TaskLocal static var current: GemmRecorder?
+}
+
+/// Runs `body` and returns what it returns with the `gemm` calls it made, in order. Outside such a
+/// scope `gemm` records nothing (one task-local read per call).
+package func recordingGemmCalls<R>(_ body: () throws -> R) rethrows -> (result: R, calls: [GemmCall]) {
+    let recorder = GemmRecorder()
+    let result = try GemmRecorder.$current.withValue(recorder) { try body() }
+    return (result, recorder.calls)
+}
 
 /// Row-major single-precision matrix product `C = alpha * op(A) * op(B) + beta * C`.
 ///
@@ -46,8 +57,8 @@ package func gemm(
     c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     guard m > 0, n > 0 else { return }
-    if gemmTrace != nil {
-        gemmTrace!.append(GemmCall(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta))
+    if let recorder = GemmRecorder.current {
+        recorder.calls.append(GemmCall(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta))
     }
     if k == 0 {
         // BLAS leaves C untouched for k = 0 only when beta = 1; make the result well defined.

@@ -17,6 +17,11 @@ public protocol Layer: AnyObject {
     /// Computes the output. In `.training` mode the layer keeps what `backward` needs.
     func forward(_ input: Tensor, mode: Mode) -> Tensor
 
+    /// The forward pass with input and output laid out in memory as `layout` says (`Sequential`
+    /// passes its plan); `backward` follows the layout of the last forward pass. Layers that do not
+    /// care take it as NCHW: the default calls `forward(_:mode:)`.
+    func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor
+
     /// Given `dL/d output` for the last training-mode forward pass, adds the parameter gradients
     /// into `parameters[i].gradient` and returns `dL/d input` (empty when
     /// `computesInputGradient` is false).
@@ -35,6 +40,24 @@ public protocol Layer: AnyObject {
 
 extension Layer {
     public var parameters: [Parameter] { [] }
+
+    public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor { forward(input, mode: mode) }
+}
+
+/// How a layer's input and output lie in memory. The shapes always read `[N, C, H, W]`; a
+/// channel-major tensor is ordered `[C, N, H, W]` in memory, the layout a convolution's GEMM
+/// produces and consumes, which spares a permutation between convolutions (see `Conv2D`).
+public struct ActivationLayout: Sendable, Equatable {
+    public var inputIsChannelMajor: Bool
+    public var outputIsChannelMajor: Bool
+
+    public init(inputIsChannelMajor: Bool = false, outputIsChannelMajor: Bool = false) {
+        self.inputIsChannelMajor = inputIsChannelMajor
+        self.outputIsChannelMajor = outputIsChannelMajor
+    }
+
+    /// Both in the usual order.
+    public static let nchw = ActivationLayout()
 }
 
 /// An architecture that cannot be built or does not fit its input or its weights.

@@ -43,14 +43,17 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(c, [0.25, -0.5, 0.75, 1])
     }
 
-    /// `gemmTrace` records each call's shape, and `compacted` gives each operand its used width.
-    func testGemmTraceRecordsCallsAndCompactsStrides() {
+    /// `recordingGemmCalls` records each call's shape inside its scope only, and `compacted` gives
+    /// each operand its used width.
+    func testGemmRecordingRecordsCallsAndCompactsStrides() {
         let a = [Float](repeating: 1, count: 2 * 5), b = [Float](repeating: 1, count: 3 * 4)
         var c = [Float](repeating: 0, count: 2 * 6)
-        gemmTrace = []
-        gemm(.none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0.9, c: &c, ldc: 6)
-        let calls = gemmTrace!
-        gemmTrace = nil
+        let (_, calls) = recordingGemmCalls {
+            gemm(.none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0.9, c: &c, ldc: 6)
+        }
+        let (_, outside) = recordingGemmCalls { () }
+        gemm(.none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0, c: &c, ldc: 6)   // not recorded
+        XCTAssertEqual(outside, [])
         XCTAssertEqual(calls, [GemmCall(transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 5, ldb: 4, ldc: 6, beta: 0.9)])
         XCTAssertEqual(calls[0].compacted,
                        GemmCall(transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 3, ldb: 4, ldc: 4, beta: 0.9))

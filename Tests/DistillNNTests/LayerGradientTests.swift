@@ -280,20 +280,28 @@ final class ChannelMajorTests: XCTestCase {
         var generator = SeededGenerator(seed: 1)
         let cnn = try ArchitectureSpec(parsing: "cnn:3,4/fc:5").build(inputShape: [1, 8, 6], classes: 3, dropout: 0.5,
                                                                         generator: &generator)
-        let convs = cnn.layers.compactMap { $0 as? Conv2D }, flatten = cnn.layers.compactMap { $0 as? Flatten }
-        XCTAssertEqual(convs.map(\.inputIsChannelMajor), [false, true])
-        XCTAssertEqual(convs.map(\.outputIsChannelMajor), [true, true])
-        XCTAssertEqual(flatten.map(\.inputIsChannelMajor), [true])
+        // conv, pool, relu, conv, pool, relu, flatten, dropout, linear, relu, linear
+        let cm = ActivationLayout(inputIsChannelMajor: true, outputIsChannelMajor: true)
+        XCTAssertEqual(cnn.layouts, [ActivationLayout(outputIsChannelMajor: true), .nchw, .nchw, cm, .nchw, .nchw,
+                                     ActivationLayout(inputIsChannelMajor: true), .nchw, .nchw, .nchw, .nchw])
 
         func conv() -> Conv2D { Conv2D(inputChannels: 2, outputChannels: 2, kernelSize: (3, 3), padding: 1, generator: &generator) }
         // Dropout breaks a run (its mask follows memory order); a run must end inside the network.
         let a = conv(), b = conv(), c = conv()
-        _ = Sequential([a, Dropout(probability: 0.5, generator: SeededGenerator(seed: 2)), b, ReLU(), c, MaxPool2D(kernel: 2)])
-        XCTAssertEqual([a.outputIsChannelMajor, b.inputIsChannelMajor], [false, false])
-        XCTAssertEqual([b.outputIsChannelMajor, c.inputIsChannelMajor, c.outputIsChannelMajor], [true, true, false])
-        // The layers' last Sequential decides: the same layers regrouped lose the hand-over.
-        _ = Sequential([b, Dropout(probability: 0.5, generator: SeededGenerator(seed: 3)), c])
-        XCTAssertEqual([b.outputIsChannelMajor, c.inputIsChannelMajor], [false, false])
+        let first = Sequential([a, Dropout(probability: 0.5, generator: SeededGenerator(seed: 2)), b, ReLU(), c, MaxPool2D(kernel: 2)])
+        XCTAssertEqual(first.layouts, [.nchw, .nchw, ActivationLayout(outputIsChannelMajor: true), .nchw,
+                                       ActivationLayout(inputIsChannelMajor: true), .nchw])
+        // Each Sequential has its own plan: the same layers regrouped hand over in NCHW here, and the
+        // first network still computes what it computed before.
+        let x = Tensor(shape: [2, 2, 4, 4], values: fixtureValues(64, seed: 5))
+        let before = first.forward(x, mode: .inference).values
+        let second = Sequential([b, Dropout(probability: 0.5, generator: SeededGenerator(seed: 3)), c])
+        XCTAssertEqual(second.layouts, [.nchw, .nchw, .nchw])
+        _ = second.forward(x, mode: .inference)
+        assertIdentical(first.forward(x, mode: .inference).values, before)
+        // A layer called on its own is NCHW both ways, whatever Sequential holds it.
+        let alone = c.forward(x, mode: .inference).values
+        assertIdentical(Sequential([c], channelMajor: false).forward(x, mode: .inference).values, alone)
     }
 
     /// The CNN teacher's architecture, a small one with odd sizes and one image per chunk (the
@@ -321,12 +329,8 @@ final class ChannelMajorTests: XCTestCase {
         ]
         for c in cases {
             var g1 = SeededGenerator(seed: 7), g2 = SeededGenerator(seed: 7)
-            let channelMajor = try c.build(&g1), imageMajor = try c.build(&g2)
-            for layer in imageMajor.layers {
-                if let conv = layer as? Conv2D { conv.inputIsChannelMajor = false; conv.outputIsChannelMajor = false }
-                if let flatten = layer as? Flatten { flatten.inputIsChannelMajor = false }
-            }
-            XCTAssertTrue(channelMajor.layers.contains { ($0 as? Flatten)?.inputIsChannelMajor == true }, c.name)
+            let channelMajor = try c.build(&g1), imageMajor = Sequential(try c.build(&g2).layers, channelMajor: false)
+            XCTAssertTrue(channelMajor.layouts.contains { $0.inputIsChannelMajor }, c.name)
             if let bytes = c.bytes {   // the NCHW reference keeps its columns
                 for case let conv as Conv2D in imageMajor.layers { conv.chunkBytes = bytes.chunk }
                 for case let conv as Conv2D in channelMajor.layers { conv.chunkBytes = bytes.chunk; conv.keptColumnsBytes = bytes.kept }

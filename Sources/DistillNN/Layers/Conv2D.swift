@@ -11,8 +11,8 @@ import DistillCore
 ///
 /// Inside a `Sequential`, a convolution whose output goes (through pooling and ReLU only) to
 /// another convolution or to `Flatten` hands it over channel-major: memory ordered `[Cout, N, Ho, Wo]`
-/// while the shape still reads `[N, Cout, Ho, Wo]` (`outputIsChannelMajor`, and
-/// `inputIsChannelMajor` on the receiver). That is the GEMM's own layout, `[Cout, m P]` for a chunk
+/// while the shape still reads `[N, Cout, Ho, Wo]` (the `ActivationLayout` the `Sequential` plans
+/// and passes to `forward(_:mode:layout:)`; called on its own, a convolution is NCHW both ways). That is the GEMM's own layout, `[Cout, m P]` for a chunk
 /// of `m` images, so the GEMM writes the output in place, starting from the bias (beta 1), and the
 /// backward pass reads the output gradient in place: no permutation either way. The values are
 /// NCHW's, except that the bias is added before the product instead of after it (the same sum
@@ -42,10 +42,10 @@ public final class Conv2D: Layer {
     public let weight: Parameter
     public let bias: Parameter
     public var computesInputGradient = true
-    /// Whether the input is laid out `[Cin, N, H, W]` in memory (set by `Sequential`).
-    public internal(set) var inputIsChannelMajor = false
-    /// Whether the output is laid out `[Cout, N, Ho, Wo]` in memory (set by `Sequential`).
-    public internal(set) var outputIsChannelMajor = false
+    /// The layout of the last forward pass, which its backward pass follows: whether the input is
+    /// `[Cin, N, H, W]` and the output `[Cout, N, Ho, Wo]` in memory.
+    private var inputIsChannelMajor = false
+    private var outputIsChannelMajor = false
 
     /// The target size of one chunk's columns or products, whichever is larger, in bytes (tests
     /// lower it to force several chunks).
@@ -117,7 +117,10 @@ public final class Conv2D: Layer {
         return Geometry(n: n, h: h, w: w, ho: ho, wo: wo, k: k, p: p, chunk: chunk)
     }
 
-    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor { forward(input, mode: mode, layout: .nchw) }
+
+    public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor {
+        (inputIsChannelMajor, outputIsChannelMajor) = (layout.inputIsChannelMajor, layout.outputIsChannelMajor)
         if input.shape != inputShape { inputShape = input.shape }
         if mode == .training { self.input = input }   // for the backward pass, as Linear keeps it
         let g = geometry

@@ -3,10 +3,11 @@ import DistillCore
 /// A view of the same storage in both directions (no copy), unless the input is channel-major.
 public final class Flatten: Layer {
     public var computesInputGradient = true
-    /// Whether the input `[N, C, ...]` is laid out `[C, N, ...]` in memory (set by `Sequential`
-    /// after a convolution that hands over channel-major activations): then the forward pass
-    /// copies it into NCHW order, and the backward pass copies the gradient back.
-    public internal(set) var inputIsChannelMajor = false
+    /// Whether the last forward pass's input `[N, C, ...]` was laid out `[C, N, ...]` in memory
+    /// (the layout a `Sequential` passes after a convolution that hands over channel-major
+    /// activations): the forward pass then copies it into NCHW order, and the backward pass copies
+    /// the gradient back.
+    private var inputIsChannelMajor = false
     private var inputShape: [Int] = []
     private var output = Tensor(zeros: [0])
     private var inputGradient = Tensor(zeros: [0])
@@ -20,7 +21,10 @@ public final class Flatten: Layer {
         return [n, inputShape.dropFirst().reduce(1, *)]
     }
 
-    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor { forward(input, mode: mode, layout: .nchw) }
+
+    public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor {
+        inputIsChannelMajor = layout.inputIsChannelMajor
         if inputIsChannelMajor {
             inputShape = input.shape
             let n = input.shape[0], c = input.shape.count > 1 ? input.shape[1] : 1

@@ -5,35 +5,43 @@ import DistillCore
 /// Between a `Conv2D` and the next `Conv2D` or `Flatten`, when only `MaxPool2D` and `ReLU` (which
 /// treat each plane alike) stand between them, activations and their gradients travel
 /// channel-major, `[C, N, H, W]` in memory under an `[N, C, H, W]` shape, which spares the
-/// convolutions a permutation each way (see `Conv2D`). The network's input and output keep
-/// their usual layout; the layers of such a run, called one by one in order, do the same.
+/// convolutions a permutation each way (see `Conv2D`). The plan is `layouts`, made when the
+/// `Sequential` is built and passed to each layer's forward pass; the layers themselves keep no
+/// such setting, so a layer in two `Sequential`s follows each one's plan. The network's input and
+/// output keep their usual layout.
 public final class Sequential: Layer {
     public let layers: [any Layer]
+    /// The memory layout of each layer's input and output.
+    public let layouts: [ActivationLayout]
     public var computesInputGradient: Bool {
         get { layers.first?.computesInputGradient ?? true }
         set { layers.first?.computesInputGradient = newValue }
     }
 
-    public init(_ layers: [any Layer]) {
+    /// - Parameter channelMajor: plan channel-major hand-overs (false: NCHW everywhere, the
+    ///   reference the tests compare with).
+    public init(_ layers: [any Layer], channelMajor: Bool = true) {
         self.layers = layers
-        // Start from NCHW everywhere (a Sequential built earlier around these layers may have
-        // set the flags), then mark the runs.
-        for layer in layers {
-            if let conv = layer as? Conv2D { conv.inputIsChannelMajor = false; conv.outputIsChannelMajor = false }
-            if let flatten = layer as? Flatten { flatten.inputIsChannelMajor = false }
-        }
-        var producer: Conv2D?   // a convolution whose output reaches the current layer plane-wise
-        for layer in layers {
-            if let conv = layer as? Conv2D {
-                if let producer { producer.outputIsChannelMajor = true; conv.inputIsChannelMajor = true }
-                producer = conv
-            } else if let flatten = layer as? Flatten {
-                if let producer { producer.outputIsChannelMajor = true; flatten.inputIsChannelMajor = true }
-                producer = nil
+        self.layouts = channelMajor ? Sequential.plan(layers) : layers.map { _ in .nchw }
+    }
+
+    /// Channel-major from a convolution to the next convolution or `Flatten` reached through
+    /// pooling and ReLU only; NCHW everywhere else.
+    static func plan(_ layers: [any Layer]) -> [ActivationLayout] {
+        var layouts = layers.map { _ in ActivationLayout.nchw }
+        var producer: Int?   // a convolution whose output reaches the current layer plane-wise
+        for (i, layer) in layers.enumerated() {
+            if layer is Conv2D || layer is Flatten {
+                if let producer {
+                    layouts[producer].outputIsChannelMajor = true
+                    layouts[i].inputIsChannelMajor = true
+                }
+                producer = layer is Conv2D ? i : nil
             } else if !(layer is MaxPool2D || layer is ReLU) {
                 producer = nil
             }
         }
+        return layouts
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
@@ -53,7 +61,7 @@ public final class Sequential: Layer {
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         var x = input
-        for layer in layers { x = layer.forward(x, mode: mode) }
+        for (layer, layout) in zip(layers, layouts) { x = layer.forward(x, mode: mode, layout: layout) }
         return x
     }
 
