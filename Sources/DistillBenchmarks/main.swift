@@ -15,6 +15,7 @@ let usage = """
                             of keeping them (the alternative BENCHMARKS.md compares)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
     """
+BLASKernel.useBestKernel()
 let arguments = CommandLine.arguments.dropFirst()
 // Check every argument before running anything: a mistyped one must not start a long run.
 do {
@@ -43,7 +44,7 @@ let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in
 /// The group to run (data, losses or training); all when absent.
 let only = arguments.first { ["data", "losses", "training"].contains($0) }
 
-print("Distill benchmarks (\(processorCount) cores)\(quick ? " [quick]" : "")")
+print("Distill benchmarks (\(processorCount) cores, BLAS kernel \(BLASKernel.current))\(quick ? " [quick]" : "")")
 print("")
 // Data first, so that the resident-memory figure is the data set's alone.
 if only == nil || only == "data" { try runDataBenchmark(quick: quick); print("") }

@@ -24,6 +24,7 @@ struct Distill: ParsableCommand {
 @main
 enum Main {
     static func main() {
+        BLASKernel.useBestKernel()
         do {
             var command = try Distill.parseAsRoot()
             try command.run()

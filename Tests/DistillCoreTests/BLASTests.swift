@@ -43,6 +43,20 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(c, [0.25, -0.5, 0.75, 1])
     }
 
+    /// A better OpenBLAS kernel is asked for only when OpenBLAS fell back to its generic one, the
+    /// user has not chosen one, and the CPU has what the kernel needs.
+    func testBetterKernelOnlyReplacesTheGenericOne() {
+        let avx512: Set<String> = ["sse2", "avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+        XCTAssertEqual(BLASKernel.better(than: "Prescott", flags: avx512, coreTypeIsSet: false), "SkylakeX")
+        XCTAssertEqual(BLASKernel.better(than: "Prescott", flags: ["avx2", "fma"], coreTypeIsSet: false), "Haswell")
+        XCTAssertNil(BLASKernel.better(than: "Prescott", flags: ["avx2"], coreTypeIsSet: false))   // no FMA
+        XCTAssertNil(BLASKernel.better(than: "Prescott", flags: avx512, coreTypeIsSet: true))     // the user's choice
+        XCTAssertNil(BLASKernel.better(than: "Zen", flags: avx512, coreTypeIsSet: false))         // recognised
+        #if canImport(Glibc)
+        XCTAssertTrue(BLASKernel.cpuFlags().contains("sse2"), "/proc/cpuinfo's flags")
+        #endif
+    }
+
     /// `recordingGemmCalls` records each call's shape inside its scope only, and `compacted` gives
     /// each operand its used width.
     func testGemmRecordingRecordsCallsAndCompactsStrides() {

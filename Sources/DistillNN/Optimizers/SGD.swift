@@ -12,10 +12,10 @@ import DistillCore
 /// and `step` is then only `w = w - learningRate * v`: three streams over memory instead of five,
 /// through BLAS `saxpy` (one fused multiply-add per element, as PyTorch's `w.add_(v, alpha=-lr)`;
 /// `step` without `prepareForBackward` does the same after its own `v = momentum * v + grad`, and
-/// plain SGD without weight decay updates through `saxpy` too). The numbers are the same bit for
-/// bit with and without `prepareForBackward` when the GEMM sums the batch in one block (OpenBLAS:
-/// a few hundred rows), and the same to rounding otherwise (`momentum * v` then meets the blocks'
-/// partial sums one at a time).
+/// plain SGD without weight decay updates through `saxpy` too). The numbers are the same to
+/// rounding with and without `prepareForBackward`, and bit for bit where the GEMM kernel adds one
+/// block's sum to `momentum * v` (OpenBLAS's Haswell kernel for batches of a few hundred rows);
+/// otherwise `momentum * v` meets the partial sums in the kernel's order.
 public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float
