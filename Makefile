@@ -6,7 +6,7 @@ SWIFT ?= swift
 NATIVE ?= -Xswiftc -target-cpu -Xswiftc native
 RELEASE = $(SWIFT) build -c release $(NATIVE)
 
-.PHONY: setup build demo test bench bench-pytorch fuzz interop clean
+.PHONY: setup build demo test lint format bench bench-pytorch fuzz interop clean
 
 setup:
 	@./scripts/setup
@@ -23,6 +23,14 @@ demo: setup
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+
+## Style: swift-format (shipped with the Swift 6 toolchain) with the repository's .swift-format.
+FORMATTED = Sources Tests Fuzz Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(FORMATTED)
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel $(FORMATTED)
 
 ## Benchmarks: prints figures (see BENCHMARKS.md); asserts nothing.
 bench: setup
