@@ -22,7 +22,7 @@ let package = Package(
         .executable(name: "distill", targets: ["distill"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         .systemLibrary(
@@ -34,18 +34,31 @@ let package = Package(
         .target(
             name: "DistillCore",
             dependencies: [.target(name: "CBLAS", condition: .when(platforms: [.linux]))],
-            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .visionOS]))]
+            linkerSettings: [
+                .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .visionOS]))
+            ]
         ),
         .target(name: "DistillLosses", dependencies: ["DistillCore"]),
         .target(name: "DistillFormats", dependencies: ["DistillCore", "CZlib"]),
         .target(name: "DistillData", dependencies: ["DistillCore", "DistillFormats"]),
         .target(name: "DistillNN", dependencies: ["DistillCore", "DistillFormats"]),
-        .target(name: "DistillTraining", dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData"]),
-        .target(name: "DistillReport", dependencies: ["DistillCore", "DistillData", "DistillLosses", "DistillNN", "DistillTraining"]),
+        .target(
+            name: "DistillTraining",
+            dependencies: [
+                "DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData",
+            ]),
+        .target(
+            name: "DistillReport",
+            dependencies: [
+                "DistillCore", "DistillData", "DistillLosses", "DistillNN", "DistillTraining",
+            ]),
         .target(
             name: "DistillKit",
-            dependencies: ["DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData", "DistillTraining",
-                           "DistillReport"]
+            dependencies: [
+                "DistillCore", "DistillLosses", "DistillFormats", "DistillNN", "DistillData",
+                "DistillTraining",
+                "DistillReport",
+            ]
         ),
         .executableTarget(
             name: "distill",
@@ -56,27 +69,50 @@ let package = Package(
         ),
         .executableTarget(name: "DistillBenchmarks", dependencies: ["DistillKit"]),
         // Fuzzing: the readers' entry points, and one libFuzzer target per reader (`make fuzz`).
-        .target(name: "DistillFuzzing", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
+        .target(
+            name: "DistillFuzzing", dependencies: ["DistillCore", "DistillFormats", "DistillNN"]),
         .executableTarget(name: "FuzzIDX", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzIDX"),
-        .executableTarget(name: "FuzzGzip", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzGzip"),
+        .executableTarget(
+            name: "FuzzGzip", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzGzip"),
         .executableTarget(name: "FuzzNPY", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzNPY"),
-        .executableTarget(name: "FuzzSafeTensors", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzSafeTensors"),
-        .executableTarget(name: "FuzzArchitecture", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzArchitecture"),
-        .target(name: "DistillTestSupport", dependencies: ["DistillCore"], path: "Tests/DistillTestSupport"),
+        .executableTarget(
+            name: "FuzzSafeTensors", dependencies: ["DistillFuzzing"], path: "Fuzz/FuzzSafeTensors"),
+        .executableTarget(
+            name: "FuzzArchitecture", dependencies: ["DistillFuzzing"],
+            path: "Fuzz/FuzzArchitecture"),
+        .target(
+            name: "DistillTestSupport", dependencies: ["DistillCore"],
+            path: "Tests/DistillTestSupport"),
         .testTarget(name: "DistillCoreTests", dependencies: ["DistillCore", "DistillTestSupport"]),
-        .testTarget(name: "DistillLossesTests", dependencies: ["DistillLosses", "DistillTestSupport"]),
-        .testTarget(name: "DistillFormatsTests", dependencies: ["DistillFormats", "DistillTestSupport"]),
-        .testTarget(name: "DistillNNTests", dependencies: ["DistillNN", "DistillFormats", "DistillTestSupport"]),
-        .testTarget(name: "DistillDataTests", dependencies: ["DistillData", "DistillFormats", "DistillTestSupport"],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "DistillCLITests", dependencies: [
-            "distill", "DistillKit", "DistillTestSupport",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .testTarget(name: "DistillFuzzingTests", dependencies: ["DistillFuzzing", "DistillTestSupport"],
-                    resources: [.copy("Corpus")]),
-        .testTarget(name: "DistillReportTests", dependencies: ["DistillReport", "DistillTraining", "DistillTestSupport"]),
-        .testTarget(name: "DistillTrainingTests", dependencies: ["DistillTraining", "DistillData", "DistillFormats", "DistillLosses", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillLossesTests", dependencies: ["DistillLosses", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillFormatsTests", dependencies: ["DistillFormats", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillNNTests",
+            dependencies: ["DistillNN", "DistillFormats", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillDataTests",
+            dependencies: ["DistillData", "DistillFormats", "DistillTestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "DistillCLITests",
+            dependencies: [
+                "distill", "DistillKit", "DistillTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(
+            name: "DistillFuzzingTests", dependencies: ["DistillFuzzing", "DistillTestSupport"],
+            resources: [.copy("Corpus")]),
+        .testTarget(
+            name: "DistillReportTests",
+            dependencies: ["DistillReport", "DistillTraining", "DistillTestSupport"]),
+        .testTarget(
+            name: "DistillTrainingTests",
+            dependencies: [
+                "DistillTraining", "DistillData", "DistillFormats", "DistillLosses",
+                "DistillTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

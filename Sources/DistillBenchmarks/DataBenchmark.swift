@@ -1,5 +1,6 @@
 import DistillKit
 import Foundation
+
 /// Loads Fashion-MNIST (gunzip and parse) and times one epoch of training batches: 128 normalised
 /// floats per batch, shuffled, with 2-pixel jitter.
 func runDataBenchmark(quick: Bool) throws {
@@ -15,7 +16,8 @@ func runDataBenchmark(quick: Bool) throws {
     let data = try DataDirectory.load(directory)
     let loadSeconds = monotonicSeconds() - loadStart
     let residentAfter = residentMegabytes()
-    let batcher = try Batcher(examples: data.training, batchSize: 128, shuffle: true, seed: 1, jitter: 2)
+    let batcher = try Batcher(
+        examples: data.training, batchSize: 128, shuffle: true, seed: 1, jitter: 2)
     var times: [Double] = []
     var batches = 0
     for epoch in 0..<(quick ? 2 : 5) {
@@ -27,9 +29,15 @@ func runDataBenchmark(quick: Bool) throws {
     }
     let epoch = median(times)
     print("Data pipeline (\(directory)):")
-    print("  load (gunzip + parse) \(data.training.count) + \(data.test.count) images: \(format(loadSeconds, 3)) s")
-    print("  one epoch, \(batches) batches of 128, shuffled, 2-pixel jitter: \(format(epoch, 3)) s (\(format(Double(data.training.count) / epoch, 0)) examples/s)")
-    print("  resident memory of the loaded data set: \(residentAfter - residentBefore) MB (process: \(residentAfter) MB)")
+    print(
+        "  load (gunzip + parse) \(data.training.count) + \(data.test.count) images: \(format(loadSeconds, 3)) s"
+    )
+    print(
+        "  one epoch, \(batches) batches of 128, shuffled, 2-pixel jitter: \(format(epoch, 3)) s (\(format(Double(data.training.count) / epoch, 0)) examples/s)"
+    )
+    print(
+        "  resident memory of the loaded data set: \(residentAfter - residentBefore) MB (process: \(residentAfter) MB)"
+    )
     try runTeacherRowsBenchmark(examples: data.training, quick: quick)
 }
 
@@ -39,24 +47,34 @@ func runTeacherRowsBenchmark(examples: Examples, quick: Bool) throws {
     let directory = NSTemporaryDirectory() + "distill-bench-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    print("  one epoch with teacher rows in step (no jitter), median of rounds; in memory vs memory-mapped NPY:")
+    print(
+        "  one epoch with teacher rows in step (no jitter), median of rounds; in memory vs memory-mapped NPY:"
+    )
     for classes in [10, 1000] {
         let rows = classes == 10 ? examples.count : 20000
         let set = examples.subset(0..<rows)
         let values = (0..<(rows * classes)).map { Float($0 % 977) * 0.01 }
         try NPY.write(floats: values, shape: [rows, classes], to: directory + "/one.npy")
-        try FileManager.default.createDirectory(atPath: directory + "/shards\(classes)", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory + "/shards\(classes)", withIntermediateDirectories: true)
         let cuts = [0, rows / 3, 2 * rows / 3, rows]
         for k in 0..<3 {
-            try NPY.write(floats: Array(values[(cuts[k] * classes)..<(cuts[k + 1] * classes)]), shape: [cuts[k + 1] - cuts[k], classes],
-                          to: directory + "/shards\(classes)/part-\(k).npy")
+            try NPY.write(
+                floats: Array(values[(cuts[k] * classes)..<(cuts[k + 1] * classes)]),
+                shape: [cuts[k + 1] - cuts[k], classes],
+                to: directory + "/shards\(classes)/part-\(k).npy")
         }
         let sources: [(String, TeacherRows)] = [
             ("in memory", .values(values, width: classes)),
             ("mapped, one file", .mapped(try NPYShards(directory + "/one.npy"), rows: nil)),
-            ("mapped, 3 shards", .mapped(try NPYShards(directory + "/shards\(classes)"), rows: nil)),
+            (
+                "mapped, 3 shards",
+                .mapped(try NPYShards(directory + "/shards\(classes)"), rows: nil)
+            ),
         ]
-        let batchers = try sources.map { try Batcher(examples: set, batchSize: 128, shuffle: true, seed: 1, teacherRows: $0.1) }
+        let batchers = try sources.map {
+            try Batcher(examples: set, batchSize: 128, shuffle: true, seed: 1, teacherRows: $0.1)
+        }
         var times = [[Double]](repeating: [], count: sources.count)
         for round in 0..<(quick ? 3 : 7) {
             for (k, batcher) in batchers.enumerated() {
@@ -66,7 +84,8 @@ func runTeacherRowsBenchmark(examples: Examples, quick: Bool) throws {
                 times[k].append(monotonicSeconds() - start)
             }
         }
-        let line = zip(sources, times).map { "\($0.0) \(format(median($1) * 1000, 1)) ms" }.joined(separator: ", ")
+        let line = zip(sources, times).map { "\($0.0) \(format(median($1) * 1000, 1)) ms" }.joined(
+            separator: ", ")
         print("    [\(rows), \(classes)]: \(line)")
     }
 }

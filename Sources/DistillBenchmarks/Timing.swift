@@ -1,4 +1,5 @@
 import DistillCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -25,7 +26,8 @@ func stolenSeconds() -> Double? {
     defer { fclose(file) }
     var buffer = [CChar](repeating: 0, count: 512)
     guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-    let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let line = String(
+        decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let fields = line.split(separator: " ")
     guard fields.first == "cpu", fields.count > 8, let ticks = Double(fields[8]) else { return nil }
     return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))

@@ -1,45 +1,69 @@
 import DistillCore
-import Foundation
 import DistillKit
+import Foundation
+
 /// Times a full training step (forward, cross-entropy, backward, SGD-momentum update) against the
 /// GEMM floor: the same BLAS calls the step makes, recorded from one step and replayed on their
 /// own buffers. Rounds alternate step and floor timings so both see the same machine load. The
 /// update's own floor (its `saxpy` calls replayed alone) is printed beside its phase.
 /// With `unfoldColumns`, every convolution unfolds its columns again in the backward pass instead
 /// of keeping them from the forward pass.
-func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, filter: String?) throws {
-    let cases: [(name: String, spec: String, inputShape: [Int], dropout: Float, inputDropout: Float)] = [
-        ("MLP 784-1200-1200-10, dropout 0.5/0.2", "mlp:1200,1200", [784], 0.5, 0.2),
-        ("MLP 784-800-800-10", "mlp:800,800", [784], 0, 0),
-        ("CNN conv32-conv64-fc256, dropout 0.3", "cnn:32,64/fc:256", [1, 28, 28], 0.3, 0),
-    ]
+func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, filter: String?)
+    throws
+{
+    let cases:
+        [(name: String, spec: String, inputShape: [Int], dropout: Float, inputDropout: Float)] = [
+            ("MLP 784-1200-1200-10, dropout 0.5/0.2", "mlp:1200,1200", [784], 0.5, 0.2),
+            ("MLP 784-800-800-10", "mlp:800,800", [784], 0, 0),
+            ("CNN conv32-conv64-fc256, dropout 0.3", "cnn:32,64/fc:256", [1, 28, 28], 0.3, 0),
+        ]
     let batchSize = 128
-    print("Training step, batch \(batchSize), \(quick ? 5 : 25) alternating rounds of 3 steps and 3 floors; medians:")
-    print("model                                      step ms  GEMM floor ms  step/floor   quartiles  samples/s")
+    print(
+        "Training step, batch \(batchSize), \(quick ? 5 : 25) alternating rounds of 3 steps and 3 floors; medians:"
+    )
+    print(
+        "model                                      step ms  GEMM floor ms  step/floor   quartiles  samples/s"
+    )
     for c in cases where filter.map({ c.name.contains($0) }) ?? true {
         var generator = SeededGenerator(seed: 1)
-        let model = try Model(spec: ArchitectureSpec(parsing: c.spec), inputShape: c.inputShape, classes: 10,
-                              dropout: c.dropout, inputDropout: c.inputDropout, generator: &generator)
-        if unfoldColumns { for case let conv as Conv2D in model.network.layers { conv.keptColumnsBytes = 0 } }
+        let model = try Model(
+            spec: ArchitectureSpec(parsing: c.spec), inputShape: c.inputShape, classes: 10,
+            dropout: c.dropout, inputDropout: c.inputDropout, generator: &generator)
+        if unfoldColumns {
+            for case let conv as Conv2D in model.network.layers { conv.keptColumnsBytes = 0 }
+        }
         let step = TrainingStep(model: model, optimizer: SGD(learningRate: 0.01, momentum: 0.9))
         let perExample = c.inputShape.reduce(1, *)
-        let batch = Tensor(shape: [batchSize] + c.inputShape, values: (0..<(batchSize * perExample)).map { _ in generator.nextUniform() })
+        let batch = Tensor(
+            shape: [batchSize] + c.inputShape,
+            values: (0..<(batchSize * perExample)).map { _ in generator.nextUniform() })
         let labels = (0..<batchSize).map { _ in Int32(generator.next() % 10) }
         let runStep = {
             try labels.withUnsafeBufferPointer { _ = try step.run(batch: batch, labels: $0) }
         }
         // Record the step's GEMM calls, and which of them the forward pass makes.
         try runStep()
-        let forwardCount = recordingGemmCalls { _ = model.forward(batch, mode: .training) }.calls.count
+        let forwardCount = recordingGemmCalls { _ = model.forward(batch, mode: .training) }.calls
+            .count
         let calls = try recordingGemmCalls { try runStep() }.calls
-        let forwardFloor = GemmReplay(Array(calls[..<forwardCount])), backwardFloor = GemmReplay(Array(calls[forwardCount...]))
-        let floor = { forwardFloor.run(); backwardFloor.run() }
+        let forwardFloor = GemmReplay(Array(calls[..<forwardCount]))
+        let backwardFloor = GemmReplay(Array(calls[forwardCount...]))
+        let floor = {
+            forwardFloor.run()
+            backwardFloor.run()
+        }
         let updateFloor = AxpyReplay(counts: model.parameters.map(\.value.count))
-        for _ in 0..<3 { try runStep(); floor(); updateFloor.run() }
+        for _ in 0..<3 {
+            try runStep()
+            floor()
+            updateFloor.run()
+        }
         // Many short rounds, each timing the step and then its floor; the ratio is taken per round
         // (so a burst of load from elsewhere on the shared machine affects one round, not one side).
         // The step's own clock splits each round's steps into phases.
-        var stepTimes: [Double] = [], floorTimes: [Double] = [], ratios: [Double] = []
+        var stepTimes: [Double] = []
+        var floorTimes: [Double] = []
+        var ratios: [Double] = []
         // forward, its GEMMs, loss, backward, its GEMMs, update, its saxpy calls
         var phases: [[Double]] = Array(repeating: [], count: 7)
         let reps = 3
@@ -54,22 +78,36 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
             stepTimes.append(stepTime)
             floorTimes.append(bare)
             ratios.append(stepTime / bare)
-            let t = step.timing, n = Double(t.steps)
-            for (k, value) in [t.forward / n, forwardGemms, t.loss / n, t.backward / n, backwardGemms, t.update / n,
-                                      updateAxpys].enumerated() {
+            let t = step.timing
+            let n = Double(t.steps)
+            for (k, value) in [
+                t.forward / n, forwardGemms, t.loss / n, t.backward / n, backwardGemms,
+                t.update / n,
+                updateAxpys,
+            ].enumerated() {
                 phases[k].append(value)
             }
         }
         let stolen = stolenSeconds().flatMap { after in stealBefore.map { after - $0 } }
         let caseSeconds = monotonicSeconds() - caseStart
-        let s = median(stepTimes), f = median(floorTimes)
+        let s = median(stepTimes)
+        let f = median(floorTimes)
         let sortedRatios = ratios.sorted()
-        let quartiles = (sortedRatios[sortedRatios.count / 4], sortedRatios[(3 * sortedRatios.count) / 4])
+        let quartiles = (
+            sortedRatios[sortedRatios.count / 4], sortedRatios[(3 * sortedRatios.count) / 4]
+        )
         if breakdown { printLayerBreakdown(model: model, batch: batch) }
-        print("\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))")
+        print(
+            "\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))"
+        )
         let p = phases.map { format(median($0) * 1000) }
-        let steal = stolen.map { "; host steal \(format(100 * $0 / (caseSeconds * Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), 1))% of the CPU time" } ?? ""
-        print("  phases of the timed steps, ms: forward \(p[0]) (GEMMs \(p[1])), loss \(p[2]), backward \(p[3]) (GEMMs \(p[4])), update \(p[5]) (saxpy \(p[6]))\(steal)")
+        let steal =
+            stolen.map {
+                "; host steal \(format(100 * $0 / (caseSeconds * Double(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), 1))% of the CPU time"
+            } ?? ""
+        print(
+            "  phases of the timed steps, ms: forward \(p[0]) (GEMMs \(p[1])), loss \(p[2]), backward \(p[3]) (GEMMs \(p[4])), update \(p[5]) (saxpy \(p[6]))\(steal)"
+        )
     }
 }
 
@@ -89,9 +127,11 @@ final class GemmReplay {
         buffers = calls.map { call in
             let rowsA = call.transA == .none ? call.m : call.k
             let rowsB = call.transB == .none ? call.k : call.n
-            return ((0..<(rowsA * call.lda)).map { _ in generator.nextUniform() },
-                    (0..<(rowsB * call.ldb)).map { _ in generator.nextUniform() },
-                    [Float](repeating: 0, count: call.m * call.ldc))
+            return (
+                (0..<(rowsA * call.lda)).map { _ in generator.nextUniform() },
+                (0..<(rowsB * call.ldb)).map { _ in generator.nextUniform() },
+                [Float](repeating: 0, count: call.m * call.ldc)
+            )
         }
     }
 
@@ -100,9 +140,10 @@ final class GemmReplay {
             buffers[i].a.withUnsafeBufferPointer { a in
                 buffers[i].b.withUnsafeBufferPointer { b in
                     buffers[i].c.withUnsafeMutableBufferPointer { c in
-                        gemm(call.transA, call.transB, m: call.m, n: call.n, k: call.k,
-                             a: a.baseAddress!, lda: call.lda, b: b.baseAddress!, ldb: call.ldb,
-                             beta: call.beta, c: c.baseAddress!, ldc: call.ldc)
+                        gemm(
+                            call.transA, call.transB, m: call.m, n: call.n, k: call.k,
+                            a: a.baseAddress!, lda: call.lda, b: b.baseAddress!, ldb: call.ldb,
+                            beta: call.beta, c: c.baseAddress!, ldc: call.ldc)
                     }
                 }
             }
@@ -140,14 +181,19 @@ func printLayerBreakdown(model: Model, batch: Tensor) {
         g.fill(0.01)
         for p in layer.parameters { p.zeroGradient() }
         let backwardCalls = GemmReplay(recordingGemmCalls { _ = layer.backward(g) }.calls)
-        let b = secondsPerCall(20) { for p in layer.parameters { p.zeroGradient() }; _ = layer.backward(g) }
+        let b = secondsPerCall(20) {
+            for p in layer.parameters { p.zeroGradient() }
+            _ = layer.backward(g)
+        }
         var text = "\(layer.descriptor) \(format(f * 1000, 2))/\(format(b * 1000, 2))"
         if !forwardCalls.calls.isEmpty {
-            let ff = secondsPerCall(20) { forwardCalls.run() }, bf = secondsPerCall(20) { backwardCalls.run() }
+            let ff = secondsPerCall(20) { forwardCalls.run() }
+            let bf = secondsPerCall(20) { backwardCalls.run() }
             text += " (GEMMs \(format(ff * 1000, 2))/\(format(bf * 1000, 2)))"
         }
         parts.append(text)
         x = y.copy()
     }
-    print("  per layer, forward/backward ms (their GEMMs):\n    " + parts.joined(separator: "\n    "))
+    print(
+        "  per layer, forward/backward ms (their GEMMs):\n    " + parts.joined(separator: "\n    "))
 }

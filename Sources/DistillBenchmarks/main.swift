@@ -30,7 +30,8 @@ do {
         case "--case" where rest.first != nil:
             _ = rest.popFirst()
         default:
-            let problem = argument == "--case" ? "--case needs a TEXT" : "unknown argument '\(argument)'"
+            let problem =
+                argument == "--case" ? "--case needs a TEXT" : "unknown argument '\(argument)'"
             FileHandle.standardError.write(Data("DistillBenchmarks: \(problem)\n\(usage)\n".utf8))
             exit(2)
         }
@@ -44,14 +45,23 @@ let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in
 /// The group to run (data, losses or training); all when absent.
 let only = arguments.first { ["data", "losses", "training"].contains($0) }
 
-print("Distill benchmarks (\(processorCount) cores, BLAS kernel \(BLASKernel.current))\(quick ? " [quick]" : "")")
+print(
+    "Distill benchmarks (\(processorCount) cores, BLAS kernel \(BLASKernel.current))\(quick ? " [quick]" : "")"
+)
 print("")
 // Data first, so that the resident-memory figure is the data set's alone.
-if only == nil || only == "data" { try runDataBenchmark(quick: quick); print("") }
-if only == nil || only == "losses" { try runLossBenchmarks(quick: quick, filter: caseFilter); print("") }
+if only == nil || only == "data" {
+    try runDataBenchmark(quick: quick)
+    print("")
+}
+if only == nil || only == "losses" {
+    try runLossBenchmarks(quick: quick, filter: caseFilter)
+    print("")
+}
 if only == nil || only == "training" {
-    try runTrainingBenchmarks(quick: quick, breakdown: arguments.contains("--breakdown"),
-                              unfoldColumns: arguments.contains("--unfold-columns"), filter: caseFilter)
+    try runTrainingBenchmarks(
+        quick: quick, breakdown: arguments.contains("--breakdown"),
+        unfoldColumns: arguments.contains("--unfold-columns"), filter: caseFilter)
     print("")
 }
 print("peak resident memory: \(peakResidentMegabytes()) MB")

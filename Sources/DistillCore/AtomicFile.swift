@@ -35,7 +35,7 @@ public enum AtomicFile {
         if fd < 0 {
             throw FileError(path, "cannot create a file in \(directory): \(errnoText())")
         }
-        let temporary = String(cString: template.map { UInt8(bitPattern: $0) } )
+        let temporary = String(cString: template.map { UInt8(bitPattern: $0) })
         do {
             try body(fd)
             if fsync(fd) != 0 { throw FileError(path, "cannot flush to disk: \(errnoText())") }
@@ -55,7 +55,7 @@ public enum AtomicFile {
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = Glibc_write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw FileError(path, "write failed: \(errnoText())")
@@ -75,7 +75,7 @@ public enum AtomicFile {
 public func errnoText() -> String { String(cString: strerror(errno)) }
 
 @inline(__always)
-private func Glibc_write(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
+private func systemWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int {
     #if canImport(Glibc)
     return Glibc.write(fd, p, n)
     #else

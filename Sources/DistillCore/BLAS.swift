@@ -20,14 +20,15 @@ package struct GemmCall: Sendable, Equatable {
 
     /// The same call on compact operands: each leading dimension is the width the call uses.
     package var compacted: GemmCall {
-        GemmCall(transA: transA, transB: transB, m: m, n: n, k: k,
-                 lda: transA == .none ? k : m, ldb: transB == .none ? n : k, ldc: n, beta: beta)
+        GemmCall(
+            transA: transA, transB: transB, m: m, n: n, k: k,
+            lda: transA == .none ? k : m, ldb: transB == .none ? n : k, ldc: n, beta: beta)
     }
 }
 
 /// Collects the `gemm` calls made inside `recordingGemmCalls` (the benchmark records a training
 /// step's calls and replays them on their own buffers to time the step's BLAS floor).
-package final class GemmRecorder: @unchecked Sendable {   // written by one thread, inside its scope
+package final class GemmRecorder: @unchecked Sendable {  // written by one thread, inside its scope
     package fileprivate(set) var calls: [GemmCall] = []
     /// The recorder of the innermost `recordingGemmCalls` on this thread; nil outside one.
     @TaskLocal static var current: GemmRecorder?
@@ -35,7 +36,9 @@ package final class GemmRecorder: @unchecked Sendable {   // written by one thre
 
 /// Runs `body` and returns what it returns with the `gemm` calls it made, in order. Outside such a
 /// scope `gemm` records nothing (one task-local read per call).
-package func recordingGemmCalls<R>(_ body: () throws -> R) rethrows -> (result: R, calls: [GemmCall]) {
+package func recordingGemmCalls<R>(_ body: () throws -> R) rethrows -> (
+    result: R, calls: [GemmCall]
+) {
     let recorder = GemmRecorder()
     let result = try GemmRecorder.$current.withValue(recorder) { try body() }
     return (result, recorder.calls)
@@ -58,7 +61,10 @@ package func gemm(
 ) {
     guard m > 0, n > 0 else { return }
     if let recorder = GemmRecorder.current {
-        recorder.calls.append(GemmCall(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc, beta: beta))
+        recorder.calls.append(
+            GemmCall(
+                transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+                beta: beta))
     }
     if k == 0 {
         // BLAS leaves C untouched for k = 0 only when beta = 1; make the result well defined.
@@ -66,12 +72,14 @@ package func gemm(
         return
     }
     #if canImport(Accelerate)
-    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    cblas_sgemm(
+        CblasRowMajor, transA.cblas, transB.cblas,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     #else
-    cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas,
-                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-                beta, c, blasint(ldc))
+    cblas_sgemm(
+        CblasRowMajor, transA.cblas, transB.cblas,
+        blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+        beta, c, blasint(ldc))
     #endif
 }
 
@@ -81,7 +89,8 @@ package func gemm(
 /// SGD's update `w -= lr * v` goes through it: right after the backward pass's GEMMs it runs on
 /// the threads those GEMMs used, and measured faster there than our own kernel on our own threads,
 /// in quiet minutes and more so on a busy host (BENCHMARKS.md, session 6).
-package func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+package func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)
+{
     guard count > 0 else { return }
     #if canImport(Accelerate)
     cblas_saxpy(Int32(count), alpha, x, 1, y, 1)

@@ -29,7 +29,9 @@ public enum BLASKernel {
     /// them) have AVX-512 (`SkylakeX`) or AVX2 with FMA (`Haswell`).
     static func better(than current: String, flags: Set<String>, coreTypeIsSet: Bool) -> String? {
         guard !coreTypeIsSet, current == "Prescott" else { return nil }
-        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) { return "SkylakeX" }
+        if ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(flags.contains) {
+            return "SkylakeX"
+        }
         if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
         return nil
     }
@@ -40,19 +42,23 @@ public enum BLASKernel {
     public static func useBestKernel() {
         #if canImport(Glibc)
         let flags = cpuFlags()
-        guard let kernel = better(than: current, flags: flags, coreTypeIsSet: getenv("OPENBLAS_CORETYPE") != nil) else {
+        guard
+            let kernel = better(
+                than: current, flags: flags, coreTypeIsSet: getenv("OPENBLAS_CORETYPE") != nil)
+        else {
             return
         }
         setenv("OPENBLAS_CORETYPE", kernel, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
-        unsetenv("OPENBLAS_CORETYPE")   // only reached when execv failed
+        unsetenv("OPENBLAS_CORETYPE")  // only reached when execv failed
         #endif
     }
 
     /// The CPU feature flags of the first processor in `/proc/cpuinfo` (empty when unreadable).
     static func cpuFlags() -> Set<String> {
         #if canImport(Glibc)
-        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }   // size 0 to stat: read by lines
+        // size 0 to stat: read by lines
+        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
         defer { fclose(file) }
         var buffer: UnsafeMutablePointer<CChar>?
         var capacity = 0
@@ -60,7 +66,9 @@ public enum BLASKernel {
         while getline(&buffer, &capacity, file) > 0, let buffer {
             let line = String(cString: buffer)
             guard line.hasPrefix("flags"), let colon = line.firstIndex(of: ":") else { continue }
-            return Set(line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+            return Set(
+                line[line.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\n" })
+                    .map(String.init))
         }
         #endif
         return []

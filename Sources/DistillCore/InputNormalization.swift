@@ -33,8 +33,10 @@ public struct InputNormalization: Equatable, Sendable, CustomStringConvertible {
             guard kv.count == 2, let v = Float(kv[1]), v.isFinite else { return nil }
             values[String(kv[0])] = v
         }
-        guard let divisor = values["divisor"], let mean = values["mean"], let std = values["std"], std != 0,
-              divisor != 0, values.count == 3 else { return nil }
+        guard let divisor = values["divisor"], let mean = values["mean"], let std = values["std"],
+            std != 0,
+            divisor != 0, values.count == 3
+        else { return nil }
         self.init(divisor: divisor, mean: mean, std: std)
     }
 }

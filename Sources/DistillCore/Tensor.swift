@@ -51,13 +51,17 @@ public struct Tensor {
     /// Element `i` in row-major order.
     @inlinable public subscript(i: Int) -> Float {
         get { storage.pointer[i] }
-        nonmutating set { let p = storage.pointer; p[i] = newValue }
+        nonmutating set {
+            let p = storage.pointer
+            p[i] = newValue
+        }
     }
 
     /// The same storage with another shape of equal element count (no copy).
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(Tensor.elementCount(newShape) == count,
-                     "Tensor: cannot reshape \(shape) to \(newShape)")
+        precondition(
+            Tensor.elementCount(newShape) == count,
+            "Tensor: cannot reshape \(shape) to \(newShape)")
         return Tensor(shape: newShape, storage: storage)
     }
 

@@ -55,8 +55,14 @@ public func elementwise<Kernel: ElementwiseKernel>(
     parallelFor((count + 7) / 8, costPerItem: 8, minimumWork: minimumParallel) { groups in
         var i = groups.lowerBound * 8
         let end = min(groups.upperBound * 8, count)
-        while i + 8 <= end { kernel.eight(at: i); i += 8 }
-        while i < end { kernel.one(at: i); i += 1 }
+        while i + 8 <= end {
+            kernel.eight(at: i)
+            i += 8
+        }
+        while i < end {
+            kernel.one(at: i)
+            i += 1
+        }
     }
 }
 
@@ -68,9 +74,15 @@ public func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
         let end = min(start + 4096, n)
         var v = Float8.zero
         var i = start
-        while i + 8 <= end { v += load8(p + i); i += 8 }
+        while i + 8 <= end {
+            v += load8(p + i)
+            i += 8
+        }
         var rest: Float = 0
-        while i < end { rest += p[i]; i += 1 }
+        while i < end {
+            rest += p[i]
+            i += 1
+        }
         total += Double(horizontalSum(v)) + Double(rest)
         start = end
     }

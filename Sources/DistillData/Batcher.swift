@@ -1,4 +1,5 @@
 import DistillCore
+
 /// One batch: normalised inputs `[n] + exampleShape`, labels, and the teacher's outputs for the
 /// same examples when the batcher carries them. The tensors belong to the batcher and are
 /// overwritten by its next batch.
@@ -40,17 +41,29 @@ public final class Batcher {
 
     /// - Throws: `DataError` for a batch size below 1, jitter on non-image data, or teacher
     ///   outputs whose row count differs from the examples'.
-    public init(examples: Examples, batchSize: Int, shuffle: Bool = true, seed: UInt64, jitter: Int = 0,
-                teacherRows: TeacherRows? = nil) throws {
-        guard batchSize >= 1 else { throw DataError("the batch size must be at least 1, got \(batchSize)") }
+    public init(
+        examples: Examples, batchSize: Int, shuffle: Bool = true, seed: UInt64, jitter: Int = 0,
+        teacherRows: TeacherRows? = nil
+    ) throws {
+        guard batchSize >= 1 else {
+            throw DataError("the batch size must be at least 1, got \(batchSize)")
+        }
         guard jitter >= 0 else { throw DataError("the jitter must be >= 0 pixels, got \(jitter)") }
-        guard jitter == 0 || examples.isImage else { throw DataError("--jitter needs image inputs [C, H, W]") }
+        guard jitter == 0 || examples.isImage else {
+            throw DataError("--jitter needs image inputs [C, H, W]")
+        }
         if let teacherRows {
             guard teacherRows.width >= 1, teacherRows.count >= examples.count else {
-                throw DataError("teacher outputs cover \(teacherRows.count) examples of \(teacherRows.width) classes; there are \(examples.count) examples")
+                throw DataError(
+                    "teacher outputs cover \(teacherRows.count) examples of \(teacherRows.width) classes; there are \(examples.count) examples"
+                )
             }
-            if case let .values(values, width) = teacherRows, values.count != examples.count * width {
-                throw DataError("teacher outputs hold \(values.count) values; \(examples.count) examples of \(width) classes need \(examples.count * width)")
+            if case .values(let values, let width) = teacherRows,
+                values.count != examples.count * width
+            {
+                throw DataError(
+                    "teacher outputs hold \(values.count) values; \(examples.count) examples of \(width) classes need \(examples.count * width)"
+                )
             }
         }
         self.examples = examples
@@ -91,12 +104,14 @@ public final class Batcher {
         let indices = order[position..<(position + n)]
         inputs.resize(to: [n] + examples.exampleShape)
         let features = examples.featureCount
-        var generator = SeededGenerator(seed: mix(seed, UInt64(epoch), UInt64(batchIndex) &+ 0x1_0000_0000))
+        var generator = SeededGenerator(
+            seed: mix(seed, UInt64(epoch), UInt64(batchIndex) &+ 0x1_0000_0000))
         for (row, index) in indices.enumerated() {
             let destination = inputs.pointer + row * features
             if jitter > 0 {
                 let span = UInt64(2 * jitter + 1)
-                let dx = Int(generator.next() % span) - jitter, dy = Int(generator.next() % span) - jitter
+                let dx = Int(generator.next() % span) - jitter
+                let dy = Int(generator.next() % span) - jitter
                 translate(example: index, dx: dx, dy: dy, into: destination)
             } else {
                 examples.write(example: index, to: destination)
@@ -107,31 +122,40 @@ public final class Batcher {
         if let rows = teacherRows {
             let width = rows.width
             teacher.resize(to: [n, width])
-            for (row, index) in indices.enumerated() { rows.copyRow(index, to: teacher.pointer + row * width) }
+            for (row, index) in indices.enumerated() {
+                rows.copyRow(index, to: teacher.pointer + row * width)
+            }
             teacherBatch = teacher
         }
         position += n
         batchIndex += 1
-        return Batch(inputs: inputs, labels: examples.labels == nil ? nil : Array(labels[0..<n]),
-                     teacher: teacherBatch, indices: indices)
+        return Batch(
+            inputs: inputs, labels: examples.labels == nil ? nil : Array(labels[0..<n]),
+            teacher: teacherBatch, indices: indices)
     }
 
     /// Writes example `index` shifted by (dx, dy) pixels: `out[c, y, x] = in[c, y - dy, x - dx]`,
     /// with the normalised value of a zero pixel where the source falls outside the image (the
     /// background moves in; nothing wraps around).
-    func translate(example index: Int, dx: Int, dy: Int, into destination: UnsafeMutablePointer<Float>) {
+    func translate(
+        example index: Int, dx: Int, dy: Int, into destination: UnsafeMutablePointer<Float>
+    ) {
         let shape = examples.exampleShape
         let (channels, height, width) = (shape[0], shape[1], shape[2])
         let features = examples.featureCount
         let background = examples.normalization.apply(0)
-        let x0 = max(0, dx), x1 = min(width, width + dx)   // destination columns with a source
+        let x0 = max(0, dx)
+        let x1 = min(width, width + dx)  // destination columns with a source
         /// Copies the translated planes from `source`, normalising each value with `value`.
         func shift<T>(_ source: UnsafePointer<T>, _ value: (T) -> Float) {
             for c in 0..<channels {
                 for y in 0..<height {
                     let out = destination + (c * height + y) * width
                     let sy = y - dy
-                    guard sy >= 0, sy < height, x1 > x0 else { out.update(repeating: background, count: width); continue }
+                    guard sy >= 0, sy < height, x1 > x0 else {
+                        out.update(repeating: background, count: width)
+                        continue
+                    }
                     let row = source + (c * height + sy) * width
                     out.update(repeating: background, count: x0)
                     for x in x0..<x1 { out[x] = value(row[x - dx]) }
@@ -140,13 +164,13 @@ public final class Batcher {
             }
         }
         switch examples.inputs {
-        case let .bytes(bytes):
+        case .bytes(let bytes):
             bytes.withUnsafeBufferPointer { all in
                 byteTable.withUnsafeBufferPointer { table in
                     shift(all.baseAddress! + index * features) { table[Int($0)] }
                 }
             }
-        case let .floats(values):
+        case .floats(let values):
             let normalization = examples.normalization
             values.withUnsafeBufferPointer { all in
                 shift(all.baseAddress! + index * features) { normalization.apply($0) }

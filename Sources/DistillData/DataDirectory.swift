@@ -1,5 +1,6 @@
 import DistillCore
 import DistillFormats
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -32,27 +33,36 @@ public enum DataDirectory {
     /// The directory to use: `explicit` (from `--data`) if given, else `$DISTILL_DATA`, else the
     /// system Fashion-MNIST directory.
     /// - Throws: `DataError` saying where it looked and how to get Fashion-MNIST.
-    public static func resolve(_ explicit: String?, environment: [String: String]) throws -> String {
+    public static func resolve(_ explicit: String?, environment: [String: String]) throws -> String
+    {
         if let explicit {
             guard holdsDataset(explicit) else {
-                throw DataError("\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends, or train_x.npy, train_y.npy, test_x.npy, test_y.npy)")
+                throw DataError(
+                    "\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends, or train_x.npy, train_y.npy, test_x.npy, test_y.npy)"
+                )
             }
             return explicit
         }
         if let fromEnvironment = environment["DISTILL_DATA"], !fromEnvironment.isEmpty {
             guard holdsDataset(fromEnvironment) else {
-                throw DataError("\(fromEnvironment) (from $DISTILL_DATA): no dataset here (expected the MNIST or NPY layout)")
+                throw DataError(
+                    "\(fromEnvironment) (from $DISTILL_DATA): no dataset here (expected the MNIST or NPY layout)"
+                )
             }
             return fromEnvironment
         }
         guard holdsDataset(systemFashionMNIST) else {
-            throw DataError("no dataset found: pass --data DIR or set $DISTILL_DATA, or install Fashion-MNIST into \(systemFashionMNIST) with `sudo apt-get install dataset-fashion-mnist`")
+            throw DataError(
+                "no dataset found: pass --data DIR or set $DISTILL_DATA, or install Fashion-MNIST into \(systemFashionMNIST) with `sudo apt-get install dataset-fashion-mnist`"
+            )
         }
         return systemFashionMNIST
     }
 
     /// Loads the directory `resolve(explicit, environment:)` finds (see `load(_:classes:)`).
-    public static func load(resolving explicit: String?, environment: [String: String], classes: Int? = nil) throws -> Dataset {
+    public static func load(
+        resolving explicit: String?, environment: [String: String], classes: Int? = nil
+    ) throws -> Dataset {
         try load(resolve(explicit, environment: environment), classes: classes)
     }
 
@@ -73,29 +83,37 @@ public enum DataDirectory {
             let training = try loadMNIST(directory, prefix: "train", classes: classes ?? 10)
             let test = try loadMNIST(directory, prefix: "t10k", classes: classes ?? 10)
             let fashion = directory.lowercased().contains("fashion") && training.classes == 10
-            return Dataset(directory: directory, training: training, test: test, classNames: fashion ? fashionMNISTClassNames : nil)
+            return Dataset(
+                directory: directory, training: training, test: test,
+                classNames: fashion ? fashionMNISTClassNames : nil)
         }
         guard exists(directory + "/train_x.npy") else {
             throw DataError("\(directory): no dataset here (expected the MNIST or NPY layout)")
         }
-        let trainY = exists(directory + "/train_y.npy") ? try NPY.read(directory + "/train_y.npy") : nil
+        let trainY =
+            exists(directory + "/train_y.npy") ? try NPY.read(directory + "/train_y.npy") : nil
         let testY = try NPY.read(directory + "/test_y.npy")
         for y in [trainY, testY].compactMap({ $0 }) where y.shape.count != 1 {
             throw FileError(y.path, "expected labels [N], got shape \(y.shape)")
         }
         let trainLabels = try trainY.map { (path: $0.path, values: try $0.integers()) }
         let testLabels = (path: testY.path, values: try testY.integers())
-        let inferred = try classes ?? inferredClassCount([trainLabels, testLabels].compactMap { $0 })
-        let training = try loadNPY(directory, prefix: "train", labels: trainLabels, classes: inferred)
+        let inferred =
+            try classes ?? inferredClassCount([trainLabels, testLabels].compactMap { $0 })
+        let training = try loadNPY(
+            directory, prefix: "train", labels: trainLabels, classes: inferred)
         let test = try loadNPY(directory, prefix: "test", labels: testLabels, classes: inferred)
         guard training.exampleShape == test.exampleShape else {
-            throw DataError("\(directory): training examples have shape \(training.exampleShape) but test examples \(test.exampleShape)")
+            throw DataError(
+                "\(directory): training examples have shape \(training.exampleShape) but test examples \(test.exampleShape)"
+            )
         }
         return Dataset(directory: directory, training: training, test: test, classNames: nil)
     }
 
     static func mnistFile(_ directory: String, _ name: String) -> String? {
-        for candidate in [directory + "/" + name, directory + "/" + name + ".gz"] where exists(candidate) {
+        for candidate in [directory + "/" + name, directory + "/" + name + ".gz"]
+        where exists(candidate) {
             return candidate
         }
         return nil
@@ -106,50 +124,77 @@ public enum DataDirectory {
         return stat(path, &info) == 0
     }
 
-    private static func loadMNIST(_ directory: String, prefix: String, classes: Int) throws -> Examples {
+    private static func loadMNIST(_ directory: String, prefix: String, classes: Int) throws
+        -> Examples
+    {
         guard let imagesPath = mnistFile(directory, "\(prefix)-images-idx3-ubyte"),
-              let labelsPath = mnistFile(directory, "\(prefix)-labels-idx1-ubyte") else {
-            throw DataError("\(directory): missing \(prefix)-images-idx3-ubyte[.gz] or \(prefix)-labels-idx1-ubyte[.gz]")
+            let labelsPath = mnistFile(directory, "\(prefix)-labels-idx1-ubyte")
+        else {
+            throw DataError(
+                "\(directory): missing \(prefix)-images-idx3-ubyte[.gz] or \(prefix)-labels-idx1-ubyte[.gz]"
+            )
         }
         let images = try IDX.read(imagesPath)
         let labels = try IDX.read(labelsPath)
         guard images.shape.count == 3 else {
-            throw FileError(imagesPath, "expected images [N, height, width], got shape \(images.shape)")
+            throw FileError(
+                imagesPath, "expected images [N, height, width], got shape \(images.shape)")
         }
-        guard labels.shape.count == 1 else { throw FileError(labelsPath, "expected labels [N], got shape \(labels.shape)") }
+        guard labels.shape.count == 1 else {
+            throw FileError(labelsPath, "expected labels [N], got shape \(labels.shape)")
+        }
         guard images.shape[0] == labels.shape[0] else {
-            throw DataError("\(imagesPath) has \(images.shape[0]) images but \(labelsPath) has \(labels.shape[0]) labels")
+            throw DataError(
+                "\(imagesPath) has \(images.shape[0]) images but \(labelsPath) has \(labels.shape[0]) labels"
+            )
         }
-        let y = try checkedLabels(labels.bytes.map { Int64($0) }, classes: classes, path: labelsPath)
-        return Examples(inputs: .bytes(images.bytes), exampleShape: [1, images.shape[1], images.shape[2]],
-                        labels: y, classes: classes, normalization: .bytesToUnit)
+        let y = try checkedLabels(
+            labels.bytes.map { Int64($0) }, classes: classes, path: labelsPath)
+        return Examples(
+            inputs: .bytes(images.bytes), exampleShape: [1, images.shape[1], images.shape[2]],
+            labels: y, classes: classes, normalization: .bytesToUnit)
     }
 
-    private static func loadNPY(_ directory: String, prefix: String, labels: (path: String, values: [Int64])?,
-                                classes: Int) throws -> Examples {
+    private static func loadNPY(
+        _ directory: String, prefix: String, labels: (path: String, values: [Int64])?,
+        classes: Int
+    ) throws -> Examples {
         let xPath = directory + "/\(prefix)_x.npy"
         let x = try NPY.read(xPath)
         var y: [Int32]?
         if let labels {
             guard x.shape.first == labels.values.count else {
-                throw DataError("\(xPath) has \(x.shape.first ?? 0) examples but \(labels.path) has \(labels.values.count) labels")
+                throw DataError(
+                    "\(xPath) has \(x.shape.first ?? 0) examples but \(labels.path) has \(labels.values.count) labels"
+                )
             }
             y = try checkedLabels(labels.values, classes: classes, path: labels.path)
         }
         if let bytes = x.uint8Values {
-            guard x.shape.count == 3 else { throw FileError(xPath, "uint8 inputs must be images [N, H, W], got shape \(x.shape)") }
-            return Examples(inputs: .bytes(bytes), exampleShape: [1, x.shape[1], x.shape[2]], labels: y,
-                            classes: classes, normalization: .bytesToUnit)
+            guard x.shape.count == 3 else {
+                throw FileError(
+                    xPath, "uint8 inputs must be images [N, H, W], got shape \(x.shape)")
+            }
+            return Examples(
+                inputs: .bytes(bytes), exampleShape: [1, x.shape[1], x.shape[2]], labels: y,
+                classes: classes, normalization: .bytesToUnit)
         }
         guard x.shape.count == 2, x.type == .float32 || x.type == .float64 else {
-            throw FileError(xPath, "inputs must be float32 features [N, D] or uint8 images [N, H, W], got \(x.type) \(x.shape)")
+            throw FileError(
+                xPath,
+                "inputs must be float32 features [N, D] or uint8 images [N, H, W], got \(x.type) \(x.shape)"
+            )
         }
         let values = x.floats()
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw FileError(xPath, "value \(values[bad]) at example \(bad / x.shape[1]), feature \(bad % x.shape[1]) is not finite")
+            throw FileError(
+                xPath,
+                "value \(values[bad]) at example \(bad / x.shape[1]), feature \(bad % x.shape[1]) is not finite"
+            )
         }
-        return Examples(inputs: .floats(values), exampleShape: [x.shape[1]], labels: y, classes: classes,
-                        normalization: .identity)
+        return Examples(
+            inputs: .floats(values), exampleShape: [x.shape[1]], labels: y, classes: classes,
+            normalization: .identity)
     }
 
     /// `max(label) + 1` over the label files, provided it is at most 16 or at least half of those
@@ -170,9 +215,12 @@ public enum DataDirectory {
             }
         }
         guard let largest else { return 1 }
-        let implied = UInt64(largest.value) + 1   // no overflow: 0 <= value <= Int64.max
+        let implied = UInt64(largest.value) + 1  // no overflow: 0 <= value <= Int64.max
         if implied > max(16, 2 * UInt64(distinct.count)) {
-            throw FileError(largest.path, "label \(largest.value) at row \(largest.row) implies \(implied) classes, but the labels take only \(distinct.count) distinct values; correct the label, or pass --classes N (at least \(implied)) if the data really has classes without examples")
+            throw FileError(
+                largest.path,
+                "label \(largest.value) at row \(largest.row) implies \(implied) classes, but the labels take only \(distinct.count) distinct values; correct the label, or pass --classes N (at least \(implied)) if the data really has classes without examples"
+            )
         }
         return Int(implied)
     }
@@ -180,7 +228,9 @@ public enum DataDirectory {
     /// The largest class count a data set may declare (labels are stored as `Int32`).
     public static let maximumClasses = 1 << 24
 
-    private static func checkedLabels(_ values: [Int64], classes: Int, path: String) throws -> [Int32] {
+    private static func checkedLabels(_ values: [Int64], classes: Int, path: String) throws
+        -> [Int32]
+    {
         guard classes >= 1, classes <= maximumClasses else {
             throw DataError("the class count must be from 1 to \(maximumClasses), got \(classes)")
         }

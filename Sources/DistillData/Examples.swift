@@ -1,4 +1,5 @@
 import DistillCore
+
 /// A set of examples held in memory as the data gives them (bytes for images, floats for
 /// features), with optional labels. Inputs become normalised floats one batch at a time.
 public struct Examples: Sendable {
@@ -24,8 +25,10 @@ public struct Examples: Sendable {
     /// The label of an example without one (`DistillationLoss.noLabel`).
     public static let noLabel: Int32 = -1
 
-    public init(inputs: Inputs, exampleShape: [Int], labels: [Int32]?, classes: Int,
-                normalization: InputNormalization) {
+    public init(
+        inputs: Inputs, exampleShape: [Int], labels: [Int32]?, classes: Int,
+        normalization: InputNormalization
+    ) {
         self.inputs = inputs
         self.exampleShape = exampleShape
         self.labels = labels
@@ -33,8 +36,8 @@ public struct Examples: Sendable {
         self.normalization = normalization
         let features = exampleShape.reduce(1, *)
         switch inputs {
-        case let .bytes(b): count = features > 0 ? b.count / features : 0
-        case let .floats(f): count = features > 0 ? f.count / features : 0
+        case .bytes(let b): count = features > 0 ? b.count / features : 0
+        case .floats(let f): count = features > 0 ? f.count / features : 0
         }
     }
 
@@ -49,11 +52,13 @@ public struct Examples: Sendable {
         let f = featureCount
         let part: Inputs
         switch inputs {
-        case let .bytes(b): part = .bytes(Array(b[(range.lowerBound * f)..<(range.upperBound * f)]))
-        case let .floats(x): part = .floats(Array(x[(range.lowerBound * f)..<(range.upperBound * f)]))
+        case .bytes(let b): part = .bytes(Array(b[(range.lowerBound * f)..<(range.upperBound * f)]))
+        case .floats(let x):
+            part = .floats(Array(x[(range.lowerBound * f)..<(range.upperBound * f)]))
         }
-        return Examples(inputs: part, exampleShape: exampleShape, labels: labels.map { Array($0[range]) },
-                        classes: classes, normalization: normalization)
+        return Examples(
+            inputs: part, exampleShape: exampleShape, labels: labels.map { Array($0[range]) },
+            classes: classes, normalization: normalization)
     }
 
     /// The examples at `indices`, in that order, copied.
@@ -61,18 +66,22 @@ public struct Examples: Sendable {
         let f = featureCount
         let part: Inputs
         switch inputs {
-        case let .bytes(b): part = .bytes(indices.flatMap { b[($0 * f)..<(($0 + 1) * f)] })
-        case let .floats(x): part = .floats(indices.flatMap { x[($0 * f)..<(($0 + 1) * f)] })
+        case .bytes(let b): part = .bytes(indices.flatMap { b[($0 * f)..<(($0 + 1) * f)] })
+        case .floats(let x): part = .floats(indices.flatMap { x[($0 * f)..<(($0 + 1) * f)] })
         }
-        return Examples(inputs: part, exampleShape: exampleShape, labels: labels.map { l in indices.map { l[$0] } },
-                        classes: classes, normalization: normalization)
+        return Examples(
+            inputs: part, exampleShape: exampleShape,
+            labels: labels.map { l in indices.map { l[$0] } },
+            classes: classes, normalization: normalization)
     }
 
     /// The same examples with labels kept for the first `n` only (the rest become unlabelled).
     public func keepingLabels(forFirst n: Int) -> Examples {
         guard let labels else { return self }
         let kept = labels.enumerated().map { $0.offset < n ? $0.element : Examples.noLabel }
-        return Examples(inputs: inputs, exampleShape: exampleShape, labels: kept, classes: classes, normalization: normalization)
+        return Examples(
+            inputs: inputs, exampleShape: exampleShape, labels: kept, classes: classes,
+            normalization: normalization)
     }
 
     /// The number of examples with a label.
@@ -82,12 +91,12 @@ public struct Examples: Sendable {
     public func write(example index: Int, to destination: UnsafeMutablePointer<Float>) {
         let f = featureCount
         switch inputs {
-        case let .bytes(b):
+        case .bytes(let b):
             let table = byteTable
             b.withUnsafeBufferPointer { src in
                 for i in 0..<f { destination[i] = table[Int(src[index * f + i])] }
             }
-        case let .floats(x):
+        case .floats(let x):
             x.withUnsafeBufferPointer { src in
                 for i in 0..<f { destination[i] = normalization.apply(src[index * f + i]) }
             }
@@ -100,5 +109,6 @@ public struct Examples: Sendable {
 
 /// The class names of Fashion-MNIST, in label order.
 public let fashionMNISTClassNames = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+    "Ankle boot",
 ]

@@ -1,4 +1,5 @@
 import DistillFormats
+
 /// Per-example teacher outputs, gathered by the batcher in step with the examples: row `i`
 /// belongs to example `i`.
 public enum TeacherRows: Sendable {
@@ -19,18 +20,18 @@ public enum TeacherRows: Sendable {
     /// Values per row.
     public var width: Int {
         switch self {
-        case let .values(_, width): return width
-        case let .mapped(shards, _): return shards.columns
-        case let .topK(_, _, classes, _): return classes
+        case .values(_, let width): return width
+        case .mapped(let shards, _): return shards.columns
+        case .topK(_, _, let classes, _): return classes
         }
     }
 
     /// The number of examples the rows cover.
     public var count: Int {
         switch self {
-        case let .values(values, width): return width > 0 ? values.count / width : 0
-        case let .mapped(shards, rows): return rows?.count ?? shards.rows
-        case let .topK(values, _, _, rows): return rows?.count ?? values.rows
+        case .values(let values, let width): return width > 0 ? values.count / width : 0
+        case .mapped(let shards, let rows): return rows?.count ?? shards.rows
+        case .topK(let values, _, _, let rows): return rows?.count ?? values.rows
         }
     }
 
@@ -38,14 +39,18 @@ public enum TeacherRows: Sendable {
     @inline(__always)
     public func copyRow(_ i: Int, to destination: UnsafeMutablePointer<Float>) {
         switch self {
-        case let .values(values, width):
-            values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + i * width, count: width) }
-        case let .mapped(shards, rows):
+        case .values(let values, let width):
+            values.withUnsafeBufferPointer {
+                destination.update(from: $0.baseAddress! + i * width, count: width)
+            }
+        case .mapped(let shards, let rows):
             shards.copyRow(rows?[i] ?? i, to: destination)
-        case let .topK(values, indices, classes, rows):
-            let k = values.columns, row = rows?[i] ?? i
+        case .topK(let values, let indices, let classes, let rows):
+            let k = values.columns
+            let row = rows?[i] ?? i
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * k) { scratch in
-                let v = scratch.baseAddress!, c = v + k
+                let v = scratch.baseAddress!
+                let c = v + k
                 values.copyRow(row, to: v)
                 indices.copyRow(row, to: c)
                 var low = v[0]
@@ -65,7 +70,9 @@ public enum TeacherRows: Sendable {
             try row.withUnsafeMutableBufferPointer { buffer in
                 shards.copyRow(r, to: buffer.baseAddress!)
                 if let c = buffer.firstIndex(where: { !$0.isFinite }) {
-                    throw DataError("teacher logits: row \(r), column \(c) holds \(buffer[c]); every logit must be finite")
+                    throw DataError(
+                        "teacher logits: row \(r), column \(c) holds \(buffer[c]); every logit must be finite"
+                    )
                 }
             }
         }
@@ -75,24 +82,39 @@ public enum TeacherRows: Sendable {
     /// Checks top-k values and indices: the same `[N, k]` shape, k in 1...classes, finite values,
     /// and in every row k distinct classes in `0..<classes`. Reads every row once.
     /// - Throws: `DataError` naming the first bad row.
-    public static func topK(values: NPYShards, indices: NPYShards, classes: Int) throws -> TeacherRows {
+    public static func topK(values: NPYShards, indices: NPYShards, classes: Int) throws
+        -> TeacherRows
+    {
         let k = values.columns
         guard indices.rows == values.rows, indices.columns == k else {
-            throw DataError("top-k values are [\(values.rows), \(k)] but indices are [\(indices.rows), \(indices.columns)]; they must match")
+            throw DataError(
+                "top-k values are [\(values.rows), \(k)] but indices are [\(indices.rows), \(indices.columns)]; they must match"
+            )
         }
-        guard k >= 1, k <= classes else { throw DataError("top-k rows hold \(k) classes; the data has \(classes) (1 <= k <= classes)") }
-        var v = [Float](repeating: 0, count: k), c = [Float](repeating: 0, count: k)
+        guard k >= 1, k <= classes else {
+            throw DataError(
+                "top-k rows hold \(k) classes; the data has \(classes) (1 <= k <= classes)")
+        }
+        var v = [Float](repeating: 0, count: k)
+        var c = [Float](repeating: 0, count: k)
         var seen = [Int](repeating: -1, count: classes)
         for r in 0..<values.rows {
             v.withUnsafeMutableBufferPointer { values.copyRow(r, to: $0.baseAddress!) }
             c.withUnsafeMutableBufferPointer { indices.copyRow(r, to: $0.baseAddress!) }
             for j in 0..<k {
-                guard v[j].isFinite else { throw DataError("top-k values: row \(r), column \(j) holds \(v[j]); every value must be finite") }
+                guard v[j].isFinite else {
+                    throw DataError(
+                        "top-k values: row \(r), column \(j) holds \(v[j]); every value must be finite"
+                    )
+                }
                 let cls = Int(c[j])
                 guard Float(cls) == c[j], cls >= 0, cls < classes else {
-                    throw DataError("top-k indices: row \(r) holds class \(c[j]), outside 0..<\(classes)")
+                    throw DataError(
+                        "top-k indices: row \(r) holds class \(c[j]), outside 0..<\(classes)")
                 }
-                guard seen[cls] != r else { throw DataError("top-k indices: row \(r) names class \(cls) twice") }
+                guard seen[cls] != r else {
+                    throw DataError("top-k indices: row \(r) names class \(cls) twice")
+                }
                 seen[cls] = r
             }
         }
@@ -102,12 +124,15 @@ public enum TeacherRows: Sendable {
     /// The rows of the examples at `indices`, in that order.
     public func selecting(_ indices: [Int]) -> TeacherRows {
         switch self {
-        case let .values(values, width):
-            return .values(indices.flatMap { values[($0 * width)..<(($0 + 1) * width)] }, width: width)
-        case let .mapped(shards, rows):
+        case .values(let values, let width):
+            return .values(
+                indices.flatMap { values[($0 * width)..<(($0 + 1) * width)] }, width: width)
+        case .mapped(let shards, let rows):
             return .mapped(shards, rows: indices.map { rows?[$0] ?? $0 })
-        case let .topK(values, topIndices, classes, rows):
-            return .topK(values: values, indices: topIndices, classes: classes, rows: indices.map { rows?[$0] ?? $0 })
+        case .topK(let values, let topIndices, let classes, let rows):
+            return .topK(
+                values: values, indices: topIndices, classes: classes,
+                rows: indices.map { rows?[$0] ?? $0 })
         }
     }
 }

@@ -10,8 +10,14 @@ public enum ValidationSplit: Equatable, Sendable, CustomStringConvertible {
 
     /// Parses `5000` (examples) or `0.1` (a fraction).
     public init?(_ text: String) {
-        if let n = Int(text), n >= 0 { self = .count(n); return }
-        if let f = Double(text), f > 0, f < 1 { self = .fraction(f); return }
+        if let n = Int(text), n >= 0 {
+            self = .count(n)
+            return
+        }
+        if let f = Double(text), f > 0, f < 1 {
+            self = .fraction(f)
+            return
+        }
         return nil
     }
 
@@ -19,16 +25,16 @@ public enum ValidationSplit: Equatable, Sendable, CustomStringConvertible {
     public func size(forTrainingCount n: Int) -> Int {
         switch self {
         case .automatic: return min(5000, n / 10)
-        case let .count(c): return c
-        case let .fraction(f): return Int((Double(n) * f).rounded())
+        case .count(let c): return c
+        case .fraction(let f): return Int((Double(n) * f).rounded())
         }
     }
 
     public var description: String {
         switch self {
         case .automatic: return "automatic (min(5000, 10%))"
-        case let .count(c): return "\(c)"
-        case let .fraction(f): return "\(f)"
+        case .count(let c): return "\(c)"
+        case .fraction(let f): return "\(f)"
         }
     }
 }
@@ -36,10 +42,14 @@ public enum ValidationSplit: Equatable, Sendable, CustomStringConvertible {
 extension Examples {
     /// Splits off the last examples as a validation set.
     /// - Throws: `DataError` if the split would leave no training example.
-    public func splittingValidation(_ split: ValidationSplit) throws -> (training: Examples, validation: Examples) {
+    public func splittingValidation(_ split: ValidationSplit) throws -> (
+        training: Examples, validation: Examples
+    ) {
         let v = split.size(forTrainingCount: count)
         guard v < count else {
-            throw DataError("the validation split (\(v) examples) would leave no training examples out of \(count)")
+            throw DataError(
+                "the validation split (\(v) examples) would leave no training examples out of \(count)"
+            )
         }
         return (subset(0..<(count - v)), subset((count - v)..<count))
     }

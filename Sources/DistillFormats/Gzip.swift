@@ -1,5 +1,6 @@
 import CZlib
 import DistillCore
+
 /// Streaming gzip decompression (zlib), with a hard bound on what it produces.
 ///
 /// Concatenated gzip members are read as one stream, as `gunzip` does.
@@ -22,8 +23,11 @@ public final class GzipReader {
     public init(_ bytes: [UInt8], path: String) throws {
         input = bytes
         self.path = path
-        let status = inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-        guard status == Z_OK else { throw FileError(path, "cannot start gzip decompression (zlib status \(status))") }
+        let status = inflateInit2_(
+            &stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else {
+            throw FileError(path, "cannot start gzip decompression (zlib status \(status))")
+        }
     }
 
     deinit { inflateEnd(&stream) }
@@ -36,12 +40,21 @@ public final class GzipReader {
         try out.withUnsafeMutableBytes { raw in
             try input.withUnsafeBytes { source in
                 while produced < count {
-                    if finished { throw FileError(path, "gzip data ends after \(produced) of the \(count) bytes expected (truncated file?)") }
-                    stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress!.assumingMemoryBound(to: UInt8.self) + inputOffset)
+                    if finished {
+                        throw FileError(
+                            path,
+                            "gzip data ends after \(produced) of the \(count) bytes expected (truncated file?)"
+                        )
+                    }
+                    stream.next_in = UnsafeMutablePointer(
+                        mutating: source.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                            + inputOffset)
                     stream.avail_in = UInt32(min(source.count - inputOffset, Int(UInt32.max)))
-                    stream.next_out = raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + produced
+                    stream.next_out =
+                        raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + produced
                     stream.avail_out = UInt32(min(count - produced, Int(UInt32.max)))
-                    let before = Int(stream.avail_in), outBefore = Int(stream.avail_out)
+                    let before = Int(stream.avail_in)
+                    let outBefore = Int(stream.avail_out)
                     let status = inflate(&stream, Z_NO_FLUSH)
                     inputOffset += before - Int(stream.avail_in)
                     produced += outBefore - Int(stream.avail_out)
@@ -52,14 +65,20 @@ public final class GzipReader {
                         }
                     case Z_STREAM_END:
                         // Another gzip member may follow.
-                        if inputOffset < source.count && GzipReader.isGzip(Array(input[inputOffset..<min(inputOffset + 2, input.count)])) {
+                        if inputOffset < source.count
+                            && GzipReader.isGzip(
+                                Array(input[inputOffset..<min(inputOffset + 2, input.count)]))
+                        {
                             inflateReset(&stream)
                         } else {
                             finished = true
                         }
                     case Z_BUF_ERROR:
                         if inputOffset >= source.count {
-                            throw FileError(path, "gzip data ends after \(produced) of the \(count) bytes expected (truncated file?)")
+                            throw FileError(
+                                path,
+                                "gzip data ends after \(produced) of the \(count) bytes expected (truncated file?)"
+                            )
                         }
                     default:
                         let reason = stream.msg.map { String(cString: $0) } ?? "status \(status)"
@@ -75,7 +94,9 @@ public final class GzipReader {
     public func expectEnd() throws {
         if finished { return }
         let extra = try? read(1)
-        if extra != nil { throw FileError(path, "gzip data holds more bytes than the header declares") }
+        if extra != nil {
+            throw FileError(path, "gzip data holds more bytes than the header declares")
+        }
         if !finished { throw FileError(path, "gzip data is truncated (no end of stream)") }
     }
 }

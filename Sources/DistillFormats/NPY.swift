@@ -1,4 +1,5 @@
 import DistillCore
+
 /// NumPy's `.npy` format, versions 1.0 to 3.0: the magic `\x93NUMPY`, a version, a header length
 /// (2 bytes in 1.0, 4 in 2.0 and 3.0), a Python dict literal
 /// `{'descr': '<f4', 'fortran_order': False, 'shape': (N, C), }`, then the data in C order.
@@ -7,7 +8,12 @@ import DistillCore
 /// and int64 (little-endian, version 1.0, header padded to 64 bytes as NumPy does).
 public enum NPY {
     public enum ElementType: String, Sendable, Equatable {
-        case float16 = "f2", float32 = "f4", float64 = "f8", int32 = "i4", int64 = "i8", uint8 = "u1"
+        case float16 = "f2"
+        case float32 = "f4"
+        case float64 = "f8"
+        case int32 = "i4"
+        case int64 = "i8"
+        case uint8 = "u1"
         public var size: Int {
             switch self {
             case .uint8: return 1
@@ -16,10 +22,15 @@ public enum NPY {
             case .float64, .int64: return 8
             }
         }
-        public var isFloatingPoint: Bool { self == .float16 || self == .float32 || self == .float64 }
+        public var isFloatingPoint: Bool {
+            self == .float16 || self == .float32 || self == .float64
+        }
         /// NumPy's name of the type.
         public var name: String {
-            ["f2": "float16", "f4": "float32", "f8": "float64", "i4": "int32", "i8": "int64", "u1": "uint8"][rawValue]!
+            [
+                "f2": "float16", "f4": "float32", "f8": "float64", "i4": "int32", "i8": "int64",
+                "u1": "uint8",
+            ][rawValue]!
         }
     }
 
@@ -46,7 +57,11 @@ public enum NPY {
         /// The elements as Float (from any element type; int64 beyond 2^24 loses precision).
         public func floats() -> [Float] {
             data.withUnsafeBytes { raw in
-                (0..<count).map { Float(type.isFloatingPoint ? floatingPoint(at: $0, raw) : Double(integer(at: $0, raw))) }
+                (0..<count).map {
+                    Float(
+                        type.isFloatingPoint
+                            ? floatingPoint(at: $0, raw) : Double(integer(at: $0, raw)))
+                }
             }
         }
 
@@ -54,7 +69,8 @@ public enum NPY {
         /// - Throws: `FileError` if the array holds floating-point values.
         public func integers() throws -> [Int64] {
             guard !type.isFloatingPoint else {
-                throw FileError(path, "holds \(type.name) values where integers (labels) were expected")
+                throw FileError(
+                    path, "holds \(type.name) values where integers (labels) were expected")
             }
             return data.withUnsafeBytes { raw in (0..<count).map { integer(at: $0, raw) } }
         }
@@ -87,14 +103,16 @@ public enum NPY {
         case .uint8: return Int64(p.load(as: UInt8.self))
         case .int32:
             let bits = p.loadUnaligned(as: UInt32.self)
-            return Int64(Int32(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
+            return Int64(
+                Int32(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
         default:
             let bits = p.loadUnaligned(as: UInt64.self)
-            return Int64(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
+            return Int64(
+                bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
         }
     }
 
-    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]   // \x93NUMPY
+    static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
     /// The six bytes every NPY file starts with.
     public static var magicBytes: [UInt8] { magic }
 
@@ -107,8 +125,9 @@ public enum NPY {
     /// Parses NPY bytes; `path` names the file in errors.
     public static func parse(_ bytes: [UInt8], path: String) throws -> NDArray {
         let header = try bytes.withUnsafeBytes { try parseHeader($0, path: path) }
-        return NDArray(shape: header.shape, type: header.type, bigEndian: header.bigEndian, path: path,
-                     data: Array(bytes[header.dataOffset...]))
+        return NDArray(
+            shape: header.shape, type: header.type, bigEndian: header.bigEndian, path: path,
+            data: Array(bytes[header.dataOffset...]))
     }
 
     /// A floating-point element at `p` as Double.
@@ -117,23 +136,31 @@ public enum NPY {
         switch type {
         case .float16:
             let bits = p.loadUnaligned(as: UInt16.self)
-            return Double(Float(halfBits: bigEndian ? UInt16(bigEndian: bits) : UInt16(littleEndian: bits)))
+            return Double(
+                Float(halfBits: bigEndian ? UInt16(bigEndian: bits) : UInt16(littleEndian: bits)))
         case .float32:
             let bits = p.loadUnaligned(as: UInt32.self)
-            return Double(Float(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
+            return Double(
+                Float(bitPattern: bigEndian ? UInt32(bigEndian: bits) : UInt32(littleEndian: bits)))
         default:
             let bits = p.loadUnaligned(as: UInt64.self)
-            return Double(bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
+            return Double(
+                bitPattern: bigEndian ? UInt64(bigEndian: bits) : UInt64(littleEndian: bits))
         }
     }
 
     /// Parses and validates the header of an NPY file whose bytes are `bytes` (the whole file:
     /// the data's size is checked against the shape).
     public static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Header {
-        func fail(_ problem: String) -> FileError { FileError(path, "not a valid NPY file: \(problem)") }
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw fail("bad magic (expected \\x93NUMPY)") }
+        func fail(_ problem: String) -> FileError {
+            FileError(path, "not a valid NPY file: \(problem)")
+        }
+        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
+            throw fail("bad magic (expected \\x93NUMPY)")
+        }
         let major = bytes[6]
-        let headerStart: Int, headerLength: Int
+        let headerStart: Int
+        let headerLength: Int
         switch major {
         case 1:
             headerStart = 10
@@ -141,42 +168,70 @@ public enum NPY {
         case 2, 3:
             guard bytes.count >= 12 else { throw fail("\(bytes.count) bytes is too short") }
             headerStart = 12
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+            headerLength =
+                Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
         default:
             throw fail("unsupported format version \(major).\(bytes[7]) (1.0 to 3.0 are read)")
         }
         guard headerLength <= bytes.count - headerStart else {
             throw fail("header length \(headerLength) exceeds the file size (\(bytes.count) bytes)")
         }
-        guard let header = String(validating: UnsafeRawBufferPointer(rebasing: bytes[headerStart..<(headerStart + headerLength)]), as: UTF8.self) else {
+        guard
+            let header = String(
+                validating: UnsafeRawBufferPointer(
+                    rebasing: bytes[headerStart..<(headerStart + headerLength)]), as: UTF8.self)
+        else {
             throw fail("the header is not text")
         }
         let fields: [String: HeaderValue]
         var parser = HeaderParser(header)
-        do { fields = try parser.parseDict() } catch { throw fail("cannot parse the header \(header.trimmed): \(error)") }
-        guard case let .string(descr)? = fields["descr"] else { throw fail("the header has no 'descr'") }
-        guard case let .bool(fortran)? = fields["fortran_order"] else { throw fail("the header has no 'fortran_order'") }
-        guard case let .tuple(shape)? = fields["shape"] else { throw fail("the header has no 'shape'") }
+        do { fields = try parser.parseDict() } catch {
+            throw fail("cannot parse the header \(header.trimmed): \(error)")
+        }
+        guard case .string(let descr)? = fields["descr"] else {
+            throw fail("the header has no 'descr'")
+        }
+        guard case .bool(let fortran)? = fields["fortran_order"] else {
+            throw fail("the header has no 'fortran_order'")
+        }
+        guard case .tuple(let shape)? = fields["shape"] else {
+            throw fail("the header has no 'shape'")
+        }
         guard descr.count == 3, let order = descr.first, "<>|=".contains(order),
-              let type = ElementType(rawValue: String(descr.dropFirst())) else {
-            throw FileError(path, "NPY dtype '\(descr)' is not supported (float16, float32, float64, int32, int64 and uint8 are)")
+            let type = ElementType(rawValue: String(descr.dropFirst()))
+        else {
+            throw FileError(
+                path,
+                "NPY dtype '\(descr)' is not supported (float16, float32, float64, int32, int64 and uint8 are)"
+            )
         }
         guard !fortran else {
-            throw FileError(path, "the array is in Fortran order; save it in C order (numpy.ascontiguousarray) and try again")
+            throw FileError(
+                path,
+                "the array is in Fortran order; save it in C order (numpy.ascontiguousarray) and try again"
+            )
         }
-        guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("negative dimension in shape \(shape)") }
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw fail("negative dimension in shape \(shape)")
+        }
         let dataStart = headerStart + headerLength
         var count = 1
         for d in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: d)
             guard !overflow, product <= bytes.count else {
-                throw FileError(path, "NPY header declares shape \(shape), more data than the file holds (\(bytes.count - dataStart) bytes)")
+                throw FileError(
+                    path,
+                    "NPY header declares shape \(shape), more data than the file holds (\(bytes.count - dataStart) bytes)"
+                )
             }
             count = product
         }
         let (needed, overflow) = count.multipliedReportingOverflow(by: type.size)
         guard !overflow, needed == bytes.count - dataStart else {
-            throw FileError(path, "NPY header declares shape \(shape) of \(descr) (\(overflow ? -1 : needed) bytes) but the file has \(bytes.count - dataStart) bytes of data")
+            throw FileError(
+                path,
+                "NPY header declares shape \(shape) of \(descr) (\(overflow ? -1 : needed) bytes) but the file has \(bytes.count - dataStart) bytes of data"
+            )
         }
         let bigEndian: Bool
         switch order {
@@ -184,12 +239,18 @@ public enum NPY {
         case "<": bigEndian = false
         default: bigEndian = false.hostIsBigEndian
         }
-        return Header(shape: shape, type: type, bigEndian: type == .uint8 ? false : bigEndian, dataOffset: dataStart)
+        return Header(
+            shape: shape, type: type, bigEndian: type == .uint8 ? false : bigEndian,
+            dataOffset: dataStart)
     }
 
     /// Writes float32 values (`<f4`) with `shape`, atomically.
-    public static func write(floats: UnsafeBufferPointer<Float>, shape: [Int], to path: String) throws {
-        precondition(shape.reduce(1, *) == floats.count, "NPY.write: shape \(shape) for \(floats.count) values")
+    public static func write(floats: UnsafeBufferPointer<Float>, shape: [Int], to path: String)
+        throws
+    {
+        precondition(
+            shape.reduce(1, *) == floats.count,
+            "NPY.write: shape \(shape) for \(floats.count) values")
         try write(header: header(descr: "<f4", shape: shape), to: path) { fd in
             #if _endian(big)
             let swapped = floats.map { $0.bitPattern.littleEndian }
@@ -207,7 +268,9 @@ public enum NPY {
 
     /// Writes int64 values (`<i8`) with `shape`, atomically.
     public static func write(int64 values: [Int64], shape: [Int], to path: String) throws {
-        precondition(shape.reduce(1, *) == values.count, "NPY.write: shape \(shape) for \(values.count) values")
+        precondition(
+            shape.reduce(1, *) == values.count,
+            "NPY.write: shape \(shape) for \(values.count) values")
         let little = values.map { $0.littleEndian }
         try write(header: header(descr: "<i8", shape: shape), to: path) { fd in
             try little.withUnsafeBytes { try AtomicFile.writeAll(fd, $0, path: path) }
@@ -217,20 +280,27 @@ public enum NPY {
     /// The version 1.0 (or 2.0 if needed) preamble and header, padded with spaces and a newline to
     /// a multiple of 64 bytes.
     static func header(descr: String, shape: [Int]) -> [UInt8] {
-        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var dict = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
+        let shapeText =
+            shape.count == 1
+            ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var dict = Array(
+            "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
         let long = dict.count + 11 > 65535
         let preamble = long ? 12 : 10
         while (preamble + dict.count + 1) % 64 != 0 { dict.append(0x20) }
         dict.append(0x0A)
         var out = magic + [long ? 2 : 1, 0]
         let n = dict.count
-        out += long ? [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24 & 0xFF)]
-                    : [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF)]
+        out +=
+            long
+            ? [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24 & 0xFF)]
+            : [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF)]
         return out + dict
     }
 
-    private static func write(header: [UInt8], to path: String, _ body: (Int32) throws -> Void) throws {
+    private static func write(header: [UInt8], to path: String, _ body: (Int32) throws -> Void)
+        throws
+    {
         try AtomicFile.write(to: path) { fd in
             try header.withUnsafeBytes { try AtomicFile.writeAll(fd, $0, path: path) }
             try body(fd)
@@ -278,14 +348,20 @@ struct HeaderParser {
         var result: [String: HeaderValue] = [:]
         while true {
             skipSpace()
-            if peek == "}" { i += 1; break }
+            if peek == "}" {
+                i += 1
+                break
+            }
             let key = try parseString()
             skipSpace()
             try expect(":")
             skipSpace()
             result[key] = try parseValue()
             skipSpace()
-            if peek == "," { i += 1; continue }
+            if peek == "," {
+                i += 1
+                continue
+            }
             skipSpace()
             try expect("}")
             break
@@ -303,10 +379,15 @@ struct HeaderParser {
     }
 
     private mutating func parseString() throws -> String {
-        guard let quote = peek, quote == "'" || quote == "\"" else { throw Failure(description: "expected a string at offset \(i)") }
+        guard let quote = peek, quote == "'" || quote == "\"" else {
+            throw Failure(description: "expected a string at offset \(i)")
+        }
         i += 1
         var s = ""
-        while let c = peek, c != quote { s.append(c); i += 1 }
+        while let c = peek, c != quote {
+            s.append(c)
+            i += 1
+        }
         try expect(quote)
         return s
     }
@@ -319,11 +400,19 @@ struct HeaderParser {
             var values: [Int] = []
             while true {
                 skipSpace()
-                if peek == ")" { i += 1; break }
+                if peek == ")" {
+                    i += 1
+                    break
+                }
                 var digits = ""
-                while let c = peek, c.isNumber || c == "-" { digits.append(c); i += 1 }
-                if peek == "L" { i += 1 }   // Python 2 longs
-                guard let v = Int(digits) else { throw Failure(description: "expected an integer at offset \(i)") }
+                while let c = peek, c.isNumber || c == "-" {
+                    digits.append(c)
+                    i += 1
+                }
+                if peek == "L" { i += 1 }  // Python 2 longs
+                guard let v = Int(digits) else {
+                    throw Failure(description: "expected an integer at offset \(i)")
+                }
                 values.append(v)
                 skipSpace()
                 if peek == "," { i += 1 }
@@ -331,7 +420,10 @@ struct HeaderParser {
             return .tuple(values)
         default:
             var word = ""
-            while let c = peek, c.isLetter { word.append(c); i += 1 }
+            while let c = peek, c.isLetter {
+                word.append(c)
+                i += 1
+            }
             if word == "True" { return .bool(true) }
             if word == "False" { return .bool(false) }
             throw Failure(description: "unexpected value '\(word)' at offset \(i)")

@@ -1,5 +1,6 @@
 import DistillCore
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,7 +13,8 @@ import Darwin
 ///
 /// This is how teacher logits computed elsewhere (PyTorch, JAX, Spark, Ray) reach a student:
 /// row `i` belongs to training example `i` of the data, in file order.
-public final class NPYShards: @unchecked Sendable {   // immutable after init; the mappings are read-only
+// immutable after init; the mappings are read-only
+public final class NPYShards: @unchecked Sendable {
     struct Shard {
         let path: String
         let base: UnsafeMutableRawPointer
@@ -35,7 +37,9 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
     ///   a column count different from the first shard's, a size that does not match the header).
     public init(_ path: String, integers: Bool = false) throws {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw FileError(path, "no such file or directory") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw FileError(path, "no such file or directory")
+        }
         let files: [String]
         if isDirectory.boolValue {
             let names: [String]
@@ -48,21 +52,30 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
             files = [path]
         }
         var shards: [Shard] = []
-        var rows = 0, columns: Int?
+        var rows = 0
+        var columns: Int?
         do {
             for file in files {
                 let shard = try NPYShards.map(file, firstRow: rows)
-                shards.append(shard)   // appended first, so a later failure unmaps it
+                shards.append(shard)  // appended first, so a later failure unmaps it
                 let shape = shard.header.shape
                 guard shape.count == 2 else {
-                    throw FileError(file, "has shape \(shape); a logits shard is 2-D, [rows, classes]")
+                    throw FileError(
+                        file, "has shape \(shape); a logits shard is 2-D, [rows, classes]")
                 }
                 guard shard.header.type.isFloatingPoint != integers else {
-                    throw FileError(file, integers ? "holds \(shard.header.type.name); class indices are int32, int64 or uint8"
-                                                   : "holds \(shard.header.type.name); logits are float16, float32 or float64")
+                    throw FileError(
+                        file,
+                        integers
+                            ? "holds \(shard.header.type.name); class indices are int32, int64 or uint8"
+                            : "holds \(shard.header.type.name); logits are float16, float32 or float64"
+                    )
                 }
                 if let c = columns, c != shape[1] {
-                    throw FileError(file, "has \(shape[1]) columns; \(files[0]) has \(c) (every shard has the same classes)")
+                    throw FileError(
+                        file,
+                        "has \(shape[1]) columns; \(files[0]) has \(c) (every shard has the same classes)"
+                    )
                 }
                 columns = shape[1]
                 rows += shape[0]
@@ -82,7 +95,9 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
 
     private static func map(_ path: String, firstRow: Int) throws -> Shard {
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw FileError(path, "cannot open (\(String(cString: strerror(errno))))") }
+        guard fd >= 0 else {
+            throw FileError(path, "cannot open (\(String(cString: strerror(errno))))")
+        }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw FileError(path, "cannot read its size") }
@@ -92,7 +107,8 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
             throw FileError(path, "cannot map (\(String(cString: strerror(errno))))")
         }
         do {
-            let header = try NPY.parseHeader(UnsafeRawBufferPointer(start: base, count: length), path: path)
+            let header = try NPY.parseHeader(
+                UnsafeRawBufferPointer(start: base, count: length), path: path)
             return Shard(path: path, base: base, length: length, header: header, firstRow: firstRow)
         } catch {
             munmap(base, length)
@@ -104,23 +120,29 @@ public final class NPYShards: @unchecked Sendable {   // immutable after init; t
     public func copyRow(_ row: Int, to destination: UnsafeMutablePointer<Float>) {
         precondition(row >= 0 && row < rows, "row \(row) outside 0..<\(rows)")
         // The last shard whose first row is <= row.
-        var lo = 0, hi = shards.count - 1
+        var lo = 0
+        var hi = shards.count - 1
         while lo < hi {
             let mid = (lo + hi + 1) / 2
             if shards[mid].firstRow <= row { lo = mid } else { hi = mid - 1 }
         }
         let shard = shards[lo]
         let h = shard.header
-        let start = UnsafeRawPointer(shard.base) + h.dataOffset + (row - shard.firstRow) * columns * h.type.size
+        let start =
+            UnsafeRawPointer(shard.base) + h.dataOffset + (row - shard.firstRow) * columns
+            * h.type.size
         if h.type == .float32 && !h.bigEndian && UInt32(1).littleEndian == 1 {
             UnsafeMutableRawPointer(destination).copyMemory(from: start, byteCount: columns * 4)
         } else if h.type.isFloatingPoint {
             for c in 0..<columns {
-                destination[c] = Float(NPY.floatingPoint(start + c * h.type.size, type: h.type, bigEndian: h.bigEndian))
+                destination[c] = Float(
+                    NPY.floatingPoint(start + c * h.type.size, type: h.type, bigEndian: h.bigEndian)
+                )
             }
         } else {
             for c in 0..<columns {
-                destination[c] = Float(NPY.integer(start + c * h.type.size, type: h.type, bigEndian: h.bigEndian))
+                destination[c] = Float(
+                    NPY.integer(start + c * h.type.size, type: h.type, bigEndian: h.bigEndian))
             }
         }
     }

@@ -10,7 +10,9 @@ public enum ONNX {
     public static let float32 = 1
 
     /// A float32 initializer: `TensorProto { dims = 1, data_type = 2, name = 8, raw_data = 9 }`.
-    public static func tensor(_ name: String, dims: [Int], values: UnsafeBufferPointer<Float>) -> ProtobufWriter {
+    public static func tensor(_ name: String, dims: [Int], values: UnsafeBufferPointer<Float>)
+        -> ProtobufWriter
+    {
         precondition(dims.reduce(1, *) == values.count)
         var t = ProtobufWriter()
         for d in dims { t.int(1, d) }
@@ -19,8 +21,11 @@ public enum ONNX {
         var raw = [UInt8]()
         raw.reserveCapacity(values.count * 4)
         for v in values {
-            let bits = v.bitPattern.littleEndian   // raw_data is little-endian
-            raw += [UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF), UInt8(bits >> 24)]
+            let bits = v.bitPattern.littleEndian  // raw_data is little-endian
+            raw += [
+                UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF),
+                UInt8(bits >> 24),
+            ]
         }
         t.bytes(9, raw)
         return t
@@ -35,20 +40,28 @@ public enum ONNX {
         var encoded: ProtobufWriter {
             var a = ProtobufWriter()
             switch self {
-            case let .int(name, v):
-                a.string(1, name); a.int(3, v); a.int(20, 2)        // AttributeType.INT
-            case let .ints(name, v):
-                a.string(1, name); for x in v { a.int(8, x) }; a.int(20, 7)   // INTS
-            case let .float(name, v):
-                a.string(1, name); a.float(2, v); a.int(20, 1)      // FLOAT
+            case .int(let name, let v):
+                a.string(1, name)
+                a.int(3, v)
+                a.int(20, 2)  // AttributeType.INT
+            case .ints(let name, let v):
+                a.string(1, name)
+                for x in v { a.int(8, x) }
+                a.int(20, 7)  // INTS
+            case .float(let name, let v):
+                a.string(1, name)
+                a.float(2, v)
+                a.int(20, 1)  // FLOAT
             }
             return a
         }
     }
 
     /// A node: `NodeProto { input = 1, output = 2, name = 3, op_type = 4, attribute = 5 }`.
-    public static func node(_ op: String, inputs: [String], outputs: [String], name: String,
-                            attributes: [Attribute] = []) -> ProtobufWriter {
+    public static func node(
+        _ op: String, inputs: [String], outputs: [String], name: String,
+        attributes: [Attribute] = []
+    ) -> ProtobufWriter {
         var n = ProtobufWriter()
         for i in inputs { n.string(1, i) }
         for o in outputs { n.string(2, o) }
@@ -82,8 +95,10 @@ public enum ONNX {
     /// A model: `GraphProto { node = 1, name = 2, initializer = 5, input = 11, output = 12 }` in
     /// `ModelProto { ir_version = 1, producer_name = 2, producer_version = 3, graph = 7,
     /// opset_import = 8 }`, `OperatorSetIdProto { domain = 1, version = 2 }`.
-    public static func model(name: String, nodes: [ProtobufWriter], initializers: [ProtobufWriter],
-                             inputs: [ProtobufWriter], outputs: [ProtobufWriter], producer: String) -> [UInt8] {
+    public static func model(
+        name: String, nodes: [ProtobufWriter], initializers: [ProtobufWriter],
+        inputs: [ProtobufWriter], outputs: [ProtobufWriter], producer: String
+    ) -> [UInt8] {
         var graph = ProtobufWriter()
         for n in nodes { graph.message(1, n) }
         graph.string(2, name)

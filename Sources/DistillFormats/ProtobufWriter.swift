@@ -8,7 +8,12 @@ public struct ProtobufWriter: Sendable {
 
     public init() {}
 
-    enum WireType: UInt64 { case varint = 0, fixed64 = 1, lengthDelimited = 2, fixed32 = 5 }
+    enum WireType: UInt64 {
+        case varint = 0
+        case fixed64 = 1
+        case lengthDelimited = 2
+        case fixed32 = 5
+    }
 
     mutating func tag(_ field: Int, _ type: WireType) {
         rawVarint(UInt64(field) << 3 | type.rawValue)
@@ -35,7 +40,9 @@ public struct ProtobufWriter: Sendable {
     public mutating func float(_ field: Int, _ value: Float) {
         tag(field, .fixed32)
         let bits = value.bitPattern
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8((bits >> UInt32(shift)) & 0xFF)) }
+        for shift in stride(from: 0, to: 32, by: 8) {
+            bytes.append(UInt8((bits >> UInt32(shift)) & 0xFF))
+        }
     }
 
     /// A `bytes` field.
@@ -49,7 +56,9 @@ public struct ProtobufWriter: Sendable {
     public mutating func string(_ field: Int, _ value: String) { bytes(field, Array(value.utf8)) }
 
     /// An embedded message field.
-    public mutating func message(_ field: Int, _ value: ProtobufWriter) { bytes(field, value.bytes) }
+    public mutating func message(_ field: Int, _ value: ProtobufWriter) {
+        bytes(field, value.bytes)
+    }
 
     /// An embedded message field, built by `build`.
     public mutating func message(_ field: Int, _ build: (inout ProtobufWriter) -> Void) {

@@ -1,6 +1,7 @@
 import DistillCore
 import DistillFormats
 import DistillNN
+
 /// The entry points of the fuzz targets (`make fuzz`) and of the regression test that replays
 /// their corpus. Each hands arbitrary bytes to one reader; a reader may refuse them with an error,
 /// but must not crash, hang or allocate beyond what the bytes justify.
@@ -23,16 +24,21 @@ public enum FuzzEntry: String, CaseIterable, Sendable {
             _ = try? array.integers()
             return true
         case .safetensors:
-            guard let file = try? SafeTensorsFile(bytes: bytes, path: "fuzz.safetensors") else { return false }
+            guard let file = try? SafeTensorsFile(bytes: bytes, path: "fuzz.safetensors") else {
+                return false
+            }
             for entry in file.entries { _ = try? file.floats(entry.name) }
             return true
         case .architecture:
             guard let text = String(validating: bytes, as: UTF8.self),
-                  let spec = try? ArchitectureSpec(parsing: text) else { return false }
+                let spec = try? ArchitectureSpec(parsing: text)
+            else { return false }
             var generator = SeededGenerator(seed: 0)
             // Small inputs only: the grammar allows layers of up to 2^20 units.
-            guard spec.hiddenSizes.allSatisfy({ $0 <= 64 }), spec.convolutionChannels.allSatisfy({ $0 <= 8 }),
-                  spec.hiddenSizes.count + spec.convolutionChannels.count <= 6 else { return true }
+            guard spec.hiddenSizes.allSatisfy({ $0 <= 64 }),
+                spec.convolutionChannels.allSatisfy({ $0 <= 8 }),
+                spec.hiddenSizes.count + spec.convolutionChannels.count <= 6
+            else { return true }
             _ = try? spec.build(inputShape: [1, 8, 8], classes: 3, generator: &generator)
             return true
         }

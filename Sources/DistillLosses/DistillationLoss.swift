@@ -68,9 +68,13 @@ public struct DistillationLoss: Sendable, Equatable {
 
     /// - Throws: `LossError.invalidTemperature` unless T is finite and > 0;
     ///   `LossError.invalidAlpha` unless 0 <= alpha <= 1.
-    public init(temperature: Float = 4, alpha: Float = 0.7, objective: Objective = .kl,
-                ignoreLabel: Int32? = nil, logitStandardization: Bool = false) throws {
-        guard temperature.isFinite, temperature > 0 else { throw LossError.invalidTemperature(temperature) }
+    public init(
+        temperature: Float = 4, alpha: Float = 0.7, objective: Objective = .kl,
+        ignoreLabel: Int32? = nil, logitStandardization: Bool = false
+    ) throws {
+        guard temperature.isFinite, temperature > 0 else {
+            throw LossError.invalidTemperature(temperature)
+        }
         guard alpha >= 0, alpha <= 1 else { throw LossError.invalidAlpha(alpha) }
         self.temperature = temperature
         self.alpha = alpha
@@ -85,8 +89,9 @@ public struct DistillationLoss: Sendable, Equatable {
     /// The same loss at temperature `temperature` (schedules and learned temperatures).
     /// - Throws: `LossError.invalidTemperature` unless it is finite and > 0.
     public func with(temperature: Float) throws -> DistillationLoss {
-        var loss = try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
-                                        logitStandardization: logitStandardization)
+        var loss = try DistillationLoss(
+            temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
+            logitStandardization: logitStandardization)
         loss.usesLaneKernel = usesLaneKernel
         return loss
     }
@@ -110,25 +115,31 @@ public struct DistillationLoss: Sendable, Equatable {
         gradient: UnsafeMutableBufferPointer<Float>? = nil
     ) throws -> DistillationLossValue {
         if logitStandardization {
-            guard case let .logits(t) = teacher else {
-                throw LossError.shapeMismatch("logit standardisation needs teacher logits (one teacher)")
+            guard case .logits(let t) = teacher else {
+                throw LossError.shapeMismatch(
+                    "logit standardisation needs teacher logits (one teacher)")
             }
-            return try evaluateStandardized(studentLogits: studentLogits, teacherLogits: t, labels: labels, mask: mask,
-                                            rows: rows, classes: classes, gradient: gradient)
+            return try evaluateStandardized(
+                studentLogits: studentLogits, teacherLogits: t, labels: labels, mask: mask,
+                rows: rows, classes: classes, gradient: gradient)
         }
         let count = rows * classes
-        try checkShapes(rows: rows, classes: classes, student: studentLogits.count,
-                        labels: labels?.count, mask: mask?.count, gradient: gradient?.count)
+        try checkShapes(
+            rows: rows, classes: classes, student: studentLogits.count,
+            labels: labels?.count, mask: mask?.count, gradient: gradient?.count)
         if labels == nil && alpha < 1 { throw LossError.labelsRequired }
         let counted = try countRows(rows: rows, classes: classes, labels: labels, mask: mask)
-        return try withTeacherRows(teacher, rows: rows, classes: classes) { teacherRows, scale, check in
+        return try withTeacherRows(teacher, rows: rows, classes: classes) {
+            teacherRows, scale, check in
             guard count > 0, let student = studentLogits.baseAddress, let teacherRows else {
-                return DistillationLossValue(loss: 0, divergence: 0, softLoss: 0, hardLoss: nil,
-                                             countedRows: 0, labelledRows: 0)
+                return DistillationLossValue(
+                    loss: 0, divergence: 0, softLoss: 0, hardLoss: nil,
+                    countedRows: 0, labelledRows: 0)
             }
-            return try run(student: student, teacher: teacherRows, teacherScale: scale,
-                           checkTeacher: check, labels: labels, mask: mask, rows: rows,
-                           classes: classes, counted: counted, gradient: gradient?.baseAddress)
+            return try run(
+                student: student, teacher: teacherRows, teacherScale: scale,
+                checkTeacher: check, labels: labels, mask: mask, rows: rows,
+                classes: classes, counted: counted, gradient: gradient?.baseAddress)
         }
     }
 
@@ -140,34 +151,44 @@ public struct DistillationLoss: Sendable, Equatable {
     ) throws -> R {
         let count = rows * classes
         switch teacher {
-        case let .logits(t):
+        case .logits(let t):
             guard t.count == count else {
-                throw LossError.shapeMismatch("teacher logits have \(t.count) values, student logits \(count)")
+                throw LossError.shapeMismatch(
+                    "teacher logits have \(t.count) values, student logits \(count)")
             }
             return try body(t.baseAddress, 1 / temperature, true)
-        case let .probabilities(p):
+        case .probabilities(let p):
             guard objective == .kl else {
-                throw LossError.shapeMismatch("objective \(objective) needs teacher logits, not probabilities")
+                throw LossError.shapeMismatch(
+                    "objective \(objective) needs teacher logits, not probabilities")
             }
             let logP = try logProbabilities(p, rows: rows, classes: classes)
-            return try logP.withUnsafeBufferPointer { try body($0.baseAddress, 1 / temperature, false) }
-        case let .ensembleLogits(members):
+            return try logP.withUnsafeBufferPointer {
+                try body($0.baseAddress, 1 / temperature, false)
+            }
+        case .ensembleLogits(let members):
             guard objective == .kl else {
                 throw LossError.shapeMismatch("objective \(objective) needs a single teacher")
             }
-            let logP = try ensembleLogProbabilities(members, rows: rows, classes: classes, temperature: temperature).map(Float.init)
+            let logP = try ensembleLogProbabilities(
+                members, rows: rows, classes: classes, temperature: temperature
+            ).map(Float.init)
             return try logP.withUnsafeBufferPointer { try body($0.baseAddress, 1, false) }
         }
     }
 
-    private func checkShapes(rows: Int, classes: Int, student: Int, labels: Int?, mask: Int?,
-                             gradient: Int?) throws {
+    private func checkShapes(
+        rows: Int, classes: Int, student: Int, labels: Int?, mask: Int?,
+        gradient: Int?
+    ) throws {
         guard rows >= 0, classes >= 1 else {
-            throw LossError.shapeMismatch("need rows >= 0 and classes >= 1, got [\(rows), \(classes)]")
+            throw LossError.shapeMismatch(
+                "need rows >= 0 and classes >= 1, got [\(rows), \(classes)]")
         }
         let count = rows * classes
         guard student == count else {
-            throw LossError.shapeMismatch("student logits have \(student) values, expected \(rows) x \(classes)")
+            throw LossError.shapeMismatch(
+                "student logits have \(student) values, expected \(rows) x \(classes)")
         }
         if let labels, labels != rows {
             throw LossError.shapeMismatch("\(labels) labels for \(rows) rows")
@@ -181,12 +202,18 @@ public struct DistillationLoss: Sendable, Equatable {
     }
 
     /// Validates labels and counts the rows that count (`soft`) and those with a label (`hard`).
-    private func countRows(rows: Int, classes: Int, labels: UnsafeBufferPointer<Int32>?,
-                           mask: UnsafeBufferPointer<Bool>?) throws -> (soft: Int, hard: Int) {
-        var soft = 0, hard = 0
+    private func countRows(
+        rows: Int, classes: Int, labels: UnsafeBufferPointer<Int32>?,
+        mask: UnsafeBufferPointer<Bool>?
+    ) throws -> (soft: Int, hard: Int) {
+        var soft = 0
+        var hard = 0
         for r in 0..<rows {
             if let mask, !mask[r] { continue }
-            guard let labels else { soft += 1; continue }
+            guard let labels else {
+                soft += 1
+                continue
+            }
             let y = labels[r]
             if let ignoreLabel, y == ignoreLabel { continue }
             soft += 1
@@ -201,7 +228,9 @@ public struct DistillationLoss: Sendable, Equatable {
 
     /// The row label the kernels see: a class index, or -1 (no hard term), or -2 (row skipped).
     @inline(__always)
-    private func rowLabel(_ r: Int, labels: UnsafeBufferPointer<Int32>?, mask: UnsafeBufferPointer<Bool>?) -> Int {
+    private func rowLabel(
+        _ r: Int, labels: UnsafeBufferPointer<Int32>?, mask: UnsafeBufferPointer<Bool>?
+    ) -> Int {
         if let mask, !mask[r] { return -2 }
         guard let labels else { return -1 }
         let y = labels[r]
@@ -216,7 +245,8 @@ public struct DistillationLoss: Sendable, Equatable {
         gradient: UnsafeMutablePointer<Float>?
     ) throws -> DistillationLossValue {
         let effectiveAlpha = counted.hard > 0 ? alpha : 1
-        let softRows = max(counted.soft, 1), hardRows = max(counted.hard, 1)
+        let softRows = max(counted.soft, 1)
+        let hardRows = max(counted.hard, 1)
         let T = temperature
         // Per-row gradient weights (the batch mean is folded in).
         let softWeight: Float
@@ -227,79 +257,91 @@ public struct DistillationLoss: Sendable, Equatable {
         let hardWeight = Float(Double(1 - effectiveAlpha) / Double(hardRows))
         let objective = self.objective
         let invT = 1 / T
-        let studentBox = UncheckedSendable(student), teacherBox = UncheckedSendable(teacher)
+        let studentBox = UncheckedSendable(student)
+        let teacherBox = UncheckedSendable(teacher)
         let gradientBox = UncheckedSendable(gradient)
         if objective == .kl && classes <= laneKernelClassLimit && usesLaneKernel {
-            let totals = runInLanes(student: student, teacher: teacher, teacherScale: teacherScale, checkTeacher: checkTeacher,
-                                    labels: labels, mask: mask, rows: rows, classes: classes, softWeight: softWeight,
-                                    hardWeight: hardWeight, gradient: gradient)
+            let totals = runInLanes(
+                student: student, teacher: teacher, teacherScale: teacherScale,
+                checkTeacher: checkTeacher,
+                labels: labels, mask: mask, rows: rows, classes: classes, softWeight: softWeight,
+                hardWeight: hardWeight, gradient: gradient)
             if let error = totals.error { throw error }
             return value(totals: totals, counted: counted, effectiveAlpha: effectiveAlpha)
         }
         let totals = forEachRowChunk(rows: rows, classes: classes) { range in
-          withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * classes) { scratchBuffer in
-            let scratch = scratchBuffer.baseAddress!
-            var totals = RowTotals()
-            let student = studentBox.value, teacher = teacherBox.value, gradient = gradientBox.value
-            for r in range {
-                let s = student + r * classes, t = teacher + r * classes
-                let g = gradient.map { $0 + r * classes }
-                let label = rowLabel(r, labels: labels, mask: mask)
-                if label == -2 {
-                    g?.update(repeating: 0, count: classes)
-                    continue
-                }
-                let (ms, studentFinite, mt, teacherFinite) = rowMaxima(s, t, classes)
-                if !studentFinite {
-                    totals.error = nonFinite("student logits", s, row: r, classes: classes)
-                    return totals
-                }
-                if checkTeacher && !teacherFinite {
-                    totals.error = nonFinite("teacher logits", t, row: r, classes: classes)
-                    return totals
-                }
-                let rowHardWeight = label >= 0 ? hardWeight : 0
-                switch objective {
-                case .kl:
-                    let (kl, ce) = softRow(
-                        student: s, teacher: t, classes: classes, inverseTemperature: invT,
-                        teacherScale: teacherScale, studentMaximum: ms, teacherMaximum: mt,
-                        label: label, softWeight: softWeight, hardWeight: rowHardWeight, gradient: g,
-                        scratch: scratch)
-                    totals.soft += kl
-                    totals.hard += ce
-                case .hard:
-                    let teacherClass = argmaxRow(t, classes)
-                    let logZ = logPartitionRow(student: s, classes: classes, studentMaximum: ms,
-                                               gradientScale: softWeight + rowHardWeight,
-                                               gradient: g, accumulate: false)
-                    totals.soft += logZ - Double(s[teacherClass] - ms)
-                    g?[teacherClass] -= softWeight
-                    if label >= 0 {
-                        totals.hard += logZ - Double(s[label] - ms)
-                        g?[label] -= rowHardWeight
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * classes) { scratchBuffer in
+                let scratch = scratchBuffer.baseAddress!
+                var totals = RowTotals()
+                let student = studentBox.value
+                let teacher = teacherBox.value
+                let gradient = gradientBox.value
+                for r in range {
+                    let s = student + r * classes
+                    let t = teacher + r * classes
+                    let g = gradient.map { $0 + r * classes }
+                    let label = rowLabel(r, labels: labels, mask: mask)
+                    if label == -2 {
+                        g?.update(repeating: 0, count: classes)
+                        continue
                     }
-                case .mse:
-                    totals.soft += squaredErrorRow(student: s, teacher: t, classes: classes,
-                                                   gradientScale: softWeight, gradient: g)
-                    if label >= 0 {
-                        let logZ = logPartitionRow(student: s, classes: classes, studentMaximum: ms,
-                                                   gradientScale: rowHardWeight, gradient: g,
-                                                   accumulate: true)
-                        totals.hard += logZ - Double(s[label] - ms)
-                        g?[label] -= rowHardWeight
+                    let (ms, studentFinite, mt, teacherFinite) = rowMaxima(s, t, classes)
+                    if !studentFinite {
+                        totals.error = nonFinite("student logits", s, row: r, classes: classes)
+                        return totals
+                    }
+                    if checkTeacher && !teacherFinite {
+                        totals.error = nonFinite("teacher logits", t, row: r, classes: classes)
+                        return totals
+                    }
+                    let rowHardWeight = label >= 0 ? hardWeight : 0
+                    switch objective {
+                    case .kl:
+                        let (kl, ce) = softRow(
+                            student: s, teacher: t, classes: classes, inverseTemperature: invT,
+                            teacherScale: teacherScale, studentMaximum: ms, teacherMaximum: mt,
+                            label: label, softWeight: softWeight, hardWeight: rowHardWeight,
+                            gradient: g,
+                            scratch: scratch)
+                        totals.soft += kl
+                        totals.hard += ce
+                    case .hard:
+                        let teacherClass = argmaxRow(t, classes)
+                        let logZ = logPartitionRow(
+                            student: s, classes: classes, studentMaximum: ms,
+                            gradientScale: softWeight + rowHardWeight,
+                            gradient: g, accumulate: false)
+                        totals.soft += logZ - Double(s[teacherClass] - ms)
+                        g?[teacherClass] -= softWeight
+                        if label >= 0 {
+                            totals.hard += logZ - Double(s[label] - ms)
+                            g?[label] -= rowHardWeight
+                        }
+                    case .mse:
+                        totals.soft += squaredErrorRow(
+                            student: s, teacher: t, classes: classes,
+                            gradientScale: softWeight, gradient: g)
+                        if label >= 0 {
+                            let logZ = logPartitionRow(
+                                student: s, classes: classes, studentMaximum: ms,
+                                gradientScale: rowHardWeight, gradient: g,
+                                accumulate: true)
+                            totals.hard += logZ - Double(s[label] - ms)
+                            g?[label] -= rowHardWeight
+                        }
                     }
                 }
+                return totals
             }
-            return totals
-          }
         }
         if let error = totals.error { throw error }
         return value(totals: totals, counted: counted, effectiveAlpha: effectiveAlpha)
     }
 
     /// The loss value from the summed terms.
-    private func value(totals: RowTotals, counted: (soft: Int, hard: Int), effectiveAlpha: Float) -> DistillationLossValue {
+    private func value(totals: RowTotals, counted: (soft: Int, hard: Int), effectiveAlpha: Float)
+        -> DistillationLossValue
+    {
         let T = temperature
         let meanSoft = counted.soft > 0 ? totals.soft / Double(counted.soft) : 0
         let meanHard = counted.hard > 0 ? totals.hard / Double(counted.hard) : 0
@@ -313,39 +355,52 @@ public struct DistillationLoss: Sendable, Equatable {
 
     /// The `.kl` objective for few classes: eight rows per vector (`softRowsInLanes`).
     private func runInLanes(
-        student: UnsafePointer<Float>, teacher: UnsafePointer<Float>, teacherScale: Float, checkTeacher: Bool,
-        labels: UnsafeBufferPointer<Int32>?, mask: UnsafeBufferPointer<Bool>?, rows: Int, classes: Int,
+        student: UnsafePointer<Float>, teacher: UnsafePointer<Float>, teacherScale: Float,
+        checkTeacher: Bool,
+        labels: UnsafeBufferPointer<Int32>?, mask: UnsafeBufferPointer<Bool>?, rows: Int,
+        classes: Int,
         softWeight: Float, hardWeight: Float, gradient: UnsafeMutablePointer<Float>?
     ) -> RowTotals {
         let groups = (rows + 7) / 8
         let invT = 1 / temperature
-        let studentBox = UncheckedSendable(student), teacherBox = UncheckedSendable(teacher)
+        let studentBox = UncheckedSendable(student)
+        let teacherBox = UncheckedSendable(teacher)
         let gradientBox = UncheckedSendable(gradient)
         return forEachRowChunk(rows: groups, classes: 8 * classes) { range in
             withUnsafeTemporaryAllocation(of: Vec.self, capacity: 5 * classes) { scratch in
                 var totals = RowTotals()
                 for group in range {
-                    let first = group * 8, count = min(8, rows - first)
+                    let first = group * 8
+                    let count = min(8, rows - first)
                     // Per-lane row indices (lanes past the last row repeat the group's first row),
                     // labels and weights, built with constant lane indices and masks: no lane is
                     // written through memory.
                     let lane = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
                     let valid = lane .< SIMD8<Int32>(repeating: Int32(count))
-                    let rowIndex = (SIMD8<Int32>(repeating: Int32(first)) &+ lane).replacing(with: Int32(first), where: .!valid)
+                    let rowIndex = (SIMD8<Int32>(repeating: Int32(first)) &+ lane).replacing(
+                        with: Int32(first), where: .!valid)
                     let offsets = rowIndex &* Int32(classes)
                     var active = valid
                     var laneLabels = SIMD8<Int32>(repeating: -1)
                     if let labels {
                         let l = labels.baseAddress!
-                        laneLabels = SIMD8<Int32>(l[Int(rowIndex[0])], l[Int(rowIndex[1])], l[Int(rowIndex[2])], l[Int(rowIndex[3])],
-                                                  l[Int(rowIndex[4])], l[Int(rowIndex[5])], l[Int(rowIndex[6])], l[Int(rowIndex[7])])
-                        if let ignoreLabel { active = active .& (laneLabels .!= SIMD8<Int32>(repeating: ignoreLabel)) }
+                        laneLabels = SIMD8<Int32>(
+                            l[Int(rowIndex[0])], l[Int(rowIndex[1])], l[Int(rowIndex[2])],
+                            l[Int(rowIndex[3])],
+                            l[Int(rowIndex[4])], l[Int(rowIndex[5])], l[Int(rowIndex[6])],
+                            l[Int(rowIndex[7])])
+                        if let ignoreLabel {
+                            active = active .& (laneLabels .!= SIMD8<Int32>(repeating: ignoreLabel))
+                        }
                     }
                     if let mask {
                         let m = mask.baseAddress!
-                        let kept = SIMD8<Int32>(m[Int(rowIndex[0])] ? 1 : 0, m[Int(rowIndex[1])] ? 1 : 0, m[Int(rowIndex[2])] ? 1 : 0,
-                                                m[Int(rowIndex[3])] ? 1 : 0, m[Int(rowIndex[4])] ? 1 : 0, m[Int(rowIndex[5])] ? 1 : 0,
-                                                m[Int(rowIndex[6])] ? 1 : 0, m[Int(rowIndex[7])] ? 1 : 0)
+                        let kept = SIMD8<Int32>(
+                            m[Int(rowIndex[0])] ? 1 : 0, m[Int(rowIndex[1])] ? 1 : 0,
+                            m[Int(rowIndex[2])] ? 1 : 0,
+                            m[Int(rowIndex[3])] ? 1 : 0, m[Int(rowIndex[4])] ? 1 : 0,
+                            m[Int(rowIndex[5])] ? 1 : 0,
+                            m[Int(rowIndex[6])] ? 1 : 0, m[Int(rowIndex[7])] ? 1 : 0)
                         active = active .& (kept .== SIMD8<Int32>(repeating: 1))
                     }
                     let labelled = active .& (laneLabels .>= SIMD8<Int32>(repeating: 0))
@@ -353,9 +408,12 @@ public struct DistillationLoss: Sendable, Equatable {
                     let soft = Vec.zero.replacing(with: softWeight, where: active)
                     let hard = Vec.zero.replacing(with: hardWeight, where: labelled)
                     let terms = softRowsInLanes(
-                        student: studentBox.value, teacher: teacherBox.value, classes: classes, offsets: offsets,
-                        inverseTemperature: invT, teacherScale: teacherScale, labels: laneLabels, wantCE: labels != nil,
-                        softWeight: soft, hardWeight: hard, gradient: gradientBox.value, store: count,
+                        student: studentBox.value, teacher: teacherBox.value, classes: classes,
+                        offsets: offsets,
+                        inverseTemperature: invT, teacherScale: teacherScale, labels: laneLabels,
+                        wantCE: labels != nil,
+                        softWeight: soft, hardWeight: hard, gradient: gradientBox.value,
+                        store: count,
                         scratch: scratch.baseAddress!)
                     let badStudent = terms.nonFiniteStudent .& active
                     let badTeacher = terms.nonFiniteTeacher .& active
@@ -363,20 +421,28 @@ public struct DistillationLoss: Sendable, Equatable {
                         for k in 0..<count where active[k] {
                             let r = first + k
                             if badStudent[k] {
-                                totals.error = nonFinite("student logits", studentBox.value + r * classes, row: r, classes: classes)
+                                totals.error = nonFinite(
+                                    "student logits", studentBox.value + r * classes, row: r,
+                                    classes: classes)
                                 return totals
                             }
                             if checkTeacher && badTeacher[k] {
-                                totals.error = nonFinite("teacher logits", teacherBox.value + r * classes, row: r, classes: classes)
+                                totals.error = nonFinite(
+                                    "teacher logits", teacherBox.value + r * classes, row: r,
+                                    classes: classes)
                                 return totals
                             }
                         }
                     }
                     if let g = gradientBox.value, !all(active .| .!valid) {
-                        for k in 0..<count where !active[k] { (g + (first + k) * classes).update(repeating: 0, count: classes) }
+                        for k in 0..<count where !active[k] {
+                            (g + (first + k) * classes).update(repeating: 0, count: classes)
+                        }
                     }
-                    totals.soft += Double(horizontalSum(terms.kl.replacing(with: 0, where: .!active)))
-                    totals.hard += Double(horizontalSum(terms.crossEntropy.replacing(with: 0, where: .!labelled)))
+                    totals.soft += Double(
+                        horizontalSum(terms.kl.replacing(with: 0, where: .!active)))
+                    totals.hard += Double(
+                        horizontalSum(terms.crossEntropy.replacing(with: 0, where: .!labelled)))
                 }
                 return totals
             }
@@ -417,18 +483,27 @@ func nonFinite(_ what: String, _ row: UnsafePointer<Float>, row r: Int, classes:
 /// `log p` of validated, renormalised probability rows (`-inf` where p = 0).
 func logProbabilities(_ p: UnsafeBufferPointer<Float>, rows: Int, classes: Int) throws -> [Float] {
     guard p.count == rows * classes else {
-        throw LossError.shapeMismatch("teacher probabilities have \(p.count) values, expected \(rows) x \(classes)")
+        throw LossError.shapeMismatch(
+            "teacher probabilities have \(p.count) values, expected \(rows) x \(classes)")
     }
     var out = [Float](repeating: 0, count: p.count)
     for r in 0..<rows {
         var sum = 0.0
         for c in 0..<classes {
             let v = p[r * classes + c]
-            guard v.isFinite else { throw LossError.nonFinite(input: "teacher probabilities", row: r, column: c, value: v) }
-            guard v >= 0 else { throw LossError.invalidProbabilities(row: r, reason: "negative value \(v) at column \(c)") }
+            guard v.isFinite else {
+                throw LossError.nonFinite(
+                    input: "teacher probabilities", row: r, column: c, value: v)
+            }
+            guard v >= 0 else {
+                throw LossError.invalidProbabilities(
+                    row: r, reason: "negative value \(v) at column \(c)")
+            }
             sum += Double(v)
         }
-        guard sum > 0 else { throw LossError.invalidProbabilities(row: r, reason: "the row sums to 0") }
+        guard sum > 0 else {
+            throw LossError.invalidProbabilities(row: r, reason: "the row sums to 0")
+        }
         for c in 0..<classes {
             let v = Double(p[r * classes + c]) / sum
             out[r * classes + c] = v > 0 ? Float(log(v)) : -.infinity
@@ -440,20 +515,29 @@ func logProbabilities(_ p: UnsafeBufferPointer<Float>, rows: Int, classes: Int) 
 /// `log((1/M) sum_m softmax(t_m / T))` for each row of an ensemble's logits, in Double: the log of
 /// the mean of the members' softened distributions (`-inf` where every member gives 0).
 /// - Throws: `LossError` for no members, a member of the wrong size, or a non-finite logit.
-public func ensembleLogProbabilities(_ members: [UnsafeBufferPointer<Float>], rows: Int, classes: Int,
-                                     temperature: Float) throws -> [Double] {
-    guard !members.isEmpty else { throw LossError.shapeMismatch("an ensemble needs at least one teacher") }
+public func ensembleLogProbabilities(
+    _ members: [UnsafeBufferPointer<Float>], rows: Int, classes: Int,
+    temperature: Float
+) throws -> [Double] {
+    guard !members.isEmpty else {
+        throw LossError.shapeMismatch("an ensemble needs at least one teacher")
+    }
     var mean = [Double](repeating: 0, count: rows * classes)
     for (m, t) in members.enumerated() {
         guard t.count == rows * classes else {
-            throw LossError.shapeMismatch("ensemble member \(m) has \(t.count) values, expected \(rows) x \(classes)")
+            throw LossError.shapeMismatch(
+                "ensemble member \(m) has \(t.count) values, expected \(rows) x \(classes)")
         }
         for r in 0..<rows {
             let row = t[(r * classes)..<((r + 1) * classes)]
             if let c = row.firstIndex(where: { !$0.isFinite }) {
-                throw LossError.nonFinite(input: "ensemble member \(m) logits", row: r, column: c - r * classes, value: t[c])
+                throw LossError.nonFinite(
+                    input: "ensemble member \(m) logits", row: r, column: c - r * classes,
+                    value: t[c])
             }
-            for (c, lp) in logSoftmaxRow(row, temperature: Double(temperature)).enumerated() { mean[r * classes + c] += exp(lp) }
+            for (c, lp) in logSoftmaxRow(row, temperature: Double(temperature)).enumerated() {
+                mean[r * classes + c] += exp(lp)
+            }
         }
     }
     let scale = 1 / Double(members.count)

@@ -29,16 +29,22 @@ public struct Explanation: Sendable, Equatable {
 
     /// - Throws: `LossError` for mismatched lengths, non-finite values, T <= 0, alpha outside
     ///   [0, 1], a label outside [0, C), or invalid probabilities.
-    public init(studentLogits s: [Float], teacherLogits: [Float]? = nil, teacherProbabilities: [Float]? = nil,
-                temperature: Float, alpha requestedAlpha: Float, label: Int?) throws {
+    public init(
+        studentLogits s: [Float], teacherLogits: [Float]? = nil,
+        teacherProbabilities: [Float]? = nil,
+        temperature: Float, alpha requestedAlpha: Float, label: Int?
+    ) throws {
         guard (teacherLogits == nil) != (teacherProbabilities == nil) else {
-            throw LossError.shapeMismatch("give teacher logits or teacher probabilities, not both or neither")
+            throw LossError.shapeMismatch(
+                "give teacher logits or teacher probabilities, not both or neither")
         }
         let teacher = teacherLogits ?? teacherProbabilities!
         guard teacher.count == s.count, !s.isEmpty else {
             throw LossError.shapeMismatch("teacher has \(teacher.count) values, student \(s.count)")
         }
-        guard requestedAlpha >= 0, requestedAlpha <= 1 else { throw LossError.invalidAlpha(requestedAlpha) }
+        guard requestedAlpha >= 0, requestedAlpha <= 1 else {
+            throw LossError.invalidAlpha(requestedAlpha)
+        }
         let alpha = label == nil ? 1 : requestedAlpha
         let loss = try DistillationLoss(temperature: temperature, alpha: alpha)
         let c = s.count
@@ -48,22 +54,28 @@ public struct Explanation: Sendable, Equatable {
             try teacher.withUnsafeBufferPointer { tb in
                 try gradient.withUnsafeMutableBufferPointer { g in
                     try withOptionalBuffer(labels) { y in
-                        try loss.evaluate(studentLogits: sb, teacher: teacherLogits != nil ? .logits(tb) : .probabilities(tb),
-                                          labels: y, rows: 1, classes: c, gradient: g)
+                        try loss.evaluate(
+                            studentLogits: sb,
+                            teacher: teacherLogits != nil ? .logits(tb) : .probabilities(tb),
+                            labels: y, rows: 1, classes: c, gradient: g)
                     }
                 }
             }
         }
         if let teacherLogits {
             self.teacherProbabilities = try softmax(logits: teacherLogits, temperature: 1)
-            self.teacherSoftProbabilities = try softmax(logits: teacherLogits, temperature: temperature)
+            self.teacherSoftProbabilities = try softmax(
+                logits: teacherLogits, temperature: temperature)
         } else {
             let p = teacherProbabilities!
             let total = p.reduce(0.0) { $0 + Double($1) }
             self.teacherProbabilities = p.map { Float(Double($0) / total) }
             // The power transform p^(1/T) / sum p^(1/T), via the log domain (log 0 = -inf gives 0).
-            let logs = self.teacherProbabilities.map { $0 > 0 ? Float(log(Double($0))) : -Float.infinity }
-            self.teacherSoftProbabilities = logSoftmaxRow(logs, temperature: Double(temperature)).map { Float(exp($0)) }
+            let logs = self.teacherProbabilities.map {
+                $0 > 0 ? Float(log(Double($0))) : -Float.infinity
+            }
+            self.teacherSoftProbabilities = logSoftmaxRow(logs, temperature: Double(temperature))
+                .map { Float(exp($0)) }
         }
         studentProbabilities = try softmax(logits: s, temperature: 1)
         studentSoftProbabilities = try softmax(logits: s, temperature: temperature)

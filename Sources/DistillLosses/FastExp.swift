@@ -18,7 +18,7 @@ let expFloor: Float = -87.33654
 @_transparent
 func fastExp(_ x: Vec) -> Vec {
     let low = Vec(repeating: expFloor)
-    let clamped = x.replacing(with: low, where: x .< low)   // compiles to one max instruction
+    let clamped = x.replacing(with: low, where: x .< low)  // compiles to one max instruction
     // n = round(x / ln2) with the 1.5 * 2^23 trick: adding it forces rounding to an integer.
     // `addingProduct` is a fused multiply-add (one rounding); Swift does not contract `a * b + c`.
     let magic = Vec(repeating: 12_582_912)
@@ -38,7 +38,8 @@ func fastExp(_ x: Vec) -> Vec {
     let p67 = Vec(repeating: 1.0 / 720).addingProduct(r, Vec(repeating: 1.0 / 5040))
     let p = p01.addingProduct(r2, p23).addingProduct(r4, p45.addingProduct(r2, p67))
     // 2^n: the integer n sits in the low mantissa bits of `shifted`; move it to the exponent.
-    let nBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+    let nBits =
+        unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
     return unsafeBitCast(unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (nBits &<< 23), to: Vec.self)
 }
 
@@ -58,9 +59,9 @@ let exp2Floor: Float = -126
 @_transparent
 func fastExp2(_ x: Vec) -> Vec {
     let clamped = clampToExp2Floor(x)
-    let magic = Vec(repeating: 12_582_912)   // 1.5 * 2^23: adding it rounds to an integer
+    let magic = Vec(repeating: 12_582_912)  // 1.5 * 2^23: adding it rounds to an integer
     let shifted = clamped + magic
-    let f = clamped - (shifted - magic)      // exact
+    let f = clamped - (shifted - magic)  // exact
     var p = Vec(repeating: 0.000_153_533_62)
     p = Vec(repeating: 0.001_339_887_5).addingProduct(p, f)
     p = Vec(repeating: 0.009_618_437).addingProduct(p, f)
@@ -68,7 +69,8 @@ func fastExp2(_ x: Vec) -> Vec {
     p = Vec(repeating: 0.240_226_48).addingProduct(p, f)
     p = Vec(repeating: 0.693_147_18).addingProduct(p, f)
     p = Vec(repeating: 1).addingProduct(p, f)
-    let nBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+    let nBits =
+        unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
     return unsafeBitCast(unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (nBits &<< 23), to: Vec.self)
 }
 
@@ -110,7 +112,7 @@ func horizontalMax(_ v: Vec) -> Float {
 func fastLog(_ x: Vec) -> Vec {
     let bits = unsafeBitCast(x, to: SIMD8<Int32>.self)
     var e = (bits &>> 23) &- 127
-    var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F80_0000, to: Vec.self)   // in [1, 2)
+    var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F80_0000, to: Vec.self)  // in [1, 2)
     let big = m .> Vec(repeating: 1.414_213_5)
     m.replace(with: m * 0.5, where: big)
     e.replace(with: e &+ 1, where: big)
@@ -139,7 +141,9 @@ func fastLog(_ x: Vec) -> Vec {
 /// (8 ulps at T = 4).
 @inline(__always)
 func power(_ v: Vec, _ n: Int) -> Vec {
-    var result = Vec(repeating: 1), base = v, k = n
+    var result = Vec(repeating: 1)
+    var base = v
+    var k = n
     while k > 0 {
         if k & 1 == 1 { result *= base }
         k >>= 1

@@ -26,21 +26,31 @@ extension DistillationLoss {
         labels: UnsafeBufferPointer<Int32>? = nil, mask: UnsafeBufferPointer<Bool>? = nil,
         rows: Int, classes: Int, gradient: UnsafeMutableBufferPointer<Float>? = nil
     ) throws -> DistillationLossValue {
-        guard objective == .kl else { throw LossError.shapeMismatch("logit standardisation applies to the kl objective") }
-        guard classes >= 2 else { throw LossError.shapeMismatch("logit standardisation needs at least 2 classes, got \(classes)") }
-        guard studentLogits.count == rows * classes, teacherLogits.count == rows * classes else {
-            throw LossError.shapeMismatch("student and teacher logits need \(rows) x \(classes) values")
+        guard objective == .kl else {
+            throw LossError.shapeMismatch("logit standardisation applies to the kl objective")
         }
-        let (zs, sigmaS) = try standardize(studentLogits, rows: rows, classes: classes, what: "student logits")
-        let (zt, _) = try standardize(teacherLogits, rows: rows, classes: classes, what: "teacher logits")
+        guard classes >= 2 else {
+            throw LossError.shapeMismatch(
+                "logit standardisation needs at least 2 classes, got \(classes)")
+        }
+        guard studentLogits.count == rows * classes, teacherLogits.count == rows * classes else {
+            throw LossError.shapeMismatch(
+                "student and teacher logits need \(rows) x \(classes) values")
+        }
+        let (zs, sigmaS) = try standardize(
+            studentLogits, rows: rows, classes: classes, what: "student logits")
+        let (zt, _) = try standardize(
+            teacherLogits, rows: rows, classes: classes, what: "teacher logits")
         // The soft term on standardised logits (alpha 1, the same rows and labels).
-        let soft = try DistillationLoss(temperature: temperature, alpha: 1, objective: .kl, ignoreLabel: ignoreLabel)
+        let soft = try DistillationLoss(
+            temperature: temperature, alpha: 1, objective: .kl, ignoreLabel: ignoreLabel)
         var softGradient = [Float](repeating: 0, count: rows * classes)
         let softValue = try zs.withUnsafeBufferPointer { s in
             try zt.withUnsafeBufferPointer { t in
                 try softGradient.withUnsafeMutableBufferPointer { g in
-                    try soft.evaluate(studentLogits: s, teacher: .logits(t), labels: labels, mask: mask,
-                                      rows: rows, classes: classes, gradient: g)
+                    try soft.evaluate(
+                        studentLogits: s, teacher: .logits(t), labels: labels, mask: mask,
+                        rows: rows, classes: classes, gradient: g)
                 }
             }
         }
@@ -48,10 +58,13 @@ extension DistillationLoss {
         var hardValue: DistillationLossValue?
         var hardGradient = [Float](repeating: 0, count: rows * classes)
         if let labels, alpha < 1 {
-            let hard = try DistillationLoss(temperature: 1, alpha: 0, objective: .kl, ignoreLabel: ignoreLabel)
+            let hard = try DistillationLoss(
+                temperature: 1, alpha: 0, objective: .kl, ignoreLabel: ignoreLabel)
             hardValue = try hardGradient.withUnsafeMutableBufferPointer { g in
-                try hard.evaluate(studentLogits: studentLogits, teacher: .logits(studentLogits), labels: labels, mask: mask,
-                                  rows: rows, classes: classes, gradient: g)
+                try hard.evaluate(
+                    studentLogits: studentLogits, teacher: .logits(studentLogits), labels: labels,
+                    mask: mask,
+                    rows: rows, classes: classes, gradient: g)
             }
         }
         let labelled = (hardValue?.labelledRows ?? 0) > 0
@@ -59,23 +72,31 @@ extension DistillationLoss {
         if let gradient {
             for r in 0..<rows {
                 let base = r * classes
-                var meanG = 0.0, gz = 0.0
+                var meanG = 0.0
+                var gz = 0.0
                 for c in 0..<classes {
                     let g = Double(softGradient[base + c])
                     meanG += g
                     gz += g * Double(zs[base + c])
                 }
                 meanG /= Double(classes)
-                let sigma = Double(sigmaS[r]), sigmaPrime = sigma + 1e-7
+                let sigma = Double(sigmaS[r])
+                let sigmaPrime = sigma + 1e-7
                 for c in 0..<classes {
-                    let centred = Double(zs[base + c]) * sigmaPrime   // s_c - mean(s)
-                    let back = (Double(softGradient[base + c]) - meanG) / sigmaPrime
-                        - (sigma > 0 ? centred * gz / (Double(classes - 1) * sigma * sigmaPrime) : 0)
-                    gradient[base + c] = Float(Double(effectiveAlpha) * back + (labelled ? Double(1 - effectiveAlpha) * Double(hardGradient[base + c]) : 0))
+                    let centred = Double(zs[base + c]) * sigmaPrime  // s_c - mean(s)
+                    let back =
+                        (Double(softGradient[base + c]) - meanG) / sigmaPrime
+                        - (sigma > 0
+                            ? centred * gz / (Double(classes - 1) * sigma * sigmaPrime) : 0)
+                    gradient[base + c] = Float(
+                        Double(effectiveAlpha) * back
+                            + (labelled
+                                ? Double(1 - effectiveAlpha) * Double(hardGradient[base + c]) : 0))
                 }
             }
         }
-        let softTerm = Double(softValue.softLoss), hardTerm = Double(hardValue?.hardLoss ?? 0)
+        let softTerm = Double(softValue.softLoss)
+        let hardTerm = Double(hardValue?.hardLoss ?? 0)
         return DistillationLossValue(
             loss: Float(Double(effectiveAlpha) * softTerm + Double(1 - effectiveAlpha) * hardTerm),
             divergence: softValue.divergence, softLoss: softValue.softLoss,
@@ -85,22 +106,31 @@ extension DistillationLoss {
 }
 
 /// Rows z-scored with `torch.std` (Bessel's correction) plus 1e-7, and each row's std.
-func standardize(_ x: UnsafeBufferPointer<Float>, rows: Int, classes: Int, what: String) throws -> (z: [Float], sigma: [Float]) {
+func standardize(_ x: UnsafeBufferPointer<Float>, rows: Int, classes: Int, what: String) throws -> (
+    z: [Float], sigma: [Float]
+) {
     var z = [Float](repeating: 0, count: rows * classes)
     var sigmas = [Float](repeating: 0, count: rows)
     for r in 0..<rows {
         var mean = 0.0
         for c in 0..<classes {
             let v = x[r * classes + c]
-            guard v.isFinite else { throw LossError.nonFinite(input: what, row: r, column: c, value: v) }
+            guard v.isFinite else {
+                throw LossError.nonFinite(input: what, row: r, column: c, value: v)
+            }
             mean += Double(v)
         }
         mean /= Double(classes)
         var variance = 0.0
-        for c in 0..<classes { let d = Double(x[r * classes + c]) - mean; variance += d * d }
+        for c in 0..<classes {
+            let d = Double(x[r * classes + c]) - mean
+            variance += d * d
+        }
         let sigma = (variance / Double(classes - 1)).squareRoot()
         sigmas[r] = Float(sigma)
-        for c in 0..<classes { z[r * classes + c] = Float((Double(x[r * classes + c]) - mean) / (sigma + 1e-7)) }
+        for c in 0..<classes {
+            z[r * classes + c] = Float((Double(x[r * classes + c]) - mean) / (sigma + 1e-7))
+        }
     }
     return (z, sigmas)
 }

@@ -17,20 +17,21 @@ public enum LossError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public var description: String {
         switch self {
-        case let .nonFinite(input, row, column, value):
+        case .nonFinite(let input, let row, let column, let value):
             return "\(input) has a non-finite value \(value) at row \(row), column \(column)"
-        case let .invalidTemperature(t):
+        case .invalidTemperature(let t):
             return "temperature must be a finite number > 0, got \(t)"
-        case let .invalidAlpha(a):
+        case .invalidAlpha(let a):
             return "alpha must be in [0, 1], got \(a)"
-        case let .labelOutOfRange(row, label, classes):
+        case .labelOutOfRange(let row, let label, let classes):
             return "label \(label) at row \(row) is outside [0, \(classes))"
-        case let .shapeMismatch(what):
+        case .shapeMismatch(let what):
             return "shape mismatch: \(what)"
-        case let .invalidProbabilities(row, reason):
+        case .invalidProbabilities(let row, let reason):
             return "teacher probabilities at row \(row): \(reason)"
         case .labelsRequired:
-            return "labels are required when alpha < 1 (or use alpha = 1 for soft-only distillation)"
+            return
+                "labels are required when alpha < 1 (or use alpha = 1 for soft-only distillation)"
         }
     }
 }

@@ -40,7 +40,10 @@ func loadPartial(_ p: UnsafePointer<Float>, _ count: Int, pad z: Float) -> Vec {
 /// Stores the lanes of `v` that fall before `end`.
 @inline(__always)
 func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ end: Int) {
-    if i + 8 <= end { UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vec.self); return }
+    if i + 8 <= end {
+        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Vec.self)
+        return
+    }
     storePartial(v, p + i, end - i)
 }
 
@@ -79,9 +82,12 @@ func rowMaximum(_ p: UnsafePointer<Float>, _ n: Int) -> (maximum: Float, finite:
 /// The maxima of two rows of the same length and whether each is entirely finite, in one loop.
 @inline(__always)
 func rowMaxima(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int)
-    -> (a: Float, aFinite: Bool, b: Float, bFinite: Bool) {
-    var ma = Vec(repeating: -.infinity), mb = ma
-    var ca = Vec.zero, cb = Vec.zero
+    -> (a: Float, aFinite: Bool, b: Float, bFinite: Bool)
+{
+    var ma = Vec(repeating: -.infinity)
+    var mb = ma
+    var ca = Vec.zero
+    var cb = Vec.zero
     var i = 0
     while i + 8 <= n {
         let x = UnsafeRawPointer(a + i).loadUnaligned(as: Vec.self)
@@ -93,7 +99,8 @@ func rowMaxima(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int)
         i += 8
     }
     if i < n {
-        let x = loadPartial(a + i, n - i, pad: 0), y = loadPartial(b + i, n - i, pad: 0)
+        let x = loadPartial(a + i, n - i, pad: 0)
+        let y = loadPartial(b + i, n - i, pad: 0)
         let valid = laneIndices .< SIMD8<Int32>(repeating: Int32(n - i))
         ma.replace(with: x, where: valid .& (x .> ma))
         mb.replace(with: y, where: valid .& (y .> mb))
@@ -123,8 +130,9 @@ func softRow(
     label: Int, softWeight: Float, hardWeight: Float,
     gradient: UnsafeMutablePointer<Float>?, scratch: UnsafeMutablePointer<Float>
 ) -> (kl: Double, crossEntropy: Double) {
-    let row = SoftRowInputs(s: s, u: u, n: n, invT: invT, invTu: invTu, ms: ms, mu: mu, label: label,
-                            softWeight: softWeight, hardWeight: hardWeight, gradient: gradient, scratch: scratch)
+    let row = SoftRowInputs(
+        s: s, u: u, n: n, invT: invT, invTu: invTu, ms: ms, mu: mu, label: label,
+        softWeight: softWeight, hardWeight: hardWeight, gradient: gradient, scratch: scratch)
     // Each way of finding the T = 1 exponentials has its own compiled kernel (a type parameter).
     switch label >= 0 && invT != 1 ? wholeTemperature(invT) ?? 1 : 0 {
     case 0: return softRowPasses(NoHardTerm.self, row)
@@ -149,11 +157,17 @@ struct SoftRowInputs {
 
 /// Passes 2 and 3 of `softRow`, compiled once per way `H` of finding `e^(s - max s)`.
 @inline(never)
-func softRowPasses<H: HardExponential>(_: H.Type, _ r: SoftRowInputs) -> (kl: Double, crossEntropy: Double) {
+func softRowPasses<H: HardExponential>(_: H.Type, _ r: SoftRowInputs) -> (
+    kl: Double, crossEntropy: Double
+) {
     let n = r.n
-    let savedS = r.scratch, saved1 = r.scratch + n, savedU = r.gradient ?? r.scratch + 2 * n
-    let sums = exponentialsPass(H.self, r.s, r.u, n, r.invT, r.invTu, r.ms, r.mu, savedU, savedS, saved1)
-    let sumS = sums.student, sumU = sums.teacher
+    let savedS = r.scratch
+    let saved1 = r.scratch + n
+    let savedU = r.gradient ?? r.scratch + 2 * n
+    let sums = exponentialsPass(
+        H.self, r.s, r.u, n, r.invT, r.invTu, r.ms, r.mu, savedU, savedS, saved1)
+    let sumS = sums.student
+    let sumU = sums.teacher
     let sum1 = H.power > 0 ? sums.hard : sums.student
     // One logarithm for the KL's log(sumS) - log(sumU); the CE needs its own only when T != 1.
     let kl = sums.cross / log2e / sumU + log(sumS / sumU)
@@ -170,13 +184,16 @@ func softRowPasses<H: HardExponential>(_: H.Type, _ r: SoftRowInputs) -> (kl: Do
         let es = UnsafeRawPointer(savedS + i).loadUnaligned(as: Vec.self)
         let eu = UnsafeRawPointer(g + i).loadUnaligned(as: Vec.self)
         let e1 = H.power == 1 ? UnsafeRawPointer(saved1 + i).loadUnaligned(as: Vec.self) : Vec.zero
-        UnsafeMutableRawPointer(g + i).storeBytes(of: gradientVector(H.self, es, eu, e1, q, p, c), as: Vec.self)
+        UnsafeMutableRawPointer(g + i).storeBytes(
+            of: gradientVector(H.self, es, eu, e1, q, p, c), as: Vec.self)
         i += 8
     }
     if i < n {
         let count = n - i
         let e1 = H.power == 1 ? loadPartial(saved1 + i, count, pad: 0) : Vec.zero
-        let v = gradientVector(H.self, loadPartial(savedS + i, count, pad: 0), loadPartial(g + i, count, pad: 0), e1, q, p, c)
+        let v = gradientVector(
+            H.self, loadPartial(savedS + i, count, pad: 0), loadPartial(g + i, count, pad: 0), e1,
+            q, p, c)
         storePartial(v, g + i, count)
     }
     if useHard { g[r.label] -= r.hardWeight }
@@ -186,7 +203,9 @@ func softRowPasses<H: HardExponential>(_: H.Type, _ r: SoftRowInputs) -> (kl: Do
 /// Eight gradient elements: `q e^xs - p e^xu + c e^(s - max s)`, where `e^(s - max s)` is `e^xs`,
 /// `e1` or `(e^xs)^T` as `H` says.
 @_transparent
-func gradientVector<H: HardExponential>(_: H.Type, _ es: Vec, _ eu: Vec, _ e1: Vec, _ q: Vec, _ p: Vec, _ c: Vec) -> Vec {
+func gradientVector<H: HardExponential>(
+    _: H.Type, _ es: Vec, _ eu: Vec, _ e1: Vec, _ q: Vec, _ p: Vec, _ c: Vec
+) -> Vec {
     let soft = es * q - eu * p
     switch H.power {
     case 0: return soft.addingProduct(es, c)
@@ -208,8 +227,10 @@ struct ExponentialSums {
 /// partial vector is padded.
 @inline(__always)
 func exponentialsPass<H: HardExponential>(
-    _: H.Type, _ s: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int, _ invT: Float, _ invTu: Float,
-    _ ms: Float, _ mu: Float, _ savedU: UnsafeMutablePointer<Float>, _ savedS: UnsafeMutablePointer<Float>, _ saved1: UnsafeMutablePointer<Float>
+    _: H.Type, _ s: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int, _ invT: Float,
+    _ invTu: Float,
+    _ ms: Float, _ mu: Float, _ savedU: UnsafeMutablePointer<Float>,
+    _ savedS: UnsafeMutablePointer<Float>, _ saved1: UnsafeMutablePointer<Float>
 ) -> ExponentialSums {
     let constants = PassConstants(ms: ms, mu: mu, invT: invT, invTu: invTu)
     var sums = ExponentialSums()
@@ -217,17 +238,23 @@ func exponentialsPass<H: HardExponential>(
     var i = 0
     while i < full {
         let end = min(i + blockLength, full)
-        var vs = Vec.zero, vu = Vec.zero, v1 = Vec.zero, va = Vec.zero
+        var vs = Vec.zero
+        var vu = Vec.zero
+        var v1 = Vec.zero
+        var va = Vec.zero
         while i < end {
-            let e = exponentials(UnsafeRawPointer(s + i).loadUnaligned(as: Vec.self),
-                                 UnsafeRawPointer(u + i).loadUnaligned(as: Vec.self), constants, H.power)
+            let e = exponentials(
+                UnsafeRawPointer(s + i).loadUnaligned(as: Vec.self),
+                UnsafeRawPointer(u + i).loadUnaligned(as: Vec.self), constants, H.power)
             vs += e.es
             vu += e.eu
             va = va.addingProduct(e.eu, e.difference)
             UnsafeMutableRawPointer(savedU + i).storeBytes(of: e.eu, as: Vec.self)
             UnsafeMutableRawPointer(savedS + i).storeBytes(of: e.es, as: Vec.self)
             if H.power > 0 { v1 += e.e1 }
-            if H.power == 1 { UnsafeMutableRawPointer(saved1 + i).storeBytes(of: e.e1, as: Vec.self) }
+            if H.power == 1 {
+                UnsafeMutableRawPointer(saved1 + i).storeBytes(of: e.e1, as: Vec.self)
+            }
             i += 8
         }
         sums.student += Double(horizontalSum(vs))
@@ -239,12 +266,14 @@ func exponentialsPass<H: HardExponential>(
         // Padding lanes hold -inf: their exponentials are about 1e-38 and their cross terms are
         // zeroed.
         let count = n - i
-        let e = exponentials(loadPartial(s + i, count, pad: -.infinity), loadPartial(u + i, count, pad: -.infinity),
-                             constants, H.power)
+        let e = exponentials(
+            loadPartial(s + i, count, pad: -.infinity), loadPartial(u + i, count, pad: -.infinity),
+            constants, H.power)
         let padding = laneIndices .>= SIMD8<Int32>(repeating: Int32(count))
         sums.student += Double(horizontalSum(e.es))
         sums.teacher += Double(horizontalSum(e.eu))
-        sums.cross += Double(horizontalSum((e.eu * e.difference).replacing(with: 0, where: padding)))
+        sums.cross += Double(
+            horizontalSum((e.eu * e.difference).replacing(with: 0, where: padding)))
         storePartial(e.eu, savedU + i, count)
         storePartial(e.es, savedS + i, count)
         if H.power > 0 { sums.hard += Double(horizontalSum(e.e1)) }
@@ -269,7 +298,8 @@ struct PassConstants {
     var ms, mu, scaleS, scaleU, scale1: Vec
     @inline(__always)
     init(ms: Float, mu: Float, invT: Float, invTu: Float) {
-        self.ms = Vec(repeating: ms); self.mu = Vec(repeating: mu)
+        self.ms = Vec(repeating: ms)
+        self.mu = Vec(repeating: mu)
         scaleS = Vec(repeating: Float(Double(invT) * log2e))
         scaleU = Vec(repeating: Float(Double(invTu) * log2e))
         scale1 = Vec(repeating: Float(log2e))
@@ -288,12 +318,15 @@ let log2e = 1.442_695_040_888_963_4
 /// teacher probabilities.
 @_transparent
 func exponentials(_ x: Vec, _ y: Vec, _ c: PassConstants, _ hardPower: Int)
-    -> (es: Vec, eu: Vec, difference: Vec, e1: Vec) {
+    -> (es: Vec, eu: Vec, difference: Vec, e1: Vec)
+{
     let xs = (x - c.ms) * c.scaleS
     let es = fastExp2(xs)
     let xu = clampToExp2Floor((y - c.mu) * c.scaleU)
     let eu = fastExp2(xu)
-    let e1 = hardPower == 0 ? Vec.zero : hardPower == 1 ? fastExp2((x - c.ms) * c.scale1) : power(es, hardPower)
+    let e1 =
+        hardPower == 0
+        ? Vec.zero : hardPower == 1 ? fastExp2((x - c.ms) * c.scale1) : power(es, hardPower)
     return (es, eu, xu - xs, e1)
 }
 

@@ -1,5 +1,6 @@
-import DistillCore
 import Dispatch
+import DistillCore
+
 /// Partial sums of a range of rows.
 struct RowTotals {
     var soft = 0.0

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// An architecture in the short text form the CLI takes.
 ///
 /// Grammar:
@@ -25,12 +26,15 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
     /// Parses `text`.
     /// - Throws: `ArchitectureError` saying what is wrong and showing the grammar.
     public init(parsing text: String) throws {
-        let grammar = "expected mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256"
+        let grammar =
+            "expected mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256"
         func sizes(_ s: Substring, _ what: String) throws -> [Int] {
             let parts = s.split(separator: ",", omittingEmptySubsequences: false)
             return try parts.map { part in
                 guard let n = Int(part.trimmingCharacters(in: " ")), n >= 1, n <= 1 << 20 else {
-                    throw ArchitectureError("architecture '\(text)': '\(part)' is not a valid \(what) (a whole number from 1 to 1048576); \(grammar)")
+                    throw ArchitectureError(
+                        "architecture '\(text)': '\(part)' is not a valid \(what) (a whole number from 1 to 1048576); \(grammar)"
+                    )
                 }
                 return n
             }
@@ -38,16 +42,21 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
         if text == "mlp" {
             self.init(kind: .mlp, convolutionChannels: [], hiddenSizes: [])
         } else if text.hasPrefix("mlp:") {
-            self.init(kind: .mlp, convolutionChannels: [], hiddenSizes: try sizes(text.dropFirst(4), "layer size"))
+            self.init(
+                kind: .mlp, convolutionChannels: [],
+                hiddenSizes: try sizes(text.dropFirst(4), "layer size"))
         } else if text.hasPrefix("cnn:") {
             let body = text.dropFirst(4)
             let pieces = body.split(separator: "/", omittingEmptySubsequences: false)
-            guard pieces.count <= 2 else { throw ArchitectureError("architecture '\(text)': too many '/'; \(grammar)") }
+            guard pieces.count <= 2 else {
+                throw ArchitectureError("architecture '\(text)': too many '/'; \(grammar)")
+            }
             let channels = try sizes(pieces[0], "channel count")
             var hidden: [Int] = []
             if pieces.count == 2 {
                 guard pieces[1].hasPrefix("fc:") else {
-                    throw ArchitectureError("architecture '\(text)': after '/' expected fc:H1,...; \(grammar)")
+                    throw ArchitectureError(
+                        "architecture '\(text)': after '/' expected fc:H1,...; \(grammar)")
                 }
                 hidden = try sizes(pieces[1].dropFirst(3), "layer size")
             }
@@ -86,20 +95,26 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
     /// The footprint of the network `build` makes for `inputShape` and `classes` (dropout adds
     /// its mask to each output it follows: counted as one more output).
     public func footprint(inputShape: [Int], classes: Int, dropout: Bool = false) -> Footprint {
-        var parameters = 0.0, outputs = 0.0, columns = 0.0
+        var parameters = 0.0
+        var outputs = 0.0
+        var columns = 0.0
         func dense(_ width: Double, _ size: Double) {
             parameters += width * size + size
-            outputs += size * (dropout ? 3 : 2)   // linear, ReLU (and dropout) outputs
+            outputs += size * (dropout ? 3 : 2)  // linear, ReLU (and dropout) outputs
         }
         var width = Double(inputShape.reduce(1, *))
         if kind == .cnn && inputShape.count == 3 {
-            var (channels, height, side) = (Double(inputShape[0]), Double(inputShape[1]), Double(inputShape[2]))
+            var (channels, height, side) = (
+                Double(inputShape[0]), Double(inputShape[1]), Double(inputShape[2])
+            )
             for c in convolutionChannels.map(Double.init) {
                 parameters += channels * 9 * c + c
                 columns += channels * 9 * height * side
                 let pooled = c * (height / 2).rounded(.down) * (side / 2).rounded(.down)
-                outputs += c * height * side + 2 * pooled   // convolution, pooling and ReLU outputs
-                (channels, height, side) = (c, (height / 2).rounded(.down), (side / 2).rounded(.down))
+                outputs += c * height * side + 2 * pooled  // convolution, pooling and ReLU outputs
+                (channels, height, side) = (
+                    c, (height / 2).rounded(.down), (side / 2).rounded(.down)
+                )
             }
             width = channels * height * side
         }
@@ -117,38 +132,58 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
     /// `generator`.
     /// - Throws: `ArchitectureError` when the input does not fit (a CNN needs `[C, H, W]` large
     ///   enough for its poolings), or the dropout probabilities are outside [0, 1).
-    public func build(inputShape: [Int], classes: Int, dropout: Float = 0, inputDropout: Float = 0,
-                      generator: inout SeededGenerator) throws -> Sequential {
-        guard classes >= 1 else { throw ArchitectureError("the class count must be at least 1, got \(classes)") }
-        for (name, p) in [("dropout", dropout), ("input dropout", inputDropout)] where !(p >= 0 && p < 1) {
+    public func build(
+        inputShape: [Int], classes: Int, dropout: Float = 0, inputDropout: Float = 0,
+        generator: inout SeededGenerator
+    ) throws -> Sequential {
+        guard classes >= 1 else {
+            throw ArchitectureError("the class count must be at least 1, got \(classes)")
+        }
+        for (name, p) in [("dropout", dropout), ("input dropout", inputDropout)]
+        where !(p >= 0 && p < 1) {
             throw ArchitectureError("\(name) must be in [0, 1), got \(p)")
         }
         var layers: [any Layer] = []
         func dense(_ width: Int, _ size: Int, initialization: Initialization) {
-            layers.append(Linear(inputSize: width, outputSize: size, initialization: initialization, generator: &generator))
+            layers.append(
+                Linear(
+                    inputSize: width, outputSize: size, initialization: initialization,
+                    generator: &generator))
         }
         switch kind {
         case .mlp:
             var width = inputShape.reduce(1, *)
-            if inputDropout > 0 { layers.append(Dropout(probability: inputDropout, generator: generator.split())) }
+            if inputDropout > 0 {
+                layers.append(Dropout(probability: inputDropout, generator: generator.split()))
+            }
             for size in hiddenSizes {
                 dense(width, size, initialization: .he)
                 layers.append(ReLU())
-                if dropout > 0 { layers.append(Dropout(probability: dropout, generator: generator.split())) }
+                if dropout > 0 {
+                    layers.append(Dropout(probability: dropout, generator: generator.split()))
+                }
                 width = size
             }
             dense(width, classes, initialization: .glorot)
         case .cnn:
             guard inputShape.count == 3 else {
-                throw ArchitectureError("a cnn needs image input [channels, height, width], got \(inputShape)")
+                throw ArchitectureError(
+                    "a cnn needs image input [channels, height, width], got \(inputShape)")
             }
             var (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
-            if inputDropout > 0 { layers.append(Dropout(probability: inputDropout, generator: generator.split())) }
+            if inputDropout > 0 {
+                layers.append(Dropout(probability: inputDropout, generator: generator.split()))
+            }
             for c in convolutionChannels {
                 guard height >= 2, width >= 2 else {
-                    throw ArchitectureError("cnn: the image is \(height)x\(width) before a 2x2 pooling; use fewer convolution blocks")
+                    throw ArchitectureError(
+                        "cnn: the image is \(height)x\(width) before a 2x2 pooling; use fewer convolution blocks"
+                    )
                 }
-                layers.append(Conv2D(inputChannels: channels, outputChannels: c, kernelSize: (3, 3), padding: 1, generator: &generator))
+                layers.append(
+                    Conv2D(
+                        inputChannels: channels, outputChannels: c, kernelSize: (3, 3), padding: 1,
+                        generator: &generator))
                 // Pooling before the ReLU equals pooling after it (both are monotone), forward and
                 // backward, and the ReLU then touches a quarter of the elements.
                 layers.append(MaxPool2D(kernel: 2))
@@ -158,7 +193,9 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
             layers.append(Flatten())
             var features = channels * height * width
             for size in hiddenSizes {
-                if dropout > 0 { layers.append(Dropout(probability: dropout, generator: generator.split())) }
+                if dropout > 0 {
+                    layers.append(Dropout(probability: dropout, generator: generator.split()))
+                }
                 dense(features, size, initialization: .he)
                 layers.append(ReLU())
                 features = size

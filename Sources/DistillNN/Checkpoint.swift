@@ -1,5 +1,6 @@
 import DistillCore
 import DistillFormats
+
 /// Saving and loading models as safetensors.
 ///
 /// Tensors are named `layers.<i>.weight` / `layers.<i>.bias` in PyTorch layouts; `__metadata__`
@@ -8,7 +9,9 @@ import DistillFormats
 /// model's own `metadata` entries, so that the file alone rebuilds the model.
 extension Model {
     public static let checkpointFormat = "distill-model/1"
-    static let reservedKeys: Set<String> = ["format", "layers", "input_shape", "classes", "normalization", "architecture"]
+    static let reservedKeys: Set<String> = [
+        "format", "layers", "input_shape", "classes", "normalization", "architecture",
+    ]
 
     /// Writes the model to `path` atomically (temporary file, flush, rename).
     public func save(to path: String) throws {
@@ -20,7 +23,8 @@ extension Model {
         meta["normalization"] = normalization.description
         meta["architecture"] = architecture
         let tensors = network.namedParameters.map {
-            SafeTensors.Input(name: $0.name, shape: $0.parameter.value.shape, values: $0.parameter.value)
+            SafeTensors.Input(
+                name: $0.name, shape: $0.parameter.value.shape, values: $0.parameter.value)
         }
         try SafeTensors.write(tensors, metadata: meta, to: path)
     }
@@ -33,15 +37,22 @@ extension Model {
         func fail(_ problem: String) -> FileError { FileError(path, problem) }
         let meta = file.metadata
         guard meta["format"] == checkpointFormat else {
-            throw fail("not a Distill model: __metadata__.format is \(meta["format"].map { "'\($0)'" } ?? "missing"), expected '\(checkpointFormat)'")
+            throw fail(
+                "not a Distill model: __metadata__.format is \(meta["format"].map { "'\($0)'" } ?? "missing"), expected '\(checkpointFormat)'"
+            )
         }
-        guard let layerText = meta["layers"], let shapeText = meta["input_shape"], let classText = meta["classes"],
-              let classes = Int(classText), classes >= 1,
-              let normalization = InputNormalization(parsing: meta["normalization"] ?? "") else {
-            throw fail("the model metadata is incomplete or malformed (layers, input_shape, classes, normalization)")
+        guard let layerText = meta["layers"], let shapeText = meta["input_shape"],
+            let classText = meta["classes"],
+            let classes = Int(classText), classes >= 1,
+            let normalization = InputNormalization(parsing: meta["normalization"] ?? "")
+        else {
+            throw fail(
+                "the model metadata is incomplete or malformed (layers, input_shape, classes, normalization)"
+            )
         }
         let shapeParts = shapeText.split(separator: ",").map { Int($0) }
-        guard !shapeParts.isEmpty, shapeParts.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 1 << 24 }) else {
+        guard !shapeParts.isEmpty, shapeParts.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 1 << 24 })
+        else {
             throw fail("malformed input_shape '\(shapeText)'")
         }
         let inputShape = shapeParts.map { $0! }
@@ -49,14 +60,19 @@ extension Model {
         let model: Model
         do {
             let tokens = layerText.split(separator: " ").map(String.init)
-            guard !tokens.isEmpty, tokens.count <= 4096 else { throw ArchitectureError("no layers") }
+            guard !tokens.isEmpty, tokens.count <= 4096 else {
+                throw ArchitectureError("no layers")
+            }
             // The layers are built (their weights allocated) before the tensors are matched.
             let needed = try tokens.reduce(0.0) { $0 + (try LayerDescriptor.parameterCount($1)) }
-            if let problem = weightsExceedMemory(needed) { throw fail("the recorded layers \(problem)") }
+            if let problem = weightsExceedMemory(needed) {
+                throw fail("the recorded layers \(problem)")
+            }
             let layers = try tokens.map { try LayerDescriptor.make($0, generator: &generator) }
-            model = try Model(network: Sequential(layers), inputShape: inputShape, classes: classes,
-                              normalization: normalization, architecture: meta["architecture"] ?? "",
-                              metadata: meta.filter { !reservedKeys.contains($0.key) })
+            model = try Model(
+                network: Sequential(layers), inputShape: inputShape, classes: classes,
+                normalization: normalization, architecture: meta["architecture"] ?? "",
+                metadata: meta.filter { !reservedKeys.contains($0.key) })
         } catch let error as ArchitectureError {
             throw fail("the recorded architecture is invalid: \(error)")
         }
@@ -67,9 +83,13 @@ extension Model {
         }
         for (name, parameter) in named {
             guard let entry = file.entry(name) else { throw fail("missing tensor \(name)") }
-            guard entry.dtype == "F32" else { throw fail("tensor \(name) is \(entry.dtype), expected F32") }
+            guard entry.dtype == "F32" else {
+                throw fail("tensor \(name) is \(entry.dtype), expected F32")
+            }
             guard entry.shape == parameter.value.shape else {
-                throw fail("tensor \(name) has shape \(entry.shape), the architecture needs \(parameter.value.shape)")
+                throw fail(
+                    "tensor \(name) has shape \(entry.shape), the architecture needs \(parameter.value.shape)"
+                )
             }
             let values = try file.floats(name)
             for i in 0..<values.count { parameter.value[i] = values[i] }

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// How a layer's initial weights are drawn (biases start at zero).
 public enum Initialization: String, Sendable, CaseIterable {
     /// He (Kaiming) uniform, `U(-sqrt(6 / fanIn), sqrt(6 / fanIn))`, for layers followed by a
@@ -10,7 +11,9 @@ public enum Initialization: String, Sendable, CaseIterable {
     case glorot
 
     /// A tensor of `shape` drawn from `generator`.
-    public func tensor(shape: [Int], fanIn: Int, fanOut: Int, generator: inout SeededGenerator) -> Tensor {
+    public func tensor(shape: [Int], fanIn: Int, fanOut: Int, generator: inout SeededGenerator)
+        -> Tensor
+    {
         let bound: Float
         switch self {
         case .he: bound = (6 / Float(max(fanIn, 1))).squareRoot()

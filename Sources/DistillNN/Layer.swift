@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Whether a forward pass trains (dropout active, activations kept for backward) or infers.
 public enum Mode: Sendable {
     case training
@@ -41,7 +42,9 @@ public protocol Layer: AnyObject {
 extension Layer {
     public var parameters: [Parameter] { [] }
 
-    public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor { forward(input, mode: mode) }
+    public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor {
+        forward(input, mode: mode)
+    }
 }
 
 /// How a layer's input and output lie in memory. The shapes always read `[N, C, H, W]`; a

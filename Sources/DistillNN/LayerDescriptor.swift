@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Rebuilds layers from the one-token descriptors that `Layer.descriptor` gives and checkpoints
 /// record, e.g. `linear:784:1200`, `conv2d:1:32:3x3:s1:p1`, `maxpool2d:2:s2`, `dropout:0.5`,
 /// `relu`, `flatten`.
@@ -7,13 +8,14 @@ public enum LayerDescriptor {
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
     public static func make(_ token: String, generator: inout SeededGenerator) throws -> any Layer {
         switch try Parsed(token) {
-        case let .linear(i, o):
+        case .linear(let i, let o):
             return Linear(inputSize: i, outputSize: o, generator: &generator)
-        case let .conv2d(cin, cout, kernel, s, p):
-            return Conv2D(inputChannels: cin, outputChannels: cout, kernelSize: kernel, stride: s, padding: p,
-                          generator: &generator)
-        case let .maxpool2d(k, s): return MaxPool2D(kernel: k, stride: s)
-        case let .dropout(p): return Dropout(probability: p, generator: generator.split())
+        case .conv2d(let cin, let cout, let kernel, let s, let p):
+            return Conv2D(
+                inputChannels: cin, outputChannels: cout, kernelSize: kernel, stride: s, padding: p,
+                generator: &generator)
+        case .maxpool2d(let k, let s): return MaxPool2D(kernel: k, stride: s)
+        case .dropout(let p): return Dropout(probability: p, generator: generator.split())
         case .relu: return ReLU()
         case .flatten: return Flatten()
         }
@@ -24,8 +26,8 @@ public enum LayerDescriptor {
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
     public static func parameterCount(_ token: String) throws -> Double {
         switch try Parsed(token) {
-        case let .linear(i, o): return Double(i) * Double(o) + Double(o)
-        case let .conv2d(cin, cout, kernel, _, _):
+        case .linear(let i, let o): return Double(i) * Double(o) + Double(o)
+        case .conv2d(let cin, let cout, let kernel, _, _):
             return Double(cin) * Double(cout) * Double(kernel.0 * kernel.1) + Double(cout)
         case .maxpool2d, .dropout, .relu, .flatten: return 0
         }
@@ -43,8 +45,10 @@ public enum LayerDescriptor {
             let parts = token.split(separator: ":").map(String.init)
             let malformed = ArchitectureError("malformed layer '\(token)'")
             func int(_ i: Int, prefix: String = "") throws -> Int {
-                guard i < parts.count, parts[i].hasPrefix(prefix), let n = Int(parts[i].dropFirst(prefix.count)),
-                      n >= 0, n <= 1 << 24 else { throw malformed }
+                guard i < parts.count, parts[i].hasPrefix(prefix),
+                    let n = Int(parts[i].dropFirst(prefix.count)),
+                    n >= 0, n <= 1 << 24
+                else { throw malformed }
                 return n
             }
             switch parts.first {
@@ -56,8 +60,12 @@ public enum LayerDescriptor {
             case "conv2d":
                 guard parts.count == 6 else { throw malformed }
                 let kernel = parts[3].split(separator: "x").compactMap { Int($0) }
-                let (cin, cout, s, p) = (try int(1), try int(2), try int(4, prefix: "s"), try int(5, prefix: "p"))
-                guard kernel.count == 2, kernel.allSatisfy({ $0 >= 1 && $0 <= 64 }), cin >= 1, cout >= 1, s >= 1 else {
+                let (cin, cout, s, p) = (
+                    try int(1), try int(2), try int(4, prefix: "s"), try int(5, prefix: "p")
+                )
+                guard kernel.count == 2, kernel.allSatisfy({ $0 >= 1 && $0 <= 64 }), cin >= 1,
+                    cout >= 1, s >= 1
+                else {
                     throw malformed
                 }
                 self = .conv2d(cin, cout, (kernel[0], kernel[1]), stride: s, padding: p)
@@ -67,7 +75,9 @@ public enum LayerDescriptor {
                 guard k >= 1, s >= 1 else { throw malformed }
                 self = .maxpool2d(k, stride: s)
             case "dropout":
-                guard parts.count == 2, let p = Float(parts[1]), p >= 0, p < 1 else { throw malformed }
+                guard parts.count == 2, let p = Float(parts[1]), p >= 0, p < 1 else {
+                    throw malformed
+                }
                 self = .dropout(p)
             case "relu" where parts.count == 1: self = .relu
             case "flatten" where parts.count == 1: self = .flatten

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// A classifier: a network, the shape of one example, the class count and the input
 /// normalisation, everything a checkpoint needs to rebuild it.
 public final class Model {
@@ -20,9 +21,11 @@ public final class Model {
 
     /// - Throws: `ArchitectureError` when the network does not take `inputShape` or does not end
     ///   in `classes` outputs.
-    public init(network: Sequential, inputShape: [Int], classes: Int,
-                normalization: InputNormalization = .identity, architecture: String = "",
-                metadata: [String: String] = [:]) throws {
+    public init(
+        network: Sequential, inputShape: [Int], classes: Int,
+        normalization: InputNormalization = .identity, architecture: String = "",
+        metadata: [String: String] = [:]
+    ) throws {
         self.network = network
         self.inputShape = inputShape
         self.classes = classes
@@ -34,19 +37,25 @@ public final class Model {
         networkInputShape = firstShaped is Linear ? [inputShape.reduce(1, *)] : inputShape
         let out = try network.outputShape(for: [1] + networkInputShape)
         guard out == [1, classes] else {
-            throw ArchitectureError("the network maps \(inputShape) to \(Array(out.dropFirst())), expected [\(classes)] classes")
+            throw ArchitectureError(
+                "the network maps \(inputShape) to \(Array(out.dropFirst())), expected [\(classes)] classes"
+            )
         }
         network.computesInputGradient = false
     }
 
     /// Builds a fresh model from an architecture spec.
-    public convenience init(spec: ArchitectureSpec, inputShape: [Int], classes: Int, dropout: Float = 0,
-                            inputDropout: Float = 0, normalization: InputNormalization = .identity,
-                            generator: inout SeededGenerator) throws {
-        let network = try spec.build(inputShape: inputShape, classes: classes, dropout: dropout,
-                                     inputDropout: inputDropout, generator: &generator)
-        try self.init(network: network, inputShape: inputShape, classes: classes,
-                      normalization: normalization, architecture: spec.description)
+    public convenience init(
+        spec: ArchitectureSpec, inputShape: [Int], classes: Int, dropout: Float = 0,
+        inputDropout: Float = 0, normalization: InputNormalization = .identity,
+        generator: inout SeededGenerator
+    ) throws {
+        let network = try spec.build(
+            inputShape: inputShape, classes: classes, dropout: dropout,
+            inputDropout: inputDropout, generator: &generator)
+        try self.init(
+            network: network, inputShape: inputShape, classes: classes,
+            normalization: normalization, architecture: spec.description)
     }
 
     /// Trainable parameters in checkpoint order.
@@ -59,7 +68,9 @@ public final class Model {
     /// example). The result belongs to the model and is overwritten by the next call.
     public func forward(_ batch: Tensor, mode: Mode) -> Tensor {
         let n = batch.shape.first ?? 0
-        if batch.storage !== inputView.storage || inputView.shape.first != n || inputView.count != batch.count {
+        if batch.storage !== inputView.storage || inputView.shape.first != n
+            || inputView.count != batch.count
+        {
             inputView = batch.reshaped([n] + networkInputShape)
         }
         return network.forward(inputView, mode: mode)

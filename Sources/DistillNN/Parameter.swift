@@ -1,4 +1,5 @@
 import DistillCore
+
 /// A trainable tensor and its gradient.
 ///
 /// Gradients accumulate: each backward pass adds to `gradient`. `zeroGradient()` marks the
@@ -40,7 +41,10 @@ public final class Parameter {
     /// `prepareForBackward`.
     public var gradient: Tensor? {
         guard redirection == nil else { return nil }
-        if gradientIsZero { storedGradient.fill(0); gradientIsZero = false }
+        if gradientIsZero {
+            storedGradient.fill(0)
+            gradientIsZero = false
+        }
         return storedGradient
     }
 
@@ -59,7 +63,9 @@ public final class Parameter {
     /// instead of the gradient: the first computes `buffer = scale * buffer + gradient`, later ones
     /// add. SGD uses it to take the gradient straight into its momentum buffer.
     package func accumulate(into buffer: Tensor, scaling scale: Float) {
-        precondition(buffer.shape == value.shape, "Parameter \(name): accumulation buffer \(buffer.shape), value \(value.shape)")
+        precondition(
+            buffer.shape == value.shape,
+            "Parameter \(name): accumulation buffer \(buffer.shape), value \(value.shape)")
         gradientIsZero = true
         redirection = (buffer, scale)
         redirectionUsed = false
@@ -93,8 +99,10 @@ public final class Parameter {
 
 /// Why `parameters` weights (4 bytes each) cannot be allocated on this machine, or nil when they
 /// fit in `available` bytes: checked before a loader builds layers from a file's description.
-func weightsExceedMemory(_ parameters: Double, available: Double = physicalMemoryBytes()) -> String? {
+func weightsExceedMemory(_ parameters: Double, available: Double = physicalMemoryBytes()) -> String?
+{
     let bytes = 4 * parameters
     guard available > 0, bytes > available else { return nil }
-    return "need \(formatBytes(bytes)) for \(parameters < 1e15 ? "\(Int(parameters))" : "\(parameters)") weights, more than this machine's \(formatBytes(available)) of memory"
+    return
+        "need \(formatBytes(bytes)) for \(parameters < 1e15 ? "\(Int(parameters))" : "\(parameters)") weights, more than this machine's \(formatBytes(available)) of memory"
 }

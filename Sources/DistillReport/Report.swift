@@ -11,8 +11,12 @@ public struct Report: Sendable {
             /// Mean and sd over the seeds whose run did not diverge; `diverged` counts the others.
             public var temperature: Double, mean: Double, sd: Double, seeds: Int
             public var diverged: Int
-            public init(temperature: Double, mean: Double, sd: Double, seeds: Int, diverged: Int = 0) {
-                (self.temperature, self.mean, self.sd, self.seeds, self.diverged) = (temperature, mean, sd, seeds, diverged)
+            public init(
+                temperature: Double, mean: Double, sd: Double, seeds: Int, diverged: Int = 0
+            ) {
+                (self.temperature, self.mean, self.sd, self.seeds, self.diverged) = (
+                    temperature, mean, sd, seeds, diverged
+                )
             }
         }
         public var technique: String
@@ -23,9 +27,14 @@ public struct Report: Sendable {
         public var chosen: (temperature: Double, alpha: Float)?
         public var note: String?
 
-        public init(technique: String, series: [(alpha: Float, points: [Point])], baseline: (mean: Double, sd: Double)?,
-                    chosen: (temperature: Double, alpha: Float)?, note: String? = nil) {
-            (self.technique, self.series, self.baseline, self.chosen, self.note) = (technique, series, baseline, chosen, note)
+        public init(
+            technique: String, series: [(alpha: Float, points: [Point])],
+            baseline: (mean: Double, sd: Double)?,
+            chosen: (temperature: Double, alpha: Float)?, note: String? = nil
+        ) {
+            (self.technique, self.series, self.baseline, self.chosen, self.note) = (
+                technique, series, baseline, chosen, note
+            )
         }
 
         /// Whether `point` of the series at `alpha` is the chosen setting.
@@ -39,11 +48,18 @@ public struct Report: Sendable {
         public var step: Int
         public var loss: Double, softLoss: Double?, hardLoss: Double?
         public var validationAccuracy: Double?
-        public init(step: Int, loss: Double, softLoss: Double?, hardLoss: Double?, validationAccuracy: Double?) {
-            (self.step, self.loss, self.softLoss, self.hardLoss, self.validationAccuracy) = (step, loss, softLoss, hardLoss, validationAccuracy)
+        public init(
+            step: Int, loss: Double, softLoss: Double?, hardLoss: Double?,
+            validationAccuracy: Double?
+        ) {
+            (self.step, self.loss, self.softLoss, self.hardLoss, self.validationAccuracy) = (
+                step, loss, softLoss, hardLoss, validationAccuracy
+            )
         }
         public init(_ r: EpochRecord) {
-            self.init(step: r.step, loss: r.loss, softLoss: r.softLoss, hardLoss: r.hardLoss, validationAccuracy: r.validationAccuracy)
+            self.init(
+                step: r.step, loss: r.loss, softLoss: r.softLoss, hardLoss: r.hardLoss,
+                validationAccuracy: r.validationAccuracy)
         }
     }
 
@@ -54,8 +70,13 @@ public struct Report: Sendable {
         public var width: Int, height: Int
         public var label: Int?
         public var atOne: [Double], atTemperature: [Double]
-        public init(pixels: [Double], width: Int, height: Int, label: Int?, atOne: [Double], atTemperature: [Double]) {
-            (self.pixels, self.width, self.height, self.label, self.atOne, self.atTemperature) = (pixels, width, height, label, atOne, atTemperature)
+        public init(
+            pixels: [Double], width: Int, height: Int, label: Int?, atOne: [Double],
+            atTemperature: [Double]
+        ) {
+            (self.pixels, self.width, self.height, self.label, self.atOne, self.atTemperature) = (
+                pixels, width, height, label, atOne, atTemperature
+            )
         }
     }
 
@@ -63,7 +84,9 @@ public struct Report: Sendable {
     public struct ScoredModel: Sendable {
         public var name: String
         public var evaluation: EvaluationReport
-        public init(name: String, evaluation: EvaluationReport) { (self.name, self.evaluation) = (name, evaluation) }
+        public init(name: String, evaluation: EvaluationReport) {
+            (self.name, self.evaluation) = (name, evaluation)
+        }
     }
 
     public var title: String

@@ -1,4 +1,5 @@
 import Foundation
+
 /// Escapes text for HTML and SVG (element content and attribute values).
 func escape(_ text: String) -> String {
     var out = ""
@@ -28,8 +29,10 @@ struct Scale {
 
     init(domain: (Double, Double), pixels: (Double, Double), logarithmic: Bool = false) {
         var (lo, hi) = logarithmic ? (log10(domain.0), log10(domain.1)) : domain
-        if !(hi > lo) { (lo, hi) = (lo - 0.5, lo + 0.5) }   // one value: centre it
-        (low, high, pixelLow, pixelHigh, self.logarithmic) = (lo, hi, pixels.0, pixels.1, logarithmic)
+        if !(hi > lo) { (lo, hi) = (lo - 0.5, lo + 0.5) }  // one value: centre it
+        (low, high, pixelLow, pixelHigh, self.logarithmic) = (
+            lo, hi, pixels.0, pixels.1, logarithmic
+        )
     }
 
     func callAsFunction(_ x: Double) -> Double {

@@ -31,9 +31,12 @@ public struct AdaptiveTemperature: Sendable, Equatable {
     }
 
     /// One reversed-gradient step from `softGradient = d(T^2 KL)/dT` on the batch.
-    public mutating func update(softGradient: Double, alpha: Double, step: Int, of totalSteps: Int) {
+    public mutating func update(softGradient: Double, alpha: Double, step: Int, of totalSteps: Int)
+    {
         let sigma = 1 / (1 + exp(-theta))
         let dTdTheta = 20 * sigma * (1 - sigma)
-        theta += learningRate * AdaptiveTemperature.lambda(at: step, of: totalSteps) * alpha * softGradient * dTdTheta
+        theta +=
+            learningRate * AdaptiveTemperature.lambda(at: step, of: totalSteps) * alpha
+            * softGradient * dTdTheta
     }
 }

@@ -1,5 +1,6 @@
 import DistillCore
 import DistillNN
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -33,8 +34,11 @@ final class Checkpointer {
     /// When the run started, on the monotonic clock, less the time before a resume.
     let start: Double
 
-    init(_ plan: Checkpointing?, model: Model, optimizer: any Optimizer, temperature: (any TemperaturePolicy)?,
-         start: Double) {
+    init(
+        _ plan: Checkpointing?, model: Model, optimizer: any Optimizer,
+        temperature: (any TemperaturePolicy)?,
+        start: Double
+    ) {
         self.plan = plan
         self.model = model
         self.optimizer = optimizer
@@ -44,7 +48,9 @@ final class Checkpointer {
 
     /// After a step: saves every `every` steps, except at a round's end (the validation saves).
     func stepDone(_ state: TrainingState, roundEnd: Int) throws {
-        guard let plan, state.globalStep % plan.every == 0, state.globalStep < roundEnd else { return }
+        guard let plan, state.globalStep % plan.every == 0, state.globalStep < roundEnd else {
+            return
+        }
         try save(state)
     }
 
@@ -70,14 +76,19 @@ extension TrainingState {
     /// The state at `path`, saved by a run of `model` with the same `settings`, to continue from.
     /// - Throws: `TrainingError.invalidOption` when there is no state or it was saved with other
     ///   settings; `FileError` when the file is not a valid state.
-    public static func resume(from path: String, settings: String, model: Model) throws -> TrainingState {
+    public static func resume(from path: String, settings: String, model: Model) throws
+        -> TrainingState
+    {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw TrainingError.invalidOption("--resume: no training state at \(path) (it is written with --checkpoint-every N)")
+            throw TrainingError.invalidOption(
+                "--resume: no training state at \(path) (it is written with --checkpoint-every N)")
         }
-        let state = try TrainingState.load(from: path, parameterNames: model.network.namedParameters.map(\.name))
+        let state = try TrainingState.load(
+            from: path, parameterNames: model.network.namedParameters.map(\.name))
         guard state.settings == settings else {
-            throw TrainingError.invalidOption("--resume: \(path) was saved by a run with other settings; use the same flags")
+            throw TrainingError.invalidOption(
+                "--resume: \(path) was saved by a run with other settings; use the same flags")
         }
         return state
     }

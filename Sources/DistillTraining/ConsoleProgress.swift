@@ -1,10 +1,11 @@
 import DistillCore
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
 
 /// Progress on standard error: a bar redrawn in place on a terminal, one line per round otherwise,
 /// or nothing.
@@ -26,19 +27,23 @@ public final class ConsoleProgress: ProgressReporter {
         self.style = style
     }
 
-    public func batch(round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
-                      accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int) {
+    public func batch(
+        round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+        accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int
+    ) {
         guard style == .bar else { return }
         let t = monotonicSeconds()
         guard t - lastDraw > 0.1 || step == steps else { return }
         lastDraw = t
         let width = 24
         let filled = steps > 0 ? width * step / steps : width
-        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        let bar =
+            String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
         let eta = stepsDone > 0 ? elapsed / Double(stepsDone) * Double(totalSteps - stepsDone) : 0
         let acc = accuracy.map { String(format: " acc %.3f", $0) } ?? ""
-        let text = String(format: "\r%@ %d/%d [%@] %d/%d  %.0f ex/s  loss %.4f%@  ETA %@ ",
-                          label, round, rounds, bar, step, steps, examplesPerSecond, loss, acc, duration(eta))
+        let text = String(
+            format: "\r%@ %d/%d [%@] %d/%d  %.0f ex/s  loss %.4f%@  ETA %@ ",
+            label, round, rounds, bar, step, steps, examplesPerSecond, loss, acc, duration(eta))
         write(text)
     }
 
@@ -46,9 +51,13 @@ public final class ConsoleProgress: ProgressReporter {
         guard style != .quiet else { return }
         var parts = [String(format: "%@ %d: loss %.4f", label, record.epoch, record.loss)]
         if let s = record.softLoss { parts.append(String(format: "soft %.4f", s)) }
-        if let h = record.hardLoss, record.softLoss != nil { parts.append(String(format: "hard %.4f", h)) }
+        if let h = record.hardLoss, record.softLoss != nil {
+            parts.append(String(format: "hard %.4f", h))
+        }
         parts.append(String(format: "train acc %.4f", record.trainingAccuracy))
-        if let v = record.validationAccuracy { parts.append(String(format: "val acc %.4f%@", v, best ? " *" : "")) }
+        if let v = record.validationAccuracy {
+            parts.append(String(format: "val acc %.4f%@", v, best ? " *" : ""))
+        }
         parts.append(String(format: "lr %.3g", record.learningRate))
         parts.append(duration(record.seconds))
         write((style == .bar ? "\r\u{1B}[K" : "") + parts.joined(separator: ", ") + "\n")
@@ -83,10 +92,15 @@ public final class MetricsLog: ProgressReporter {
         lines = records.map { line($0, best: $0.epoch == bestEpoch) }
     }
 
-    public func batch(round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
-                      accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int) {
-        inner?.batch(round: round, rounds: rounds, step: step, steps: steps, examplesPerSecond: examplesPerSecond,
-                     loss: loss, accuracy: accuracy, elapsed: elapsed, totalSteps: totalSteps, stepsDone: stepsDone)
+    public func batch(
+        round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+        accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int
+    ) {
+        inner?.batch(
+            round: round, rounds: rounds, step: step, steps: steps,
+            examplesPerSecond: examplesPerSecond,
+            loss: loss, accuracy: accuracy, elapsed: elapsed, totalSteps: totalSteps,
+            stepsDone: stepsDone)
     }
 
     /// One line of the log: the record's figures (non-finite ones as null) and whether it is the best.
@@ -102,10 +116,13 @@ public final class MetricsLog: ProgressReporter {
             @NullWhenNil var seconds: Double?
             let best: Bool
         }
-        let line = Line(epoch: r.epoch, step: r.step, loss: finite(r.loss), softLoss: finite(r.softLoss), hardLoss: finite(r.hardLoss),
-                        trainAccuracy: finite(r.trainingAccuracy), validationAccuracy: finite(r.validationAccuracy),
-                        learningRate: r.learningRate, seconds: finite(r.seconds), best: best)
-        return (try? jsonText(line)) ?? "{}"   // every field is a plain number, bool or null
+        let line = Line(
+            epoch: r.epoch, step: r.step, loss: finite(r.loss), softLoss: finite(r.softLoss),
+            hardLoss: finite(r.hardLoss),
+            trainAccuracy: finite(r.trainingAccuracy),
+            validationAccuracy: finite(r.validationAccuracy),
+            learningRate: r.learningRate, seconds: finite(r.seconds), best: best)
+        return (try? jsonText(line)) ?? "{}"  // every field is a plain number, bool or null
     }
 
     public func round(_ r: EpochRecord, best: Bool) {
@@ -118,4 +135,3 @@ public final class MetricsLog: ProgressReporter {
         }
     }
 }
-

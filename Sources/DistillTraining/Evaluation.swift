@@ -1,5 +1,6 @@
 import DistillLosses
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -30,14 +31,18 @@ public struct EvaluationReport: Sendable, Equatable {
     public var errors: Int { count - correct }
     public var macro: (precision: Double, recall: Double, f1: Double) {
         let n = Double(max(perClass.count, 1))
-        return (perClass.reduce(0) { $0 + $1.precision } / n, perClass.reduce(0) { $0 + $1.recall } / n,
-                perClass.reduce(0) { $0 + $1.f1 } / n)
+        return (
+            perClass.reduce(0) { $0 + $1.precision } / n, perClass.reduce(0) { $0 + $1.recall } / n,
+            perClass.reduce(0) { $0 + $1.f1 } / n
+        )
     }
     public var weighted: (precision: Double, recall: Double, f1: Double) {
         let total = Double(max(count, 1))
-        return (perClass.reduce(0) { $0 + $1.precision * Double($1.support) } / total,
-                perClass.reduce(0) { $0 + $1.recall * Double($1.support) } / total,
-                perClass.reduce(0) { $0 + $1.f1 * Double($1.support) } / total)
+        return (
+            perClass.reduce(0) { $0 + $1.precision * Double($1.support) } / total,
+            perClass.reduce(0) { $0 + $1.recall * Double($1.support) } / total,
+            perClass.reduce(0) { $0 + $1.f1 * Double($1.support) } / total
+        )
     }
 
     /// Scores `logits` (`[count, classes]`) against `labels`. Rows whose label is negative are
@@ -45,27 +50,35 @@ public struct EvaluationReport: Sendable, Equatable {
     public init(logits: [Float], labels: [Int32], classes: Int) {
         precondition(logits.count == labels.count * classes)
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
-        var nll = 0.0, count = 0, correct = 0
+        var nll = 0.0
+        var count = 0
+        var correct = 0
         let bins = 15
-        var binCount = [Int](repeating: 0, count: bins), binCorrect = binCount
+        var binCount = [Int](repeating: 0, count: bins)
+        var binCorrect = binCount
         var binConfidence = [Double](repeating: 0, count: bins)
         for r in 0..<labels.count where labels[r] >= 0 {
             let y = Int(labels[r])
             let row = logits[(r * classes)..<((r + 1) * classes)]
             var best = 0
             for (c, z) in row.enumerated() where z > row[row.startIndex + best] { best = c }
-            let defined = !row.contains { $0.isNaN || $0 == .infinity }   // -inf is a probability of 0
+            // -inf is a probability of 0
+            let defined = !row.contains { $0.isNaN || $0 == .infinity }
             let logP = defined ? logSoftmaxRow(row) : [Double](repeating: .nan, count: classes)
             nll -= logP[y]
             let confidence = exp(logP[best])
-            guard confidence.isFinite else {   // a row of non-finite logits: an error (NLL too), in no bin
+            // a row of non-finite logits: an error (NLL too), in no bin
+            guard confidence.isFinite else {
                 count += 1
                 continue
             }
             let bin = min(bins - 1, Int(confidence * Double(bins)))
             binCount[bin] += 1
             binConfidence[bin] += confidence
-            if best == y { correct += 1; binCorrect[bin] += 1 }
+            if best == y {
+                correct += 1
+                binCorrect[bin] += 1
+            }
             confusion[y][best] += 1
             count += 1
         }
@@ -94,16 +107,29 @@ public struct EvaluationReport: Sendable, Equatable {
         let labels = (0..<perClass.count).map { names?[$0] ?? "\($0)" }
         let width = max(12, (labels.map(\.count).max() ?? 0) + 2)
         func f(_ x: Double) -> String { String(format: "%9.4f", x) }
-        var lines = [String(repeating: " ", count: width) + "precision   recall   f1-score   support", ""]
+        var lines = [
+            String(repeating: " ", count: width) + "precision   recall   f1-score   support", "",
+        ]
         for (c, s) in perClass.enumerated() {
-            lines.append(labels[c].leftPadded(width) + f(s.precision) + f(s.recall) + "  " + f(s.f1) + String(format: "%10d", s.support))
+            lines.append(
+                labels[c].leftPadded(width) + f(s.precision) + f(s.recall) + "  " + f(s.f1)
+                    + String(format: "%10d", s.support))
         }
         lines.append("")
-        lines.append("accuracy".leftPadded(width) + String(repeating: " ", count: 20) + f(accuracy) + String(format: "%10d", count))
-        lines.append("micro avg".leftPadded(width) + f(accuracy) + f(accuracy) + "  " + f(accuracy) + String(format: "%10d", count))
-        let (mp, mr, mf) = macro, (wp, wr, wf) = weighted
-        lines.append("macro avg".leftPadded(width) + f(mp) + f(mr) + "  " + f(mf) + String(format: "%10d", count))
-        lines.append("weighted avg".leftPadded(width) + f(wp) + f(wr) + "  " + f(wf) + String(format: "%10d", count))
+        lines.append(
+            "accuracy".leftPadded(width) + String(repeating: " ", count: 20) + f(accuracy)
+                + String(format: "%10d", count))
+        lines.append(
+            "micro avg".leftPadded(width) + f(accuracy) + f(accuracy) + "  " + f(accuracy)
+                + String(format: "%10d", count))
+        let (mp, mr, mf) = macro
+        let (wp, wr, wf) = weighted
+        lines.append(
+            "macro avg".leftPadded(width) + f(mp) + f(mr) + "  " + f(mf)
+                + String(format: "%10d", count))
+        lines.append(
+            "weighted avg".leftPadded(width) + f(wp) + f(wr) + "  " + f(wf)
+                + String(format: "%10d", count))
         return lines.joined(separator: "\n")
     }
 }
@@ -114,4 +140,3 @@ extension String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }
-

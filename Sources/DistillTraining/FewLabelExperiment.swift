@@ -2,6 +2,7 @@ import DistillCore
 import DistillData
 import DistillLosses
 import DistillNN
+
 /// The demo's experiment: where distillation pays on Fashion-MNIST.
 ///
 /// A CNN teacher trained on every labelled training image; a small MLP student that has labels
@@ -42,7 +43,9 @@ public struct FewLabelExperiment: Sendable {
         "\(teacherArchitecture) dropout \(teacherDropout) jitter \(teacherJitter) epochs \(teacherEpochs) lr \(learningRate) seed \(seed)"
     }
 
-    func options(epochs: Int? = nil, steps: Int? = nil, jitter: Int = 0, seed: UInt64) -> TrainingOptions {
+    func options(epochs: Int? = nil, steps: Int? = nil, jitter: Int = 0, seed: UInt64)
+        -> TrainingOptions
+    {
         var o = TrainingOptions()
         o.jitter = jitter
         if let epochs { o.epochs = epochs }
@@ -55,15 +58,25 @@ public struct FewLabelExperiment: Sendable {
     }
 
     /// Trains (or takes) the teacher.
-    public func teacher(training: Examples, validation: Examples, progress: ProgressReporter?) throws -> (Model, Double) {
+    public func teacher(training: Examples, validation: Examples, progress: ProgressReporter?)
+        throws -> (Model, Double)
+    {
         var generator = SeededGenerator(seed: seed &+ 10)
-        let model = try Model(spec: ArchitectureSpec(parsing: teacherArchitecture), inputShape: training.exampleShape,
-                              classes: training.classes, dropout: teacherDropout, normalization: training.normalization,
-                              generator: &generator)
-        let summary = try Trainer(model: model, options: options(epochs: teacherEpochs, jitter: teacherJitter, seed: seed &+ 10),
-                                  training: training, validation: validation).run(progress: progress)
-        model.metadata = ["role": "teacher", "demo_teacher": teacherKey, "seed": "\(seed)",
-                          "validation_accuracy": summary.bestValidationAccuracy.map { String(format: "%.4f", $0) } ?? ""]
+        let model = try Model(
+            spec: ArchitectureSpec(parsing: teacherArchitecture), inputShape: training.exampleShape,
+            classes: training.classes, dropout: teacherDropout,
+            normalization: training.normalization,
+            generator: &generator)
+        let summary = try Trainer(
+            model: model,
+            options: options(epochs: teacherEpochs, jitter: teacherJitter, seed: seed &+ 10),
+            training: training, validation: validation
+        ).run(progress: progress)
+        model.metadata = [
+            "role": "teacher", "demo_teacher": teacherKey, "seed": "\(seed)",
+            "validation_accuracy": summary.bestValidationAccuracy.map { String(format: "%.4f", $0) }
+                ?? "",
+        ]
         return (model, summary.seconds)
     }
 
@@ -78,8 +91,10 @@ public struct FewLabelExperiment: Sendable {
 
     /// Trains the students: one on the labelled few alone, and one distilled with the unlabelled
     /// rest at each of `temperatures`.
-    public func students(teacher: Model, training: Examples, validation: Examples,
-                         progress: (String) -> ProgressReporter?) throws -> [Student] {
+    public func students(
+        teacher: Model, training: Examples, validation: Examples,
+        progress: (String) -> ProgressReporter?
+    ) throws -> [Student] {
         let few = training.subset(0..<min(labels, training.count))
         let transfer = training.keepingLabels(forFirst: labels)
         var results: [Student] = []
@@ -87,22 +102,39 @@ public struct FewLabelExperiment: Sendable {
         let signal = try TeacherSignal.cache([teacher], on: transfer, temperature: 1)
         for temperature in [nil] + temperatures {
             var generator = SeededGenerator(seed: seed &+ 100)
-            let model = try Model(spec: ArchitectureSpec(parsing: studentArchitecture), inputShape: training.exampleShape,
-                                  classes: training.classes, normalization: training.normalization, generator: &generator)
+            let model = try Model(
+                spec: ArchitectureSpec(parsing: studentArchitecture),
+                inputShape: training.exampleShape,
+                classes: training.classes, normalization: training.normalization,
+                generator: &generator)
             let summary: TrainingSummary
             if let temperature {
                 let loss = try DistillationLoss(temperature: temperature, alpha: alpha)
-                summary = try Trainer(model: model, options: options(steps: studentSteps, seed: seed &+ 20), training: transfer,
-                                      validation: validation, teacher: signal, loss: loss).run(progress: progress("distilled T \(temperature)"))
-                model.metadata = ["role": "student", "temperature": "\(temperature)", "alpha": "\(alpha)",
-                                  "labelled_examples": "\(labels)", "transfer_examples": "\(transfer.count)", "seed": "\(seed)"]
+                summary = try Trainer(
+                    model: model, options: options(steps: studentSteps, seed: seed &+ 20),
+                    training: transfer,
+                    validation: validation, teacher: signal, loss: loss
+                ).run(progress: progress("distilled T \(temperature)"))
+                model.metadata = [
+                    "role": "student", "temperature": "\(temperature)", "alpha": "\(alpha)",
+                    "labelled_examples": "\(labels)", "transfer_examples": "\(transfer.count)",
+                    "seed": "\(seed)",
+                ]
             } else {
-                summary = try Trainer(model: model, options: options(steps: studentSteps, seed: seed &+ 20), training: few,
-                                      validation: validation).run(progress: progress("labels only"))
-                model.metadata = ["role": "student baseline", "labelled_examples": "\(labels)", "seed": "\(seed)"]
+                summary = try Trainer(
+                    model: model, options: options(steps: studentSteps, seed: seed &+ 20),
+                    training: few,
+                    validation: validation
+                ).run(progress: progress("labels only"))
+                model.metadata = [
+                    "role": "student baseline", "labelled_examples": "\(labels)", "seed": "\(seed)",
+                ]
             }
-            let name = temperature.map { "student, distilled (T \($0), alpha \(alpha))" } ?? "student, \(labels) labels only"
-            results.append(Student(name: name, model: model, summary: summary, temperature: temperature))
+            let name =
+                temperature.map { "student, distilled (T \($0), alpha \(alpha))" }
+                ?? "student, \(labels) labels only"
+            results.append(
+                Student(name: name, model: model, summary: summary, temperature: temperature))
         }
         return results
     }

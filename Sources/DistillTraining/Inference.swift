@@ -2,6 +2,7 @@ import DistillCore
 import DistillData
 import DistillFormats
 import DistillNN
+
 /// Runs a frozen model in inference mode over every example of a set, in file order.
 /// - Returns: logits `[count, model.classes]`, row-major.
 public func inferLogits(model: Model, examples: Examples, batchSize: Int = 1000) throws -> [Float] {
@@ -24,10 +25,12 @@ extension Model {
     /// - Throws: `TrainingError.incompatible` saying what differs.
     public func check(fits examples: Examples) throws {
         guard inputShape.reduce(1, *) == examples.featureCount else {
-            throw TrainingError.incompatible("the model takes inputs \(inputShape); the data has \(examples.exampleShape)")
+            throw TrainingError.incompatible(
+                "the model takes inputs \(inputShape); the data has \(examples.exampleShape)")
         }
         guard classes >= examples.classes else {
-            throw TrainingError.incompatible("the model has \(classes) classes; the data has \(examples.classes)")
+            throw TrainingError.incompatible(
+                "the model has \(classes) classes; the data has \(examples.classes)")
         }
     }
 }
@@ -39,21 +42,27 @@ extension Examples {
     public static func read(inputs path: String, for model: Model) throws -> Examples {
         let features = model.inputShape.reduce(1, *)
         let bytes = try readFileBytes(path)
-        let inputs: Inputs, shape: [Int]
+        let inputs: Inputs
+        let shape: [Int]
         if bytes.starts(with: NPY.magicBytes) {
             let array = try NPY.parse(bytes, path: path)
-            (inputs, shape) = (array.uint8Values.map { .bytes($0) } ?? .floats(array.floats()), array.shape)
+            (inputs, shape) = (
+                array.uint8Values.map { .bytes($0) } ?? .floats(array.floats()), array.shape
+            )
             guard let n = shape.first, array.count == n * features else {
-                throw FileError(path, "inputs have shape \(shape); the model takes [N] + \(model.inputShape)")
+                throw FileError(
+                    path, "inputs have shape \(shape); the model takes [N] + \(model.inputShape)")
             }
         } else {
             let idx = try IDX.parse(bytes, path: path)
             (inputs, shape) = (.bytes(idx.bytes), idx.shape)
             guard let n = shape.first, idx.bytes.count == n * features else {
-                throw FileError(path, "images have shape \(shape); the model takes [N] + \(model.inputShape)")
+                throw FileError(
+                    path, "images have shape \(shape); the model takes [N] + \(model.inputShape)")
             }
         }
-        return Examples(inputs: inputs, exampleShape: model.inputShape, labels: nil, classes: model.classes,
-                        normalization: model.normalization)
+        return Examples(
+            inputs: inputs, exampleShape: model.inputShape, labels: nil, classes: model.classes,
+            normalization: model.normalization)
     }
 }

@@ -1,11 +1,15 @@
 import Foundation
+
 /// JSON text of `value` as the project writes it: keys in snake_case and sorted, so the same
 /// value gives the same text. Numbers that are not finite must be mapped to nil first (`finite`):
 /// JSON has no NaN or infinity.
 public func jsonText<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
     let encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+    encoder.outputFormatting =
+        pretty
+        ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        : [.sortedKeys, .withoutEscapingSlashes]
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
@@ -23,6 +27,10 @@ public struct NullWhenNil<Value: Encodable>: Encodable {
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
-        if let wrappedValue { try container.encode(wrappedValue) } else { try container.encodeNil() }
+        if let wrappedValue {
+            try container.encode(wrappedValue)
+        } else {
+            try container.encodeNil()
+        }
     }
 }

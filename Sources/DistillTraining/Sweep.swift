@@ -3,6 +3,7 @@ import DistillData
 import DistillLosses
 import DistillNN
 import Foundation
+
 /// How the temperature is used in a sweep run (each is also a flag of `distill distill`).
 public enum TemperatureTechnique: String, Sendable, CaseIterable, Codable {
     /// A fixed T.
@@ -25,7 +26,8 @@ public enum TemperatureTechnique: String, Sendable, CaseIterable, Codable {
     public func method(from temperature: Float, learningRate: Float) -> TemperatureMethod {
         switch self {
         case .fixed, .standardized: return .fixed
-        case .cosine: return .scheduled(TemperatureSchedule(shape: .cosine, initial: temperature, final: 1))
+        case .cosine:
+            return .scheduled(TemperatureSchedule(shape: .cosine, initial: temperature, final: 1))
         case .ctkd: return .learned(learningRate: Double(learningRate))
         }
     }
@@ -50,30 +52,44 @@ public struct SweepRun: Sendable, Equatable, Encodable {
 
     /// The key a restarted sweep recognises a finished run by.
     public var key: String {
-        kind == .baseline ? "baseline seed \(seed)"
+        kind == .baseline
+            ? "baseline seed \(seed)"
             : "\(technique!.rawValue) T \(temperature!) alpha \(alpha!) seed \(seed)"
     }
 
     /// The run's files in the sweep's `runs/` folder: `NAME.safetensors` (the student) and
     /// `NAME.jsonl` (its metrics log, one line per validation).
     public var fileName: String {
-        kind == .baseline ? "baseline-seed\(seed)"
+        kind == .baseline
+            ? "baseline-seed\(seed)"
             : "\(technique!.rawValue)-T\(temperature!)-alpha\(alpha!)-seed\(seed)"
     }
 
     var csv: String {
-        [kind.rawValue, technique?.rawValue ?? "", temperature.map { "\($0)" } ?? "", alpha.map { "\($0)" } ?? "", "\(seed)",
-         "\(validationAccuracy)", "\(testAccuracy)", String(format: "%.1f", seconds), diverged ? "diverged" : ""].joined(separator: ",")
+        [
+            kind.rawValue, technique?.rawValue ?? "", temperature.map { "\($0)" } ?? "",
+            alpha.map { "\($0)" } ?? "", "\(seed)",
+            "\(validationAccuracy)", "\(testAccuracy)", String(format: "%.1f", seconds),
+            diverged ? "diverged" : "",
+        ].joined(separator: ",")
     }
 
-    init(kind: Kind, technique: TemperatureTechnique?, temperature: Float?, alpha: Float?, seed: UInt64,
-         validationAccuracy: Double, testAccuracy: Double, seconds: Double, diverged: Bool = false) {
-        (self.kind, self.technique, self.temperature, self.alpha, self.seed) = (kind, technique, temperature, alpha, seed)
-        (self.validationAccuracy, self.testAccuracy, self.seconds, self.diverged) = (validationAccuracy, testAccuracy, seconds, diverged)
+    init(
+        kind: Kind, technique: TemperatureTechnique?, temperature: Float?, alpha: Float?,
+        seed: UInt64,
+        validationAccuracy: Double, testAccuracy: Double, seconds: Double, diverged: Bool = false
+    ) {
+        (self.kind, self.technique, self.temperature, self.alpha, self.seed) = (
+            kind, technique, temperature, alpha, seed
+        )
+        (self.validationAccuracy, self.testAccuracy, self.seconds, self.diverged) = (
+            validationAccuracy, testAccuracy, seconds, diverged
+        )
     }
 
     private enum CodingKeys: String, CodingKey {
-        case kind, technique, temperature, alpha, seed, validationAccuracy, testAccuracy, seconds, diverged
+        case kind, technique, temperature, alpha, seed, validationAccuracy, testAccuracy, seconds,
+            diverged
     }
 
     /// Every key, a baseline's technique, temperature and alpha as null.
@@ -93,10 +109,15 @@ public struct SweepRun: Sendable, Equatable, Encodable {
     /// Parses a line of `sweep.csv` (8 fields, or 9 with the divergence mark).
     init?(csv line: Substring) {
         let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 8 || f.count == 9, let kind = Kind(rawValue: f[0]), let seed = UInt64(f[4]), let v = Double(f[5]), let t = Double(f[6]),
-              let s = Double(f[7]) else { return nil }
-        self.init(kind: kind, technique: TemperatureTechnique(rawValue: f[1]), temperature: Float(f[2]), alpha: Float(f[3]),
-                  seed: seed, validationAccuracy: v, testAccuracy: t, seconds: s, diverged: f.count == 9 && f[8] == "diverged")
+        guard f.count == 8 || f.count == 9, let kind = Kind(rawValue: f[0]),
+            let seed = UInt64(f[4]), let v = Double(f[5]), let t = Double(f[6]),
+            let s = Double(f[7])
+        else { return nil }
+        self.init(
+            kind: kind, technique: TemperatureTechnique(rawValue: f[1]), temperature: Float(f[2]),
+            alpha: Float(f[3]),
+            seed: seed, validationAccuracy: v, testAccuracy: t, seconds: s,
+            diverged: f.count == 9 && f[8] == "diverged")
     }
 }
 
@@ -116,12 +137,17 @@ public struct SweepSummary: Sendable {
 /// them. Each run's student and metrics log go to `directory/runs/` (see `SweepRun.fileName`).
 public final class Sweep {
     public let directory: String
-    public let temperatures: [Float], alphas: [Float], seeds: [UInt64], techniques: [TemperatureTechnique]
+    public let temperatures: [Float], alphas: [Float], seeds: [UInt64],
+        techniques: [TemperatureTechnique]
     public private(set) var runs: [SweepRun] = []
 
-    public init(directory: String, temperatures: [Float], alphas: [Float], seeds: [UInt64],
-                techniques: [TemperatureTechnique] = [.fixed]) throws {
-        (self.directory, self.temperatures, self.alphas, self.seeds, self.techniques) = (directory, temperatures, alphas, seeds, techniques)
+    public init(
+        directory: String, temperatures: [Float], alphas: [Float], seeds: [UInt64],
+        techniques: [TemperatureTechnique] = [.fixed]
+    ) throws {
+        (self.directory, self.temperatures, self.alphas, self.seeds, self.techniques) = (
+            directory, temperatures, alphas, seeds, techniques
+        )
         let csv = directory + "/sweep.csv"
         if FileManager.default.fileExists(atPath: csv) {
             let text = try String(contentsOfFile: csv, encoding: .utf8)
@@ -136,33 +162,50 @@ public final class Sweep {
     /// run or nil for the baseline, the seed, and where to report its rounds; it returns the
     /// trained model, and whether training diverged (the model then holds its best weights before
     /// that; the sweep records the run, marked, and goes on).
-    public func run(test: Examples, validation: Examples,
-                    train: ((technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64, ProgressReporter) throws -> (model: Model, diverged: Bool),
-                    finished: (SweepRun) -> Void) throws {
-        try FileManager.default.createDirectory(atPath: runsDirectory, withIntermediateDirectories: true)
+    public func run(
+        test: Examples, validation: Examples,
+        train: (
+            (technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64,
+            ProgressReporter
+        ) throws -> (model: Model, diverged: Bool),
+        finished: (SweepRun) -> Void
+    ) throws {
+        try FileManager.default.createDirectory(
+            atPath: runsDirectory, withIntermediateDirectories: true)
         let done = Set(runs.map(\.key))
         func score(_ model: Model, _ examples: Examples) throws -> Double {
-            EvaluationReport(logits: try inferLogits(model: model, examples: examples), labels: examples.labels!,
-                             classes: model.classes).accuracy
+            EvaluationReport(
+                logits: try inferLogits(model: model, examples: examples), labels: examples.labels!,
+                classes: model.classes
+            ).accuracy
         }
         for seed in seeds {
             var plan: [(TemperatureTechnique, Float, Float)?] = [nil]
             for technique in techniques {
-                for t in technique.temperatures(temperatures) { for a in alphas { plan.append((technique, t, a)) } }
+                for t in technique.temperatures(temperatures) {
+                    for a in alphas { plan.append((technique, t, a)) }
+                }
             }
             for setting in plan {
-                let probe = SweepRun(kind: setting == nil ? .baseline : .distilled, technique: setting?.0, temperature: setting?.1,
-                                     alpha: setting?.2, seed: seed, validationAccuracy: 0, testAccuracy: 0, seconds: 0)
+                let probe = SweepRun(
+                    kind: setting == nil ? .baseline : .distilled, technique: setting?.0,
+                    temperature: setting?.1,
+                    alpha: setting?.2, seed: seed, validationAccuracy: 0, testAccuracy: 0,
+                    seconds: 0)
                 if done.contains(probe.key) { continue }
                 if stopRequested { return }
                 let start = monotonicSeconds()
-                let log = MetricsLog(path: "\(runsDirectory)/\(probe.fileName).jsonl", forwardingTo: nil)
+                let log = MetricsLog(
+                    path: "\(runsDirectory)/\(probe.fileName).jsonl", forwardingTo: nil)
                 let (model, diverged) = try train(setting.map { ($0.0, $0.1, $0.2) }, seed, log)
-                if stopRequested { return }   // an interrupted run is not a finished one
+                if stopRequested { return }  // an interrupted run is not a finished one
                 try model.save(to: "\(runsDirectory)/\(probe.fileName).safetensors")
-                let run = SweepRun(kind: probe.kind, technique: probe.technique, temperature: probe.temperature, alpha: probe.alpha,
-                                   seed: seed, validationAccuracy: try score(model, validation), testAccuracy: try score(model, test),
-                                   seconds: monotonicSeconds() - start, diverged: diverged)
+                let run = SweepRun(
+                    kind: probe.kind, technique: probe.technique, temperature: probe.temperature,
+                    alpha: probe.alpha,
+                    seed: seed, validationAccuracy: try score(model, validation),
+                    testAccuracy: try score(model, test),
+                    seconds: monotonicSeconds() - start, diverged: diverged)
                 runs.append(run)
                 try save()
                 finished(run)
@@ -174,19 +217,34 @@ public final class Sweep {
     /// beside the baseline's.
     public func summary() -> SweepSummary? {
         let distilled = runs.filter { $0.kind == .distilled }
-        let groups = Dictionary(grouping: distilled) { "\($0.technique!.rawValue) \($0.temperature!) \($0.alpha!)" }
-        guard let best = groups.values.max(by: { Statistics.mean($0.map(\.validationAccuracy)) < Statistics.mean($1.map(\.validationAccuracy)) }),
-              let first = best.first else { return nil }
+        let groups = Dictionary(grouping: distilled) {
+            "\($0.technique!.rawValue) \($0.temperature!) \($0.alpha!)"
+        }
+        guard
+            let best = groups.values.max(by: {
+                Statistics.mean($0.map(\.validationAccuracy))
+                    < Statistics.mean($1.map(\.validationAccuracy))
+            }),
+            let first = best.first
+        else { return nil }
         let baseline = runs.filter { $0.kind == .baseline }.map(\.testAccuracy)
-        return SweepSummary(chosen: (first.technique!, first.temperature!, first.alpha!),
-                            chosenValidation: Statistics.mean(best.map(\.validationAccuracy)),
-                            chosenTest: (Statistics.mean(best.map(\.testAccuracy)), Statistics.standardDeviation(best.map(\.testAccuracy))),
-                            baselineTest: (Statistics.mean(baseline), Statistics.standardDeviation(baseline)), seeds: best.count)
+        return SweepSummary(
+            chosen: (first.technique!, first.temperature!, first.alpha!),
+            chosenValidation: Statistics.mean(best.map(\.validationAccuracy)),
+            chosenTest: (
+                Statistics.mean(best.map(\.testAccuracy)),
+                Statistics.standardDeviation(best.map(\.testAccuracy))
+            ),
+            baselineTest: (Statistics.mean(baseline), Statistics.standardDeviation(baseline)),
+            seeds: best.count)
     }
 
     func save() throws {
-        let header = "kind,technique,temperature,alpha,seed,validation_accuracy,test_accuracy,seconds,note"
-        try AtomicFile.write(text: ([header] + runs.map(\.csv)).joined(separator: "\n") + "\n", to: directory + "/sweep.csv")
+        let header =
+            "kind,technique,temperature,alpha,seed,validation_accuracy,test_accuracy,seconds,note"
+        try AtomicFile.write(
+            text: ([header] + runs.map(\.csv)).joined(separator: "\n") + "\n",
+            to: directory + "/sweep.csv")
         struct Chosen: Encodable {
             let technique: TemperatureTechnique, temperature: Float, alpha: Float
             @NullWhenNil var validationAccuracy: Double?
@@ -201,12 +259,17 @@ public final class Sweep {
             @NullWhenNil var chosen: Chosen?
         }
         let chosen = summary().map { s in
-            Chosen(technique: s.chosen.technique, temperature: s.chosen.temperature, alpha: s.chosen.alpha,
-                   validationAccuracy: finite(s.chosenValidation), testAccuracyMean: finite(s.chosenTest.mean),
-                   testAccuracySd: finite(s.chosenTest.sd), baselineTestAccuracyMean: finite(s.baselineTest.mean),
-                   baselineTestAccuracySd: finite(s.baselineTest.sd), seeds: s.seeds)
+            Chosen(
+                technique: s.chosen.technique, temperature: s.chosen.temperature,
+                alpha: s.chosen.alpha,
+                validationAccuracy: finite(s.chosenValidation),
+                testAccuracyMean: finite(s.chosenTest.mean),
+                testAccuracySd: finite(s.chosenTest.sd),
+                baselineTestAccuracyMean: finite(s.baselineTest.mean),
+                baselineTestAccuracySd: finite(s.baselineTest.sd), seeds: s.seeds)
         }
-        try AtomicFile.write(text: try jsonText(Output(runs: runs, chosen: chosen), pretty: true) + "\n", to: directory + "/sweep.json")
+        try AtomicFile.write(
+            text: try jsonText(Output(runs: runs, chosen: chosen), pretty: true) + "\n",
+            to: directory + "/sweep.json")
     }
 }
-

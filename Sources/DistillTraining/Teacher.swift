@@ -4,6 +4,7 @@ import DistillFormats
 import DistillLosses
 import DistillNN
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,17 +25,23 @@ public enum TeacherSignal {
     /// ensemble: the cache holds `T log(mean_m softmax(t_m / T))`, logits whose softmax at T is
     /// exactly the mean of the members' softened distributions.
     /// - Throws: `NonFiniteTeacherOutput` when a teacher's logits on an example are not finite.
-    public static func cache(_ teachers: [Model], on examples: Examples, temperature: Float) throws -> TeacherSignal {
+    public static func cache(_ teachers: [Model], on examples: Examples, temperature: Float) throws
+        -> TeacherSignal
+    {
         precondition(!teachers.isEmpty)
         let outputs = try teachers.map { try inferLogits(model: $0, examples: examples) }
         let classes = teachers[0].classes
         for (member, logits) in outputs.enumerated() {
             if let i = logits.firstIndex(where: { !$0.isFinite }) {
-                throw NonFiniteTeacherOutput(member: member, example: i / classes, classIndex: i % classes, value: logits[i])
+                throw NonFiniteTeacherOutput(
+                    member: member, example: i / classes, classIndex: i % classes, value: logits[i])
             }
         }
         if outputs.count == 1 { return .rows(.values(outputs[0], width: classes)) }
-        return .rows(.values(try ensembleLogits(outputs, classes: classes, temperature: temperature), width: classes))
+        return .rows(
+            .values(
+                try ensembleLogits(outputs, classes: classes, temperature: temperature),
+                width: classes))
     }
 
     /// Teacher logits for the training file from an NPY file or a directory of shards, one row
@@ -43,29 +50,47 @@ public enum TeacherSignal {
     ///   - trainingFile: the number of examples in the training file (the validation split's
     ///     included: its rows are simply not used).
     /// - Throws: `FileError` naming `path` and the problem.
-    public static func logits(at path: String, trainingFile: Int, classes: Int) throws -> TeacherSignal {
+    public static func logits(at path: String, trainingFile: Int, classes: Int) throws
+        -> TeacherSignal
+    {
         let shards = try NPYShards(path)
         guard shards.rows == trainingFile, shards.columns == classes else {
             let over = shards.paths.count > 1 ? " over \(shards.paths.count) shards" : ""
-            throw FileError(path, "teacher logits are [\(shards.rows), \(shards.columns)]\(over); the training file needs [\(trainingFile), \(classes)] (one row per training example, in file order)")
+            throw FileError(
+                path,
+                "teacher logits are [\(shards.rows), \(shards.columns)]\(over); the training file needs [\(trainingFile), \(classes)] (one row per training example, in file order)"
+            )
         }
-        do { return .rows(try .logits(shards)) } catch let error as DataError { throw FileError(path, "\(error)") }
+        do { return .rows(try .logits(shards)) } catch let error as DataError {
+            throw FileError(path, "\(error)")
+        }
     }
 
     /// A teacher's top-k logits for the training file: `directory/values.npy` `[N, k]` (float) and
     /// `directory/indices.npy` `[N, k]` (int), or `directory/values/` and `directory/indices/` of
     /// shards; every row is checked (finite values, k distinct classes in range).
     /// - Throws: `FileError` naming the directory or file and the problem.
-    public static func topK(at directory: String, trainingFile: Int, classes: Int) throws -> TeacherSignal {
+    public static func topK(at directory: String, trainingFile: Int, classes: Int) throws
+        -> TeacherSignal
+    {
         func open(_ name: String, integers: Bool) throws -> NPYShards {
             let file = directory + "/" + name + ".npy"
-            return try NPYShards(FileManager.default.fileExists(atPath: file) ? file : directory + "/" + name, integers: integers)
+            return try NPYShards(
+                FileManager.default.fileExists(atPath: file) ? file : directory + "/" + name,
+                integers: integers)
         }
-        let (values, indices) = (try open("values", integers: false), try open("indices", integers: true))
+        let (values, indices) = (
+            try open("values", integers: false), try open("indices", integers: true)
+        )
         guard values.rows == trainingFile else {
-            throw FileError(directory, "top-k values have \(values.rows) rows; the training file has \(trainingFile) (one row per training example, in file order)")
+            throw FileError(
+                directory,
+                "top-k values have \(values.rows) rows; the training file has \(trainingFile) (one row per training example, in file order)"
+            )
         }
-        do { return .rows(try .topK(values: values, indices: indices, classes: classes)) } catch let error as DataError {
+        do { return .rows(try .topK(values: values, indices: indices, classes: classes)) } catch let
+            error as DataError
+        {
             throw FileError(directory, "\(error)")
         }
     }
@@ -76,13 +101,16 @@ public enum TeacherSignal {
     /// - Parameter trueLabels: the training file's labels before any were withheld.
     /// - Throws: `TrainingError.invalidOption` when `k` is not a class of the data or the data has
     ///   no labels to tell.
-    public func omitting(class k: Int, from examples: Examples, trueLabels: [Int32]?) throws -> (Examples, TeacherSignal) {
+    public func omitting(class k: Int, from examples: Examples, trueLabels: [Int32]?) throws -> (
+        Examples, TeacherSignal
+    ) {
         guard k >= 0, k < examples.classes, let trueLabels else {
-            throw TrainingError.invalidOption("--omit-class \(k) is not a class of this data (0..<\(examples.classes))")
+            throw TrainingError.invalidOption(
+                "--omit-class \(k) is not a class of this data (0..<\(examples.classes))")
         }
         let keep = (0..<examples.count).filter { trueLabels[$0] != Int32(k) }
         switch self {
-        case let .rows(rows): return (examples.selecting(keep), .rows(rows.selecting(keep)))
+        case .rows(let rows): return (examples.selecting(keep), .rows(rows.selecting(keep)))
         case .models: return (examples.selecting(keep), self)
         }
     }
@@ -90,13 +118,16 @@ public enum TeacherSignal {
     /// Teachers that will run on every batch, checked on the first batch's examples (the first
     /// `count` of `examples`, un-augmented) before any training.
     /// - Throws: `NonFiniteTeacherOutput` when a teacher's logits there are not finite.
-    public static func models(checking teachers: [Model], on examples: Examples, count: Int) throws -> TeacherSignal {
+    public static func models(checking teachers: [Model], on examples: Examples, count: Int) throws
+        -> TeacherSignal
+    {
         let first = examples.subset(0..<min(count, examples.count))
         for (member, teacher) in teachers.enumerated() {
             let logits = try inferLogits(model: teacher, examples: first)
             if let i = logits.firstIndex(where: { !$0.isFinite }) {
-                throw NonFiniteTeacherOutput(member: member, example: i / teacher.classes,
-                                             classIndex: i % teacher.classes, value: logits[i])
+                throw NonFiniteTeacherOutput(
+                    member: member, example: i / teacher.classes,
+                    classIndex: i % teacher.classes, value: logits[i])
             }
         }
         return .models(teachers)
@@ -104,11 +135,16 @@ public enum TeacherSignal {
 
     /// `T log(mean_m softmax(t_m / T))` row by row (`ensembleLogProbabilities`, floored at the log
     /// of the smallest normal Float).
-    static func ensembleLogits(_ members: [[Float]], classes: Int, temperature: Float) throws -> [Float] {
+    static func ensembleLogits(_ members: [[Float]], classes: Int, temperature: Float) throws
+        -> [Float]
+    {
         let count = members[0].count
         let logMean = try members.flatMap { $0 }.withUnsafeBufferPointer { all in
-            let buffers = members.indices.map { UnsafeBufferPointer(rebasing: all[($0 * count)..<(($0 + 1) * count)]) }
-            return try ensembleLogProbabilities(buffers, rows: count / classes, classes: classes, temperature: temperature)
+            let buffers = members.indices.map {
+                UnsafeBufferPointer(rebasing: all[($0 * count)..<(($0 + 1) * count)])
+            }
+            return try ensembleLogProbabilities(
+                buffers, rows: count / classes, classes: classes, temperature: temperature)
         }
         let floor = log(1.2e-38)
         return logMean.map { Float(Double(temperature) * max($0, floor)) }

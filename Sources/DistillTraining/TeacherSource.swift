@@ -2,6 +2,7 @@ import DistillCore
 import DistillData
 import DistillLosses
 import DistillNN
+
 /// Gives the trainer each batch's teacher output: the training loop asks, and does not care
 /// whether the rows were cached or the teachers run.
 public protocol TeacherSource: AnyObject {
@@ -45,8 +46,9 @@ public final class LiveTeachers: TeacherSource {
             outputs[m].resize(to: out.shape)
             outputs[m].pointer.update(from: out.pointer, count: out.count)
         }
-        return models.count > 1 ? .ensembleLogits(outputs.map { UnsafeBufferPointer($0.buffer) })
-                                : .logits(UnsafeBufferPointer(outputs[0].buffer))
+        return models.count > 1
+            ? .ensembleLogits(outputs.map { UnsafeBufferPointer($0.buffer) })
+            : .logits(UnsafeBufferPointer(outputs[0].buffer))
     }
 }
 
@@ -54,14 +56,14 @@ extension TeacherSignal {
     /// The source that serves this signal to a training loop.
     public func makeSource() -> any TeacherSource {
         switch self {
-        case let .rows(rows): return CachedTeacher(rows: rows)
-        case let .models(models): return LiveTeachers(models)
+        case .rows(let rows): return CachedTeacher(rows: rows)
+        case .models(let models): return LiveTeachers(models)
         }
     }
 
     /// How many teachers give the soft targets (1 for cached rows).
     public var teacherCount: Int {
-        if case let .models(models) = self { return models.count }
+        if case .models(let models) = self { return models.count }
         return 1
     }
 

@@ -1,4 +1,5 @@
 import DistillLosses
+
 /// How the temperature is set over a run.
 public enum TemperatureMethod: Sendable, Equatable {
     /// The loss's own temperature, every step.
@@ -20,8 +21,11 @@ public enum TemperatureMethod: Sendable, Equatable {
     /// - Throws: `TrainingError.invalidOption` naming the flags that do not go together.
     public func check(loss: DistillationLoss, teachers: Int, topK: Bool) throws {
         func fail(_ message: String) -> TrainingError { .invalidOption(message) }
-        if case .learned = self, loss.objective != .kl || loss.logitStandardization || teachers > 1 {
-            throw fail("--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation")
+        if case .learned = self, loss.objective != .kl || loss.logitStandardization || teachers > 1
+        {
+            throw fail(
+                "--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation"
+            )
         }
         if loss.logitStandardization && teachers > 1 {
             throw fail("--logit-standardization takes the kl objective and a single teacher")
@@ -30,7 +34,9 @@ public enum TemperatureMethod: Sendable, Equatable {
             throw fail("--objective \(loss.objective.rawValue) takes a single teacher")
         }
         if topK && (loss.objective == .mse || loss.logitStandardization) {
-            throw fail("--teacher-top-k takes the kl or hard objective, without --logit-standardization (the missing logits are unknown)")
+            throw fail(
+                "--teacher-top-k takes the kl or hard objective, without --logit-standardization (the missing logits are unknown)"
+            )
         }
     }
 
@@ -38,8 +44,9 @@ public enum TemperatureMethod: Sendable, Equatable {
     func makePolicy(loss: DistillationLoss) -> any TemperaturePolicy {
         switch self {
         case .fixed: return FixedTemperature(loss: loss)
-        case let .scheduled(schedule): return ScheduledTemperature(loss: loss, schedule: schedule)
-        case let .learned(learningRate): return LearnedTemperature(loss: loss, learningRate: learningRate)
+        case .scheduled(let schedule): return ScheduledTemperature(loss: loss, schedule: schedule)
+        case .learned(let learningRate):
+            return LearnedTemperature(loss: loss, learningRate: learningRate)
         }
     }
 }
@@ -50,8 +57,9 @@ public protocol TemperaturePolicy: AnyObject {
     func loss(at step: Int, of totalSteps: Int) throws -> DistillationLoss
     /// After step `step`: the student's logits (`rows x classes`) before the update, the teacher
     /// output the step used, and whether the batch had labelled rows.
-    func observe(studentLogits: UnsafeBufferPointer<Float>, teacher: TeacherOutput, rows: Int, classes: Int,
-                 hadLabels: Bool, step: Int, of totalSteps: Int) throws
+    func observe(
+        studentLogits: UnsafeBufferPointer<Float>, teacher: TeacherOutput, rows: Int, classes: Int,
+        hadLabels: Bool, step: Int, of totalSteps: Int) throws
     /// What a training checkpoint must keep to continue the policy exactly (nil: nothing).
     var checkpointValue: Double? { get set }
     /// The temperature the run ends with, when the policy learns it.
@@ -59,9 +67,14 @@ public protocol TemperaturePolicy: AnyObject {
 }
 
 extension TemperaturePolicy {
-    public func observe(studentLogits: UnsafeBufferPointer<Float>, teacher: TeacherOutput, rows: Int, classes: Int,
-                        hadLabels: Bool, step: Int, of totalSteps: Int) throws {}
-    public var checkpointValue: Double? { get { nil } set {} }
+    public func observe(
+        studentLogits: UnsafeBufferPointer<Float>, teacher: TeacherOutput, rows: Int, classes: Int,
+        hadLabels: Bool, step: Int, of totalSteps: Int
+    ) throws {}
+    public var checkpointValue: Double? {
+        get { nil }
+        set {}
+    }
     public var learnedTemperature: Float? { nil }
 }
 
@@ -76,7 +89,9 @@ final class FixedTemperature: TemperaturePolicy {
 final class ScheduledTemperature: TemperaturePolicy {
     let base: DistillationLoss
     let schedule: TemperatureSchedule
-    init(loss: DistillationLoss, schedule: TemperatureSchedule) { (base, self.schedule) = (loss, schedule) }
+    init(loss: DistillationLoss, schedule: TemperatureSchedule) {
+        (base, self.schedule) = (loss, schedule)
+    }
 
     func loss(at step: Int, of totalSteps: Int) throws -> DistillationLoss {
         try base.with(temperature: schedule.temperature(at: step, of: totalSteps))
@@ -99,12 +114,17 @@ final class LearnedTemperature: TemperaturePolicy {
         try base.with(temperature: current.temperature)
     }
 
-    func observe(studentLogits: UnsafeBufferPointer<Float>, teacher: TeacherOutput, rows: Int, classes: Int,
-                 hadLabels: Bool, step: Int, of totalSteps: Int) throws {
-        guard case let .logits(t) = teacher else { return }
-        let gradient = try softTermTemperatureGradient(studentLogits: studentLogits, teacherLogits: t, rows: rows,
-                                                       classes: classes, temperature: current.temperature)
-        current.update(softGradient: gradient, alpha: hadLabels ? Double(base.alpha) : 1, step: step, of: totalSteps)
+    func observe(
+        studentLogits: UnsafeBufferPointer<Float>, teacher: TeacherOutput, rows: Int, classes: Int,
+        hadLabels: Bool, step: Int, of totalSteps: Int
+    ) throws {
+        guard case .logits(let t) = teacher else { return }
+        let gradient = try softTermTemperatureGradient(
+            studentLogits: studentLogits, teacherLogits: t, rows: rows,
+            classes: classes, temperature: current.temperature)
+        current.update(
+            softGradient: gradient, alpha: hadLabels ? Double(base.alpha) : 1, step: step,
+            of: totalSteps)
     }
 
     var checkpointValue: Double? {

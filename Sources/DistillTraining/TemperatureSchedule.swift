@@ -29,7 +29,10 @@ public struct TemperatureSchedule: Sendable, Equatable {
         let progress = totalSteps > 1 ? min(1, Double(step) / Double(totalSteps - 1)) : 1
         switch shape {
         case .linear: return Float(Double(initial) + (Double(final) - Double(initial)) * progress)
-        case .cosine: return Float(Double(final) + (Double(initial) - Double(final)) * (1 + cos(Double.pi * progress)) / 2)
+        case .cosine:
+            return Float(
+                Double(final) + (Double(initial) - Double(final)) * (1 + cos(Double.pi * progress))
+                    / 2)
         }
     }
 }

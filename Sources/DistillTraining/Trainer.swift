@@ -2,6 +2,7 @@ import DistillCore
 import DistillData
 import DistillLosses
 import DistillNN
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -70,32 +71,52 @@ public final class Trainer {
     ///   - temperature: fixed (the loss's own), scheduled or learned.
     /// - Throws: `TrainingError` for options or combinations that cannot run (see
     ///   `TemperatureMethod.check`), or a model, data and teacher that do not fit each other.
-    public init(model: Model, options: TrainingOptions, training: Examples, validation: Examples?,
-                teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil, temperature: TemperatureMethod = .fixed) throws {
+    public init(
+        model: Model, options: TrainingOptions, training: Examples, validation: Examples?,
+        teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil,
+        temperature: TemperatureMethod = .fixed
+    ) throws {
         try options.validate()
-        guard training.count > 0 else { throw TrainingError.invalidOption("there are no training examples") }
-        guard Array(training.exampleShape) == model.inputShape || training.featureCount == model.inputShape.reduce(1, *) else {
-            throw TrainingError.incompatible("the model takes inputs \(model.inputShape), the data has \(training.exampleShape)")
+        guard training.count > 0 else {
+            throw TrainingError.invalidOption("there are no training examples")
+        }
+        guard
+            Array(training.exampleShape) == model.inputShape
+                || training.featureCount == model.inputShape.reduce(1, *)
+        else {
+            throw TrainingError.incompatible(
+                "the model takes inputs \(model.inputShape), the data has \(training.exampleShape)")
         }
         guard training.classes <= model.classes else {
-            throw TrainingError.incompatible("the data has \(training.classes) classes, the model \(model.classes)")
+            throw TrainingError.incompatible(
+                "the data has \(training.classes) classes, the model \(model.classes)")
         }
         switch (teacher, loss) {
         case (nil, _):
             guard training.labelledCount > 0 else {
-                throw TrainingError.invalidOption("no training example has a label; distil from a teacher instead")
+                throw TrainingError.invalidOption(
+                    "no training example has a label; distil from a teacher instead")
             }
         case (.some, nil):
             throw TrainingError.invalidOption("a teacher needs a distillation loss")
-        case let (.some(signal), .some(loss)):
+        case (.some(let signal), .some(let loss)):
             try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.isTopK)
         }
-        if case let .rows(rows)? = teacher, rows.width != model.classes || rows.count < training.count {
-            throw TrainingError.incompatible("teacher logits are [\(rows.count), \(rows.width)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows")
+        if case .rows(let rows)? = teacher,
+            rows.width != model.classes || rows.count < training.count
+        {
+            throw TrainingError.incompatible(
+                "teacher logits are [\(rows.count), \(rows.width)]; \(training.count) examples of \(model.classes) classes need [\(training.count), \(model.classes)] or more rows"
+            )
         }
-        if case let .models(models)? = teacher {
-            for t in models where t.classes != model.classes || t.inputShape.reduce(1, *) != model.inputShape.reduce(1, *) {
-                throw TrainingError.incompatible("a teacher has \(t.classes) classes and input \(t.inputShape); the student has \(model.classes) and \(model.inputShape)")
+        if case .models(let models)? = teacher {
+            for t in models
+            where t.classes != model.classes
+                || t.inputShape.reduce(1, *) != model.inputShape.reduce(1, *)
+            {
+                throw TrainingError.incompatible(
+                    "a teacher has \(t.classes) classes and input \(t.inputShape); the student has \(model.classes) and \(model.inputShape)"
+                )
             }
         }
         self.model = model
@@ -113,26 +134,37 @@ public final class Trainer {
     ///   - resume: a state saved by an earlier run with the same settings, to continue from.
     /// - Throws: `TrainingError.diverged` when the loss or logits stop being finite (the best
     ///   weights so far are restored first).
-    public func run(progress: ProgressReporter? = nil, checkpoint: Checkpointing? = nil,
-                    resume: TrainingState? = nil) throws -> TrainingSummary {
-        let batcher = try Batcher(examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
-                                  jitter: options.jitter, teacherRows: teacher?.rows)
+    public func run(
+        progress: ProgressReporter? = nil, checkpoint: Checkpointing? = nil,
+        resume: TrainingState? = nil
+    ) throws -> TrainingSummary {
+        let batcher = try Batcher(
+            examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
+            jitter: options.jitter, teacherRows: teacher?.rows)
         let totalSteps = options.steps ?? options.epochs * batcher.batchesPerEpoch
         let rounds = options.steps.map { max(1, min(options.validations, $0)) } ?? options.epochs
-        let schedule = options.makeSchedule(totalSteps: totalSteps, stepsPerEpoch: batcher.batchesPerEpoch)
+        let schedule = options.makeSchedule(
+            totalSteps: totalSteps, stepsPerEpoch: batcher.batchesPerEpoch)
         let step = TrainingStep(model: model, optimizer: options.makeOptimizer())
         let parameters = model.parameters
         let state = resume ?? TrainingState(best: parameters.map { $0.value.values })
-        if let resume { try resume.apply(to: model, optimizer: step.optimizer, temperature: temperature) }
+        if let resume {
+            try resume.apply(to: model, optimizer: step.optimizer, temperature: temperature)
+        }
         if let checkpoint { state.settings = checkpoint.settings }
         let start = monotonicSeconds() - state.elapsed
-        let checkpointer = Checkpointer(checkpoint, model: model, optimizer: step.optimizer, temperature: temperature, start: start)
+        let checkpointer = Checkpointer(
+            checkpoint, model: model, optimizer: step.optimizer, temperature: temperature,
+            start: start)
         batcher.start(epoch: state.epoch)
-        for _ in 0..<state.batchInEpoch { _ = batcher.next() }   // the same batches as before the stop
+        // the same batches as before the stop
+        for _ in 0..<state.batchInEpoch { _ = batcher.next() }
         var interrupted = false
         run: while state.round <= rounds {
             let round = state.round
-            let (roundBegin, roundEnd) = (totalSteps * (round - 1) / rounds, totalSteps * round / rounds)
+            let (roundBegin, roundEnd) = (
+                totalSteps * (round - 1) / rounds, totalSteps * round / rounds
+            )
             let roundStart = monotonicSeconds()
             while state.globalStep < roundEnd {
                 if stopRequested {
@@ -146,21 +178,30 @@ public final class Trainer {
                     continue
                 }
                 step.optimizer.learningRate = schedule.rate(at: state.globalStep)
-                let (loss, value, logits) = try train(step, on: batch, at: state.globalStep, of: totalSteps, state: state)
-                state.sums.add(loss: loss, value: value, logits: logits, labels: batch.labels, classes: model.classes)
+                let (loss, value, logits) = try train(
+                    step, on: batch, at: state.globalStep, of: totalSteps, state: state)
+                state.sums.add(
+                    loss: loss, value: value, logits: logits, labels: batch.labels,
+                    classes: model.classes)
                 state.globalStep += 1
                 state.batchInEpoch += 1
-                progress?.batch(round: round, rounds: rounds, step: state.globalStep - roundBegin, steps: roundEnd - roundBegin,
-                                examplesPerSecond: Double(batch.count * (state.globalStep - roundBegin)) / max(monotonicSeconds() - roundStart, 1e-9),
-                                loss: state.sums.loss / Double(state.sums.batches), accuracy: state.sums.accuracy,
-                                elapsed: monotonicSeconds() - start, totalSteps: totalSteps, stepsDone: state.globalStep)
+                progress?.batch(
+                    round: round, rounds: rounds, step: state.globalStep - roundBegin,
+                    steps: roundEnd - roundBegin,
+                    examplesPerSecond: Double(batch.count * (state.globalStep - roundBegin))
+                        / max(monotonicSeconds() - roundStart, 1e-9),
+                    loss: state.sums.loss / Double(state.sums.batches),
+                    accuracy: state.sums.accuracy,
+                    elapsed: monotonicSeconds() - start, totalSteps: totalSteps,
+                    stepsDone: state.globalStep)
                 try checkpointer.stepDone(state, roundEnd: roundEnd)
             }
             guard state.sums.batches > 0 else { break }
-            let record = EpochRecord(round: round, sums: state.sums, step: state.globalStep,
-                                     validationAccuracy: try validate(state),
-                                     learningRate: schedule.rate(at: max(state.globalStep - 1, 0)),
-                                     seconds: monotonicSeconds() - start)
+            let record = EpochRecord(
+                round: round, sums: state.sums, step: state.globalStep,
+                validationAccuracy: try validate(state),
+                learningRate: schedule.rate(at: max(state.globalStep - 1, 0)),
+                seconds: monotonicSeconds() - start)
             let improved = state.close(record, parameters: parameters)
             progress?.round(record, best: improved)
             try checkpointer.roundDone(state, rounds: rounds)
@@ -171,9 +212,12 @@ public final class Trainer {
         }
         state.restoreBest(into: parameters)
         if !interrupted { checkpointer.finished() }
-        return TrainingSummary(records: state.records, bestEpoch: state.bestEpoch, bestValidationAccuracy: state.bestAccuracy,
-                               stoppedEarly: state.stoppedEarly, interrupted: interrupted, seconds: monotonicSeconds() - start,
-                               learnedTemperature: temperature?.learnedTemperature)
+        return TrainingSummary(
+            records: state.records, bestEpoch: state.bestEpoch,
+            bestValidationAccuracy: state.bestAccuracy,
+            stoppedEarly: state.stoppedEarly, interrupted: interrupted,
+            seconds: monotonicSeconds() - start,
+            learnedTemperature: temperature?.learnedTemperature)
     }
 
     /// One optimisation step on `batch`: the teacher's output and this step's loss when
@@ -181,8 +225,10 @@ public final class Trainer {
     /// - Returns: the batch's loss before the update, its terms when distilling, and the logits.
     /// - Throws: `TrainingError.diverged` (after restoring the best weights) when the loss fails
     ///   or is not finite.
-    private func train(_ step: TrainingStep, on batch: Batch, at k: Int, of totalSteps: Int,
-                       state: TrainingState) throws -> (loss: Double, value: DistillationLossValue?, logits: Tensor) {
+    private func train(
+        _ step: TrainingStep, on batch: Batch, at k: Int, of totalSteps: Int,
+        state: TrainingState
+    ) throws -> (loss: Double, value: DistillationLossValue?, logits: Tensor) {
         func diverged(_ detail: String) -> TrainingError {
             state.restoreBest(into: model.parameters)
             return .diverged(epoch: state.epoch + 1, batch: state.batchInEpoch + 1, detail: detail)
@@ -192,15 +238,21 @@ public final class Trainer {
             if let teacher, let temperature {
                 let loss = try temperature.loss(at: k, of: totalSteps)
                 let output = teacher.output(for: batch)
-                let labels = batch.labels ?? [Int32](repeating: Examples.noLabel, count: batch.count)
+                let labels =
+                    batch.labels ?? [Int32](repeating: Examples.noLabel, count: batch.count)
                 let (value, logits) = try labels.withUnsafeBufferPointer { y in
                     try step.run(batch: batch.inputs, teacher: output, labels: y, loss: loss)
                 }
-                try temperature.observe(studentLogits: UnsafeBufferPointer(logits.buffer), teacher: output, rows: batch.count,
-                                        classes: model.classes, hadLabels: value.labelledRows > 0, step: k, of: totalSteps)
+                try temperature.observe(
+                    studentLogits: UnsafeBufferPointer(logits.buffer), teacher: output,
+                    rows: batch.count,
+                    classes: model.classes, hadLabels: value.labelledRows > 0, step: k,
+                    of: totalSteps)
                 result = (Double(value.loss), value, logits)
             } else {
-                let (loss, logits) = try batch.labels!.withUnsafeBufferPointer { y in try step.run(batch: batch.inputs, labels: y) }
+                let (loss, logits) = try batch.labels!.withUnsafeBufferPointer { y in
+                    try step.run(batch: batch.inputs, labels: y)
+                }
                 result = (Double(loss), nil, logits)
             }
         } catch let error as LossError {
@@ -213,12 +265,15 @@ public final class Trainer {
     /// The validation accuracy after a round, or nil without a labelled validation set.
     /// - Throws: `TrainingError.diverged` when the validation logits are not finite.
     private func validate(_ state: TrainingState) throws -> Double? {
-        guard let validation, validation.count > 0, let labels = validation.labels else { return nil }
+        guard let validation, validation.count > 0, let labels = validation.labels else {
+            return nil
+        }
         let logits = try inferLogits(model: model, examples: validation)
-        guard logits.allSatisfy(\.isFinite) else {   // the round's last update overflowed
+        guard logits.allSatisfy(\.isFinite) else {  // the round's last update overflowed
             state.restoreBest(into: model.parameters)
-            throw TrainingError.diverged(epoch: state.epoch + 1, batch: state.batchInEpoch,
-                                         detail: "the validation logits are not finite after this batch's update")
+            throw TrainingError.diverged(
+                epoch: state.epoch + 1, batch: state.batchInEpoch,
+                detail: "the validation logits are not finite after this batch's update")
         }
         return EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
     }
@@ -226,11 +281,17 @@ public final class Trainer {
 
 extension EpochRecord {
     /// The record of round `round` from its running sums.
-    init(round: Int, sums: RoundSums, step: Int, validationAccuracy: Double?, learningRate: Float, seconds: Double) {
+    init(
+        round: Int, sums: RoundSums, step: Int, validationAccuracy: Double?, learningRate: Float,
+        seconds: Double
+    ) {
         let batches = Double(sums.batches)
-        self.init(epoch: round, step: step, loss: sums.loss / batches, softLoss: sums.hasSoft ? sums.soft / batches : nil,
-                  hardLoss: sums.hasHard ? sums.hard / batches : nil, trainingAccuracy: sums.accuracy ?? 0,
-                  validationAccuracy: validationAccuracy, learningRate: learningRate, seconds: seconds)
+        self.init(
+            epoch: round, step: step, loss: sums.loss / batches,
+            softLoss: sums.hasSoft ? sums.soft / batches : nil,
+            hardLoss: sums.hasHard ? sums.hard / batches : nil,
+            trainingAccuracy: sums.accuracy ?? 0,
+            validationAccuracy: validationAccuracy, learningRate: learningRate, seconds: seconds)
     }
 }
 
@@ -268,19 +329,29 @@ public struct RoundSums: Sendable, Codable {
 
     public var accuracy: Double? { labelled > 0 ? Double(correct) / Double(labelled) : nil }
 
-    mutating func add(loss total: Double, value: DistillationLossValue?, logits: Tensor, labels: [Int32]?, classes: Int) {
+    mutating func add(
+        loss total: Double, value: DistillationLossValue?, logits: Tensor, labels: [Int32]?,
+        classes: Int
+    ) {
         loss += total
         if let v = value {
-            soft += Double(v.softLoss); hasSoft = true
-            if let h = v.hardLoss { hard += Double(h); hasHard = true }
+            soft += Double(v.softLoss)
+            hasSoft = true
+            if let h = v.hardLoss {
+                hard += Double(h)
+                hasHard = true
+            }
         } else {
-            hard += total; hasHard = true
+            hard += total
+            hasHard = true
         }
         if let labels {
             for r in 0..<labels.count where labels[r] >= 0 {
                 labelled += 1
                 var best = 0
-                for c in 1..<classes where logits[r * classes + c] > logits[r * classes + best] { best = c }
+                for c in 1..<classes where logits[r * classes + c] > logits[r * classes + best] {
+                    best = c
+                }
                 if best == Int(labels[r]) { correct += 1 }
             }
         }
@@ -290,8 +361,8 @@ public struct RoundSums: Sendable, Codable {
 
 /// Receives a trainer's progress.
 public protocol ProgressReporter: AnyObject {
-    func batch(round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
-               accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int)
+    func batch(
+        round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+        accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int)
     func round(_ record: EpochRecord, best: Bool)
 }
-

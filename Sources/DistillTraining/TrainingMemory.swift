@@ -1,5 +1,6 @@
 import DistillCore
 import DistillNN
+
 /// The memory a training run of an architecture needs, counted before anything is allocated, so
 /// that a network too large for the machine is refused with its sizes instead of aborting in the
 /// allocator.
@@ -11,8 +12,10 @@ public struct TrainingMemory: Sendable {
     public let parameters: Double
     public let bytes: Double
 
-    public init(spec: ArchitectureSpec, inputShape: [Int], classes: Int, dropout: Bool = false,
-                options: TrainingOptions, examples: Int) {
+    public init(
+        spec: ArchitectureSpec, inputShape: [Int], classes: Int, dropout: Bool = false,
+        options: TrainingOptions, examples: Int
+    ) {
         let footprint = spec.footprint(inputShape: inputShape, classes: classes, dropout: dropout)
         let optimizerSlots: Double
         switch options.optimizer {
@@ -22,7 +25,10 @@ public struct TrainingMemory: Sendable {
         let batch = Double(max(1, min(options.batchSize, examples)))
         let features = Double(inputShape.reduce(1, *))
         parameters = footprint.parameters
-        bytes = 4 * (parameters * (3 + optimizerSlots) + batch * (features + footprint.activationsPerExample))
+        bytes =
+            4
+            * (parameters * (3 + optimizerSlots) + batch
+                * (features + footprint.activationsPerExample))
     }
 
     /// Refuses a run that needs more than `available` bytes (the machine's physical memory).
@@ -30,11 +36,16 @@ public struct TrainingMemory: Sendable {
     ///   needed and the bytes there are.
     public func check(_ spec: ArchitectureSpec, available: Double = physicalMemoryBytes()) throws {
         guard available > 0, bytes > available else { return }
-        let count = parameters >= 1e9 ? "\(formatCount(parameters / 1e9)) billion"
+        let count =
+            parameters >= 1e9
+            ? "\(formatCount(parameters / 1e9)) billion"
             : parameters >= 1e6 ? "\(formatCount(parameters / 1e6)) million" : "\(Int(parameters))"
         throw TrainingError.invalidOption(
-            "\(spec) has \(count) parameters: training it needs about \(formatBytes(bytes)) (weights, gradients, optimiser state, the best weights and a batch's activations), more than this machine's \(formatBytes(available)) of memory")
+            "\(spec) has \(count) parameters: training it needs about \(formatBytes(bytes)) (weights, gradients, optimiser state, the best weights and a batch's activations), more than this machine's \(formatBytes(available)) of memory"
+        )
     }
 
-    private func formatCount(_ x: Double) -> String { x < 10 ? String(Double(Int(x * 10)) / 10) : String(Int(x.rounded())) }
+    private func formatCount(_ x: Double) -> String {
+        x < 10 ? String(Double(Int(x * 10)) / 10) : String(Int(x.rounded()))
+    }
 }

@@ -1,5 +1,6 @@
 import DistillCore
 import DistillNN
+
 /// How to train: optimiser, schedule, length, batches, regularisation and seed.
 public struct TrainingOptions: Sendable, Equatable {
     public enum OptimizerKind: String, Sendable, CaseIterable { case sgd, adam, adamw }
@@ -40,21 +41,33 @@ public struct TrainingOptions: Sendable, Equatable {
     /// The optimiser these options describe.
     public func makeOptimizer() -> any Optimizer {
         switch optimizer {
-        case .sgd: return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov,
-                              weightDecay: weightDecay, maxNorm: maxNorm)
-        case .adam: return Adam(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
-        case .adamw: return Adam.adamW(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
+        case .sgd:
+            return SGD(
+                learningRate: learningRate, momentum: momentum, nesterov: nesterov,
+                weightDecay: weightDecay, maxNorm: maxNorm)
+        case .adam:
+            return Adam(learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
+        case .adamw:
+            return Adam.adamW(
+                learningRate: learningRate, weightDecay: weightDecay, maxNorm: maxNorm)
         }
     }
 
     /// The learning-rate schedule over `totalSteps` steps of `stepsPerEpoch` each.
     public func makeSchedule(totalSteps: Int, stepsPerEpoch: Int) -> LearningRateSchedule {
         switch schedule {
-        case .constant: return LearningRateSchedule(base: learningRate, decay: .constant, warmupSteps: warmupSteps)
-        case .step: return LearningRateSchedule(base: learningRate, decay: .step(every: stepEvery * stepsPerEpoch, factor: stepFactor),
-                                                warmupSteps: warmupSteps)
-        case .cosine: return LearningRateSchedule(base: learningRate, decay: .cosine(totalSteps: totalSteps, minimum: 0),
-                                                  warmupSteps: warmupSteps)
+        case .constant:
+            return LearningRateSchedule(
+                base: learningRate, decay: .constant, warmupSteps: warmupSteps)
+        case .step:
+            return LearningRateSchedule(
+                base: learningRate,
+                decay: .step(every: stepEvery * stepsPerEpoch, factor: stepFactor),
+                warmupSteps: warmupSteps)
+        case .cosine:
+            return LearningRateSchedule(
+                base: learningRate, decay: .cosine(totalSteps: totalSteps, minimum: 0),
+                warmupSteps: warmupSteps)
         }
     }
 
@@ -66,12 +79,20 @@ public struct TrainingOptions: Sendable, Equatable {
         }
         if let steps, steps < 1 { throw fail("--steps must be at least 1, got \(steps)") }
         if batchSize < 1 { throw fail("--batch-size must be at least 1, got \(batchSize)") }
-        if !(learningRate > 0) || !learningRate.isFinite { throw fail("--lr must be a number > 0, got \(learningRate)") }
-        if !(momentum >= 0 && momentum < 1) { throw fail("--momentum must be in [0, 1), got \(momentum)") }
-        if !(weightDecay >= 0) || !weightDecay.isFinite { throw fail("--weight-decay must be >= 0, got \(weightDecay)") }
+        if !(learningRate > 0) || !learningRate.isFinite {
+            throw fail("--lr must be a number > 0, got \(learningRate)")
+        }
+        if !(momentum >= 0 && momentum < 1) {
+            throw fail("--momentum must be in [0, 1), got \(momentum)")
+        }
+        if !(weightDecay >= 0) || !weightDecay.isFinite {
+            throw fail("--weight-decay must be >= 0, got \(weightDecay)")
+        }
         if let maxNorm, !(maxNorm > 0) { throw fail("--max-norm must be > 0, got \(maxNorm)") }
         if jitter < 0 { throw fail("--jitter must be >= 0, got \(jitter)") }
-        if let p = earlyStoppingPatience, p < 1 { throw fail("--early-stopping must be at least 1, got \(p)") }
+        if let p = earlyStoppingPatience, p < 1 {
+            throw fail("--early-stopping must be at least 1, got \(p)")
+        }
         if warmupSteps < 0 { throw fail("--warmup must be >= 0, got \(warmupSteps)") }
     }
 }
@@ -85,10 +106,11 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .invalidOption(m): return m
-        case let .diverged(epoch, batch, detail):
-            return "training diverged at epoch \(epoch), batch \(batch) (\(detail)); the best weights so far were kept. Try a lower --lr."
-        case let .incompatible(m): return m
+        case .invalidOption(let m): return m
+        case .diverged(let epoch, let batch, let detail):
+            return
+                "training diverged at epoch \(epoch), batch \(batch) (\(detail)); the best weights so far were kept. Try a lower --lr."
+        case .incompatible(let m): return m
         }
     }
 }

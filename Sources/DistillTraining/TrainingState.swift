@@ -2,6 +2,7 @@ import DistillCore
 import DistillFormats
 import DistillNN
 import Foundation
+
 /// Everything a training run carries from step to step, so that a run stopped at any point and
 /// resumed from its last saved state ends with the same model file, bit for bit, as a run that
 /// never stopped: the position (round, epoch, batch, step), the best weights and their round, the
@@ -41,7 +42,9 @@ public final class TrainingState {
 
     func restoreBest(into parameters: [Parameter]) {
         for (p, v) in zip(parameters, best) {
-            v.withUnsafeBufferPointer { p.value.pointer.update(from: $0.baseAddress!, count: v.count) }
+            v.withUnsafeBufferPointer {
+                p.value.pointer.update(from: $0.baseAddress!, count: v.count)
+            }
         }
     }
 
@@ -53,19 +56,26 @@ public final class TrainingState {
 
     /// Puts the saved weights, optimizer state, dropout generators and temperature policy state
     /// into a freshly built model, optimizer and policy.
-    func apply(to model: Model, optimizer: any Optimizer, temperature: (any TemperaturePolicy)?) throws {
+    func apply(to model: Model, optimizer: any Optimizer, temperature: (any TemperaturePolicy)?)
+        throws
+    {
         let parameters = model.parameters
-        guard savedWeights.count == parameters.count, zip(savedWeights, parameters).allSatisfy({ $0.count == $1.value.count }),
-              best.count == parameters.count else {
+        guard savedWeights.count == parameters.count,
+            zip(savedWeights, parameters).allSatisfy({ $0.count == $1.value.count }),
+            best.count == parameters.count
+        else {
             throw TrainingError.invalidOption("the saved training state does not fit this model")
         }
         for (p, v) in zip(parameters, savedWeights) {
-            v.withUnsafeBufferPointer { p.value.pointer.update(from: $0.baseAddress!, count: v.count) }
+            v.withUnsafeBufferPointer {
+                p.value.pointer.update(from: $0.baseAddress!, count: v.count)
+            }
         }
         if let savedOptimizer { try optimizer.restore(savedOptimizer, for: parameters) }
         let dropouts = model.network.layers.compactMap { $0 as? Dropout }
         guard dropouts.count == savedGenerators.count else {
-            throw TrainingError.invalidOption("the saved training state does not fit this model's dropout layers")
+            throw TrainingError.invalidOption(
+                "the saved training state does not fit this model's dropout layers")
         }
         for (layer, generator) in zip(dropouts, savedGenerators) { layer.generator = generator }
         temperature?.checkpointValue = savedTemperature
@@ -91,13 +101,19 @@ public final class TrainingState {
 
     /// Writes the state atomically to `path` (a safetensors file: the model's weights, the best
     /// weights and the optimizer's slots as tensors, everything else in the JSON metadata).
-    func save(to path: String, model: Model, optimizer: any Optimizer, temperature: (any TemperaturePolicy)?) throws {
+    func save(
+        to path: String, model: Model, optimizer: any Optimizer,
+        temperature: (any TemperaturePolicy)?
+    ) throws {
         var tensors: [SafeTensors.Input] = []
         for (name, p) in model.network.namedParameters {
             tensors.append(.init(name: "model." + name, shape: p.value.shape, values: p.value))
         }
         for ((name, p), values) in zip(model.network.namedParameters, best) {
-            tensors.append(.init(name: "best." + name, shape: p.value.shape, values: Tensor(shape: p.value.shape, values: values)))
+            tensors.append(
+                .init(
+                    name: "best." + name, shape: p.value.shape,
+                    values: Tensor(shape: p.value.shape, values: values)))
         }
         let optimizerState = optimizer.state
         for key in optimizerState.slots.keys.sorted() {
@@ -110,10 +126,13 @@ public final class TrainingState {
             globalStep: globalStep, epoch: epoch, batchInEpoch: batchInEpoch, round: round,
             bestEpoch: bestEpoch, bestAccuracy: bestAccuracy, sinceImprovement: sinceImprovement,
             elapsed: elapsed, settings: settings, temperature: temperature?.checkpointValue,
-            optimizerSteps: optimizerState.stepCount, optimizerSlots: optimizerState.slots.mapValues(\.count),
-            generators: generators.map { [$0.0, $0.1, $0.2, $0.3].map(String.init) }, sums: sums, records: records)
+            optimizerSteps: optimizerState.stepCount,
+            optimizerSlots: optimizerState.slots.mapValues(\.count),
+            generators: generators.map { [$0.0, $0.1, $0.2, $0.3].map(String.init) }, sums: sums,
+            records: records)
         let json = String(decoding: try JSONEncoder().encode(saved), as: UTF8.self)
-        try SafeTensors.write(tensors, metadata: ["format": TrainingState.format, "state": json], to: path)
+        try SafeTensors.write(
+            tensors, metadata: ["format": TrainingState.format, "state": json], to: path)
     }
 
     /// Reads a state written by `save`, for a model with `parameterNames` (checkpoint order).
@@ -122,17 +141,28 @@ public final class TrainingState {
         let file = try SafeTensors.read(path)
         func fail(_ problem: String) -> FileError { FileError(path, problem) }
         guard file.metadata["format"] == format else {
-            throw fail("not a training state of this version of Distill (format \(file.metadata["format"] ?? "missing"), expected \(format))")
+            throw fail(
+                "not a training state of this version of Distill (format \(file.metadata["format"] ?? "missing"), expected \(format))"
+            )
         }
         let saved: Saved
-        do { saved = try JSONDecoder().decode(Saved.self, from: Data((file.metadata["state"] ?? "").utf8)) } catch {
+        do {
+            saved = try JSONDecoder().decode(
+                Saved.self, from: Data((file.metadata["state"] ?? "").utf8))
+        } catch {
             throw fail("the training state's metadata is malformed")
         }
         let state = TrainingState(best: try parameterNames.map { try file.floats("best." + $0) })
         state.savedWeights = try parameterNames.map { try file.floats("model." + $0) }
-        (state.globalStep, state.epoch, state.batchInEpoch, state.round) = (saved.globalStep, saved.epoch, saved.batchInEpoch, saved.round)
-        (state.bestEpoch, state.bestAccuracy, state.sinceImprovement) = (saved.bestEpoch, saved.bestAccuracy, saved.sinceImprovement)
-        (state.elapsed, state.settings, state.savedTemperature) = (saved.elapsed, saved.settings, saved.temperature)
+        (state.globalStep, state.epoch, state.batchInEpoch, state.round) = (
+            saved.globalStep, saved.epoch, saved.batchInEpoch, saved.round
+        )
+        (state.bestEpoch, state.bestAccuracy, state.sinceImprovement) = (
+            saved.bestEpoch, saved.bestAccuracy, saved.sinceImprovement
+        )
+        (state.elapsed, state.settings, state.savedTemperature) = (
+            saved.elapsed, saved.settings, saved.temperature
+        )
         (state.sums, state.records) = (saved.sums, saved.records)
         var slots: [String: [Tensor]] = [:]
         for (key, count) in saved.optimizerSlots {
@@ -145,7 +175,9 @@ public final class TrainingState {
         state.savedOptimizer = OptimizerState(slots: slots, stepCount: saved.optimizerSteps)
         state.savedGenerators = try saved.generators.map { text in
             let words = text.compactMap { UInt64($0) }
-            guard words.count == 4 else { throw fail("malformed generator state in the training state") }
+            guard words.count == 4 else {
+                throw fail("malformed generator state in the training state")
+            }
             return SeededGenerator(state: (words[0], words[1], words[2], words[3]))
         }
         return state

@@ -1,6 +1,7 @@
 import DistillCore
 import DistillLosses
 import DistillNN
+
 /// One optimisation step of a model: forward (training mode), loss and its gradient with respect
 /// to the logits, backward, optimizer update.
 ///
@@ -32,10 +33,13 @@ public final class TrainingStep {
     ///   - labels: `[N]` class indices or -1.
     /// - Returns: the mean cross-entropy of the batch before the update, and the logits.
     @discardableResult
-    public func run(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (loss: Float, logits: Tensor) {
+    public func run(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (
+        loss: Float, logits: Tensor
+    ) {
         let (logits, clock) = forward(batch)
-        let loss = try crossEntropy(logits: UnsafeBufferPointer(logits.buffer), labels: labels, rows: logits.shape[0],
-                                    classes: logits.shape[1], ignoreLabel: -1, gradient: logitsGradient.buffer)
+        let loss = try crossEntropy(
+            logits: UnsafeBufferPointer(logits.buffer), labels: labels, rows: logits.shape[0],
+            classes: logits.shape[1], ignoreLabel: -1, gradient: logitsGradient.buffer)
         update(clock)
         return (loss, logits)
     }
@@ -46,19 +50,24 @@ public final class TrainingStep {
     ///   - labels: `[N]` labels with `DistillationLoss.noLabel` for unlabelled rows, or nil when
     ///     alpha = 1.
     @discardableResult
-    public func run(batch: Tensor, teacher: TeacherOutput, labels: UnsafeBufferPointer<Int32>?,
-                    loss: DistillationLoss) throws -> (value: DistillationLossValue, logits: Tensor) {
+    public func run(
+        batch: Tensor, teacher: TeacherOutput, labels: UnsafeBufferPointer<Int32>?,
+        loss: DistillationLoss
+    ) throws -> (value: DistillationLossValue, logits: Tensor) {
         let (logits, clock) = forward(batch)
-        let value = try loss.evaluate(studentLogits: UnsafeBufferPointer(logits.buffer), teacher: teacher,
-                                      labels: labels, rows: logits.shape[0], classes: logits.shape[1],
-                                      gradient: logitsGradient.buffer)
+        let value = try loss.evaluate(
+            studentLogits: UnsafeBufferPointer(logits.buffer), teacher: teacher,
+            labels: labels, rows: logits.shape[0], classes: logits.shape[1],
+            gradient: logitsGradient.buffer)
         update(clock)
         return (value, logits)
     }
 
     /// The forward pass in training mode, with the logits-gradient buffer sized for it; the clock
     /// readings at its start and end, for `timing`.
-    private func forward(_ batch: Tensor) -> (logits: Tensor, clock: (started: Double, forwardEnd: Double)) {
+    private func forward(_ batch: Tensor) -> (
+        logits: Tensor, clock: (started: Double, forwardEnd: Double)
+    ) {
         let started = monotonicSeconds()
         let logits = model.forward(batch, mode: .training)
         if logitsGradient.shape != logits.shape { logitsGradient.resize(to: logits.shape) }
@@ -76,8 +85,10 @@ public final class TrainingStep {
         let backwardEnd = monotonicSeconds()
         optimizer.step(parameters)
         let end = monotonicSeconds()
-        timing.add(forward: forwardEnd - started, loss: lossEnd - forwardEnd, backward: backwardEnd - lossEnd,
-                   update: end - backwardEnd)
+        timing.add(
+            forward: forwardEnd - started, loss: lossEnd - forwardEnd,
+            backward: backwardEnd - lossEnd,
+            update: end - backwardEnd)
     }
 }
 

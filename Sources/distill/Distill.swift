@@ -1,6 +1,7 @@
 import ArgumentParser
 import DistillKit
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -11,11 +12,15 @@ import Darwin
 struct Distill: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
-        abstract: "Knowledge distillation on the CPU: teach a small student the softened outputs of a large teacher.",
+        abstract:
+            "Knowledge distillation on the CPU: teach a small student the softened outputs of a large teacher.",
         discussion: """
-        Errors in flags or files print one line on standard error and exit with status 2.
-        """,
-        subcommands: [Demo.self, Train.self, DistillCommand.self, SweepCommand.self, Eval.self, Predict.self, Logits.self, Inspect.self, Explain.self, Export.self, ImportTorch.self]
+            Errors in flags or files print one line on standard error and exit with status 2.
+            """,
+        subcommands: [
+            Demo.self, Train.self, DistillCommand.self, SweepCommand.self, Eval.self, Predict.self,
+            Logits.self, Inspect.self, Explain.self, Export.self, ImportTorch.self,
+        ]
     )
 }
 
@@ -30,7 +35,9 @@ enum Main {
             try command.run()
         } catch {
             if Distill.exitCode(for: error) == .success { Distill.exit(withError: error) }
-            let message = Distill.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let message =
+                Distill.message(for: error).split(separator: "\n").first.map(String.init)
+                ?? "\(error)"
             printError("distill: \(message)")
             exit(2)
         }

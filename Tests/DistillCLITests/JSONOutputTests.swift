@@ -1,18 +1,23 @@
-import XCTest
 import DistillKit
+import XCTest
+
 @testable import distill
 
 /// The JSON the commands write is built by an encoder, so any path or name stays valid JSON.
 final class JSONOutputTests: XCTestCase {
     func object(_ text: String) throws -> [String: Any] {
-        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+        try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
     }
 
     func testDemoSummaryEscapesPathsAndWritesNonFiniteAsNull() throws {
-        let model = DemoSummary.Model(name: "student \"tiny\"", file: nil, parameters: 10, validationAccuracy: 0.5, accuracy: 0.25,
-                                      errors: 3, nll: finite(Double.infinity), ece: 0.1, seconds: nil)
-        let summary = DemoSummary(data: "/data/with \"quote\" and \\ slash", seed: 7, quick: true, labels: 2000,
-                                  temperatures: [1, 4], chosenTemperature: 4, alpha: 0.7, models: [model])
+        let model = DemoSummary.Model(
+            name: "student \"tiny\"", file: nil, parameters: 10, validationAccuracy: 0.5,
+            accuracy: 0.25,
+            errors: 3, nll: finite(Double.infinity), ece: 0.1, seconds: nil)
+        let summary = DemoSummary(
+            data: "/data/with \"quote\" and \\ slash", seed: 7, quick: true, labels: 2000,
+            temperatures: [1, 4], chosenTemperature: 4, alpha: 0.7, models: [model])
         let json = try object(try jsonText(summary, pretty: true))
         XCTAssertEqual(json["data"] as? String, "/data/with \"quote\" and \\ slash")
         XCTAssertEqual(json["chosen_temperature"] as? Double, 4)

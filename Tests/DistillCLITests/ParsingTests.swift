@@ -1,5 +1,6 @@
 import ArgumentParser
 import XCTest
+
 @testable import distill
 
 /// Every command parsed in-process: defaults, options, and the validation that runs before any
@@ -10,9 +11,12 @@ final class ParsingTests: XCTestCase {
     }
 
     func testCommandsParseWithTheirOptions() throws {
-        let train = try XCTUnwrap(try parse(["train", "--arch", "cnn:32,64/fc:256", "--dropout", "0.3", "--epochs", "8",
-                                            "--jitter", "2", "--optimizer", "adamw", "--schedule", "step", "--seed", "7",
-                                            "--out", "m.safetensors"]) as? Train)
+        let train = try XCTUnwrap(
+            try parse([
+                "train", "--arch", "cnn:32,64/fc:256", "--dropout", "0.3", "--epochs", "8",
+                "--jitter", "2", "--optimizer", "adamw", "--schedule", "step", "--seed", "7",
+                "--out", "m.safetensors",
+            ]) as? Train)
         XCTAssertEqual(train.architecture.arch, "cnn:32,64/fc:256")
         XCTAssertEqual(train.training.options.epochs, 8)
         XCTAssertEqual(train.training.options.optimizer, .adamw)
@@ -21,27 +25,38 @@ final class ParsingTests: XCTestCase {
         XCTAssertEqual(train.training.options.seed, 7)
         XCTAssertEqual(train.training.batchSize, 128)
 
-        let distill = try XCTUnwrap(try parse(["distill", "--teacher", "/dev/null", "--teacher", "/dev/null", "--arch", "mlp:800,800",
-                                              "--temperature", "20", "--alpha", "0.9", "--labelled", "2000", "--out", "s.safetensors"]) as? DistillCommand)
+        let distill = try XCTUnwrap(
+            try parse([
+                "distill", "--teacher", "/dev/null", "--teacher", "/dev/null", "--arch",
+                "mlp:800,800",
+                "--temperature", "20", "--alpha", "0.9", "--labelled", "2000", "--out",
+                "s.safetensors",
+            ]) as? DistillCommand)
         XCTAssertEqual(distill.teacher.count, 2)
         XCTAssertEqual(distill.temperature, 20)
         XCTAssertEqual(distill.alpha, 0.9)
         XCTAssertEqual(distill.objective, .kl)
         XCTAssertEqual(distill.training.labelled, 2000)
 
-        let eval = try XCTUnwrap(try parse(["eval", "--model", "m.safetensors", "--json"]) as? Eval)
+        let eval = try XCTUnwrap(
+            try parse(["eval", "--model", "m.safetensors", "--json"]) as? Eval)
         XCTAssertEqual(eval.split, .test)
         XCTAssertTrue(eval.json)
-        let predict = try XCTUnwrap(try parse(["predict", "--model", "m", "--input", "x.idx", "--top", "5", "--format", "json"]) as? Predict)
+        let predict = try XCTUnwrap(
+            try parse([
+                "predict", "--model", "m", "--input", "x.idx", "--top", "5", "--format", "json",
+            ]) as? Predict)
         XCTAssertEqual(predict.top, 5)
         XCTAssertEqual(predict.format, .json)
-        let logits = try XCTUnwrap(try parse(["logits", "--model", "m", "--split", "test", "--out", "l.npy"]) as? Logits)
+        let logits = try XCTUnwrap(
+            try parse(["logits", "--model", "m", "--split", "test", "--out", "l.npy"]) as? Logits)
         XCTAssertEqual(logits.split, .test)
         let demo = try XCTUnwrap(try parse(["demo", "--quick"]) as? Demo)
         XCTAssertTrue(demo.quick)
         XCTAssertEqual(demo.out, "distill-demo")
         XCTAssertNotNil(try parse(["inspect", "m.safetensors"]) as? Inspect)
-        XCTAssertNotNil(try parse(["explain", "--teacher-logits=1,2", "--student-logits=2,1"]) as? Explain)
+        XCTAssertNotNil(
+            try parse(["explain", "--teacher-logits=1,2", "--student-logits=2,1"]) as? Explain)
     }
 
     func testValidationRejectsBadValuesBeforeWork() {
@@ -56,13 +71,34 @@ final class ParsingTests: XCTestCase {
             ["train", "--arch", "mlp:8", "--validation-split", "2.5", "--out", "m"],
             ["train", "--arch", "mlp:8", "--out", "/nonexistent/dir/m"],
             ["distill", "--arch", "mlp:8", "--out", "m"],
-            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature", "-2", "--out", "m"],
-            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--alpha", "1.1", "--out", "m"],
-            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--labelled-only", "--out", "m"],
-            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature-schedule", "cosine", "--out", "m"],
-            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--final-temperature", "2", "--out", "m"],
-            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature-schedule", "linear", "--final-temperature", "0", "--out", "m"],
-            ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--objective", "mse", "--logit-standardization", "--out", "m"],
+            [
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature", "-2",
+                "--out", "m",
+            ],
+            [
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--alpha", "1.1", "--out",
+                "m",
+            ],
+            [
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--labelled-only", "--out",
+                "m",
+            ],
+            [
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature-schedule",
+                "cosine", "--out", "m",
+            ],
+            [
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--final-temperature", "2",
+                "--out", "m",
+            ],
+            [
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--temperature-schedule",
+                "linear", "--final-temperature", "0", "--out", "m",
+            ],
+            [
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--objective", "mse",
+                "--logit-standardization", "--out", "m",
+            ],
             ["predict", "--model", "m", "--input", "x", "--top", "0"],
             ["eval", "--model", "m", "--split", "holdout"],
         ]

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import DistillCore
 
 /// The one BLAS wrapper: row-major `gemm` in every orientation, with strides, alpha and beta,
@@ -17,7 +18,9 @@ final class BLASTests: XCTestCase {
                 let b = (0..<(rowsB * ldb)).map { _ in generator.nextUniform() - 0.5 }
                 var c = (0..<(m * ldc)).map { _ in generator.nextUniform() - 0.5 }
                 let before = c
-                gemm(transA, transB, m: m, n: n, k: k, alpha: 2, a: a, lda: lda, b: b, ldb: ldb, beta: 0.5, c: &c, ldc: ldc)
+                gemm(
+                    transA, transB, m: m, n: n, k: k, alpha: 2, a: a, lda: lda, b: b, ldb: ldb,
+                    beta: 0.5, c: &c, ldc: ldc)
                 for i in 0..<m {
                     for j in 0..<n {
                         var sum = 0.0
@@ -27,7 +30,9 @@ final class BLASTests: XCTestCase {
                             sum += Double(x) * Double(y)
                         }
                         let expected = 2 * sum + 0.5 * Double(before[i * ldc + j])
-                        XCTAssertEqual(Double(c[i * ldc + j]), expected, accuracy: 1e-5, "\(transA) \(transB) [\(i), \(j)]")
+                        XCTAssertEqual(
+                            Double(c[i * ldc + j]), expected, accuracy: 1e-5,
+                            "\(transA) \(transB) [\(i), \(j)]")
                     }
                     // The padding beyond each row's n columns is left alone.
                     for j in n..<ldc { XCTAssertEqual(c[i * ldc + j], before[i * ldc + j]) }
@@ -39,19 +44,28 @@ final class BLASTests: XCTestCase {
     /// With k = 0 the product is empty: C = beta C (BLAS itself leaves C untouched only for beta 1).
     func testGemmWithNoProductsScalesC() {
         var c: [Float] = [1, -2, 3, 4]
-        gemm(.none, .none, m: 2, n: 2, k: 0, a: [], lda: 1, b: [], ldb: 2, beta: 0.25, c: &c, ldc: 2)
+        gemm(
+            .none, .none, m: 2, n: 2, k: 0, a: [], lda: 1, b: [], ldb: 2, beta: 0.25, c: &c, ldc: 2)
         XCTAssertEqual(c, [0.25, -0.5, 0.75, 1])
     }
 
     /// A better OpenBLAS kernel is asked for only when OpenBLAS fell back to its generic one, the
     /// user has not chosen one, and the CPU has what the kernel needs.
     func testBetterKernelOnlyReplacesTheGenericOne() {
-        let avx512: Set<String> = ["sse2", "avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
-        XCTAssertEqual(BLASKernel.better(than: "Prescott", flags: avx512, coreTypeIsSet: false), "SkylakeX")
-        XCTAssertEqual(BLASKernel.better(than: "Prescott", flags: ["avx2", "fma"], coreTypeIsSet: false), "Haswell")
-        XCTAssertNil(BLASKernel.better(than: "Prescott", flags: ["avx2"], coreTypeIsSet: false))   // no FMA
-        XCTAssertNil(BLASKernel.better(than: "Prescott", flags: avx512, coreTypeIsSet: true))     // the user's choice
-        XCTAssertNil(BLASKernel.better(than: "Zen", flags: avx512, coreTypeIsSet: false))         // recognised
+        let avx512: Set<String> = [
+            "sse2", "avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl",
+        ]
+        XCTAssertEqual(
+            BLASKernel.better(than: "Prescott", flags: avx512, coreTypeIsSet: false), "SkylakeX")
+        XCTAssertEqual(
+            BLASKernel.better(than: "Prescott", flags: ["avx2", "fma"], coreTypeIsSet: false),
+            "Haswell")
+        // no FMA
+        XCTAssertNil(BLASKernel.better(than: "Prescott", flags: ["avx2"], coreTypeIsSet: false))
+        // the user's choice
+        XCTAssertNil(BLASKernel.better(than: "Prescott", flags: avx512, coreTypeIsSet: true))
+        // recognised
+        XCTAssertNil(BLASKernel.better(than: "Zen", flags: avx512, coreTypeIsSet: false))
         #if canImport(Glibc)
         XCTAssertTrue(BLASKernel.cpuFlags().contains("sse2"), "/proc/cpuinfo's flags")
         #endif
@@ -60,17 +74,29 @@ final class BLASTests: XCTestCase {
     /// `recordingGemmCalls` records each call's shape inside its scope only, and `compacted` gives
     /// each operand its used width.
     func testGemmRecordingRecordsCallsAndCompactsStrides() {
-        let a = [Float](repeating: 1, count: 2 * 5), b = [Float](repeating: 1, count: 3 * 4)
+        let a = [Float](repeating: 1, count: 2 * 5)
+        let b = [Float](repeating: 1, count: 3 * 4)
         var c = [Float](repeating: 0, count: 2 * 6)
         let (_, calls) = recordingGemmCalls {
-            gemm(.none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0.9, c: &c, ldc: 6)
+            gemm(
+                .none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0.9, c: &c, ldc: 6
+            )
         }
         let (_, outside) = recordingGemmCalls { () }
-        gemm(.none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0, c: &c, ldc: 6)   // not recorded
+        // not recorded
+        gemm(.none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0, c: &c, ldc: 6)
         XCTAssertEqual(outside, [])
-        XCTAssertEqual(calls, [GemmCall(transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 5, ldb: 4, ldc: 6, beta: 0.9)])
-        XCTAssertEqual(calls[0].compacted,
-                       GemmCall(transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 3, ldb: 4, ldc: 4, beta: 0.9))
+        XCTAssertEqual(
+            calls,
+            [
+                GemmCall(
+                    transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 5, ldb: 4, ldc: 6,
+                    beta: 0.9)
+            ])
+        XCTAssertEqual(
+            calls[0].compacted,
+            GemmCall(
+                transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 3, ldb: 4, ldc: 4, beta: 0.9))
         XCTAssertEqual(c[0], 3)
     }
 
@@ -84,7 +110,8 @@ final class BLASTests: XCTestCase {
             let before = y
             axpy(count: count, alpha: -0.25, x: x, y: &y)
             for i in 0..<count where y[i] != before[i] - 0.25 * x[i] {
-                XCTFail("count \(count), element \(i): \(y[i]), expected \(before[i] - 0.25 * x[i])")
+                XCTFail(
+                    "count \(count), element \(i): \(y[i]), expected \(before[i] - 0.25 * x[i])")
                 break
             }
         }

@@ -1,8 +1,9 @@
-import XCTest
 import DistillCore
 import DistillFormats
-@testable import DistillData
 import DistillTestSupport
+import XCTest
+
+@testable import DistillData
 
 final class DatasetTests: XCTestCase {
     func testLoadsTheMNISTLayoutFromGzip() throws {
@@ -11,7 +12,9 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(data.test.count, 4)
         XCTAssertEqual(data.training.exampleShape, [1, 5, 4])
         XCTAssertEqual(data.training.classes, 10)
-        XCTAssertEqual(data.training.labels?.map(Int64.init), try NPY.read(fixtures + "/mnist/train_expected_labels.npy").integers())
+        XCTAssertEqual(
+            data.training.labels?.map(Int64.init),
+            try NPY.read(fixtures + "/mnist/train_expected_labels.npy").integers())
         XCTAssertNil(data.classNames)
         // Pixels scaled to [0, 1] as they are written into a batch.
         let images = try NPY.read(fixtures + "/mnist/train_expected_images.npy").integers()
@@ -28,11 +31,12 @@ final class DatasetTests: XCTestCase {
         try NPY.write(int64: [1, 0], shape: [2], to: dir + "/test_y.npy")
         let data = try DataDirectory.load(dir)
         XCTAssertEqual(data.training.exampleShape, [3])
-        XCTAssertEqual(data.training.classes, 3)   // max label + 1
+        XCTAssertEqual(data.training.classes, 3)  // max label + 1
         XCTAssertEqual(data.test.labels, [1, 0])
         // Declared class count smaller than the labels: refused, naming the file.
         XCTAssertThrowsError(try DataDirectory.load(dir, classes: 2)) {
-            XCTAssertTrue("\($0)".contains("train_y.npy: label 2 at row 1 is outside [0, 2)"), "\($0)")
+            XCTAssertTrue(
+                "\($0)".contains("train_y.npy: label 2 at row 1 is outside [0, 2)"), "\($0)")
         }
         // Mismatched counts.
         try NPY.write(int64: [0, 1, 1], shape: [3], to: dir + "/train_y.npy")
@@ -43,20 +47,30 @@ final class DatasetTests: XCTestCase {
 
     func testMismatchedImageAndLabelCounts() throws {
         let dir = try makeTemporaryDirectory("distill-data")
-        try IDX.write([UInt8](repeating: 1, count: 3 * 4), shape: [3, 2, 2], to: dir + "/train-images-idx3-ubyte")
+        try IDX.write(
+            [UInt8](repeating: 1, count: 3 * 4), shape: [3, 2, 2],
+            to: dir + "/train-images-idx3-ubyte")
         try IDX.write([0, 1], shape: [2], to: dir + "/train-labels-idx1-ubyte")
-        try IDX.write([UInt8](repeating: 1, count: 4), shape: [1, 2, 2], to: dir + "/t10k-images-idx3-ubyte")
+        try IDX.write(
+            [UInt8](repeating: 1, count: 4), shape: [1, 2, 2], to: dir + "/t10k-images-idx3-ubyte")
         try IDX.write([12], shape: [1], to: dir + "/t10k-labels-idx1-ubyte")
-        XCTAssertThrowsError(try DataDirectory.load(dir)) { XCTAssertTrue("\($0)".contains("has 3 images but"), "\($0)") }
+        XCTAssertThrowsError(try DataDirectory.load(dir)) {
+            XCTAssertTrue("\($0)".contains("has 3 images but"), "\($0)")
+        }
         try IDX.write([0, 1, 1], shape: [3], to: dir + "/train-labels-idx1-ubyte")
         XCTAssertThrowsError(try DataDirectory.load(dir)) {
-            XCTAssertTrue("\($0)".contains("t10k-labels-idx1-ubyte: label 12 at row 0 is outside [0, 10)"), "\($0)")
+            XCTAssertTrue(
+                "\($0)".contains("t10k-labels-idx1-ubyte: label 12 at row 0 is outside [0, 10)"),
+                "\($0)")
         }
     }
 
     func testResolvesTheDataDirectory() throws {
-        XCTAssertEqual(try DataDirectory.resolve(fixtures + "/mnist", environment: [:]), fixtures + "/mnist")
-        XCTAssertEqual(try DataDirectory.resolve(nil, environment: ["DISTILL_DATA": fixtures + "/mnist"]), fixtures + "/mnist")
+        XCTAssertEqual(
+            try DataDirectory.resolve(fixtures + "/mnist", environment: [:]), fixtures + "/mnist")
+        XCTAssertEqual(
+            try DataDirectory.resolve(nil, environment: ["DISTILL_DATA": fixtures + "/mnist"]),
+            fixtures + "/mnist")
         XCTAssertThrowsError(try DataDirectory.resolve("/nonexistent", environment: [:])) {
             XCTAssertTrue("\($0)".hasPrefix("/nonexistent: no dataset here"), "\($0)")
         }
@@ -74,19 +88,23 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(ValidationSplit("300"), .count(300))
         XCTAssertNil(ValidationSplit("1.5"))
         XCTAssertNil(ValidationSplit("-3"))
-        let examples = Examples(inputs: .floats((0..<20).map(Float.init)), exampleShape: [2], labels: (0..<10).map { Int32($0 % 3) },
-                                classes: 3, normalization: .identity)
+        let examples = Examples(
+            inputs: .floats((0..<20).map(Float.init)), exampleShape: [2],
+            labels: (0..<10).map { Int32($0 % 3) },
+            classes: 3, normalization: .identity)
         let (training, validation) = try examples.splittingValidation(.count(3))
         XCTAssertEqual(training.count, 7)
-        XCTAssertEqual(validation.labels, [1, 2, 0])   // examples 7, 8, 9
+        XCTAssertEqual(validation.labels, [1, 2, 0])  // examples 7, 8, 9
         XCTAssertThrowsError(try examples.splittingValidation(.count(10)))
     }
 }
 
 final class BatcherTests: XCTestCase {
     func examples(_ n: Int) -> Examples {
-        Examples(inputs: .floats((0..<n).map(Float.init)), exampleShape: [1], labels: (0..<n).map { Int32($0 % 4) },
-                 classes: 4, normalization: .identity)
+        Examples(
+            inputs: .floats((0..<n).map(Float.init)), exampleShape: [1],
+            labels: (0..<n).map { Int32($0 % 4) },
+            classes: 4, normalization: .identity)
     }
 
     func epochIndices(_ batcher: Batcher, _ epoch: Int) -> [[Int]] {
@@ -101,7 +119,8 @@ final class BatcherTests: XCTestCase {
     func testShufflingIsASeededPermutation() throws {
         let set = examples(103)
         let teacher = (0..<(103 * 2)).map { Float($0) }
-        let a = try Batcher(examples: set, batchSize: 10, seed: 7, teacherRows: .values(teacher, width: 2))
+        let a = try Batcher(
+            examples: set, batchSize: 10, seed: 7, teacherRows: .values(teacher, width: 2))
         let b = try Batcher(examples: set, batchSize: 10, seed: 7)
         let c = try Batcher(examples: set, batchSize: 10, seed: 8)
         let e0 = epochIndices(a, 0)
@@ -109,10 +128,10 @@ final class BatcherTests: XCTestCase {
         XCTAssertEqual(e0.last?.count, 3)
         XCTAssertEqual(e0.flatMap { $0 }.sorted(), Array(0..<103))
         XCTAssertNotEqual(e0.flatMap { $0 }, Array(0..<103))
-        XCTAssertEqual(epochIndices(b, 0), e0)           // same seed, same order
-        XCTAssertNotEqual(epochIndices(a, 1), e0)        // another epoch, another order
-        XCTAssertNotEqual(epochIndices(c, 0), e0)        // another seed, another order
-        XCTAssertEqual(epochIndices(a, 0), e0)           // regenerated after a "restart"
+        XCTAssertEqual(epochIndices(b, 0), e0)  // same seed, same order
+        XCTAssertNotEqual(epochIndices(a, 1), e0)  // another epoch, another order
+        XCTAssertNotEqual(epochIndices(c, 0), e0)  // another seed, another order
+        XCTAssertEqual(epochIndices(a, 0), e0)  // regenerated after a "restart"
         a.start(epoch: 3)
         while let batch = a.next() {
             for (row, index) in batch.indices.enumerated() {
@@ -122,18 +141,23 @@ final class BatcherTests: XCTestCase {
                 XCTAssertEqual(batch.teacher?[2 * row + 1], Float(2 * index + 1))
             }
         }
-        XCTAssertEqual(epochIndices(try Batcher(examples: set, batchSize: 10, shuffle: false, seed: 7), 0).flatMap { $0 }, Array(0..<103))
+        XCTAssertEqual(
+            epochIndices(try Batcher(examples: set, batchSize: 10, shuffle: false, seed: 7), 0)
+                .flatMap { $0 }, Array(0..<103))
         XCTAssertThrowsError(try Batcher(examples: set, batchSize: 0, seed: 1))
-        XCTAssertThrowsError(try Batcher(examples: set, batchSize: 4, seed: 1, teacherRows: .values([1, 2], width: 2)))
+        XCTAssertThrowsError(
+            try Batcher(
+                examples: set, batchSize: 4, seed: 1, teacherRows: .values([1, 2], width: 2)))
     }
 
     /// Translation brings in background (the normalised value of 0), never wraps around, stays
     /// within k pixels, and is reproducible from the seed.
     func testJitterShiftsInBackgroundWithoutWrapping() throws {
         let (h, w) = (6, 7)
-        let pixels = (0..<(h * w)).map { UInt8(100 + $0) }   // every pixel distinct and non-zero
-        let set = Examples(inputs: .bytes(pixels + pixels), exampleShape: [1, h, w], labels: [0, 1], classes: 2,
-                           normalization: InputNormalization(divisor: 1, mean: 10, std: 2))
+        let pixels = (0..<(h * w)).map { UInt8(100 + $0) }  // every pixel distinct and non-zero
+        let set = Examples(
+            inputs: .bytes(pixels + pixels), exampleShape: [1, h, w], labels: [0, 1], classes: 2,
+            normalization: InputNormalization(divisor: 1, mean: 10, std: 2))
         let batcher = try Batcher(examples: set, batchSize: 2, shuffle: false, seed: 3, jitter: 2)
         var seenShifts = Set<[Int]>()
         var first: [Float]?
@@ -146,21 +170,28 @@ final class BatcherTests: XCTestCase {
                 let image = Array(out[(example * h * w)..<((example + 1) * h * w)])
                 // Find the shift that explains the image exactly; background is (0 - 10) / 2 = -5.
                 var found: [Int]?
-                for dy in -2...2 { for dx in -2...2 {
-                    let ok = (0..<h).allSatisfy { y in (0..<w).allSatisfy { x in
-                        let (sy, sx) = (y - dy, x - dx)
-                        let expected: Float = (sy >= 0 && sy < h && sx >= 0 && sx < w) ? (Float(pixels[sy * w + sx]) - 10) / 2 : -5
-                        return image[y * w + x] == expected
-                    } }
-                    if ok { found = [dx, dy] }
-                } }
-                XCTAssertNotNil(found, "epoch \(epoch): the image is not a translation of at most 2 pixels")
+                for dy in -2...2 {
+                    for dx in -2...2 {
+                        let ok = (0..<h).allSatisfy { y in
+                            (0..<w).allSatisfy { x in
+                                let (sy, sx) = (y - dy, x - dx)
+                                let expected: Float =
+                                    (sy >= 0 && sy < h && sx >= 0 && sx < w)
+                                    ? (Float(pixels[sy * w + sx]) - 10) / 2 : -5
+                                return image[y * w + x] == expected
+                            }
+                        }
+                        if ok { found = [dx, dy] }
+                    }
+                }
+                XCTAssertNotNil(
+                    found, "epoch \(epoch): the image is not a translation of at most 2 pixels")
                 if let found { seenShifts.insert(found) }
             }
         }
-        XCTAssertGreaterThan(seenShifts.count, 10)   // shifts vary
+        XCTAssertGreaterThan(seenShifts.count, 10)  // shifts vary
         batcher.start(epoch: 0)
-        XCTAssertEqual(batcher.next()!.inputs.values, first)   // reproducible
+        XCTAssertEqual(batcher.next()!.inputs.values, first)  // reproducible
     }
 }
 
@@ -171,13 +202,20 @@ final class UnlabelledDatasetTests: XCTestCase {
             try DataDirectory.inferredClassCount([("train_y.npy", train), ("test_y.npy", test)])
         }
         XCTAssertEqual(try count([0, 2, 1], [1]), 3)
-        XCTAssertEqual(try count([0, 15], [1]), 16)   // up to 16 classes are taken as they come
-        XCTAssertEqual(try count(Array(0..<20) + [39], [0]), 40)   // 21 distinct labels of 40 classes
+        XCTAssertEqual(try count([0, 15], [1]), 16)  // up to 16 classes are taken as they come
+        // 21 distinct labels of 40 classes
+        XCTAssertEqual(try count(Array(0..<20) + [39], [0]), 40)
         XCTAssertThrowsError(try count(Array(0..<10), [3, 99])) {
-            XCTAssertTrue("\($0)".hasPrefix("test_y.npy: label 99 at row 1 implies 100 classes, but the labels take only 11 distinct values"), "\($0)")
+            XCTAssertTrue(
+                "\($0)".hasPrefix(
+                    "test_y.npy: label 99 at row 1 implies 100 classes, but the labels take only 11 distinct values"
+                ), "\($0)")
         }
-        XCTAssertThrowsError(try count([0, 1, Int64.max], [0])) {   // no overflow
-            XCTAssertTrue("\($0)".contains("label 9223372036854775807 at row 2 implies 9223372036854775808 classes"), "\($0)")
+        XCTAssertThrowsError(try count([0, 1, Int64.max], [0])) {  // no overflow
+            XCTAssertTrue(
+                "\($0)".contains(
+                    "label 9223372036854775807 at row 2 implies 9223372036854775808 classes"),
+                "\($0)")
         }
         XCTAssertThrowsError(try count([0, -3], [0])) {
             XCTAssertEqual("\($0)", "train_y.npy: label -3 at row 1 is negative")

@@ -1,10 +1,10 @@
-import XCTest
 import DistillCore
-@testable import DistillFormats
 import DistillTestSupport
+import XCTest
+
+@testable import DistillFormats
 
 let fixtures = Bundle.module.resourcePath! + "/Fixtures"
-
 
 final class NPYTests: XCTestCase {
     /// Every array NumPy wrote (Tests/Reference/make_data_fixtures.py) reads back with its shape,
@@ -14,7 +14,8 @@ final class NPYTests: XCTestCase {
         let listing = try String(contentsOfFile: fixtures + "/fixtures.txt", encoding: .utf8)
         var checked = 0
         for line in listing.split(separator: "\n") {
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(
+                String.init)
             let (name, descr) = (fields[0], fields[1])
             if name == "fortran.npy" { continue }
             let shape = fields[2].isEmpty ? [] : fields[2].split(separator: ",").map { Int($0)! }
@@ -27,7 +28,7 @@ final class NPYTests: XCTestCase {
                 XCTAssertEqual(array.floats(), expected.map { Float($0) }, name)
             } else {
                 let expected = fields[3].split(separator: " ").map { Int64($0)! }
-                XCTAssertEqual(try array.integers(), expected, name)   // exact, 2^53 + 1 included
+                XCTAssertEqual(try array.integers(), expected, name)  // exact, 2^53 + 1 included
             }
             checked += 1
         }
@@ -44,12 +45,14 @@ final class NPYTests: XCTestCase {
     /// What we write is byte for byte what `numpy.save` writes for the same array, so NumPy reads it.
     func testWritesExactlyWhatNumPyWrites() throws {
         let dir = try makeTemporaryDirectory("distill-data")
-        try NPY.write(floats: [1.5, -2.25, 3.0, 0.0, 0.001, -7.5], shape: [2, 3], to: dir + "/f4.npy")
+        try NPY.write(
+            floats: [1.5, -2.25, 3.0, 0.0, 0.001, -7.5], shape: [2, 3], to: dir + "/f4.npy")
         XCTAssertEqual(try readFileBytes(dir + "/f4.npy"), try readFileBytes(fixtures + "/f4.npy"))
         try NPY.write(int64: [5, -6, 9_007_199_254_740_993], shape: [3], to: dir + "/i8.npy")
         XCTAssertEqual(try readFileBytes(dir + "/i8.npy"), try readFileBytes(fixtures + "/i8.npy"))
         try NPY.write(floats: [], shape: [0, 3], to: dir + "/empty.npy")
-        XCTAssertEqual(try readFileBytes(dir + "/empty.npy"), try readFileBytes(fixtures + "/empty.npy"))
+        XCTAssertEqual(
+            try readFileBytes(dir + "/empty.npy"), try readFileBytes(fixtures + "/empty.npy"))
         // And round trips.
         let values = fixtureValues(1000, seed: 3, scale: 1e6)
         try NPY.write(floats: values, shape: [10, 100], to: dir + "/r.npy")
@@ -67,23 +70,44 @@ final class NPYTests: XCTestCase {
         let cases: [(String, [UInt8], String)] = [
             ("empty file", [], "bad magic"),
             ("bad magic", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x58] + Array(good[6...]), "bad magic"),
-            ("version 9", Array(good[0..<6]) + [9, 0] + Array(good[8...]), "unsupported format version 9.0"),
-            ("header past end", Array(good[0..<8]) + [0xFF, 0xFF] + Array(good[10..<40]), "exceeds the file size"),
+            (
+                "version 9", Array(good[0..<6]) + [9, 0] + Array(good[8...]),
+                "unsupported format version 9.0"
+            ),
+            (
+                "header past end", Array(good[0..<8]) + [0xFF, 0xFF] + Array(good[10..<40]),
+                "exceeds the file size"
+            ),
             ("truncated data", Array(good[0..<(good.count - 3)]), "the file has 21 bytes of data"),
             ("extra data", good + [0, 0, 0, 0], "the file has 28 bytes of data"),
-            ("unsupported dtype", header("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }") + [UInt8](repeating: 0, count: 8), "dtype '<c8' is not supported"),
-            ("lying shape 10^12", header("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }") + [0, 0, 0, 0], "more data than the file holds"),
-            ("overflowing shape", header("{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4), }"), "more data than the file holds"),
+            (
+                "unsupported dtype",
+                header("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }")
+                    + [UInt8](repeating: 0, count: 8), "dtype '<c8' is not supported"
+            ),
+            (
+                "lying shape 10^12",
+                header("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }")
+                    + [0, 0, 0, 0], "more data than the file holds"
+            ),
+            (
+                "overflowing shape",
+                header(
+                    "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904, 4), }"),
+                "more data than the file holds"
+            ),
             ("no shape", header("{'descr': '<f4', 'fortran_order': False, }"), "no 'shape'"),
             ("garbage header", header("{'descr': <f4 }"), "cannot parse the header"),
         ]
         for (name, bytes, expected) in cases {
             XCTAssertThrowsError(try NPY.parse(bytes, path: "x.npy"), name) {
                 XCTAssertTrue("\($0)".hasPrefix("x.npy: "), "\(name): \($0)")
-                XCTAssertTrue("\($0)".contains(expected), "\(name): '\($0)' should mention '\(expected)'")
+                XCTAssertTrue(
+                    "\($0)".contains(expected), "\(name): '\($0)' should mention '\(expected)'")
             }
         }
-        XCTAssertThrowsError(try NPY.read(fixtures + "/f4.npy").integers())   // floats are not labels
+        // floats are not labels
+        XCTAssertThrowsError(try NPY.read(fixtures + "/f4.npy").integers())
     }
 }
 
@@ -96,7 +120,9 @@ final class IDXTests: XCTestCase {
         let gz = try readFileBytes(fixtures + "/mnist/train-images-idx3-ubyte.gz")
         let parsed = try IDX.parse(gz, path: "train.gz")
         XCTAssertEqual(parsed.shape, [6, 5, 4])
-        let expected = try NPY.read(fixtures + "/mnist/train_expected_images.npy").integers().map { UInt8($0) }
+        let expected = try NPY.read(fixtures + "/mnist/train_expected_images.npy").integers().map {
+            UInt8($0)
+        }
         XCTAssertEqual(parsed.bytes, expected)
     }
 
@@ -104,11 +130,15 @@ final class IDXTests: XCTestCase {
         var raw: [UInt8] = [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3] + [1, 2, 3, 4, 5, 6]
         XCTAssertNoThrow(try IDX.parse(raw, path: "ok"))
         let gz = try readFileBytes(fixtures + "/mnist/train-images-idx3-ubyte.gz")
-        var badMagic = raw; badMagic[0] = 7
-        var floatType = raw; floatType[2] = 0x0D
-        var lying = raw; lying[4] = 0x7F        // first dimension ~2^31: 10^12-scale claim
+        var badMagic = raw
+        badMagic[0] = 7
+        var floatType = raw
+        floatType[2] = 0x0D
+        var lying = raw
+        lying[4] = 0x7F  // first dimension ~2^31: 10^12-scale claim
         raw.removeLast()
-        var gzGarbage = gz; for i in 20..<40 { gzGarbage[i] ^= 0x5A }
+        var gzGarbage = gz
+        for i in 20..<40 { gzGarbage[i] ^= 0x5A }
         let cases: [(String, [UInt8], String)] = [
             ("truncated raw", raw, "declares 6 bytes of data"),
             ("short header", [0, 0, 8, 3, 0, 0], "too short for its header"),
@@ -122,7 +152,8 @@ final class IDXTests: XCTestCase {
         for (name, bytes, expected) in cases {
             XCTAssertThrowsError(try IDX.parse(bytes, path: "f.idx"), name) {
                 XCTAssertTrue("\($0)".hasPrefix("f.idx: "), "\(name): \($0)")
-                XCTAssertTrue("\($0)".contains(expected), "\(name): '\($0)' should mention '\(expected)'")
+                XCTAssertTrue(
+                    "\($0)".contains(expected), "\(name): '\($0)' should mention '\(expected)'")
             }
         }
     }

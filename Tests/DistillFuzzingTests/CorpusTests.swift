@@ -1,5 +1,6 @@
-import XCTest
 import DistillCore
+import XCTest
+
 @testable import DistillFuzzing
 
 /// The fuzz corpus (seed files and every input that once crashed, hung or tripped a sanitizer)
@@ -17,7 +18,8 @@ final class CorpusTests: XCTestCase {
                 if entry.run(try readFileBytes(directory + "/" + file)) { accepted += 1 }
                 total += 1
             }
-            XCTAssertGreaterThan(accepted, 0, "\(entry.rawValue): the seed corpus should hold valid inputs")
+            XCTAssertGreaterThan(
+                accepted, 0, "\(entry.rawValue): the seed corpus should hold valid inputs")
         }
         XCTAssertGreaterThan(total, 20)
     }

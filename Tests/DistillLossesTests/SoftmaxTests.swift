@@ -1,13 +1,20 @@
-import XCTest
-@testable import DistillLosses
 import DistillTestSupport
+import XCTest
+
+@testable import DistillLosses
 
 final class SoftmaxTests: XCTestCase {
     /// The worked examples of SPEC.md ("values rounded to 3 places").
     func testSpecWorkedExamples() throws {
-        assertClose(try softmax(logits: [1.1, 0.2, 0.2], temperature: 1), [0.552, 0.224, 0.224], rtol: 0, atol: 5e-4)
-        assertClose(try softmax(logits: [2.9, 0.1, 0.23], temperature: 1), [0.885, 0.054, 0.061], rtol: 0, atol: 5e-4)
-        assertClose(try softmax(logits: [2.9, 0.1, 0.23], temperature: 3), [0.554, 0.218, 0.228], rtol: 0, atol: 5e-4)
+        assertClose(
+            try softmax(logits: [1.1, 0.2, 0.2], temperature: 1), [0.552, 0.224, 0.224], rtol: 0,
+            atol: 5e-4)
+        assertClose(
+            try softmax(logits: [2.9, 0.1, 0.23], temperature: 1), [0.885, 0.054, 0.061], rtol: 0,
+            atol: 5e-4)
+        assertClose(
+            try softmax(logits: [2.9, 0.1, 0.23], temperature: 3), [0.554, 0.218, 0.228], rtol: 0,
+            atol: 5e-4)
     }
 
     /// Softmax and log-softmax against a Double computation, over temperatures and odd widths
@@ -17,18 +24,26 @@ final class SoftmaxTests: XCTestCase {
             for temperature: Float in [0.05, 0.5, 1, 3, 1000] {
                 let rows = 3
                 let z = fixtureValues(rows * classes, seed: UInt64(classes), scale: 20)
-                var p = [Float](repeating: 0, count: z.count), lp = p
+                var p = [Float](repeating: 0, count: z.count)
+                var lp = p
                 try z.withUnsafeBufferPointer { zb in
                     try p.withUnsafeMutableBufferPointer {
-                        try softmax(logits: zb, rows: rows, classes: classes, temperature: temperature, into: $0)
+                        try softmax(
+                            logits: zb, rows: rows, classes: classes, temperature: temperature,
+                            into: $0)
                     }
                     try lp.withUnsafeMutableBufferPointer {
-                        try logSoftmax(logits: zb, rows: rows, classes: classes, temperature: temperature, into: $0)
+                        try logSoftmax(
+                            logits: zb, rows: rows, classes: classes, temperature: temperature,
+                            into: $0)
                     }
                 }
-                var expectedP: [Double] = [], expectedLP: [Double] = []
+                var expectedP: [Double] = []
+                var expectedLP: [Double] = []
                 for r in 0..<rows {
-                    let row = z[(r * classes)..<((r + 1) * classes)].map { Double($0) / Double(temperature) }
+                    let row = z[(r * classes)..<((r + 1) * classes)].map {
+                        Double($0) / Double(temperature)
+                    }
                     let m = row.max()!
                     let logZ = log(row.reduce(0) { $0 + exp($1 - m) })
                     expectedLP += row.map { $0 - m - logZ }
@@ -37,10 +52,13 @@ final class SoftmaxTests: XCTestCase {
                 // A probability exp(x) inherits the rounding of its Float argument x = (z - max) / T:
                 // relative error up to |x| * 2^-23 plus a few ulps. The largest |x| kept above
                 // Float's range is 87, so rtol = 87 * 2^-23 + 4 * 2^-24 bounds it.
-                assertClose(p, expectedP, rtol: 87 * 0x1p-23 + 4 * 0x1p-24, atol: 1e-37, "C=\(classes) T=\(temperature)")
+                assertClose(
+                    p, expectedP, rtol: 87 * 0x1p-23 + 4 * 0x1p-24, atol: 1e-37,
+                    "C=\(classes) T=\(temperature)")
                 // log-softmax values scale with |z|/T, so the absolute tolerance follows that scale.
-                assertClose(lp, expectedLP, rtol: 2e-6, atol: 1e-6 * (20 / Double(temperature) + 1),
-                            "C=\(classes) T=\(temperature)")
+                assertClose(
+                    lp, expectedLP, rtol: 2e-6, atol: 1e-6 * (20 / Double(temperature) + 1),
+                    "C=\(classes) T=\(temperature)")
             }
         }
     }
@@ -59,7 +77,7 @@ final class SoftmaxTests: XCTestCase {
     func testFastExpAccuracy() {
         var worst: Float = 0
         var x: Float = -87
-        while x <= 88 {   // the kernels use x <= 0; the range up to 88 is supported
+        while x <= 88 {  // the kernels use x <= 0; the range up to 88 is supported
             let got = fastExp(x)
             let exact = Float(exp(Double(x)))
             let ulps = abs(got - exact) / exact.ulp
@@ -84,7 +102,9 @@ final class SoftmaxTests: XCTestCase {
             x += 0.000_917
         }
         XCTAssertLessThanOrEqual(worst, 1, "worst error \(worst) ulps")
-        for n in -126...127 { XCTAssertEqual(fastExp2(Vec(repeating: Float(n)))[0], Float(exp2(Double(n)))) }
+        for n in -126...127 {
+            XCTAssertEqual(fastExp2(Vec(repeating: Float(n)))[0], Float(exp2(Double(n))))
+        }
         XCTAssertEqual(fastExp2(Vec(repeating: -.infinity))[0], Float.leastNormalMagnitude)
         XCTAssertEqual(fastExp2(Vec(repeating: -1000))[0], Float.leastNormalMagnitude)
     }
@@ -121,7 +141,8 @@ final class WholeTemperatureTests: XCTestCase {
             let got = power(v, n)
             for k in 0..<8 {
                 let exact = pow(Double(v[k]), Double(n))
-                XCTAssertEqual(Double(got[k]), exact, accuracy: exact * Double(n) * 1.2e-7 + 1e-37, "v^\(n)")
+                XCTAssertEqual(
+                    Double(got[k]), exact, accuracy: exact * Double(n) * 1.2e-7 + 1e-37, "v^\(n)")
             }
         }
     }

@@ -1,8 +1,9 @@
 import DistillCore
 import DistillFormats
-@testable import DistillNN
 import DistillTestSupport
 import XCTest
+
+@testable import DistillNN
 
 /// A protobuf message read back field by field (the test's own reader, independent of the writer).
 struct WireMessage {
@@ -12,10 +13,12 @@ struct WireMessage {
     init(_ data: [UInt8]) throws {
         var i = 0
         func varint() throws -> UInt64 {
-            var value: UInt64 = 0, shift: UInt64 = 0
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
             while true {
                 guard i < data.count else { throw NSError(domain: "wire", code: 1) }
-                let b = data[i]; i += 1
+                let b = data[i]
+                i += 1
                 value |= UInt64(b & 0x7F) << shift
                 if b < 0x80 { return value }
                 shift += 7
@@ -29,15 +32,20 @@ struct WireMessage {
             case 2:
                 let n = Int(try varint())
                 guard i + n <= data.count else { throw NSError(domain: "wire", code: 2) }
-                bytes[field, default: []].append(Array(data[i..<(i + n)])); i += n
+                bytes[field, default: []].append(Array(data[i..<(i + n)]))
+                i += n
             case 5: i += 4
             default: throw NSError(domain: "wire", code: 3)
             }
         }
     }
 
-    func string(_ field: Int) -> String? { bytes[field]?.first.map { String(decoding: $0, as: UTF8.self) } }
-    func messages(_ field: Int) throws -> [WireMessage] { try (bytes[field] ?? []).map(WireMessage.init) }
+    func string(_ field: Int) -> String? {
+        bytes[field]?.first.map { String(decoding: $0, as: UTF8.self) }
+    }
+    func messages(_ field: Int) throws -> [WireMessage] {
+        try (bytes[field] ?? []).map(WireMessage.init)
+    }
 }
 
 final class ONNXExportTests: XCTestCase {
@@ -45,16 +53,23 @@ final class ONNXExportTests: XCTestCase {
     /// and their softmax; every weight an initializer holding our values, little-endian.
     func testCNNGraphHoldsEveryLayerAndWeight() throws {
         var generator = SeededGenerator(seed: 3)
-        let model = try Model(spec: ArchitectureSpec(parsing: "cnn:4/fc:8"), inputShape: [1, 6, 6], classes: 3, dropout: 0.2,
-                              normalization: InputNormalization(divisor: 255, mean: 0.5, std: 0.25), generator: &generator)
+        let model = try Model(
+            spec: ArchitectureSpec(parsing: "cnn:4/fc:8"), inputShape: [1, 6, 6], classes: 3,
+            dropout: 0.2,
+            normalization: InputNormalization(divisor: 255, mean: 0.5, std: 0.25),
+            generator: &generator)
         let onnx = try WireMessage(model.onnx())
-        XCTAssertEqual(onnx.varints[1], [8])                             // ir_version
+        XCTAssertEqual(onnx.varints[1], [8])  // ir_version
         let opset = try XCTUnwrap(try onnx.messages(8).first)
         XCTAssertEqual(opset.varints[2], [17])
         let graph = try XCTUnwrap(try onnx.messages(7).first)
         let nodes = try graph.messages(1)
-        XCTAssertEqual(nodes.compactMap { $0.string(4) },
-                       ["Div", "Sub", "Div", "Conv", "MaxPool", "Relu", "Flatten", "Gemm", "Relu", "Gemm", "Identity", "Softmax"])
+        XCTAssertEqual(
+            nodes.compactMap { $0.string(4) },
+            [
+                "Div", "Sub", "Div", "Conv", "MaxPool", "Relu", "Flatten", "Gemm", "Relu", "Gemm",
+                "Identity", "Softmax",
+            ])
         // Each node reads the previous one's output.
         for (previous, node) in zip(nodes, nodes.dropFirst()) where node.string(4) != "Softmax" {
             XCTAssertEqual(node.string(1), previous.string(2))
@@ -68,18 +83,24 @@ final class ONNXExportTests: XCTestCase {
             XCTAssertEqual(tensor.varints[1]?.map(Int.init), parameter.value.shape, name)
             let raw = try XCTUnwrap(tensor.bytes[9]?.first)
             let values = stride(from: 0, to: raw.count, by: 4).map { i in
-                Float(bitPattern: UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16 | UInt32(raw[i + 3]) << 24)
+                Float(
+                    bitPattern: UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16
+                        | UInt32(raw[i + 3]) << 24)
             }
             XCTAssertEqual(values, Array(parameter.value.buffer), name)
         }
-        XCTAssertEqual(initializers.count, model.network.namedParameters.count + 3)   // + divisor, mean, std
+        // + divisor, mean, std
+        XCTAssertEqual(initializers.count, model.network.namedParameters.count + 3)
         XCTAssertEqual(try graph.messages(11).first?.string(1), "input")
-        XCTAssertEqual(try graph.messages(12).compactMap { $0.string(1) }, ["logits", "probabilities"])
+        XCTAssertEqual(
+            try graph.messages(12).compactMap { $0.string(1) }, ["logits", "probabilities"])
     }
 }
 
 final class TorchImportTests: XCTestCase {
-    func write(_ tensors: [(String, [Int])], to path: String, seed: UInt64 = 1) throws -> [String: [Float]] {
+    func write(_ tensors: [(String, [Int])], to path: String, seed: UInt64 = 1) throws -> [String:
+        [Float]]
+    {
         var values: [String: [Float]] = [:]
         let inputs = tensors.enumerated().map { i, t in
             let v = fixtureValues(t.1.reduce(1, *), seed: seed + UInt64(i))
@@ -93,12 +114,20 @@ final class TorchImportTests: XCTestCase {
     /// Modules named net.0, net.2, net.10 are taken in that order (not as strings sort them).
     func testStateDictLayersInModuleOrder() throws {
         let dir = try makeTemporaryDirectory("distill-torch")
-        let values = try write([("net.10.bias", [3]), ("net.10.weight", [3, 6]), ("net.0.weight", [5, 4]), ("net.0.bias", [5]),
-                                ("net.2.weight", [6, 5]), ("net.2.bias", [6])], to: dir + "/sd.safetensors")
-        let model = try TorchImport.model(stateDict: dir + "/sd.safetensors", spec: ArchitectureSpec(parsing: "mlp:5,6"),
-                                          inputShape: [4], normalization: .identity)
+        let values = try write(
+            [
+                ("net.10.bias", [3]), ("net.10.weight", [3, 6]), ("net.0.weight", [5, 4]),
+                ("net.0.bias", [5]),
+                ("net.2.weight", [6, 5]), ("net.2.bias", [6]),
+            ], to: dir + "/sd.safetensors")
+        let model = try TorchImport.model(
+            stateDict: dir + "/sd.safetensors", spec: ArchitectureSpec(parsing: "mlp:5,6"),
+            inputShape: [4], normalization: .identity)
         XCTAssertEqual(model.classes, 3)
-        let named = Dictionary(uniqueKeysWithValues: model.network.namedParameters.map { ($0.name, Array($0.parameter.value.buffer)) })
+        let named = Dictionary(
+            uniqueKeysWithValues: model.network.namedParameters.map {
+                ($0.name, Array($0.parameter.value.buffer))
+            })
         let dense = model.network.layers.enumerated().filter { $0.element is Linear }.map(\.offset)
         XCTAssertEqual(named["layers.\(dense[0]).weight"], values["net.0.weight"])
         XCTAssertEqual(named["layers.\(dense[1]).bias"], values["net.2.bias"])
@@ -107,24 +136,46 @@ final class TorchImportTests: XCTestCase {
 
     func testMismatchesAreNamed() throws {
         let dir = try makeTemporaryDirectory("distill-torch")
-        _ = try write([("0.weight", [5, 4]), ("0.bias", [5]), ("2.weight", [3, 6]), ("2.bias", [3])], to: dir + "/a.safetensors")
-        XCTAssertThrowsError(try TorchImport.model(stateDict: dir + "/a.safetensors", spec: ArchitectureSpec(parsing: "mlp:5"),
-                                                   inputShape: [4], normalization: .identity)) {
-            XCTAssertTrue("\($0)".contains("2.weight has shape [3, 6]") && "\($0)".contains("a.safetensors"), "\($0)")
+        _ = try write(
+            [("0.weight", [5, 4]), ("0.bias", [5]), ("2.weight", [3, 6]), ("2.bias", [3])],
+            to: dir + "/a.safetensors")
+        XCTAssertThrowsError(
+            try TorchImport.model(
+                stateDict: dir + "/a.safetensors", spec: ArchitectureSpec(parsing: "mlp:5"),
+                inputShape: [4], normalization: .identity)
+        ) {
+            XCTAssertTrue(
+                "\($0)".contains("2.weight has shape [3, 6]") && "\($0)".contains("a.safetensors"),
+                "\($0)")
         }
-        XCTAssertThrowsError(try TorchImport.model(stateDict: dir + "/a.safetensors", spec: ArchitectureSpec(parsing: "mlp:5,5"),
-                                                   inputShape: [4], normalization: .identity)) {
+        XCTAssertThrowsError(
+            try TorchImport.model(
+                stateDict: dir + "/a.safetensors", spec: ArchitectureSpec(parsing: "mlp:5,5"),
+                inputShape: [4], normalization: .identity)
+        ) {
             XCTAssertTrue("\($0)".contains("holds 2 layers"), "\($0)")
         }
-        _ = try write([("0.weight", [5, 4]), ("0.bias", [5]), ("1.running_mean", [5])], to: dir + "/b.safetensors")
-        XCTAssertThrowsError(try TorchImport.model(stateDict: dir + "/b.safetensors", spec: ArchitectureSpec(parsing: "mlp"),
-                                                   inputShape: [4], normalization: .identity)) {
+        _ = try write(
+            [("0.weight", [5, 4]), ("0.bias", [5]), ("1.running_mean", [5])],
+            to: dir + "/b.safetensors")
+        XCTAssertThrowsError(
+            try TorchImport.model(
+                stateDict: dir + "/b.safetensors", spec: ArchitectureSpec(parsing: "mlp"),
+                inputShape: [4], normalization: .identity)
+        ) {
             XCTAssertTrue("\($0)".contains("1.running_mean"), "\($0)")
         }
         // An architecture too large for memory is refused before its weights are allocated.
-        XCTAssertThrowsError(try TorchImport.model(stateDict: dir + "/a.safetensors", spec: ArchitectureSpec(parsing: "mlp:1000000,1000000"),
-                                                   inputShape: [4], normalization: .identity)) {
-            XCTAssertTrue("\($0)".contains("mlp:1000000,1000000 on input [4] need 4.0 TB for 1000009000003 weights"), "\($0)")
+        XCTAssertThrowsError(
+            try TorchImport.model(
+                stateDict: dir + "/a.safetensors",
+                spec: ArchitectureSpec(parsing: "mlp:1000000,1000000"),
+                inputShape: [4], normalization: .identity)
+        ) {
+            XCTAssertTrue(
+                "\($0)".contains(
+                    "mlp:1000000,1000000 on input [4] need 4.0 TB for 1000009000003 weights"),
+                "\($0)")
         }
     }
 }

@@ -1,13 +1,15 @@
-import XCTest
 import DistillCore
-@testable import DistillNN
 import DistillTestSupport
+import XCTest
+
+@testable import DistillNN
 
 /// One parameter `w = [1, -2, 3]` with gradient `g = [0.5, 0.25, -1]`; the expected values are
 /// worked by hand from the update rules (PyTorch's, quoted in each optimizer's doc comment).
 final class OptimizerTests: XCTestCase {
     func parameter(_ w: [Float] = [1, -2, 3], gradient g: [Float] = [0.5, 0.25, -1]) -> Parameter {
-        let p = Parameter(name: "weight", value: Tensor(shape: [1, w.count], values: w), isWeight: true)
+        let p = Parameter(
+            name: "weight", value: Tensor(shape: [1, w.count], values: w), isWeight: true)
         let grad = p.gradient!
         for i in 0..<g.count { grad[i] = g[i] }
         return p
@@ -25,8 +27,11 @@ final class OptimizerTests: XCTestCase {
         // Momentum 0.9, two steps with the same gradient: v1 = g, v2 = 0.9 g + g = 1.9 g.
         p = parameter()
         let sgd = SGD(learningRate: 0.1, momentum: 0.9)
-        sgd.step([p]); sgd.step([p])
-        assertClose(p.value.values, [1 - 0.1 * 0.5 * 2.9, -2 - 0.1 * 0.25 * 2.9, 3 + 0.1 * 2.9], rtol: 0, atol: 1e-6)
+        sgd.step([p])
+        sgd.step([p])
+        assertClose(
+            p.value.values, [1 - 0.1 * 0.5 * 2.9, -2 - 0.1 * 0.25 * 2.9, 3 + 0.1 * 2.9], rtol: 0,
+            atol: 1e-6)
         // Nesterov, one step: v = g, d = g + 0.9 v = 1.9 g.
         p = parameter()
         SGD(learningRate: 0.1, momentum: 0.9, nesterov: true).step([p])
@@ -39,24 +44,27 @@ final class OptimizerTests: XCTestCase {
     func testMomentumPreparedForBackward() {
         let p = parameter()
         let sgd = SGD(learningRate: 0.1, momentum: 0.9)
-        sgd.step([p])   // v = g = [0.5, 0.25, -1], w = [0.95, -2.025, 3.1]
+        sgd.step([p])  // v = g = [0.5, 0.25, -1], w = [0.95, -2.025, 3.1]
         p.zeroGradient()
         sgd.prepareForBackward([p])
         let (target, beta) = p.accumulationTarget()
         XCTAssertEqual(beta, 0.9)
         XCTAssertEqual(p.accumulationTarget().beta, 1)
         XCTAssertTrue(target.storage === sgd.velocities[0].storage)
-        for i in 0..<3 { target[i] = 0.9 * target[i] + 1 }   // what a layer's GEMM does with gradient 1
+        // what a layer's GEMM does with gradient 1
+        for i in 0..<3 { target[i] = 0.9 * target[i] + 1 }
         sgd.step([p])
         assertClose(sgd.velocities[0].values, [1.45, 1.225, 0.1], rtol: 0, atol: 1e-6)
-        assertClose(p.value.values, [0.95 - 0.145, -2.025 - 0.1225, 3.1 - 0.01], rtol: 0, atol: 1e-6)
+        assertClose(
+            p.value.values, [0.95 - 0.145, -2.025 - 0.1225, 3.1 - 0.01], rtol: 0, atol: 1e-6)
         // Nothing accumulates this time: v = 0.9 v.
         p.zeroGradient()
         sgd.prepareForBackward([p])
         sgd.step([p])
         assertClose(sgd.velocities[0].values, [1.305, 1.1025, 0.09], rtol: 0, atol: 1e-6)
-        assertClose(p.value.values, [0.805 - 0.1305, -2.1475 - 0.11025, 3.09 - 0.009], rtol: 0, atol: 1e-6)
-        XCTAssertFalse(p.isAccumulating(into: sgd.velocities[0]))   // used by that step
+        assertClose(
+            p.value.values, [0.805 - 0.1305, -2.1475 - 0.11025, 3.09 - 0.009], rtol: 0, atol: 1e-6)
+        XCTAssertFalse(p.isAccumulating(into: sgd.velocities[0]))  // used by that step
         // Zeroing after preparing ends the redirection: the gradient path, v = 0.9 v + g.
         sgd.prepareForBackward([p])
         p.zeroGradient()
@@ -76,18 +84,18 @@ final class OptimizerTests: XCTestCase {
         p.zeroGradient()
         sgd.prepareForBackward([p])
         let (target, _) = p.accumulationTarget()
-        for i in 0..<3 { target[i] = 1 }   // v = 0.9 * 0 + 1
+        for i in 0..<3 { target[i] = 1 }  // v = 0.9 * 0 + 1
         XCTAssertNil(p.gradient)
         sgd.step([p])
         XCTAssertNil(p.gradient)
         let (weights, velocity) = (p.value.values, sgd.velocities[0].values)
         assertClose(weights, [0.9, -2.1, 2.9], rtol: 0, atol: 1e-6)
-        sgd.step([p])   // no new gradient: nothing changes
+        sgd.step([p])  // no new gradient: nothing changes
         XCTAssertEqual(p.value.values, weights)
         XCTAssertEqual(sgd.velocities[0].values, velocity)
         let adam = Adam(learningRate: 0.1)
         sgd.prepareForBackward([p])
-        adam.step([p])   // Adam skips it too
+        adam.step([p])  // Adam skips it too
         XCTAssertEqual(p.value.values, weights)
         p.zeroGradient()
         XCTAssertEqual(p.gradient?.values, [0, 0, 0])
@@ -124,14 +132,19 @@ final class OptimizerTests: XCTestCase {
         // AdamW: w (1 - lr wd) first, then lr * sign(g).
         let q = parameter()
         Adam.adamW(learningRate: 0.01, weightDecay: 0.1).step([q])
-        assertClose(q.value.values, [1 * 0.999 - 0.01, -2 * 0.999 - 0.01, 3 * 0.999 + 0.01], rtol: 0, atol: 1e-6)
+        assertClose(
+            q.value.values, [1 * 0.999 - 0.01, -2 * 0.999 - 0.01, 3 * 0.999 + 0.01], rtol: 0,
+            atol: 1e-6)
     }
 
     func testMaxNormClipsRowsOnly() {
-        let p = Parameter(name: "weight", value: Tensor(shape: [2, 2], values: [3, 4, 0.3, 0.4]), isWeight: true)
-        let b = Parameter(name: "bias", value: Tensor(shape: [2], values: [30, 40]), isWeight: false)
+        let p = Parameter(
+            name: "weight", value: Tensor(shape: [2, 2], values: [3, 4, 0.3, 0.4]), isWeight: true)
+        let b = Parameter(
+            name: "bias", value: Tensor(shape: [2], values: [30, 40]), isWeight: false)
         applyMaxNorm(2, to: [p, b])
-        assertClose(p.value.values, [1.2, 1.6, 0.3, 0.4], rtol: 0, atol: 1e-6)   // row 1 (norm 5) scaled to 2
+        // row 1 (norm 5) scaled to 2
+        assertClose(p.value.values, [1.2, 1.6, 0.3, 0.4], rtol: 0, atol: 1e-6)
         XCTAssertEqual(b.value.values, [30, 40])
     }
 
@@ -164,10 +177,14 @@ final class OptimizerTests: XCTestCase {
         let n = 1_000_003
         let p = Parameter(name: "weight", value: Tensor(zeros: [n]), isWeight: true)
         let g = p.gradient!
-        for i in 0..<n { p.value[i] = Float(i % 97); g[i] = Float(i % 13) - 6 }
+        for i in 0..<n {
+            p.value[i] = Float(i % 97)
+            g[i] = Float(i % 13) - 6
+        }
         SGD(learningRate: 0.5, momentum: 0.9, weightDecay: 0.01).step([p])
         for i in stride(from: 0, to: n, by: 9973) + [n - 1, n - 2, n - 3] {
-            let w = Float(i % 97), gr = Float(i % 13) - 6 + 0.01 * w
+            let w = Float(i % 97)
+            let gr = Float(i % 13) - 6 + 0.01 * w
             XCTAssertEqual(p.value[i], w - 0.5 * gr, accuracy: 1e-4, "element \(i)")
         }
     }
@@ -186,14 +203,21 @@ final class OptimizerTests: XCTestCase {
             ("adamw", { Adam.adamW(learningRate: 0.01, weightDecay: 0.01) }),
         ]
         let n = 1_000_003
-        let w0 = (0..<n).map { Float($0 % 97) * 0.03 - 1 }, g0 = (0..<n).map { Float($0 % 13) * 0.1 - 0.6 }
-        let sampled = [[0, 1, 2], [7, 8, 9], [15, 16, 17], [123_456, 500_001, 500_002], [n - 3, n - 2, n - 1]]
+        let w0 = (0..<n).map { Float($0 % 97) * 0.03 - 1 }
+        let g0 = (0..<n).map { Float($0 % 13) * 0.1 - 0.6 }
+        let sampled = [
+            [0, 1, 2], [7, 8, 9], [15, 16, 17], [123_456, 500_001, 500_002], [n - 3, n - 2, n - 1],
+        ]
         for (name, make) in configurations {
-            let big = Parameter(name: "weight", value: Tensor(shape: [n], values: w0), isWeight: true)
+            let big = Parameter(
+                name: "weight", value: Tensor(shape: [n], values: w0), isWeight: true)
             let small = sampled.map { indices in
-                Parameter(name: "weight", value: Tensor(shape: [3], values: indices.map { w0[$0] }), isWeight: true)
+                Parameter(
+                    name: "weight", value: Tensor(shape: [3], values: indices.map { w0[$0] }),
+                    isWeight: true)
             }
-            let bigOptimizer = make(), smallOptimizer = make()
+            let bigOptimizer = make()
+            let smallOptimizer = make()
             for step in 1...2 {
                 let scale = Float(step)
                 let g = big.gradient!
@@ -205,7 +229,8 @@ final class OptimizerTests: XCTestCase {
                 smallOptimizer.step(small)
             }
             for (p, indices) in zip(small, sampled) {
-                XCTAssertEqual(indices.map { big.value[$0] }, p.value.values, "\(name), elements \(indices)")
+                XCTAssertEqual(
+                    indices.map { big.value[$0] }, p.value.values, "\(name), elements \(indices)")
             }
         }
     }
@@ -214,12 +239,16 @@ final class OptimizerTests: XCTestCase {
 final class LearningRateScheduleTests: XCTestCase {
     func testConstantAndWarmup() {
         let s = LearningRateSchedule(base: 0.1, decay: .constant, warmupSteps: 4)
-        assertClose([0, 1, 3, 4, 100].map { s.rate(at: $0) }, [0.025, 0.05, 0.1, 0.1, 0.1], rtol: 1e-6, atol: 0)
+        assertClose(
+            [0, 1, 3, 4, 100].map { s.rate(at: $0) }, [0.025, 0.05, 0.1, 0.1, 0.1], rtol: 1e-6,
+            atol: 0)
     }
 
     func testStepDecayBoundaries() {
         let s = LearningRateSchedule(base: 1, decay: .step(every: 10, factor: 0.5))
-        assertClose([0, 9, 10, 19, 20, 35].map { s.rate(at: $0) }, [1, 1, 0.5, 0.5, 0.25, 0.125], rtol: 1e-6, atol: 0)
+        assertClose(
+            [0, 9, 10, 19, 20, 35].map { s.rate(at: $0) }, [1, 1, 0.5, 0.5, 0.25, 0.125],
+            rtol: 1e-6, atol: 0)
     }
 
     func testCosineBoundaries() {
@@ -229,7 +258,8 @@ final class LearningRateScheduleTests: XCTestCase {
         assertClose(s.rate(at: 100), 0, atol: 1e-9)
         assertClose(s.rate(at: 150), 0, atol: 1e-9)
         // With warm-up, the cosine starts where the warm-up ends and still ends at totalSteps.
-        let w = LearningRateSchedule(base: 1, decay: .cosine(totalSteps: 110, minimum: 0.1), warmupSteps: 10)
+        let w = LearningRateSchedule(
+            base: 1, decay: .cosine(totalSteps: 110, minimum: 0.1), warmupSteps: 10)
         assertClose(w.rate(at: 9), 1, rtol: 1e-6)
         assertClose(w.rate(at: 10), 1, rtol: 1e-6)
         assertClose(w.rate(at: 60), 0.55, rtol: 1e-5)

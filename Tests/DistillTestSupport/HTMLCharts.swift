@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -14,8 +15,11 @@ public final class ChartCollector: NSObject, XMLParserDelegate {
     /// All the text of the page.
     public private(set) var text = ""
 
-    public func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
+    public func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?,
+        qualifiedName: String?,
+        attributes: [String: String] = [:]
+    ) {
         if depthInChart == 0, let kind = attributes["data-chart"] {
             charts.append(Chart(kind: kind))
             depthInChart = 1
@@ -25,7 +29,10 @@ public final class ChartCollector: NSObject, XMLParserDelegate {
         if depthInChart > 0 { charts[charts.count - 1].elements.append((name, attributes)) }
     }
 
-    public func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+    public func parser(
+        _ parser: XMLParser, didEndElement name: String, namespaceURI: String?,
+        qualifiedName: String?
+    ) {
         if depthInChart > 0 { depthInChart -= 1 }
     }
 
@@ -37,9 +44,13 @@ public final class ChartCollector: NSObject, XMLParserDelegate {
         let parser = XMLParser(data: Data(html.utf8))
         parser.delegate = collector
         guard parser.parse() else {
-            throw NSError(domain: "report", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(parser.parserError.map { "\($0)" } ?? "parse error") at line \(parser.lineNumber)"])
+            throw NSError(
+                domain: "report", code: 1,
+                userInfo: [
+                    NSLocalizedDescriptionKey:
+                        "\(parser.parserError.map { "\($0)" } ?? "parse error") at line \(parser.lineNumber)"
+                ])
         }
         return collector
     }
 }
-

@@ -13,13 +13,18 @@ public func assertClose<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(
     var worst = -1
     var worstExcess = 0.0
     for i in actual.indices {
-        let a = Double(actual[i]), e = Double(expected[i])
+        let a = Double(actual[i])
+        let e = Double(expected[i])
         let excess = abs(a - e) - (atol + rtol * abs(e))
-        if !(excess <= 0) && (worst < 0 || !(excess <= worstExcess)) { worst = i; worstExcess = excess }
+        if !(excess <= 0) && (worst < 0 || !(excess <= worstExcess)) {
+            worst = i
+            worstExcess = excess
+        }
     }
     if worst >= 0 {
-        XCTFail("element \(worst): \(actual[worst]) vs expected \(expected[worst]) (rtol \(rtol), atol \(atol)) \(message())",
-                file: file, line: line)
+        XCTFail(
+            "element \(worst): \(actual[worst]) vs expected \(expected[worst]) (rtol \(rtol), atol \(atol)) \(message())",
+            file: file, line: line)
     }
 }
 
@@ -35,8 +40,9 @@ public func assertIdentical(
     }
     let differing = actual.indices.filter { actual[$0].bitPattern != expected[$0].bitPattern }
     if let first = differing.first {
-        XCTFail("\(differing.count) of \(actual.count) elements differ; first, element \(first): \(actual[first]) vs expected \(expected[first]) \(message())",
-                file: file, line: line)
+        XCTFail(
+            "\(differing.count) of \(actual.count) elements differ; first, element \(first): \(actual[first]) vs expected \(expected[first]) \(message())",
+            file: file, line: line)
     }
 }
 
@@ -53,11 +59,14 @@ public func assertClose<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(
 /// `f` is evaluated at Float inputs (the precision the code under test runs in) and returns a
 /// Double, so callers accumulate their objective in Double. With Float inputs the perturbation is
 /// rounded; the step actually taken, `(x + h) - (x - h)` in Float, is used as the divisor.
-public func centralDifferences(_ x: [Float], step h: Float, _ f: ([Float]) throws -> Double) rethrows -> [Double] {
+public func centralDifferences(_ x: [Float], step h: Float, _ f: ([Float]) throws -> Double)
+    rethrows -> [Double]
+{
     var grad = [Double](repeating: 0, count: x.count)
     var probe = x
     for i in x.indices {
-        let plus = x[i] + h, minus = x[i] - h
+        let plus = x[i] + h
+        let minus = x[i] - h
         probe[i] = plus
         let fPlus = try f(probe)
         probe[i] = minus

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Inverted dropout: in training, each element is kept with probability `1 - p` and scaled by
 /// `1 / (1 - p)`, so inference (where the layer is the identity) needs no rescaling.
 ///
@@ -35,7 +36,9 @@ public final class Dropout: Layer {
         let scale = 1 / (1 - probability)
         // Keep when a 32-bit uniform draw is >= p * 2^32: two draws per 64-bit output.
         let threshold = UInt32(min(Double(probability) * 4_294_967_296.0, 4_294_967_295.0))
-        let m = mask.pointer, x = input.pointer, y = output.pointer
+        let m = mask.pointer
+        let x = input.pointer
+        let y = output.pointer
         // Eight 32-bit draws per four 64-bit outputs, compared without branches (a branch on a
         // coin flip mispredicts half the time), fused with the multiply. The generator is copied
         // to a local: drawing through the stored property would pay an exclusivity check per draw.
@@ -64,14 +67,17 @@ public final class Dropout: Layer {
         guard computesInputGradient else { return inputGradient }
         guard probability > 0 else { return outputGradient }
         inputGradient.resize(to: outputGradient.shape)
-        elementwise(outputGradient.count, Product(a: outputGradient.pointer, b: mask.pointer, c: inputGradient.pointer))
+        elementwise(
+            outputGradient.count,
+            Product(a: outputGradient.pointer, b: mask.pointer, c: inputGradient.pointer))
         return inputGradient
     }
 }
 
 /// `c = a * b`, elementwise.
 private struct Product: ElementwiseKernel {
-    let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>
+    let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>,
+        c: UnsafeMutablePointer<Float>
 
     @inline(__always) func eight(at i: Int) { store8(load8(a + i) * load8(b + i), c + i) }
 

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Flattens every dimension after the batch: `[N, d1, d2, ...]` to `[N, d1 * d2 * ...]`.
 /// A view of the same storage in both directions (no copy), unless the input is channel-major.
 public final class Flatten: Layer {
@@ -17,20 +18,27 @@ public final class Flatten: Layer {
     public var descriptor: String { "flatten" }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
-        guard let n = inputShape.first else { throw ArchitectureError("flatten needs a batch dimension") }
+        guard let n = inputShape.first else {
+            throw ArchitectureError("flatten needs a batch dimension")
+        }
         return [n, inputShape.dropFirst().reduce(1, *)]
     }
 
-    public func forward(_ input: Tensor, mode: Mode) -> Tensor { forward(input, mode: mode, layout: .nchw) }
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        forward(input, mode: mode, layout: .nchw)
+    }
 
     public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor {
         inputIsChannelMajor = layout.inputIsChannelMajor
         if inputIsChannelMajor {
             inputShape = input.shape
-            let n = input.shape[0], c = input.shape.count > 1 ? input.shape[1] : 1
-            if output.storage === input.storage { output = Tensor(zeros: [0]) }   // was a view
+            let n = input.shape[0]
+            let c = input.shape.count > 1 ? input.shape[1] : 1
+            if output.storage === input.storage { output = Tensor(zeros: [0]) }  // was a view
             output.resize(to: [n, input.count / max(n, 1)])
-            transpose(input.pointer, into: output.pointer, blocks: (c, n), blockSize: input.count / max(n * c, 1))
+            transpose(
+                input.pointer, into: output.pointer, blocks: (c, n),
+                blockSize: input.count / max(n * c, 1))
             return output
         }
         // Rebuild the view only when the input changes, so steady-state steps allocate nothing.
@@ -44,10 +52,15 @@ public final class Flatten: Layer {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         guard computesInputGradient else { return inputGradient }
         if inputIsChannelMajor {
-            let n = inputShape[0], c = inputShape.count > 1 ? inputShape[1] : 1
-            if inputGradient.storage === outputGradient.storage { inputGradient = Tensor(zeros: [0]) }
+            let n = inputShape[0]
+            let c = inputShape.count > 1 ? inputShape[1] : 1
+            if inputGradient.storage === outputGradient.storage {
+                inputGradient = Tensor(zeros: [0])
+            }
             inputGradient.resize(to: inputShape)
-            transpose(outputGradient.pointer, into: inputGradient.pointer, blocks: (n, c), blockSize: outputGradient.count / max(n * c, 1))
+            transpose(
+                outputGradient.pointer, into: inputGradient.pointer, blocks: (n, c),
+                blockSize: outputGradient.count / max(n * c, 1))
             return inputGradient
         }
         if outputGradient.storage !== inputGradient.storage || inputGradient.shape != inputShape {
@@ -58,15 +71,19 @@ public final class Flatten: Layer {
 }
 
 /// Copies `[rows, columns]` blocks of `blockSize` floats into `[columns, rows]` order.
-private func transpose(_ from: UnsafePointer<Float>, into to: UnsafeMutablePointer<Float>,
-                       blocks: (rows: Int, columns: Int), blockSize: Int) {
-    let src = SendablePointer(UnsafeMutablePointer(mutating: from)), dst = SendablePointer(to)
+private func transpose(
+    _ from: UnsafePointer<Float>, into to: UnsafeMutablePointer<Float>,
+    blocks: (rows: Int, columns: Int), blockSize: Int
+) {
+    let src = SendablePointer(UnsafeMutablePointer(mutating: from))
+    let dst = SendablePointer(to)
     let (rows, columns) = blocks
     parallelFor(columns, costPerItem: rows * blockSize) { range in
         for column in range {
             for row in 0..<rows {
                 (dst.pointer + (column * rows + row) * blockSize)
-                    .update(from: src.pointer + (row * columns + column) * blockSize, count: blockSize)
+                    .update(
+                        from: src.pointer + (row * columns + column) * blockSize, count: blockSize)
             }
         }
     }

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// A fully connected layer, `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
 ///
 /// Shapes: input `[N, in]`, output `[N, out]`.
@@ -16,12 +17,17 @@ public final class Linear: Layer {
     private var inputGradient = Tensor(zeros: [0])
 
     /// A layer with weights drawn by `initialization` from `generator` and zero biases.
-    public init(inputSize: Int, outputSize: Int, initialization: Initialization = .he,
-                generator: inout SeededGenerator) {
+    public init(
+        inputSize: Int, outputSize: Int, initialization: Initialization = .he,
+        generator: inout SeededGenerator
+    ) {
         self.inputSize = inputSize
         self.outputSize = outputSize
-        weight = Parameter(name: "weight", value: initialization.tensor(
-            shape: [outputSize, inputSize], fanIn: inputSize, fanOut: outputSize, generator: &generator),
+        weight = Parameter(
+            name: "weight",
+            value: initialization.tensor(
+                shape: [outputSize, inputSize], fanIn: inputSize, fanOut: outputSize,
+                generator: &generator),
             isWeight: true)
         bias = Parameter(name: "bias", value: Tensor(zeros: [outputSize]), isWeight: false)
     }
@@ -31,7 +37,8 @@ public final class Linear: Layer {
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard inputShape.count == 2, inputShape[1] == inputSize else {
-            throw ArchitectureError("\(descriptor) expects input [N, \(inputSize)], got \(inputShape)")
+            throw ArchitectureError(
+                "\(descriptor) expects input [N, \(inputSize)], got \(inputShape)")
         }
         return [inputShape[0], outputSize]
     }
@@ -39,9 +46,10 @@ public final class Linear: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         let n = input.shape[0]
         output.resize(to: [n, outputSize])
-        gemm(.none, .transpose, m: n, n: outputSize, k: inputSize,
-             a: input.pointer, lda: inputSize, b: weight.value.pointer, ldb: inputSize,
-             beta: 0, c: output.pointer, ldc: outputSize)
+        gemm(
+            .none, .transpose, m: n, n: outputSize, k: inputSize,
+            a: input.pointer, lda: inputSize, b: weight.value.pointer, ldb: inputSize,
+            beta: 0, c: output.pointer, ldc: outputSize)
         addRowVector(bias.value.pointer, to: output.pointer, rows: n, columns: outputSize)
         if mode == .training { self.input = input }
         return output
@@ -50,38 +58,52 @@ public final class Linear: Layer {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let n = input.shape[0]
         let (dW, betaW) = weight.accumulationTarget()
-        gemm(.transpose, .none, m: outputSize, n: inputSize, k: n,
-             a: outputGradient.pointer, lda: outputSize, b: input.pointer, ldb: inputSize,
-             beta: betaW, c: dW.pointer, ldc: inputSize)
+        gemm(
+            .transpose, .none, m: outputSize, n: inputSize, k: n,
+            a: outputGradient.pointer, lda: outputSize, b: input.pointer, ldb: inputSize,
+            beta: betaW, c: dW.pointer, ldc: inputSize)
         let (db, betaB) = bias.accumulationTarget()
-        addColumnSums(of: outputGradient.pointer, rows: n, columns: outputSize, to: db.pointer, beta: betaB)
+        addColumnSums(
+            of: outputGradient.pointer, rows: n, columns: outputSize, to: db.pointer, beta: betaB)
         guard computesInputGradient else { return inputGradient }
         inputGradient.resize(to: [n, inputSize])
-        gemm(.none, .none, m: n, n: inputSize, k: outputSize,
-             a: outputGradient.pointer, lda: outputSize, b: weight.value.pointer, ldb: inputSize,
-             beta: 0, c: inputGradient.pointer, ldc: inputSize)
+        gemm(
+            .none, .none, m: n, n: inputSize, k: outputSize,
+            a: outputGradient.pointer, lda: outputSize, b: weight.value.pointer, ldb: inputSize,
+            beta: 0, c: inputGradient.pointer, ldc: inputSize)
         return inputGradient
     }
 }
 
 /// `matrix[r, :] += vector` for each of `rows` rows.
-func addRowVector(_ vector: UnsafePointer<Float>, to matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+func addRowVector(
+    _ vector: UnsafePointer<Float>, to matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+) {
     parallelFor(rows, costPerItem: columns) { range in
         for r in range {
             let row = matrix + r * columns
             var j = 0
-            while j + 8 <= columns { store8(load8(row + j) + load8(vector + j), row + j); j += 8 }
-            while j < columns { row[j] += vector[j]; j += 1 }
+            while j + 8 <= columns {
+                store8(load8(row + j) + load8(vector + j), row + j)
+                j += 8
+            }
+            while j < columns {
+                row[j] += vector[j]
+                j += 1
+            }
         }
     }
 }
 
 /// `target[j] = beta * target[j] + sum_r matrix[r, j]`, the sum taken on its own first (so that
 /// a momentum buffer accumulating it rounds as `momentum * v + gradient` does).
-func addColumnSums(of matrix: UnsafePointer<Float>, rows: Int, columns: Int,
-                   to target: UnsafeMutablePointer<Float>, beta: Float) {
+func addColumnSums(
+    of matrix: UnsafePointer<Float>, rows: Int, columns: Int,
+    to target: UnsafeMutablePointer<Float>, beta: Float
+) {
     parallelFor((columns + 7) / 8, costPerItem: 8 * rows) { groups in
-        let start = groups.lowerBound * 8, end = min(groups.upperBound * 8, columns)
+        let start = groups.lowerBound * 8
+        let end = min(groups.upperBound * 8, columns)
         var j = start
         while j + 8 <= end {
             var acc = Float8.zero

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// 2-D max pooling over `kernel x kernel` windows moved by `stride` (no padding; a partial window
 /// at the edge is dropped, as PyTorch's default).
 ///
@@ -25,20 +26,28 @@ public final class MaxPool2D: Layer {
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard inputShape.count == 4, inputShape[2] >= kernel, inputShape[3] >= kernel else {
-            throw ArchitectureError("\(descriptor) expects input [N, C, H, W] with H, W >= \(kernel), got \(inputShape)")
+            throw ArchitectureError(
+                "\(descriptor) expects input [N, C, H, W] with H, W >= \(kernel), got \(inputShape)"
+            )
         }
-        return [inputShape[0], inputShape[1], (inputShape[2] - kernel) / stride + 1, (inputShape[3] - kernel) / stride + 1]
+        return [
+            inputShape[0], inputShape[1], (inputShape[2] - kernel) / stride + 1,
+            (inputShape[3] - kernel) / stride + 1,
+        ]
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         if input.shape != inputShape { inputShape = input.shape }
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-        let ho = (h - kernel) / stride + 1, wo = (w - kernel) / stride + 1
+        let ho = (h - kernel) / stride + 1
+        let wo = (w - kernel) / stride + 1
         output.resize(to: [n, c, ho, wo])
         if argmax.count < output.count { argmax = [Int32](repeating: 0, count: output.count) }
         let twoByTwo = kernel == 2 && stride == 2
-        let x = SendablePointer(input.pointer), y = SendablePointer(output.pointer)
-        let k = kernel, s = stride
+        let x = SendablePointer(input.pointer)
+        let y = SendablePointer(output.pointer)
+        let k = kernel
+        let s = stride
         do {
             argmax.withUnsafeMutableBufferPointer { am in
                 let a = SendablePointer(am.baseAddress!)
@@ -48,10 +57,14 @@ public final class MaxPool2D: Layer {
                         let yout = y.pointer + plane * ho * wo
                         let aout = a.pointer + plane * ho * wo
                         if twoByTwo {
-                            pool2x2(xin, height: h, width: w, outputHeight: ho, outputWidth: wo, into: yout, argmax: aout)
+                            pool2x2(
+                                xin, height: h, width: w, outputHeight: ho, outputWidth: wo,
+                                into: yout, argmax: aout)
                         } else {
-                            poolGeneral(xin, width: w, kernel: k, stride: s, outputHeight: ho, outputWidth: wo,
-                                        into: yout, argmax: aout)
+                            poolGeneral(
+                                xin, width: w, kernel: k, stride: s, outputHeight: ho,
+                                outputWidth: wo,
+                                into: yout, argmax: aout)
                         }
                     }
                 }
@@ -65,7 +78,8 @@ public final class MaxPool2D: Layer {
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let outPlane = output.count / max(n * c, 1)
         inputGradient.resize(to: inputShape)
-        let dx = SendablePointer(inputGradient.pointer), dy = SendablePointer(outputGradient.pointer)
+        let dx = SendablePointer(inputGradient.pointer)
+        let dy = SendablePointer(outputGradient.pointer)
         argmax.withUnsafeBufferPointer { am in
             let a = SendablePointer(UnsafeMutablePointer(mutating: am.baseAddress!))
             parallelFor(n * c, costPerItem: h * w) { range in
@@ -92,21 +106,36 @@ public final class MaxPool2D: Layer {
 /// the plane's outputs: the extra lanes are discarded, or overwritten by later rows. Only the
 /// plane's last groups go through a padded buffer and lane-by-lane stores.
 @inline(__always)
-private func pool2x2(_ x: UnsafeMutablePointer<Float>, height h: Int, width w: Int, outputHeight ho: Int,
-                     outputWidth wo: Int, into y: UnsafeMutablePointer<Float>, argmax indices: UnsafeMutablePointer<Int32>) {
-    @inline(__always) func evens(_ a: Float8, _ b: Float8) -> Float8 { Float8(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6]) }
-    @inline(__always) func odds(_ a: Float8, _ b: Float8) -> Float8 { Float8(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7]) }
+private func pool2x2(
+    _ x: UnsafeMutablePointer<Float>, height h: Int, width w: Int, outputHeight ho: Int,
+    outputWidth wo: Int, into y: UnsafeMutablePointer<Float>,
+    argmax indices: UnsafeMutablePointer<Int32>
+) {
+    @inline(__always) func evens(_ a: Float8, _ b: Float8) -> Float8 {
+        Float8(a[0], a[2], a[4], a[6], b[0], b[2], b[4], b[6])
+    }
+    @inline(__always) func odds(_ a: Float8, _ b: Float8) -> Float8 {
+        Float8(a[1], a[3], a[5], a[7], b[1], b[3], b[5], b[7])
+    }
     let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
-    let one = SIMD8<Int32>(repeating: 1), down = SIMD8<Int32>(repeating: Int32(w)), diagonal = down &+ one
+    let one = SIMD8<Int32>(repeating: 1)
+    let down = SIMD8<Int32>(repeating: Int32(w))
+    let diagonal = down &+ one
     var padded = (Float8.zero, Float8.zero, Float8.zero, Float8.zero)
     for oy in 0..<ho {
-        let top = x + 2 * oy * w, bottom = top + w
+        let top = x + 2 * oy * w
+        let bottom = top + w
         var ox = 0
         while ox < wo {
-            let t0: Float8, t1: Float8, b0: Float8, b1: Float8
+            let t0: Float8
+            let t1: Float8
+            let b0: Float8
+            let b1: Float8
             if (2 * oy + 1) * w + 2 * ox + 16 <= h * w {
-                t0 = load8(top + 2 * ox); t1 = load8(top + 2 * ox + 8)
-                b0 = load8(bottom + 2 * ox); b1 = load8(bottom + 2 * ox + 8)
+                t0 = load8(top + 2 * ox)
+                t1 = load8(top + 2 * ox + 8)
+                b0 = load8(bottom + 2 * ox)
+                b1 = load8(bottom + 2 * ox + 8)
             } else {
                 let count = 2 * (wo - ox)
                 withUnsafeMutableBytes(of: &padded) { raw in
@@ -119,20 +148,29 @@ private func pool2x2(_ x: UnsafeMutablePointer<Float>, height h: Int, width w: I
             }
             var best = evens(t0, t1)
             var offset = SIMD8<Int32>(repeating: 0)
-            let tr = odds(t0, t1), bl = evens(b0, b1), br = odds(b0, b1)
+            let tr = odds(t0, t1)
+            let bl = evens(b0, b1)
+            let br = odds(b0, b1)
             var m = tr .> best
-            best.replace(with: tr, where: m); offset.replace(with: one, where: m)
+            best.replace(with: tr, where: m)
+            offset.replace(with: one, where: m)
             m = bl .> best
-            best.replace(with: bl, where: m); offset.replace(with: down, where: m)
+            best.replace(with: bl, where: m)
+            offset.replace(with: down, where: m)
             m = br .> best
-            best.replace(with: br, where: m); offset.replace(with: diagonal, where: m)
+            best.replace(with: br, where: m)
+            offset.replace(with: diagonal, where: m)
             let index = SIMD8<Int32>(repeating: Int32(2 * oy * w + 2 * ox)) &+ lanes &+ offset
             let count = min(8, wo - ox)
             if oy * wo + ox + 8 <= ho * wo {
                 store8(best, y + oy * wo + ox)
-                UnsafeMutableRawPointer(indices + oy * wo + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
+                UnsafeMutableRawPointer(indices + oy * wo + ox).storeBytes(
+                    of: index, as: SIMD8<Int32>.self)
             } else {
-                for q in 0..<count { y[oy * wo + ox + q] = best[q]; indices[oy * wo + ox + q] = index[q] }
+                for q in 0..<count {
+                    y[oy * wo + ox + q] = best[q]
+                    indices[oy * wo + ox + q] = index[q]
+                }
             }
             ox += 8
         }
@@ -141,9 +179,11 @@ private func pool2x2(_ x: UnsafeMutablePointer<Float>, height h: Int, width w: I
 
 /// Any window and stride: the first maximum of each window, in row-major order.
 @inline(__always)
-private func poolGeneral(_ x: UnsafeMutablePointer<Float>, width w: Int, kernel k: Int, stride s: Int,
-                         outputHeight ho: Int, outputWidth wo: Int,
-                         into y: UnsafeMutablePointer<Float>, argmax indices: UnsafeMutablePointer<Int32>) {
+private func poolGeneral(
+    _ x: UnsafeMutablePointer<Float>, width w: Int, kernel k: Int, stride s: Int,
+    outputHeight ho: Int, outputWidth wo: Int,
+    into y: UnsafeMutablePointer<Float>, argmax indices: UnsafeMutablePointer<Int32>
+) {
     for oy in 0..<ho {
         for ox in 0..<wo {
             var best = oy * s * w + ox * s

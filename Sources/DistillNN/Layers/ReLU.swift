@@ -1,4 +1,5 @@
 import DistillCore
+
 /// The rectifier, `y = max(x, 0)`; backward `dx = dy * (y > 0)`. Any shape. NaN as in PyTorch: a
 /// NaN input gives a NaN output, which passes its gradient.
 public final class ReLU: Layer {
@@ -20,8 +21,11 @@ public final class ReLU: Layer {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         guard computesInputGradient else { return inputGradient }
         inputGradient.resize(to: outputGradient.shape)
-        elementwise(outputGradient.count, GateGradient(y: output.pointer, dy: outputGradient.pointer,
-                                                       dx: inputGradient.pointer))
+        elementwise(
+            outputGradient.count,
+            GateGradient(
+                y: output.pointer, dy: outputGradient.pointer,
+                dx: inputGradient.pointer))
         return inputGradient
     }
 }
@@ -41,9 +45,12 @@ private struct Rectify: ElementwiseKernel {
 /// `dx = 0` where the output is <= 0, else `dy` (so a NaN output passes its gradient, as PyTorch's
 /// `threshold_backward`).
 private struct GateGradient: ElementwiseKernel {
-    let y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
+    let y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+        dx: UnsafeMutablePointer<Float>
 
-    @inline(__always) func eight(at i: Int) { store8(zeroing(load8(dy + i), where: load8(y + i) .<= 0), dx + i) }
+    @inline(__always) func eight(at i: Int) {
+        store8(zeroing(load8(dy + i), where: load8(y + i) .<= 0), dx + i)
+    }
 
     @inline(__always) func one(at i: Int) { dx[i] = y[i] <= 0 ? 0 : dy[i] }
 }

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Layers applied in order. Parameters are named `layers.<i>.<name>` with `i` the layer's index,
 /// as in a PyTorch `nn.Sequential` held in an attribute named `layers`.
 ///
@@ -29,7 +30,7 @@ public final class Sequential: Layer {
     /// pooling and ReLU only; NCHW everywhere else.
     static func plan(_ layers: [any Layer]) -> [ActivationLayout] {
         var layouts = layers.map { _ in ActivationLayout.nchw }
-        var producer: Int?   // a convolution whose output reaches the current layer plane-wise
+        var producer: Int?  // a convolution whose output reaches the current layer plane-wise
         for (i, layer) in layers.enumerated() {
             if layer is Conv2D || layer is Flatten {
                 if let producer {
@@ -61,7 +62,9 @@ public final class Sequential: Layer {
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         var x = input
-        for (layer, layout) in zip(layers, layouts) { x = layer.forward(x, mode: mode, layout: layout) }
+        for (layer, layout) in zip(layers, layouts) {
+            x = layer.forward(x, mode: mode, layout: layout)
+        }
         return x
     }
 

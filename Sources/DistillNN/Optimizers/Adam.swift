@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Adam with bias correction, exactly as PyTorch's `torch.optim.Adam` (weight decay as an L2 term
 /// added to the gradient) and, with `decoupledWeightDecay`, as `torch.optim.AdamW`:
 ///
@@ -23,8 +24,10 @@ public final class Adam: Optimizer {
     private var firstMoment = OptimizerSlots()
     private var secondMoment = OptimizerSlots()
 
-    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
-                weightDecay: Float = 0, decoupledWeightDecay: Bool = false, maxNorm: Float? = nil) {
+    public init(
+        learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+        weightDecay: Float = 0, decoupledWeightDecay: Bool = false, maxNorm: Float? = nil
+    ) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
@@ -35,7 +38,8 @@ public final class Adam: Optimizer {
     }
 
     public var state: OptimizerState {
-        OptimizerState(slots: ["m": firstMoment.tensors, "v": secondMoment.tensors], stepCount: stepCount)
+        OptimizerState(
+            slots: ["m": firstMoment.tensors, "v": secondMoment.tensors], stepCount: stepCount)
     }
 
     public func restore(_ state: OptimizerState, for parameters: [Parameter]) throws {
@@ -49,17 +53,22 @@ public final class Adam: Optimizer {
         secondMoment.prepare(for: parameters)
         stepCount += 1
         let t = Double(stepCount)
-        let bc1 = 1 - pow(Double(beta1), t), bc2 = 1 - pow(Double(beta2), t)
+        let bc1 = 1 - pow(Double(beta1), t)
+        let bc2 = 1 - pow(Double(beta2), t)
         let stepSize = Float(Double(learningRate) / bc1)
         let invSqrtBC2 = Float(1 / bc2.squareRoot())
         let decay = decoupledWeightDecay ? 1 - learningRate * weightDecay : 1
         let l2 = decoupledWeightDecay ? 0 : weightDecay
         for (index, p) in parameters.enumerated() {
-            guard let g = p.gradient else { continue }   // no gradient: skipped, as PyTorch skips grad None
-            elementwise(p.value.count, AdamUpdate(
-                w: p.value.pointer, g: g.pointer, m: firstMoment[index].pointer,
-                v: secondMoment[index].pointer, beta1: beta1, beta2: beta2, epsilon: epsilon, decay: decay,
-                l2: l2, stepSize: stepSize, inverseSqrtCorrection2: invSqrtBC2))
+            // no gradient: skipped, as PyTorch skips grad None
+            guard let g = p.gradient else { continue }
+            elementwise(
+                p.value.count,
+                AdamUpdate(
+                    w: p.value.pointer, g: g.pointer, m: firstMoment[index].pointer,
+                    v: secondMoment[index].pointer, beta1: beta1, beta2: beta2, epsilon: epsilon,
+                    decay: decay,
+                    l2: l2, stepSize: stepSize, inverseSqrtCorrection2: invSqrtBC2))
         }
         if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
     }

@@ -37,9 +37,9 @@ public struct LearningRateSchedule: Sendable, Equatable {
         switch decay {
         case .constant:
             return base
-        case let .step(every, factor):
+        case .step(let every, let factor):
             return base * powf(factor, Float(k / max(every, 1)))
-        case let .cosine(totalSteps, minimum):
+        case .cosine(let totalSteps, let minimum):
             let span = max(totalSteps - warmupSteps, 1)
             let progress = min(Double(k) / Double(span), 1)
             return minimum + (base - minimum) * Float((1 + cos(Double.pi * progress)) / 2)

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Updates parameters from their accumulated gradients.
 ///
 /// An optimizer keeps per-parameter state (momentum, moments) in the order of the parameter list
@@ -46,16 +47,24 @@ public struct OptimizerState {
 /// regularisation"; Srivastava et al., JMLR 2014, section 5.1).
 public func applyMaxNorm(_ limit: Float, to parameters: [Parameter]) {
     for p in parameters where p.isWeight {
-        let rows = p.value.shape[0], length = p.rowLength
+        let rows = p.value.shape[0]
+        let length = p.rowLength
         let w = SendablePointer(p.value.pointer)
         parallelFor(rows, costPerItem: length) { range in
             for r in range {
                 let row = w.pointer + r * length
                 var acc = Float8.zero
                 var j = 0
-                while j + 8 <= length { let v = load8(row + j); acc += v * v; j += 8 }
+                while j + 8 <= length {
+                    let v = load8(row + j)
+                    acc += v * v
+                    j += 8
+                }
                 var norm2 = Double(horizontalSum(acc))
-                while j < length { norm2 += Double(row[j] * row[j]); j += 1 }
+                while j < length {
+                    norm2 += Double(row[j] * row[j])
+                    j += 1
+                }
                 let norm = norm2.squareRoot()
                 if norm > Double(limit) {
                     let scale = Float(Double(limit) / norm)
@@ -79,10 +88,15 @@ struct OptimizerSlots {
 
     /// Copies of `saved` (empty: not started), checked against the parameters' shapes.
     mutating func restore(_ saved: [Tensor]?, for parameters: [Parameter], name: String) throws {
-        guard let saved, !saved.isEmpty else { tensors = []; return }
+        guard let saved, !saved.isEmpty else {
+            tensors = []
+            return
+        }
         guard saved.count == parameters.count,
-              zip(saved, parameters).allSatisfy({ $0.shape == $1.value.shape }) else {
-            throw ArchitectureError("the saved optimizer state '\(name)' does not fit the model's parameters")
+            zip(saved, parameters).allSatisfy({ $0.shape == $1.value.shape })
+        else {
+            throw ArchitectureError(
+                "the saved optimizer state '\(name)' does not fit the model's parameters")
         }
         tensors = saved.map { $0.copy() }
     }

@@ -1,4 +1,5 @@
 import DistillCore
+
 /// Stochastic gradient descent with momentum (heavy-ball or Nesterov) and L2 weight decay,
 /// exactly as PyTorch's `torch.optim.SGD` (dampening 0):
 ///
@@ -24,8 +25,10 @@ public final class SGD: Optimizer {
     public var maxNorm: Float?
     private var velocity = OptimizerSlots()
 
-    public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false,
-                weightDecay: Float = 0, maxNorm: Float? = nil) {
+    public init(
+        learningRate: Float, momentum: Float = 0, nesterov: Bool = false,
+        weightDecay: Float = 0, maxNorm: Float? = nil
+    ) {
         self.learningRate = learningRate
         self.momentum = momentum
         self.nesterov = nesterov
@@ -36,7 +39,9 @@ public final class SGD: Optimizer {
     /// The momentum buffers, one per parameter (empty before the first step).
     public var velocities: [Tensor] { velocity.tensors }
 
-    public var state: OptimizerState { OptimizerState(slots: ["velocity": velocity.tensors], stepCount: 0) }
+    public var state: OptimizerState {
+        OptimizerState(slots: ["velocity": velocity.tensors], stepCount: 0)
+    }
 
     public func restore(_ state: OptimizerState, for parameters: [Parameter]) throws {
         try velocity.restore(state.slots["velocity"], for: parameters, name: "velocity")
@@ -49,14 +54,17 @@ public final class SGD: Optimizer {
     public func prepareForBackward(_ parameters: [Parameter]) {
         guard accumulatesIntoVelocity else { return }
         velocity.prepare(for: parameters)
-        for (index, p) in parameters.enumerated() { p.accumulate(into: velocity[index], scaling: momentum) }
+        for (index, p) in parameters.enumerated() {
+            p.accumulate(into: velocity[index], scaling: momentum)
+        }
     }
 
     /// One update of every parameter; a parameter without a gradient (`gradient` nil) is skipped.
     public func step(_ parameters: [Parameter]) {
         velocity.prepare(for: parameters)
         for (index, p) in parameters.enumerated() {
-            let w = p.value.pointer, count = p.value.count
+            let w = p.value.pointer
+            let count = p.value.count
             if accumulatesIntoVelocity {
                 // v = momentum * v + grad: left by the backward pass when prepareForBackward
                 // redirected the gradient (a parameter it never reached has a zero gradient: v =
@@ -68,7 +76,7 @@ public final class SGD: Optimizer {
                 } else if let g = p.gradient {
                     elementwise(count, Accumulate(v: v, g: g.pointer, momentum: momentum))
                 } else {
-                    continue   // no gradient since the sum was used: skipped
+                    continue  // no gradient since the sum was used: skipped
                 }
                 axpy(count: count, alpha: -learningRate, x: v, y: w)
                 continue
@@ -77,10 +85,15 @@ public final class SGD: Optimizer {
             if momentum == 0 && weightDecay == 0 {
                 axpy(count: count, alpha: -learningRate, x: g, y: w)
             } else if momentum == 0 {
-                elementwise(count, PlainUpdate(w: w, g: g, learningRate: learningRate, weightDecay: weightDecay))
+                elementwise(
+                    count,
+                    PlainUpdate(w: w, g: g, learningRate: learningRate, weightDecay: weightDecay))
             } else {
-                elementwise(count, MomentumUpdate(w: w, g: g, v: velocity[index].pointer, learningRate: learningRate,
-                                                  momentum: momentum, weightDecay: weightDecay, nesterov: nesterov))
+                elementwise(
+                    count,
+                    MomentumUpdate(
+                        w: w, g: g, v: velocity[index].pointer, learningRate: learningRate,
+                        momentum: momentum, weightDecay: weightDecay, nesterov: nesterov))
             }
         }
         if let maxNorm { applyMaxNorm(maxNorm, to: parameters) }
@@ -100,7 +113,9 @@ private struct Scale: ElementwiseKernel {
 private struct Accumulate: ElementwiseKernel {
     let v: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, momentum: Float
 
-    @inline(__always) func eight(at i: Int) { store8(momentum * load8(v + i) + load8(g + i), v + i) }
+    @inline(__always) func eight(at i: Int) {
+        store8(momentum * load8(v + i) + load8(g + i), v + i)
+    }
 
     @inline(__always) func one(at i: Int) { v[i] = momentum * v[i] + g[i] }
 }
@@ -120,7 +135,8 @@ private struct PlainUpdate: ElementwiseKernel {
 
 /// `v = mu * v + g'`, `w -= lr * (nesterov ? g' + mu * v : v)` with `g' = g + wd * w`.
 private struct MomentumUpdate: ElementwiseKernel {
-    let w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>,
+        v: UnsafeMutablePointer<Float>
     let learningRate: Float, momentum: Float, weightDecay: Float, nesterov: Bool
 
     @inline(__always) func eight(at i: Int) {

@@ -1,23 +1,36 @@
 import ArgumentParser
 import DistillKit
 import Foundation
+
 /// Where the data is and how it is split.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Data directory (MNIST or NPY layout). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist.")
+    @Option(
+        help:
+            "Data directory (MNIST or NPY layout). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist."
+    )
     var data: String?
 
-    @Option(help: ArgumentHelp("Validation examples held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "Validation examples held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.",
+            valueName: "n"))
     var validationSplit: String?
 
-    @Option(help: ArgumentHelp("The number of classes, for data whose labels leave some classes without examples. Default: a teacher's class count, else the largest label + 1 (refused when more than half of those classes have no label).", valueName: "n"))
+    @Option(
+        help: ArgumentHelp(
+            "The number of classes, for data whose labels leave some classes without examples. Default: a teacher's class count, else the largest label + 1 (refused when more than half of those classes have no label).",
+            valueName: "n"))
     var classes: Int?
 
     func validate() throws {
         if let classes, classes < 1 || classes > DataDirectory.maximumClasses {
-            throw ValidationError("--classes must be from 1 to \(DataDirectory.maximumClasses), got \(classes)")
+            throw ValidationError(
+                "--classes must be from 1 to \(DataDirectory.maximumClasses), got \(classes)")
         }
         if let v = validationSplit, ValidationSplit(v) == nil {
-            throw ValidationError("--validation-split must be a count (e.g. 5000) or a fraction in (0, 1), got '\(v)'")
+            throw ValidationError(
+                "--validation-split must be a count (e.g. 5000) or a fraction in (0, 1), got '\(v)'"
+            )
         }
     }
 
@@ -26,12 +39,15 @@ struct DataOptions: ParsableArguments {
     /// Loads the data set and carves the validation split.
     /// - Parameter teacherClasses: the class count of the teacher, which `--classes` must equal
     ///   when given; every label is checked against it.
-    func load(teacherClasses: Int? = nil) throws -> (dataset: Dataset, training: Examples, validation: Examples) {
+    func load(teacherClasses: Int? = nil) throws -> (
+        dataset: Dataset, training: Examples, validation: Examples
+    ) {
         if let classes, let teacherClasses, classes != teacherClasses {
             throw ValidationError("--classes \(classes): the teacher has \(teacherClasses) classes")
         }
-        let dataset = try DataDirectory.load(resolving: data, environment: ProcessInfo.processInfo.environment,
-                                             classes: classes ?? teacherClasses)
+        let dataset = try DataDirectory.load(
+            resolving: data, environment: ProcessInfo.processInfo.environment,
+            classes: classes ?? teacherClasses)
         let (training, validation) = try dataset.training.splittingValidation(split)
         return (dataset, training, validation)
     }
@@ -39,10 +55,14 @@ struct DataOptions: ParsableArguments {
 
 /// The network to build.
 struct ArchitectureOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Architecture: mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256.", valueName: "spec"))
+    @Option(
+        help: ArgumentHelp(
+            "Architecture: mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256.",
+            valueName: "spec"))
     var arch: String
 
-    @Option(help: "Dropout after hidden layers (mlp) or before hidden dense layers (cnn), in [0, 1).")
+    @Option(
+        help: "Dropout after hidden layers (mlp) or before hidden dense layers (cnn), in [0, 1).")
     var dropout: Float = 0
 
     @Option(help: "Dropout on the inputs, in [0, 1).")
@@ -50,17 +70,23 @@ struct ArchitectureOptions: ParsableArguments {
 
     func validate() throws {
         _ = try ArchitectureSpec(parsing: arch)
-        guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
-        guard inputDropout >= 0, inputDropout < 1 else { throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)") }
+        guard dropout >= 0, dropout < 1 else {
+            throw ValidationError("--dropout must be in [0, 1), got \(dropout)")
+        }
+        guard inputDropout >= 0, inputDropout < 1 else {
+            throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)")
+        }
     }
 
     /// Refuses an architecture whose training on `examples` with `training` would not fit in the
     /// machine's memory, before anything is allocated.
     func checkMemory(for examples: Examples, training: TrainingOptions) throws {
         let spec = try ArchitectureSpec(parsing: arch)
-        let memory = TrainingMemory(spec: spec, inputShape: examples.exampleShape, classes: examples.classes,
-                                    dropout: dropout > 0 || inputDropout > 0, options: training, examples: examples.count)
-        do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }   // names the flag
+        let memory = TrainingMemory(
+            spec: spec, inputShape: examples.exampleShape, classes: examples.classes,
+            dropout: dropout > 0 || inputDropout > 0, options: training, examples: examples.count)
+        // names the flag
+        do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }
     }
 
     /// The model to train on `examples` with `training` (its seed draws the weights), after
@@ -68,34 +94,49 @@ struct ArchitectureOptions: ParsableArguments {
     func build(for examples: Examples, training: TrainingOptions) throws -> Model {
         try checkMemory(for: examples, training: training)
         var generator = SeededGenerator(seed: training.seed)
-        return try Model(spec: ArchitectureSpec(parsing: arch), inputShape: examples.exampleShape, classes: examples.classes,
-                         dropout: dropout, inputDropout: inputDropout, normalization: examples.normalization,
-                         generator: &generator)
+        return try Model(
+            spec: ArchitectureSpec(parsing: arch), inputShape: examples.exampleShape,
+            classes: examples.classes,
+            dropout: dropout, inputDropout: inputDropout, normalization: examples.normalization,
+            generator: &generator)
     }
 }
 
 /// How to train.
 struct TrainingFlags: ParsableArguments {
     @Option(help: "Passes over the training set.") var epochs: Int = 10
-    @Option(help: "Total optimiser steps instead of epochs (validation 20 times over the run).") var steps: Int?
+    @Option(help: "Total optimiser steps instead of epochs (validation 20 times over the run).")
+    var steps: Int?
     @Option(help: "Examples per batch.") var batchSize: Int = 128
     @Option(help: "sgd, adam or adamw.") var optimizer: TrainingOptions.OptimizerKind = .sgd
     @Option(help: "Learning rate.") var lr: Float = 0.05
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
-    @Option(help: "Weight decay (L2 for sgd and adam, decoupled for adamw).") var weightDecay: Float = 0
-    @Option(help: "Learning-rate schedule: constant, step (x0.1 every 5 epochs) or cosine.") var schedule: TrainingOptions.ScheduleKind = .cosine
+    @Option(help: "Weight decay (L2 for sgd and adam, decoupled for adamw).") var weightDecay:
+        Float = 0
+    @Option(help: "Learning-rate schedule: constant, step (x0.1 every 5 epochs) or cosine.")
+    var schedule: TrainingOptions.ScheduleKind = .cosine
     @Option(help: "Linear warm-up steps.") var warmup: Int = 0
     @Option(help: "Max-norm constraint on each unit's incoming weights.") var maxNorm: Float?
     @Option(help: "Random translation of images by up to this many pixels.") var jitter: Int = 0
-    @Option(help: ArgumentHelp("Stop after this many validations without improvement (the best weights are kept).", valueName: "patience"))
+    @Option(
+        help: ArgumentHelp(
+            "Stop after this many validations without improvement (the best weights are kept).",
+            valueName: "patience"))
     var earlyStopping: Int?
-    @Option(help: "Random seed: the same seed and data give the same model file.") var seed: UInt64 = 0
+    @Option(help: "Random seed: the same seed and data give the same model file.") var seed:
+        UInt64 = 0
     @Option(help: "Keep labels for the first N training examples only.") var labelled: Int?
     @Flag(help: "No progress output.") var quiet = false
-    @Option(help: ArgumentHelp("Save the full training state every N steps (and after every validation) to MODEL's .state.safetensors, for --resume.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Save the full training state every N steps (and after every validation) to MODEL's .state.safetensors, for --resume.",
+            valueName: "N"))
     var checkpointEvery: Int?
-    @Flag(help: "Continue from the training state beside --out (same settings); the result equals an uninterrupted run.")
+    @Flag(
+        help:
+            "Continue from the training state beside --out (same settings); the result equals an uninterrupted run."
+    )
     var resume = false
 
     var options: TrainingOptions {
@@ -119,8 +160,12 @@ struct TrainingFlags: ParsableArguments {
 
     func validate() throws {
         try options.validate()
-        if let labelled, labelled < 0 { throw ValidationError("--labelled must be >= 0, got \(labelled)") }
-        if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1, got \(n)") }
+        if let labelled, labelled < 0 {
+            throw ValidationError("--labelled must be >= 0, got \(labelled)")
+        }
+        if let n = checkpointEvery, n < 1 {
+            throw ValidationError("--checkpoint-every must be at least 1, got \(n)")
+        }
     }
 }
 
@@ -132,7 +177,10 @@ extension DistillationLoss.Objective: ExpressibleByArgument {}
 func checkOutputPath(_ path: String, flag: String = "--out") throws {
     let directory = (path as NSString).deletingLastPathComponent
     var isDirectory: ObjCBool = false
-    if !directory.isEmpty && !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue) {
+    if !directory.isEmpty
+        && !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
+            && isDirectory.boolValue)
+    {
         throw ValidationError("\(flag) \(path): the directory \(directory) does not exist")
     }
 }
@@ -144,7 +192,6 @@ func metricsPath(for model: String) -> String { sibling(of: model, suffix: ".met
 func statePath(for model: String) -> String { sibling(of: model, suffix: ".state.safetensors") }
 
 private func sibling(of model: String, suffix: String) -> String {
-    (model.hasSuffix(".safetensors") ? String(model.dropLast(".safetensors".count)) : model) + suffix
+    (model.hasSuffix(".safetensors") ? String(model.dropLast(".safetensors".count)) : model)
+        + suffix
 }
-
-

@@ -1,51 +1,81 @@
 import ArgumentParser
 import DistillKit
 import Foundation
+
 /// `distill distill`: a student taught by a teacher's softened outputs.
 struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill",
         abstract: "Distil a student from one or more teachers (or from cached teacher logits).",
         discussion: """
-        Loss: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y), a mean over \
-        examples; the hard term counts labelled examples only. Teacher outputs on the transfer set \
-        are computed once in inference mode (with --jitter the teachers run on every augmented \
-        batch). Several --teacher flags form an ensemble (mean of softened probabilities).
-        With --labelled N only the first N training examples keep their labels; the others stay \
-        in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels, \
-        and a data set without training labels (NPY layout without train_y.npy) is distilled soft-only.
-        """)
+            Loss: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y), a mean over \
+            examples; the hard term counts labelled examples only. Teacher outputs on the transfer set \
+            are computed once in inference mode (with --jitter the teachers run on every augmented \
+            batch). Several --teacher flags form an ensemble (mean of softened probabilities).
+            With --labelled N only the first N training examples keep their labels; the others stay \
+            in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels, \
+            and a data set without training labels (NPY layout without train_y.npy) is distilled soft-only.
+            """)
 
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var architecture: ArchitectureOptions
     @OptionGroup var training: TrainingFlags
     @Option(help: "A teacher model (repeat for an ensemble).") var teacher: [String] = []
-    @Option(help: ArgumentHelp("Teacher logits [N, C] for the training file, in file order: an NPY file or a directory of NPY shards (*.npy in name order, float16/32/64), memory-mapped.", valueName: "file-or-dir")) var teacherLogits: String?
-    @Option(help: ArgumentHelp("A teacher's top-k logits for the training file: DIR/values.npy [N, k] (float) and DIR/indices.npy [N, k] (int), or DIR/values/ and DIR/indices/ of shards; the soft targets are renormalised over the k classes.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Teacher logits [N, C] for the training file, in file order: an NPY file or a directory of NPY shards (*.npy in name order, float16/32/64), memory-mapped.",
+            valueName: "file-or-dir")) var teacherLogits: String?
+    @Option(
+        help: ArgumentHelp(
+            "A teacher's top-k logits for the training file: DIR/values.npy [N, k] (float) and DIR/indices.npy [N, k] (int), or DIR/values/ and DIR/indices/ of shards; the soft targets are renormalised over the k classes.",
+            valueName: "dir"))
     var teacherTopK: String?
     @Option(help: "Temperature T (> 0).") var temperature: Float = 4
     @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
-    @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).") var objective: DistillationLoss.Objective = .kl
-    @Option(help: ArgumentHelp("Anneal the temperature from --temperature to --final-temperature over the run: constant, linear or cosine.", valueName: "shape"))
+    @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).")
+    var objective: DistillationLoss.Objective = .kl
+    @Option(
+        help: ArgumentHelp(
+            "Anneal the temperature from --temperature to --final-temperature over the run: constant, linear or cosine.",
+            valueName: "shape"))
     var temperatureSchedule: ScheduleShape = .constant
-    @Option(help: "The temperature at the last step, with --temperature-schedule linear|cosine.") var finalTemperature: Float?
-    @Flag(help: "Z-score each logit vector before dividing by T, a per-example temperature (Sun et al., CVPR 2024).")
+    @Option(help: "The temperature at the last step, with --temperature-schedule linear|cosine.")
+    var finalTemperature: Float?
+    @Flag(
+        help:
+            "Z-score each logit vector before dividing by T, a per-example temperature (Sun et al., CVPR 2024)."
+    )
     var logitStandardization = false
-    @Option(help: ArgumentHelp("Learn the temperature: ctkd (in [1, 21], trained against the student through gradient reversal with a cosine curriculum; Li et al., AAAI 2023), or none.", valueName: "method"))
+    @Option(
+        help: ArgumentHelp(
+            "Learn the temperature: ctkd (in [1, 21], trained against the student through gradient reversal with a cosine curriculum; Li et al., AAAI 2023), or none.",
+            valueName: "method"))
     var adaptiveTemperature: AdaptiveMethod = .none
     @Flag(help: "Use no labels at all (soft targets only).") var unlabelled = false
-    @Flag(help: "With --labelled N: the transfer set is the N labelled examples only (no unlabelled ones).") var labelledOnly = false
-    @Option(help: "Drop class K from the transfer set (the student can still learn it from soft targets).") var omitClass: Int?
+    @Flag(
+        help:
+            "With --labelled N: the transfer set is the N labelled examples only (no unlabelled ones)."
+    ) var labelledOnly = false
+    @Option(
+        help:
+            "Drop class K from the transfer set (the student can still learn it from soft targets)."
+    ) var omitClass: Int?
     @Option(help: "Where to write the student (.safetensors).") var out: String
 
-    enum ScheduleShape: String, ExpressibleByArgument, CaseIterable { case constant, linear, cosine }
+    enum ScheduleShape: String, ExpressibleByArgument, CaseIterable {
+        case constant, linear, cosine
+    }
     enum AdaptiveMethod: String, ExpressibleByArgument, CaseIterable { case none, ctkd }
 
     var schedule: TemperatureSchedule? {
         switch temperatureSchedule {
         case .constant: return nil
-        case .linear: return TemperatureSchedule(shape: .linear, initial: temperature, final: finalTemperature ?? temperature)
-        case .cosine: return TemperatureSchedule(shape: .cosine, initial: temperature, final: finalTemperature ?? temperature)
+        case .linear:
+            return TemperatureSchedule(
+                shape: .linear, initial: temperature, final: finalTemperature ?? temperature)
+        case .cosine:
+            return TemperatureSchedule(
+                shape: .cosine, initial: temperature, final: finalTemperature ?? temperature)
         }
     }
 
@@ -56,32 +86,55 @@ struct DistillCommand: ParsableCommand {
 
     var loss: DistillationLoss {
         get throws {
-            try DistillationLoss(temperature: temperature, alpha: alpha, objective: objective,
-                                 logitStandardization: logitStandardization)
+            try DistillationLoss(
+                temperature: temperature, alpha: alpha, objective: objective,
+                logitStandardization: logitStandardization)
         }
     }
 
     func validate() throws {
         if temperatureSchedule != .constant {
-            guard let t1 = finalTemperature else { throw ValidationError("--temperature-schedule \(temperatureSchedule.rawValue) needs --final-temperature") }
-            guard t1.isFinite, t1 > 0 else { throw ValidationError("--final-temperature must be > 0, got \(t1)") }
+            guard let t1 = finalTemperature else {
+                throw ValidationError(
+                    "--temperature-schedule \(temperatureSchedule.rawValue) needs --final-temperature"
+                )
+            }
+            guard t1.isFinite, t1 > 0 else {
+                throw ValidationError("--final-temperature must be > 0, got \(t1)")
+            }
         } else if finalTemperature != nil {
-            throw ValidationError("--final-temperature needs --temperature-schedule linear or cosine")
+            throw ValidationError(
+                "--final-temperature needs --temperature-schedule linear or cosine")
         }
-        guard [!teacher.isEmpty, teacherLogits != nil, teacherTopK != nil].filter({ $0 }).count == 1 else {
-            throw ValidationError("give one of --teacher MODEL (one or more), --teacher-logits FILE-OR-DIR and --teacher-top-k DIR")
+        guard
+            [!teacher.isEmpty, teacherLogits != nil, teacherTopK != nil].filter({ $0 }).count == 1
+        else {
+            throw ValidationError(
+                "give one of --teacher MODEL (one or more), --teacher-logits FILE-OR-DIR and --teacher-top-k DIR"
+            )
         }
-        guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be > 0, got \(temperature)") }
-        guard alpha >= 0, alpha <= 1 else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
+        guard temperature.isFinite, temperature > 0 else {
+            throw ValidationError("--temperature must be > 0, got \(temperature)")
+        }
+        guard alpha >= 0, alpha <= 1 else {
+            throw ValidationError("--alpha must be in [0, 1], got \(alpha)")
+        }
         if logitStandardization && objective != .kl {
-            throw ValidationError("--logit-standardization takes the kl objective and a single teacher")
+            throw ValidationError(
+                "--logit-standardization takes the kl objective and a single teacher")
         }
         if adaptiveTemperature == .ctkd && temperatureSchedule != .constant {
-            throw ValidationError("--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation")
+            throw ValidationError(
+                "--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation"
+            )
         }
-        try temperatureMethod.check(loss: try loss, teachers: max(teacher.count, 1), topK: teacherTopK != nil)
-        if labelledOnly && training.labelled == nil { throw ValidationError("--labelled-only needs --labelled N") }
-        for path in teacher + [teacherLogits, teacherTopK].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
+        try temperatureMethod.check(
+            loss: try loss, teachers: max(teacher.count, 1), topK: teacherTopK != nil)
+        if labelledOnly && training.labelled == nil {
+            throw ValidationError("--labelled-only needs --labelled N")
+        }
+        for path in teacher + [teacherLogits, teacherTopK].compactMap({ $0 })
+        where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path): no such file")
         }
         try checkOutputPath(out)
@@ -92,17 +145,28 @@ struct DistillCommand: ParsableCommand {
         // Teacher models first: their class count is the one every label is checked against.
         let teachers = try teacher.map { try Model.load(from: $0) }
         for (path, t) in zip(teacher, teachers).dropFirst() where t.classes != teachers[0].classes {
-            throw ValidationError("\(path) has \(t.classes) classes; \(teacher[0]) has \(teachers[0].classes) (an ensemble's members share their classes)")
+            throw ValidationError(
+                "\(path) has \(t.classes) classes; \(teacher[0]) has \(teachers[0].classes) (an ensemble's members share their classes)"
+            )
         }
-        var (dataset, trainingSet, validation) = try dataOptions.load(teacherClasses: teachers.first?.classes)
+        var (dataset, trainingSet, validation) = try dataOptions.load(
+            teacherClasses: teachers.first?.classes)
         let fullCount = dataset.training.count
         if unlabelled {
             trainingSet = trainingSet.keepingLabels(forFirst: 0)
         } else if let n = training.labelled {
-            trainingSet = labelledOnly ? trainingSet.subset(0..<min(n, trainingSet.count)) : trainingSet.keepingLabels(forFirst: n)
+            trainingSet =
+                labelledOnly
+                ? trainingSet.subset(0..<min(n, trainingSet.count))
+                : trainingSet.keepingLabels(forFirst: n)
         }
-        for t in teachers where t.classes != trainingSet.classes || t.inputShape.reduce(1, *) != trainingSet.featureCount {
-            throw ValidationError("a teacher takes \(t.inputShape) with \(t.classes) classes; the data has \(trainingSet.exampleShape) with \(trainingSet.classes)")
+        for t in teachers
+        where t.classes != trainingSet.classes
+            || t.inputShape.reduce(1, *) != trainingSet.featureCount
+        {
+            throw ValidationError(
+                "a teacher takes \(t.inputShape) with \(t.classes) classes; the data has \(trainingSet.exampleShape) with \(trainingSet.classes)"
+            )
         }
         let model = try architecture.build(for: trainingSet, training: training.options)
         var signal: TeacherSignal
@@ -115,30 +179,45 @@ struct DistillCommand: ParsableCommand {
                 if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
                     // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
                     // with a temperature schedule) the ensemble's soft targets change with T.
-                    signal = try .models(checking: teachers, on: trainingSet, count: training.batchSize)
+                    signal = try .models(
+                        checking: teachers, on: trainingSet, count: training.batchSize)
                 } else {
-                    if !training.quiet { printError("computing the teacher's outputs on \(trainingSet.count) training examples (once)") }
-                    signal = try TeacherSignal.cache(teachers, on: trainingSet, temperature: temperature)
+                    if !training.quiet {
+                        printError(
+                            "computing the teacher's outputs on \(trainingSet.count) training examples (once)"
+                        )
+                    }
+                    signal = try TeacherSignal.cache(
+                        teachers, on: trainingSet, temperature: temperature)
                 }
             } catch let error as NonFiniteTeacherOutput {
                 throw ValidationError("\(teacher[error.member]): \(error)")
             }
         }
         if let k = omitClass {
-            (trainingSet, signal) = try signal.omitting(class: k, from: trainingSet, trueLabels: dataset.training.labels)
+            (trainingSet, signal) = try signal.omitting(
+                class: k, from: trainingSet, trueLabels: dataset.training.labels)
         }
-        let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
-                                     teacher: signal, loss: try loss, temperature: temperatureMethod,
-                                     label: "distill", flags: training, out: out,
-                                     settings: settingsText(["distill", architecture.arch, dataset.directory]))
-        var meta = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
+        let summary = try runTrainer(
+            model: model, options: training.options, training: trainingSet, validation: validation,
+            teacher: signal, loss: try loss, temperature: temperatureMethod,
+            label: "distill", flags: training, out: out,
+            settings: settingsText(["distill", architecture.arch, dataset.directory]))
+        var meta = trainingMetadata(
+            dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
         meta["temperature"] = "\(temperature)"
         meta["alpha"] = "\(alpha)"
         meta["objective"] = objective.rawValue
-        if let schedule { meta["temperature_schedule"] = "\(schedule.shape.rawValue) \(schedule.initial) -> \(schedule.final)" }
+        if let schedule {
+            meta["temperature_schedule"] =
+                "\(schedule.shape.rawValue) \(schedule.initial) -> \(schedule.final)"
+        }
         if logitStandardization { meta["logit_standardization"] = "true" }
-        if let learned = summary.learnedTemperature { meta["adaptive_temperature"] = "ctkd, final T \(learned)" }
-        meta["teachers"] = teacherLogits ?? teacherTopK.map { "top-k \($0)" } ?? teacher.joined(separator: ",")
+        if let learned = summary.learnedTemperature {
+            meta["adaptive_temperature"] = "ctkd, final T \(learned)"
+        }
+        meta["teachers"] =
+            teacherLogits ?? teacherTopK.map { "top-k \($0)" } ?? teacher.joined(separator: ",")
         meta["labelled_examples"] = "\(trainingSet.labelledCount)"
         if let k = omitClass { meta["omitted_class"] = "\(k)" }
         model.metadata = meta

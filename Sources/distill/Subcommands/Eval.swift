@@ -1,46 +1,69 @@
 import ArgumentParser
 import DistillKit
 import Foundation
+
 /// `distill eval`: accuracy, errors, per-class report, confusion matrix, NLL and ECE.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a model: accuracy, errors, per-class precision/recall/F1, confusion matrix, NLL and ECE.")
+        abstract:
+            "Evaluate a model: accuracy, errors, per-class precision/recall/F1, confusion matrix, NLL and ECE."
+    )
 
     @Option(help: "The model (.safetensors).") var model: String
-    @Option(help: "Data directory (default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist).") var data: String?
-    @Option(help: "test, train or validation (the validation split of the training file).") var split: Split = .test
-    @Option(help: "The validation split, for --split validation (count or fraction).") var validationSplit: String?
+    @Option(
+        help: "Data directory (default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist).")
+    var data: String?
+    @Option(help: "test, train or validation (the validation split of the training file).")
+    var split: Split = .test
+    @Option(help: "The validation split, for --split validation (count or fraction).")
+    var validationSplit: String?
     @Flag(help: "Print one JSON object.") var json = false
 
     enum Split: String, ExpressibleByArgument, CaseIterable { case test, train, validation }
 
     func run() throws {
         let m = try Model.load(from: model)
-        let dataset = try DataDirectory.load(resolving: data, environment: ProcessInfo.processInfo.environment, classes: m.classes)
+        let dataset = try DataDirectory.load(
+            resolving: data, environment: ProcessInfo.processInfo.environment, classes: m.classes)
         var examples = split == .test ? dataset.test : dataset.training
         if split == .validation {
             let v = validationSplit.flatMap(ValidationSplit.init) ?? .automatic
             examples = try examples.splittingValidation(v).validation
         }
         try m.check(fits: examples)
-        guard let labels = examples.labels else { throw ValidationError("the \(split.rawValue) examples have no labels") }
-        let report = EvaluationReport(logits: try inferLogits(model: m, examples: examples), labels: labels, classes: m.classes)
-        print(json ? try EvalFormatter.json(report, names: dataset.classNames) : EvalFormatter.text(report, names: dataset.classNames, title: "\(model) on \(split.rawValue) (\(examples.count) examples)"))
+        guard let labels = examples.labels else {
+            throw ValidationError("the \(split.rawValue) examples have no labels")
+        }
+        let report = EvaluationReport(
+            logits: try inferLogits(model: m, examples: examples), labels: labels,
+            classes: m.classes)
+        print(
+            json
+                ? try EvalFormatter.json(report, names: dataset.classNames)
+                : EvalFormatter.text(
+                    report, names: dataset.classNames,
+                    title: "\(model) on \(split.rawValue) (\(examples.count) examples)"))
     }
 }
 
 enum EvalFormatter {
     static func text(_ r: EvaluationReport, names: [String]?, title: String) -> String {
         var lines = [title, ""]
-        lines.append(String(format: "accuracy %.4f  (%d errors of %d)   NLL %.4f   ECE %.4f", r.accuracy, r.errors, r.count, r.nll, r.ece))
+        lines.append(
+            String(
+                format: "accuracy %.4f  (%d errors of %d)   NLL %.4f   ECE %.4f", r.accuracy,
+                r.errors, r.count, r.nll, r.ece))
         lines.append("")
         lines.append(r.classificationReport(names: names))
         lines.append("")
         lines.append("confusion matrix (rows: true class, columns: predicted)")
         let width = max(5, String(r.confusion.flatMap { $0 }.max() ?? 0).count + 1)
-        lines.append("     " + (0..<r.confusion.count).map { String($0).leftPadded(width) }.joined())
+        lines.append(
+            "     " + (0..<r.confusion.count).map { String($0).leftPadded(width) }.joined())
         for (i, row) in r.confusion.enumerated() {
-            lines.append(String(i).leftPadded(4) + " " + row.map { String($0).leftPadded(width) }.joined() + (names.map { "  " + $0[i] } ?? ""))
+            lines.append(
+                String(i).leftPadded(4) + " " + row.map { String($0).leftPadded(width) }.joined()
+                    + (names.map { "  " + $0[i] } ?? ""))
         }
         return lines.joined(separator: "\n")
     }
@@ -65,17 +88,23 @@ enum EvalFormatter {
             let accuracy: Double, errors: Int, count: Int
             @NullWhenNil var nll: Double?
             @NullWhenNil var ece: Double?
-            let perClass: [PerClass], microAvg: Scores, macroAvg: Scores, weightedAvg: Scores, confusion: [[Int]]
+            let perClass: [PerClass], microAvg: Scores, macroAvg: Scores, weightedAvg: Scores,
+                confusion: [[Int]]
         }
         func scores(_ s: (precision: Double, recall: Double, f1: Double)) -> Scores {
             Scores(precision: finite(s.precision), recall: finite(s.recall), f1: finite(s.f1))
         }
         let perClass = r.perClass.enumerated().map { c, s in
-            PerClass(class: c, name: names?[c], precision: finite(s.precision), recall: finite(s.recall), f1: finite(s.f1),
-                     support: s.support)
+            PerClass(
+                class: c, name: names?[c], precision: finite(s.precision), recall: finite(s.recall),
+                f1: finite(s.f1),
+                support: s.support)
         }
-        return try jsonText(Output(accuracy: r.accuracy, errors: r.errors, count: r.count, nll: finite(r.nll), ece: finite(r.ece),
-                                   perClass: perClass, microAvg: scores((r.accuracy, r.accuracy, r.accuracy)),
-                                   macroAvg: scores(r.macro), weightedAvg: scores(r.weighted), confusion: r.confusion))
+        return try jsonText(
+            Output(
+                accuracy: r.accuracy, errors: r.errors, count: r.count, nll: finite(r.nll),
+                ece: finite(r.ece),
+                perClass: perClass, microAvg: scores((r.accuracy, r.accuracy, r.accuracy)),
+                macroAvg: scores(r.macro), weightedAvg: scores(r.weighted), confusion: r.confusion))
     }
 }

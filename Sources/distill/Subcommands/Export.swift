@@ -1,15 +1,16 @@
 import ArgumentParser
 import DistillKit
 import Foundation
+
 /// `distill export`: a model out to ONNX.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Export a model to ONNX (opset 17) for onnxruntime and other engines.",
         discussion: """
-        Input 'input': float32 [batch, ...input shape] of raw values (pixels 0-255), normalised in the \
-        graph as distill does. Outputs 'logits' [batch, classes] and 'probabilities' (softmax at T = 1). \
-        Layers map to Gemm, Conv, MaxPool, Relu and Flatten; dropout is left out (inference).
-        """)
+            Input 'input': float32 [batch, ...input shape] of raw values (pixels 0-255), normalised in the \
+            graph as distill does. Outputs 'logits' [batch, classes] and 'probabilities' (softmax at T = 1). \
+            Layers map to Gemm, Conv, MaxPool, Relu and Flatten; dropout is left out (inference).
+            """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case onnx }
 
@@ -23,6 +24,8 @@ struct Export: ParsableCommand {
         let m = try Model.load(from: model)
         let bytes = m.onnx(name: (model as NSString).lastPathComponent)
         try AtomicFile.write(bytes, to: out)
-        printError("wrote \(out): ONNX opset \(ONNX.opset), \(m.parameterCount) parameters, input [batch, \(m.inputShape.map(String.init).joined(separator: ", "))] raw values, outputs logits and probabilities [batch, \(m.classes)]")
+        printError(
+            "wrote \(out): ONNX opset \(ONNX.opset), \(m.parameterCount) parameters, input [batch, \(m.inputShape.map(String.init).joined(separator: ", "))] raw values, outputs logits and probabilities [batch, \(m.classes)]"
+        )
     }
 }

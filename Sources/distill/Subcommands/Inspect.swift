@@ -1,6 +1,7 @@
 import ArgumentParser
 import DistillKit
 import Foundation
+
 /// `distill inspect MODEL`: what a model file holds.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,12 +16,16 @@ struct Inspect: ParsableCommand {
         print("model:          \(model)")
         print("architecture:   \(loaded.architecture.isEmpty ? "(custom)" : loaded.architecture)")
         print("layers:         \(loaded.network.descriptor)")
-        print("input shape:    \(loaded.inputShape.map(String.init).joined(separator: "x")), classes: \(loaded.classes)")
+        print(
+            "input shape:    \(loaded.inputShape.map(String.init).joined(separator: "x")), classes: \(loaded.classes)"
+        )
         print("normalization:  \(loaded.normalization)")
         print("parameters:     \(loaded.parameterCount)")
         print("file size:      \(size) bytes")
         for key in loaded.metadata.keys.sorted() {
-            print("\((key + ":").padding(toLength: max(16, key.count + 2), withPad: " ", startingAt: 0))\(loaded.metadata[key]!)")
+            print(
+                "\((key + ":").padding(toLength: max(16, key.count + 2), withPad: " ", startingAt: 0))\(loaded.metadata[key]!)"
+            )
         }
     }
 }

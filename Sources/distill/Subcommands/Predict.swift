@@ -1,16 +1,18 @@
 import ArgumentParser
 import DistillKit
+
 /// `distill predict`: deployment, with the ordinary softmax.
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Predict classes with a model: argmax and top-K probabilities of the ordinary softmax (T = 1).",
+        abstract:
+            "Predict classes with a model: argmax and top-K probabilities of the ordinary softmax (T = 1).",
         discussion: """
-        Temperature has no place here: it is a training-time device. A deployed student predicts with \
-        the ordinary softmax (T = 1), and temperature never changes the argmax.
-        Input: an IDX file of images [N, H, W] (raw or gzip) or an NPY file ([N, H, W] uint8 images or \
-        [N, D] features), normalised as the model records. CSV columns: index,predicted,probability, \
-        then class_1,probability_1,... for the top K.
-        """)
+            Temperature has no place here: it is a training-time device. A deployed student predicts with \
+            the ordinary softmax (T = 1), and temperature never changes the argmax.
+            Input: an IDX file of images [N, H, W] (raw or gzip) or an NPY file ([N, H, W] uint8 images or \
+            [N, D] features), normalised as the model records. CSV columns: index,predicted,probability, \
+            then class_1,probability_1,... for the top K.
+            """)
 
     @Option(help: "The model (.safetensors).") var model: String
     @Option(help: "Inputs: IDX or NPY.") var input: String
@@ -29,22 +31,37 @@ struct Predict: ParsableCommand {
         let logits = try inferLogits(model: m, examples: examples)
         let k = min(top, m.classes)
         struct Ranked: Encodable { let `class`: Int, probability: Float }
-        struct Prediction: Encodable { let index: Int, predicted: Int, probability: Float, top: [Ranked] }
-        var csv = ["index,predicted,probability," + (1...k).map { "class_\($0),probability_\($0)" }.joined(separator: ",")]
+        struct Prediction: Encodable {
+            let index: Int, predicted: Int, probability: Float, top: [Ranked]
+        }
+        var csv = [
+            "index,predicted,probability,"
+                + (1...k).map { "class_\($0),probability_\($0)" }.joined(separator: ",")
+        ]
         var predictions: [Prediction] = []
         for r in 0..<examples.count {
             let row = Array(logits[(r * m.classes)..<((r + 1) * m.classes)])
             let probabilities = try softmax(logits: row, temperature: 1)
-            let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
+            let ranked = probabilities.indices.sorted {
+                probabilities[$0] > probabilities[$1]
+                    || (probabilities[$0] == probabilities[$1] && $0 < $1)
+            }
             let best = ranked[0]
             if format == .csv {
-                csv.append("\(r),\(best),\(probabilities[best]),"
-                           + ranked.prefix(k).map { "\($0),\(probabilities[$0])" }.joined(separator: ","))
+                csv.append(
+                    "\(r),\(best),\(probabilities[best]),"
+                        + ranked.prefix(k).map { "\($0),\(probabilities[$0])" }.joined(
+                            separator: ","))
             } else {
-                predictions.append(Prediction(index: r, predicted: best, probability: probabilities[best],
-                                              top: ranked.prefix(k).map { Ranked(class: $0, probability: probabilities[$0]) }))
+                predictions.append(
+                    Prediction(
+                        index: r, predicted: best, probability: probabilities[best],
+                        top: ranked.prefix(k).map {
+                            Ranked(class: $0, probability: probabilities[$0])
+                        }))
             }
         }
-        print(format == .csv ? csv.joined(separator: "\n") : try jsonText(predictions, pretty: true))
+        print(
+            format == .csv ? csv.joined(separator: "\n") : try jsonText(predictions, pretty: true))
     }
 }

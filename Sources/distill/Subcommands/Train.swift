@@ -1,16 +1,17 @@
 import ArgumentParser
 import DistillKit
 import Foundation
+
 /// `distill train`: a model trained on labels (a teacher, or a student baseline).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model on labels (a teacher, or a student baseline).",
         discussion: """
-        Validates after every epoch on the validation split (never the test set); the file holds \
-        the best epoch's weights. Writes MODEL and MODEL's metrics log (.metrics.jsonl) beside it.
-        Architectures: mlp[:H1,...] (dense ReLU layers) or cnn:C1,...[/fc:H1,...] (3x3 conv, 2x2 \
-        max-pool and ReLU per channel count, then dense layers), e.g. mlp:1200,1200, cnn:32,64/fc:256.
-        """)
+            Validates after every epoch on the validation split (never the test set); the file holds \
+            the best epoch's weights. Writes MODEL and MODEL's metrics log (.metrics.jsonl) beside it.
+            Architectures: mlp[:H1,...] (dense ReLU layers) or cnn:C1,...[/fc:H1,...] (3x3 conv, 2x2 \
+            max-pool and ReLU per channel count, then dense layers), e.g. mlp:1200,1200, cnn:32,64/fc:256.
+            """)
 
     @OptionGroup var dataOptions: DataOptions
     @OptionGroup var architecture: ArchitectureOptions
@@ -22,12 +23,19 @@ struct Train: ParsableCommand {
     func run() throws {
         installInterruptHandler()
         var (dataset, trainingSet, validation) = try dataOptions.load()
-        if let n = training.labelled { trainingSet = trainingSet.subset(0..<min(n, trainingSet.count)) }
+        if let n = training.labelled {
+            trainingSet = trainingSet.subset(0..<min(n, trainingSet.count))
+        }
         let model = try architecture.build(for: trainingSet, training: training.options)
-        let summary = try runTrainer(model: model, options: training.options, training: trainingSet, validation: validation,
-                                     teacher: nil, loss: nil, label: "train", flags: training, out: out,
-                                     settings: settingsText(["train", architecture.arch, "\(architecture.dropout)", "\(architecture.inputDropout)", dataset.directory]))
-        model.metadata = trainingMetadata(dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
+        let summary = try runTrainer(
+            model: model, options: training.options, training: trainingSet, validation: validation,
+            teacher: nil, loss: nil, label: "train", flags: training, out: out,
+            settings: settingsText([
+                "train", architecture.arch, "\(architecture.dropout)",
+                "\(architecture.inputDropout)", dataset.directory,
+            ]))
+        model.metadata = trainingMetadata(
+            dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
     }
@@ -35,24 +43,38 @@ struct Train: ParsableCommand {
 
 /// Runs a trainer with console progress, the metrics log and, when asked, training checkpoints
 /// and resumption. A diverged run keeps its best weights in `out`.
-func runTrainer(model: Model, options: TrainingOptions, training: Examples, validation: Examples, teacher: TeacherSignal?,
-                loss: DistillationLoss?, temperature: TemperatureMethod = .fixed, label: String, flags: TrainingFlags,
-                out: String, settings: String) throws -> TrainingSummary {
-    let log = MetricsLog(path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: flags.quiet))
+func runTrainer(
+    model: Model, options: TrainingOptions, training: Examples, validation: Examples,
+    teacher: TeacherSignal?,
+    loss: DistillationLoss?, temperature: TemperatureMethod = .fixed, label: String,
+    flags: TrainingFlags,
+    out: String, settings: String
+) throws -> TrainingSummary {
+    let log = MetricsLog(
+        path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: flags.quiet)
+    )
     let checkpoint = Checkpointing(
         path: statePath(for: out), every: flags.checkpointEvery ?? Int.max,
-        settings: settings + " | " + settingsText(CommandLine.arguments.dropFirst().filter { $0 != "--resume" && $0 != "--quiet" }))
+        settings: settings + " | "
+            + settingsText(
+                CommandLine.arguments.dropFirst().filter { $0 != "--resume" && $0 != "--quiet" }))
     var resumeState: TrainingState?
     if flags.resume {
-        let state = try TrainingState.resume(from: checkpoint.path, settings: checkpoint.settings, model: model)
+        let state = try TrainingState.resume(
+            from: checkpoint.path, settings: checkpoint.settings, model: model)
         log.continueAfter(state.records, bestEpoch: state.bestEpoch)
-        if !flags.quiet { printError("resuming from \(checkpoint.path) at step \(state.globalStep)") }
+        if !flags.quiet {
+            printError("resuming from \(checkpoint.path) at step \(state.globalStep)")
+        }
         resumeState = state
     }
-    let trainer = try Trainer(model: model, options: options, training: training, validation: validation,
-                              teacher: teacher, loss: loss, temperature: temperature)
+    let trainer = try Trainer(
+        model: model, options: options, training: training, validation: validation,
+        teacher: teacher, loss: loss, temperature: temperature)
     do {
-        return try trainer.run(progress: log, checkpoint: flags.checkpointEvery == nil ? nil : checkpoint, resume: resumeState)
+        return try trainer.run(
+            progress: log, checkpoint: flags.checkpointEvery == nil ? nil : checkpoint,
+            resume: resumeState)
     } catch let error as TrainingError {
         if case .diverged = error { try? model.save(to: out) }
         throw error
@@ -62,14 +84,19 @@ func runTrainer(model: Model, options: TrainingOptions, training: Examples, vali
 /// The settings that must match for a resume (everything but --resume and --quiet).
 func settingsText(_ parts: [String]) -> String { parts.joined(separator: " ") }
 
-func trainingMetadata(dataset: Dataset, flags: TrainingFlags, summary: TrainingSummary, examples: Int) -> [String: String] {
+func trainingMetadata(
+    dataset: Dataset, flags: TrainingFlags, summary: TrainingSummary, examples: Int
+) -> [String: String] {
     var meta = [
         "data": dataset.directory, "seed": "\(flags.seed)", "training_examples": "\(examples)",
         "epochs_run": "\(summary.records.count)", "best_epoch": "\(summary.bestEpoch)",
-        "optimizer": flags.optimizer.rawValue, "lr": "\(flags.lr)", "batch_size": "\(flags.batchSize)",
+        "optimizer": flags.optimizer.rawValue, "lr": "\(flags.lr)",
+        "batch_size": "\(flags.batchSize)",
         "weights": "best validation accuracy (epoch \(summary.bestEpoch))",
     ]
-    if let v = summary.bestValidationAccuracy { meta["validation_accuracy"] = String(format: "%.4f", v) }
+    if let v = summary.bestValidationAccuracy {
+        meta["validation_accuracy"] = String(format: "%.4f", v)
+    }
     if let n = flags.labelled { meta["labelled"] = "\(n)" }
     if summary.interrupted { meta["interrupted"] = "true" }
     return meta
@@ -78,7 +105,9 @@ func trainingMetadata(dataset: Dataset, flags: TrainingFlags, summary: TrainingS
 func report(_ summary: TrainingSummary, out: String, quiet: Bool) {
     guard !quiet else { return }
     var line = "wrote \(out) (best epoch \(summary.bestEpoch)"
-    if let v = summary.bestValidationAccuracy { line += String(format: ", validation accuracy %.4f", v) }
+    if let v = summary.bestValidationAccuracy {
+        line += String(format: ", validation accuracy %.4f", v)
+    }
     line += String(format: ", %.0f s)", summary.seconds)
     if summary.interrupted { line += "; interrupted: the best model so far was kept" }
     if summary.stoppedEarly { line += "; stopped early" }
