@@ -119,10 +119,6 @@ struct DistillCommand: ParsableCommand {
         guard alpha >= 0, alpha <= 1 else {
             throw ValidationError("--alpha must be in [0, 1], got \(alpha)")
         }
-        if logitStandardization && objective != .kl {
-            throw ValidationError(
-                "--logit-standardization takes the kl objective and a single teacher")
-        }
         if adaptiveTemperature == .ctkd && temperatureSchedule != .constant {
             throw ValidationError(
                 "--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation"

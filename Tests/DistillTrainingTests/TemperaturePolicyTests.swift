@@ -1,0 +1,64 @@
+import DistillLosses
+import DistillTestSupport
+import XCTest
+
+@testable import DistillTraining
+
+final class TemperaturePolicyTests: XCTestCase {
+    /// The one place the combination rules live: what a learned temperature, standardisation,
+    /// an ensemble and top-k rows each refuse.
+    func testCombinationRules() throws {
+        let kl = try DistillationLoss(temperature: 4, alpha: 0.7)
+        let standardized = try DistillationLoss(
+            temperature: 4, alpha: 0.7, logitStandardization: true)
+        let mse = try DistillationLoss(temperature: 4, alpha: 0.7, objective: .mse)
+        let learned = TemperatureMethod.learned(learningRate: 0.05)
+        XCTAssertNoThrow(try learned.check(loss: kl, teachers: 1, topK: false))
+        XCTAssertNoThrow(try TemperatureMethod.fixed.check(loss: kl, teachers: 3, topK: false))
+        XCTAssertNoThrow(try TemperatureMethod.fixed.check(loss: kl, teachers: 1, topK: true))
+        let refused: [(TemperatureMethod, DistillationLoss, Int, Bool, String)] = [
+            (learned, standardized, 1, false, "--adaptive-temperature ctkd"),
+            (learned, mse, 1, false, "--adaptive-temperature ctkd"),
+            (learned, kl, 2, false, "--adaptive-temperature ctkd"),
+            (.fixed, standardized, 2, false, "--logit-standardization"),
+            (.fixed, mse, 2, false, "--objective mse takes a single teacher"),
+            (.fixed, mse, 1, true, "--teacher-top-k"),
+            (.fixed, standardized, 1, true, "--teacher-top-k"),
+        ]
+        for (method, loss, teachers, topK, expected) in refused {
+            XCTAssertThrowsError(try method.check(loss: loss, teachers: teachers, topK: topK)) {
+                XCTAssertTrue("\($0)".contains(expected), "'\($0)' should mention '\(expected)'")
+            }
+        }
+    }
+
+    /// Each policy's loss at a step: fixed, scheduled (the schedule's T), learned (from T = 11,
+    /// moving after a step it observes, and kept through its checkpoint value).
+    func testPoliciesSupplyEachStepsLoss() throws {
+        let base = try DistillationLoss(temperature: 4, alpha: 0.7)
+        XCTAssertEqual(
+            try TemperatureMethod.fixed.makePolicy(loss: base).loss(at: 5, of: 10).temperature, 4)
+        let cosine = TemperatureSchedule(shape: .cosine, initial: 4, final: 1)
+        let scheduled = TemperatureMethod.scheduled(cosine).makePolicy(loss: base)
+        XCTAssertEqual(try scheduled.loss(at: 0, of: 11).temperature, 4)
+        XCTAssertEqual(try scheduled.loss(at: 10, of: 11).temperature, 1)
+        XCTAssertEqual(try scheduled.loss(at: 5, of: 11).alpha, 0.7)
+        let learned = TemperatureMethod.learned(learningRate: 1).makePolicy(loss: base)
+        assertClose(try learned.loss(at: 0, of: 10).temperature, 11, rtol: 1e-6)
+        let student: [Float] = [2, 0, -1, 0.5, 0.5, 0]
+        let teacher: [Float] = [0, 3, 0, 1, -2, 0]
+        try student.withUnsafeBufferPointer { s in
+            try teacher.withUnsafeBufferPointer { t in
+                try learned.observe(
+                    studentLogits: s, teacher: .logits(t), rows: 2, classes: 3, hadLabels: true,
+                    step: 5, of: 10)
+            }
+        }
+        let moved = try learned.loss(at: 6, of: 10).temperature
+        XCTAssertNotEqual(moved, 11)
+        XCTAssertEqual(learned.learnedTemperature, moved)
+        let resumed = TemperatureMethod.learned(learningRate: 1).makePolicy(loss: base)
+        resumed.checkpointValue = learned.checkpointValue
+        XCTAssertEqual(try resumed.loss(at: 6, of: 10).temperature, moved)
+    }
+}
