@@ -2,7 +2,7 @@ import DistillCore
 
 /// Rebuilds layers from the one-token descriptors that `Layer.descriptor` gives and checkpoints
 /// record, e.g. `linear:784:1200`, `conv2d:1:32:3x3:s1:p1`, `maxpool2d:2:s2`, `dropout:0.5`,
-/// `relu`, `flatten`.
+/// `relu`, `flatten`, `embedding:256:64`, `position:128:64`, `layernorm:64`, `gelu`, `gelu:tanh`.
 public enum LayerDescriptor {
     /// A layer for `token`, with fresh parameters (a checkpoint then loads their values).
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
@@ -18,6 +18,12 @@ public enum LayerDescriptor {
         case .dropout(let p): return Dropout(probability: p, generator: generator.split())
         case .relu: return ReLU()
         case .flatten: return Flatten()
+        case .embedding(let v, let c):
+            return Embedding(vocabulary: v, dimension: c, generator: &generator)
+        case .position(let t, let c):
+            return PositionEmbedding(context: t, dimension: c, generator: &generator)
+        case .layerNorm(let c): return LayerNorm(dimension: c)
+        case .gelu(let approximation): return GELU(approximation: approximation)
         }
     }
 
@@ -29,7 +35,9 @@ public enum LayerDescriptor {
         case .linear(let i, let o): return Double(i) * Double(o) + Double(o)
         case .conv2d(let cin, let cout, let kernel, _, _):
             return Double(cin) * Double(cout) * Double(kernel.0 * kernel.1) + Double(cout)
-        case .maxpool2d, .dropout, .relu, .flatten: return 0
+        case .embedding(let a, let c), .position(let a, let c): return Double(a) * Double(c)
+        case .layerNorm(let c): return 2 * Double(c)
+        case .maxpool2d, .dropout, .relu, .flatten, .gelu: return 0
         }
     }
 
@@ -40,6 +48,10 @@ public enum LayerDescriptor {
         case maxpool2d(Int, stride: Int)
         case dropout(Float)
         case relu, flatten
+        case embedding(Int, Int)
+        case position(Int, Int)
+        case layerNorm(Int)
+        case gelu(GELU.Approximation)
 
         init(_ token: String) throws {
             let parts = token.split(separator: ":").map(String.init)
@@ -79,6 +91,18 @@ public enum LayerDescriptor {
                     throw malformed
                 }
                 self = .dropout(p)
+            case "embedding", "position":
+                guard parts.count == 3 else { throw malformed }
+                let (a, c) = (try int(1), try int(2))
+                guard a >= 1, c >= 1 else { throw malformed }
+                self = parts[0] == "embedding" ? .embedding(a, c) : .position(a, c)
+            case "layernorm":
+                guard parts.count == 2 else { throw malformed }
+                let c = try int(1)
+                guard c >= 1 else { throw malformed }
+                self = .layerNorm(c)
+            case "gelu" where parts.count == 1: self = .gelu(.exact)
+            case "gelu" where parts.count == 2 && parts[1] == "tanh": self = .gelu(.tanh)
             case "relu" where parts.count == 1: self = .relu
             case "flatten" where parts.count == 1: self = .flatten
             default: throw ArchitectureError("unknown layer '\(token)'")

@@ -92,6 +92,19 @@ public final class Parameter {
         return (storedGradient, first ? 0 : 1)
     }
 
+    /// For layers that add to their gradient element by element instead of through a BLAS
+    /// `beta`: the buffer, already scaled by the `beta` of `accumulationTarget()` (zeroed for a
+    /// gradient that is logically zero), to add this pass's gradient to.
+    package func startAccumulating() -> Tensor {
+        let (target, beta) = accumulationTarget()
+        if beta == 0 {
+            target.fill(0)
+        } else if beta != 1 {
+            for i in 0..<target.count { target[i] *= beta }
+        }
+        return target
+    }
+
     /// The number of elements of one output unit's incoming weights (a row of the `[out, ...]`
     /// layout): the vector the max-norm constraint bounds.
     public var rowLength: Int { value.shape.count > 1 ? value.count / value.shape[0] : value.count }

@@ -1,0 +1,110 @@
+import DistillCore
+import DistillTestSupport
+import XCTest
+
+@testable import DistillNN
+
+/// The sequence layers: values worked by hand or known from PyTorch's definitions, and every
+/// backward pass against central differences (batch 1, sequence length 1, sizes that are not
+/// powers of two).
+final class SequenceLayerTests: XCTestCase {
+    func testLayerNormValuesAndGradients() throws {
+        // x = [1, 2, 3, 4]: mean 2.5, biased variance 1.25, PyTorch's epsilon inside the root.
+        let layer = LayerNorm(dimension: 4)
+        let y = layer.forward(Tensor(shape: [1, 4], values: [1, 2, 3, 4]), mode: .inference).values
+        let rstd = 1 / (1.25 + 1e-5).squareRoot()
+        assertClose(y, [-1.5 * rstd, -0.5 * rstd, 0.5 * rstd, 1.5 * rstd], rtol: 1e-6)
+        // A constant row normalises to zero: the output is the bias.
+        for i in 0..<4 { layer.bias.value[i] = Float(i) }
+        assertClose(
+            layer.forward(Tensor(shape: [1, 4], values: [3, 3, 3, 3]), mode: .inference).values,
+            [0, 1, 2, 3])
+        for shape in [[1, 1, 5], [2, 3, 7]] {
+            let norm = LayerNorm(dimension: shape.last!)
+            let scales = fixtureValues(shape.last!, seed: 9, scale: 1)
+            let shifts = fixtureValues(shape.last!, seed: 10)
+            for i in 0..<norm.dimension {
+                (norm.weight.value[i], norm.bias.value[i]) = (1 + scales[i], shifts[i])
+            }
+            try checkGradients(norm, inputShape: shape, seed: 21)
+        }
+    }
+
+    func testGELUValuesAndGradients() throws {
+        let x = Tensor(shape: [4], values: [-1, 0, 1, 2.5])
+        // x Phi(x): Phi(1) = 0.8413447, Phi(2.5) = 0.9937903.
+        assertClose(
+            GELU().forward(x, mode: .inference).values,
+            [-0.1586553, 0, 0.8413447, 2.5 * 0.9937903], rtol: 1e-6, atol: 1e-7)
+        // The tanh form at 1: (1 + tanh(sqrt(2/pi) * 1.044715)) / 2 = 0.8411920.
+        assertClose(
+            GELU(approximation: .tanh).forward(x, mode: .inference)[2], 0.8411920, rtol: 1e-6)
+        for approximation in [GELU.Approximation.exact, .tanh] {
+            try checkGradients(GELU(approximation: approximation), inputShape: [1, 1, 5], seed: 4)
+            try checkGradients(GELU(approximation: approximation), inputShape: [2, 3, 7], seed: 5)
+        }
+    }
+
+    func testEmbeddingLooksUpRowsAndScattersGradients() throws {
+        var generator = SeededGenerator(seed: 3)
+        let embedding = Embedding(vocabulary: 11, dimension: 3, generator: &generator)
+        let ids = Tensor(shape: [2, 3], values: [4, 0, 4, 10, 7, 4])  // id 4 three times
+        let y = embedding.forward(ids, mode: .training)
+        XCTAssertEqual(y.shape, [2, 3, 3])
+        for (i, id) in ids.values.enumerated() {
+            XCTAssertEqual(
+                Array(y.values[(i * 3)..<(i * 3 + 3)]),
+                Array(embedding.weight.value.values[(Int(id) * 3)..<(Int(id) * 3 + 3)]))
+        }
+        // L = sum(w * out): dweight[v] = sum of w over the positions holding v, other rows zero.
+        let w = Tensor(shape: [2, 3, 3], values: fixtureValues(18, seed: 8))
+        embedding.weight.zeroGradient()
+        XCTAssertEqual(embedding.backward(w).count, 0)  // ids get no gradient
+        let gradient = embedding.weight.gradient!.values
+        var expected = [Float](repeating: 0, count: 33)
+        for (i, id) in ids.values.enumerated() {
+            for j in 0..<3 { expected[Int(id) * 3 + j] += w[i * 3 + j] }
+        }
+        assertClose(gradient, expected, rtol: 1e-6, atol: 1e-7)
+        // Accumulated into an optimizer's running sum: buffer = 0.9 buffer + gradient.
+        let buffer = Tensor(shape: [11, 3], values: [Float](repeating: 1, count: 33))
+        embedding.weight.zeroGradient()
+        embedding.weight.accumulate(into: buffer, scaling: 0.9)
+        _ = embedding.backward(w)
+        assertClose(buffer.values, expected.map { 0.9 + $0 }, rtol: 1e-6)
+    }
+
+    func testPositionEmbeddingAddsPositionsAndTheirGradients() throws {
+        var generator = SeededGenerator(seed: 5)
+        let positions = PositionEmbedding(context: 6, dimension: 5, generator: &generator)
+        let x = Tensor(shape: [2, 4, 5], values: fixtureValues(40, seed: 6))
+        let y = positions.forward(x, mode: .training)
+        XCTAssertEqual(
+            y[1 * 20 + 3 * 5 + 2], x[1 * 20 + 3 * 5 + 2] + positions.weight.value[3 * 5 + 2])
+        XCTAssertThrowsError(try positions.outputShape(for: [1, 7, 5]))  // longer than the context
+        try checkGradients(positions, inputShape: [1, 1, 5], seed: 12)
+        try checkGradients(positions, inputShape: [3, 6, 5], seed: 13)
+    }
+
+    /// Each layer's descriptor builds the same layer again, and counts its parameters.
+    func testDescriptorsRebuildTheLayers() throws {
+        var generator = SeededGenerator(seed: 1)
+        let layers: [any Layer] = [
+            Embedding(vocabulary: 256, dimension: 24, generator: &generator),
+            PositionEmbedding(context: 33, dimension: 24, generator: &generator),
+            LayerNorm(dimension: 24),
+            GELU(), GELU(approximation: .tanh),
+        ]
+        for layer in layers {
+            let rebuilt = try LayerDescriptor.make(layer.descriptor, generator: &generator)
+            XCTAssertEqual(rebuilt.descriptor, layer.descriptor)
+            XCTAssertEqual(
+                rebuilt.parameters.map(\.value.shape), layer.parameters.map(\.value.shape))
+            XCTAssertEqual(
+                try LayerDescriptor.parameterCount(layer.descriptor),
+                Double(layer.parameters.reduce(0) { $0 + $1.value.count }))
+        }
+        XCTAssertThrowsError(try LayerDescriptor.make("gelu:erf", generator: &generator))
+        XCTAssertThrowsError(try LayerDescriptor.make("embedding:0:4", generator: &generator))
+    }
+}
