@@ -2,7 +2,8 @@ import DistillCore
 
 /// Rebuilds layers from the one-token descriptors that `Layer.descriptor` gives and checkpoints
 /// record, e.g. `linear:784:1200`, `conv2d:1:32:3x3:s1:p1`, `maxpool2d:2:s2`, `dropout:0.5`,
-/// `relu`, `flatten`, `embedding:256:64`, `position:128:64`, `layernorm:64`, `gelu`, `gelu:tanh`.
+/// `relu`, `flatten`, `embedding:256:64`, `position:128:64`, `layernorm:64`, `gelu`, `gelu:tanh`,
+/// `attention:64:4:causal`.
 public enum LayerDescriptor {
     /// A layer for `token`, with fresh parameters (a checkpoint then loads their values).
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
@@ -24,6 +25,8 @@ public enum LayerDescriptor {
             return PositionEmbedding(context: t, dimension: c, generator: &generator)
         case .layerNorm(let c): return LayerNorm(dimension: c)
         case .gelu(let approximation): return GELU(approximation: approximation)
+        case .attention(let c, let heads, let causal):
+            return SelfAttention(dimension: c, heads: heads, causal: causal, generator: &generator)
         }
     }
 
@@ -37,6 +40,7 @@ public enum LayerDescriptor {
             return Double(cin) * Double(cout) * Double(kernel.0 * kernel.1) + Double(cout)
         case .embedding(let a, let c), .position(let a, let c): return Double(a) * Double(c)
         case .layerNorm(let c): return 2 * Double(c)
+        case .attention(let c, _, _): return 4 * Double(c) * Double(c) + 4 * Double(c)
         case .maxpool2d, .dropout, .relu, .flatten, .gelu: return 0
         }
     }
@@ -52,6 +56,7 @@ public enum LayerDescriptor {
         case position(Int, Int)
         case layerNorm(Int)
         case gelu(GELU.Approximation)
+        case attention(Int, heads: Int, causal: Bool)
 
         init(_ token: String) throws {
             let parts = token.split(separator: ":").map(String.init)
@@ -101,6 +106,13 @@ public enum LayerDescriptor {
                 let c = try int(1)
                 guard c >= 1 else { throw malformed }
                 self = .layerNorm(c)
+            case "attention":
+                guard parts.count == 3 || (parts.count == 4 && parts[3] == "causal") else {
+                    throw malformed
+                }
+                let (c, heads) = (try int(1), try int(2))
+                guard c >= 1, heads >= 1, c % heads == 0 else { throw malformed }
+                self = .attention(c, heads: heads, causal: parts.count == 4)
             case "gelu" where parts.count == 1: self = .gelu(.exact)
             case "gelu" where parts.count == 2 && parts[1] == "tanh": self = .gelu(.tanh)
             case "relu" where parts.count == 1: self = .relu

@@ -86,6 +86,64 @@ final class SequenceLayerTests: XCTestCase {
         try checkGradients(positions, inputShape: [3, 6, 5], seed: 13)
     }
 
+    func testSelfAttentionGradients() throws {
+        var generator = SeededGenerator(seed: 7)
+        for (causal, shape, heads) in [
+            (true, [1, 1, 6], 2), (true, [2, 5, 6], 3), (false, [2, 5, 6], 2),
+            (true, [1, 7, 5], 1),
+        ] {
+            let attention = SelfAttention(
+                dimension: shape[2], heads: heads, causal: causal, generator: &generator)
+            // non-zero biases, so their gradients matter
+            for p in [attention.inBias, attention.outBias] {
+                for i in 0..<p.value.count {
+                    p.value[i] = fixtureValues(p.value.count, seed: 3, scale: 0.5)[i]
+                }
+            }
+            try checkGradients(attention, inputShape: shape, seed: 30)
+            // With padding: the second sequence's last two positions.
+            if shape[0] == 2 {
+                attention.keyPadding = (0..<(2 * shape[1])).map { $0 >= 2 * shape[1] - 2 }
+                try checkGradients(attention, inputShape: shape, seed: 31)
+                attention.keyPadding = nil
+            }
+        }
+    }
+
+    /// Masks are data: an output never depends, not even by rounding, on a key it may not see,
+    /// and such a key's input gets exactly zero gradient from the outputs that cannot see it.
+    func testMaskedKeysGetZeroProbabilityAndZeroGradient() throws {
+        var generator = SeededGenerator(seed: 8)
+        let (t, c) = (6, 4)
+        let attention = SelfAttention(dimension: c, heads: 2, causal: true, generator: &generator)
+        // positions 2 and 4 are padding
+        attention.keyPadding = [false, false, true, false, true, false]
+        let x = Tensor(shape: [1, t, c], values: fixtureValues(t * c, seed: 2))
+        let before = attention.forward(x, mode: .training).values
+        // Perturb position 4 (padding) and position 5 (after every query but the last).
+        let perturbed = Tensor(shape: [1, t, c], values: x.values)
+        for j in 0..<c {
+            perturbed[4 * c + j] += 3
+            perturbed[5 * c + j] -= 2
+        }
+        let after = attention.forward(perturbed, mode: .training).values
+        for i in [0, 1, 2, 3] {  // queries that see neither position 4 (padding) nor 5 (causal)
+            XCTAssertEqual(
+                Array(after[(i * c)..<(i * c + c)]), Array(before[(i * c)..<(i * c + c)]),
+                "query \(i)")
+        }
+        // The gradient of the outputs of queries 0, 1 and 3 (not padding) reaches no input beyond
+        // position 3, nor position 2 (padding: its key and value are masked, its query unused).
+        _ = attention.forward(x, mode: .training)
+        for p in attention.parameters { p.zeroGradient() }
+        let dy = Tensor(
+            shape: [1, t, c], values: (0..<(t * c)).map { [0, 1, 3].contains($0 / c) ? 1 : 0 })
+        let dx = attention.backward(dy).values
+        XCTAssertEqual(Array(dx[(2 * c)..<(3 * c)]), [Float](repeating: 0, count: c))
+        XCTAssertEqual(Array(dx[(4 * c)...]), [Float](repeating: 0, count: 2 * c))
+        XCTAssertTrue(dx[0..<(2 * c)].contains { $0 != 0 })
+    }
+
     /// Each layer's descriptor builds the same layer again, and counts its parameters.
     func testDescriptorsRebuildTheLayers() throws {
         var generator = SeededGenerator(seed: 1)
@@ -94,6 +152,8 @@ final class SequenceLayerTests: XCTestCase {
             PositionEmbedding(context: 33, dimension: 24, generator: &generator),
             LayerNorm(dimension: 24),
             GELU(), GELU(approximation: .tanh),
+            SelfAttention(dimension: 24, heads: 3, causal: true, generator: &generator),
+            SelfAttention(dimension: 6, heads: 2, causal: false, generator: &generator),
         ]
         for layer in layers {
             let rebuilt = try LayerDescriptor.make(layer.descriptor, generator: &generator)
@@ -106,5 +166,7 @@ final class SequenceLayerTests: XCTestCase {
         }
         XCTAssertThrowsError(try LayerDescriptor.make("gelu:erf", generator: &generator))
         XCTAssertThrowsError(try LayerDescriptor.make("embedding:0:4", generator: &generator))
+        // 4 does not divide 10
+        XCTAssertThrowsError(try LayerDescriptor.make("attention:10:4", generator: &generator))
     }
 }

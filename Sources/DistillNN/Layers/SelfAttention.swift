@@ -1,0 +1,249 @@
+import DistillCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Multi-head self-attention, as PyTorch's `nn.MultiheadAttention(dim, heads)` applied to one
+/// sequence as query, key and value, with a causal mask and a key-padding mask.
+///
+/// Shapes: B (batch), T (positions), C (`dimension`), NH (`heads`), HS = C / NH (head size).
+/// Parameters in PyTorch's names and layouts: `in_proj_weight [3C, C]`, `in_proj_bias [3C]`,
+/// `out_proj.weight [C, C]`, `out_proj.bias [C]`. Forward:
+///
+///     qkv = x Win^T + bin                          [B T, 3C]: q, k, v side by side
+///     S = q_h k_h^T / sqrt(HS)                     [T, T] per sequence and head
+///     A = softmax(S) over the keys a query may see  masked entries exactly 0
+///     y_h = A v_h                                  [T, HS], heads side by side in y [B T, C]
+///     out = y Wout^T + bout                        [B T, C]
+///
+/// A query sees key `j` unless `j > i` (with `causal`) or key `j` is padding (`keyPadding`, set
+/// before the forward pass: one flag per position of the batch, `[B T]`, true for padding). Masks
+/// are data: the softmax runs over the keys left, subtracting their maximum, and a masked key gets
+/// probability 0 and gradient 0. A query that sees no key at all (a sequence of padding only)
+/// attends to nothing: its `y` is 0. Backward, per sequence and head, with `dA = dy_h v_h^T`:
+///
+///     dS = A * (dA - rowsum(A * dA)),   dq_h = dS k_h / sqrt(HS),   dk_h = dS^T q_h / sqrt(HS),
+///     dv_h = A^T dy_h
+///
+/// then the two projections as dense layers. Every product goes through BLAS, one call per
+/// sequence and head on strided views of `qkv` (no copies). No dropout on the attention weights.
+public final class SelfAttention: Layer {
+    public let dimension: Int
+    public let heads: Int
+    public let causal: Bool
+    public let inWeight: Parameter  // [3C, C]
+    public let inBias: Parameter  // [3C]
+    public let outWeight: Parameter  // [C, C]
+    public let outBias: Parameter  // [C]
+    public var computesInputGradient = true
+    /// Which positions of the next forward pass's batch are padding, `[B T]`; nil for none.
+    public var keyPadding: [Bool]?
+
+    private var input = Tensor(zeros: [0])  // [B, T, C], the last training forward pass's
+    private var qkv = Tensor(zeros: [0])  // [B T, 3C]
+    private var attention = Tensor(zeros: [0])  // [B, NH, T, T]
+    private var headOutputs = Tensor(zeros: [0])  // [B T, C]: y, the heads side by side
+    private var output = Tensor(zeros: [0])  // [B T, C]
+    private var padding: [Bool] = []  // the last forward pass's key padding, [B T]
+    private var qkvGradient = Tensor(zeros: [0])  // [B T, 3C]
+    private var headsGradient = Tensor(zeros: [0])  // [B T, C]
+    private var scoresGradient = Tensor(zeros: [0])  // [T, T]
+    private var inputGradient = Tensor(zeros: [0])  // [B, T, C]
+
+    /// Projections drawn as PyTorch's `nn.MultiheadAttention` does (Xavier uniform), biases zero.
+    public init(dimension: Int, heads: Int, causal: Bool, generator: inout SeededGenerator) {
+        precondition(
+            dimension >= 1 && heads >= 1 && dimension % heads == 0,
+            "heads must divide the dimension")
+        self.dimension = dimension
+        self.heads = heads
+        self.causal = causal
+        let c = dimension
+        inWeight = Parameter(
+            name: "in_proj_weight",
+            value: Initialization.glorot.tensor(
+                shape: [3 * c, c], fanIn: c, fanOut: 3 * c, generator: &generator),
+            isWeight: true)
+        inBias = Parameter(name: "in_proj_bias", value: Tensor(zeros: [3 * c]), isWeight: false)
+        outWeight = Parameter(
+            name: "out_proj.weight",
+            value: Initialization.glorot.tensor(
+                shape: [c, c], fanIn: c, fanOut: c, generator: &generator),
+            isWeight: true)
+        outBias = Parameter(name: "out_proj.bias", value: Tensor(zeros: [c]), isWeight: false)
+    }
+
+    public var parameters: [Parameter] { [inWeight, inBias, outWeight, outBias] }
+    public var descriptor: String { "attention:\(dimension):\(heads)\(causal ? ":causal" : "")" }
+
+    public func outputShape(for inputShape: [Int]) throws -> [Int] {
+        guard inputShape.count == 3, inputShape[2] == dimension else {
+            throw ArchitectureError("\(descriptor) expects [B, T, \(dimension)], got \(inputShape)")
+        }
+        return inputShape
+    }
+
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        let (b, t, c) = (input.shape[0], input.shape[1], dimension)
+        let hs = c / heads
+        let rows = b * t
+        precondition(
+            input.shape.count == 3 && input.shape[2] == c, "\(descriptor): input \(input.shape)")
+        padding = keyPadding ?? [Bool](repeating: false, count: rows)
+        precondition(
+            padding.count == rows,
+            "\(descriptor): \(padding.count) padding flags for \(rows) positions")
+        if mode == .training { self.input = input }
+        qkv.resize(to: [rows, 3 * c])
+        attention.resize(to: [b, heads, t, t])
+        headOutputs.resize(to: [rows, c])
+        output.resize(to: [b, t, c])
+        dense(
+            input.pointer, weight: inWeight, bias: inBias, rows: rows, inputs: c, outputs: 3 * c,
+            into: qkv.pointer)
+        let scale = 1 / Float(hs).squareRoot()
+        for n in 0..<b {
+            for h in 0..<heads {
+                let q = qkv.pointer + n * t * 3 * c + h * hs
+                let k = q + c
+                let v = q + 2 * c
+                let a = attention.pointer + (n * heads + h) * t * t
+                gemm(
+                    .none, .transpose, m: t, n: t, k: hs, alpha: scale, a: q, lda: 3 * c, b: k,
+                    ldb: 3 * c, c: a, ldc: t)
+                softmaxRows(a, t: t, keyPadding: padding, offset: n * t)
+                gemm(
+                    .none, .none, m: t, n: hs, k: t, a: a, lda: t, b: v, ldb: 3 * c,
+                    c: headOutputs.pointer + n * t * c + h * hs, ldc: c)
+            }
+        }
+        dense(
+            headOutputs.pointer, weight: outWeight, bias: outBias, rows: rows, inputs: c,
+            outputs: c, into: output.pointer)
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let (b, t, c) = (input.shape[0], input.shape[1], dimension)
+        let hs = c / heads
+        let rows = b * t
+        let scale = 1 / Float(hs).squareRoot()
+        headsGradient.resize(to: [rows, c])
+        qkvGradient.resize(to: [rows, 3 * c])
+        scoresGradient.resize(to: [t, t])
+        denseBackward(
+            outputGradient.pointer, input: headOutputs.pointer, weight: outWeight, bias: outBias,
+            rows: rows, inputs: c,
+            outputs: c, inputGradient: headsGradient.pointer)
+        let ds = scoresGradient.pointer
+        for n in 0..<b {
+            for h in 0..<heads {
+                let q = qkv.pointer + n * t * 3 * c + h * hs
+                let k = q + c
+                let v = q + 2 * c
+                let dq = qkvGradient.pointer + n * t * 3 * c + h * hs
+                let dk = dq + c
+                let dv = dq + 2 * c
+                let a = attention.pointer + (n * heads + h) * t * t
+                let dy = headsGradient.pointer + n * t * c + h * hs
+                // dA = dy v^T, then dS = A * (dA - rowsum(A * dA)) in place.
+                gemm(
+                    .none, .transpose, m: t, n: t, k: hs, a: dy, lda: c, b: v, ldb: 3 * c, c: ds,
+                    ldc: t)
+                for i in 0..<t {
+                    let ai = a + i * t
+                    let di = ds + i * t
+                    var dot = 0.0
+                    for j in 0..<t { dot += Double(ai[j] * di[j]) }
+                    let d = Float(dot)
+                    for j in 0..<t { di[j] = ai[j] * (di[j] - d) }
+                }
+                gemm(
+                    .transpose, .none, m: t, n: hs, k: t, a: a, lda: t, b: dy, ldb: c, c: dv,
+                    ldc: 3 * c)
+                gemm(
+                    .none, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: k, ldb: 3 * c,
+                    c: dq, ldc: 3 * c)
+                gemm(
+                    .transpose, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q,
+                    ldb: 3 * c, c: dk, ldc: 3 * c)
+            }
+        }
+        inputGradient.resize(to: input.shape)
+        denseBackward(
+            qkvGradient.pointer, input: input.pointer, weight: inWeight, bias: inBias, rows: rows,
+            inputs: c,
+            outputs: 3 * c, inputGradient: computesInputGradient ? inputGradient.pointer : nil)
+        return inputGradient
+    }
+
+    /// `out [rows, outputs] = x W^T + b` for `W [outputs, inputs]`.
+    private func dense(
+        _ x: UnsafePointer<Float>, weight: Parameter, bias: Parameter, rows: Int, inputs: Int,
+        outputs: Int,
+        into out: UnsafeMutablePointer<Float>
+    ) {
+        for r in 0..<rows { (out + r * outputs).update(from: bias.value.pointer, count: outputs) }
+        gemm(
+            .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
+            b: weight.value.pointer,
+            ldb: inputs, beta: 1, c: out, ldc: outputs)
+    }
+
+    /// The dense layer's backward pass: `dW += dout^T x`, `db += column sums of dout`,
+    /// `dx = dout W` (when asked for).
+    private func denseBackward(
+        _ dout: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: Parameter,
+        bias: Parameter, rows: Int,
+        inputs: Int, outputs: Int, inputGradient dx: UnsafeMutablePointer<Float>?
+    ) {
+        let (dW, betaW) = weight.accumulationTarget()
+        gemm(
+            .transpose, .none, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: x,
+            ldb: inputs,
+            beta: betaW, c: dW.pointer, ldc: inputs)
+        let db = bias.startAccumulating()
+        for r in 0..<rows {
+            let row = dout + r * outputs
+            for j in 0..<outputs { db[j] += row[j] }
+        }
+        if let dx {
+            gemm(
+                .none, .none, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
+                b: weight.value.pointer,
+                ldb: inputs, c: dx, ldc: inputs)
+        }
+    }
+
+    /// Softmax of each row of the scores `a [T, T]` over the keys its query may see, in place;
+    /// the others get exactly 0 (a row with none is all 0). `offset` is the sequence's first
+    /// position in `keyPadding`.
+    private func softmaxRows(
+        _ a: UnsafeMutablePointer<Float>, t: Int, keyPadding: [Bool], offset: Int
+    ) {
+        for i in 0..<t {
+            let row = a + i * t
+            let last = causal ? i : t - 1
+            var maximum = -Float.infinity
+            for j in 0...last where !keyPadding[offset + j] { maximum = max(maximum, row[j]) }
+            guard maximum > -Float.infinity else {
+                row.update(repeating: 0, count: t)
+                continue
+            }
+            var sum: Float = 0
+            for j in 0..<t {
+                if j <= last && !keyPadding[offset + j] {
+                    row[j] = expf(row[j] - maximum)
+                    sum += row[j]
+                } else {
+                    row[j] = 0
+                }
+            }
+            let inverse = 1 / sum
+            for j in 0...last { row[j] *= inverse }
+        }
+    }
+}
