@@ -31,6 +31,10 @@ public protocol Layer: AnyObject {
     /// The trainable parameters, in checkpoint order.
     var parameters: [Parameter] { get }
 
+    /// The parameters with the names a checkpoint gives them inside this layer (the default: each
+    /// parameter's own name; a layer made of layers prefixes theirs, as PyTorch's submodules do).
+    var namedParameters: [(name: String, parameter: Parameter)] { get }
+
     /// False for the first layer of a network: nothing needs the gradient of the input data.
     var computesInputGradient: Bool { get set }
 
@@ -41,6 +45,10 @@ public protocol Layer: AnyObject {
 
 extension Layer {
     public var parameters: [Parameter] { [] }
+
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        parameters.map { ($0.name, $0) }
+    }
 
     public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor {
         forward(input, mode: mode)

@@ -3,7 +3,7 @@ import DistillCore
 /// Rebuilds layers from the one-token descriptors that `Layer.descriptor` gives and checkpoints
 /// record, e.g. `linear:784:1200`, `conv2d:1:32:3x3:s1:p1`, `maxpool2d:2:s2`, `dropout:0.5`,
 /// `relu`, `flatten`, `embedding:256:64`, `position:128:64`, `layernorm:64`, `gelu`, `gelu:tanh`,
-/// `attention:64:4:causal`.
+/// `attention:64:4:causal`, `block:64:4:256:causal`.
 public enum LayerDescriptor {
     /// A layer for `token`, with fresh parameters (a checkpoint then loads their values).
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
@@ -27,6 +27,9 @@ public enum LayerDescriptor {
         case .gelu(let approximation): return GELU(approximation: approximation)
         case .attention(let c, let heads, let causal):
             return SelfAttention(dimension: c, heads: heads, causal: causal, generator: &generator)
+        case .block(let c, let heads, let mlp, let causal):
+            return TransformerBlock(
+                dimension: c, heads: heads, mlp: mlp, causal: causal, generator: &generator)
         }
     }
 
@@ -41,6 +44,9 @@ public enum LayerDescriptor {
         case .embedding(let a, let c), .position(let a, let c): return Double(a) * Double(c)
         case .layerNorm(let c): return 2 * Double(c)
         case .attention(let c, _, _): return 4 * Double(c) * Double(c) + 4 * Double(c)
+        case .block(let c, _, let m, _):
+            let (d, h) = (Double(c), Double(m))
+            return 4 * d * d + 2 * d * h + 9 * d + h  // attention, two LayerNorms, the MLP
         case .maxpool2d, .dropout, .relu, .flatten, .gelu: return 0
         }
     }
@@ -57,6 +63,7 @@ public enum LayerDescriptor {
         case layerNorm(Int)
         case gelu(GELU.Approximation)
         case attention(Int, heads: Int, causal: Bool)
+        case block(Int, heads: Int, mlp: Int, causal: Bool)
 
         init(_ token: String) throws {
             let parts = token.split(separator: ":").map(String.init)
@@ -113,6 +120,13 @@ public enum LayerDescriptor {
                 let (c, heads) = (try int(1), try int(2))
                 guard c >= 1, heads >= 1, c % heads == 0 else { throw malformed }
                 self = .attention(c, heads: heads, causal: parts.count == 4)
+            case "block":
+                guard parts.count == 4 || (parts.count == 5 && parts[4] == "causal") else {
+                    throw malformed
+                }
+                let (c, heads, mlp) = (try int(1), try int(2), try int(3))
+                guard c >= 1, heads >= 1, c % heads == 0, mlp >= 1 else { throw malformed }
+                self = .block(c, heads: heads, mlp: mlp, causal: parts.count == 5)
             case "gelu" where parts.count == 1: self = .gelu(.exact)
             case "gelu" where parts.count == 2 && parts[1] == "tanh": self = .gelu(.tanh)
             case "relu" where parts.count == 1: self = .relu

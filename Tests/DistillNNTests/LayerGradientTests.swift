@@ -7,14 +7,23 @@ import XCTest
 /// Checks a layer's backward pass against central differences of `L = sum(w * forward(x))` for a
 /// fixed random `w`: `dL/dx` against `backward(w)`, and each parameter's gradient.
 ///
-/// The objective is summed in Double. Every layer here is piecewise linear in each input and
-/// parameter, so the central difference is exact away from kinks (ReLU at 0, max-pooling ties),
-/// which the fixtures avoid by construction; what remains is Float rounding of the forward pass,
-/// ~1e-7 * |L| / h. With h = 1e-2 that bounds the error near 1e-4, hence atol 5e-4 and rtol 1e-3.
+/// The objective is summed in Double. A piecewise linear layer (dense, ReLU, pooling) makes the
+/// central difference exact away from kinks (ReLU at 0, max-pooling ties), which the fixtures
+/// avoid by construction; what remains is Float rounding of the forward pass, ~1e-7 * |L| / h.
+/// With h = 1e-2 that bounds the error near 1e-4, hence atol 5e-4 and rtol 1e-3. For a `smooth`
+/// composition (a transformer block) the central difference also errs by O(h^2): Richardson's
+/// extrapolation, `(4 D(h / 2) - D(h)) / 3`, cancels that term.
 func checkGradients(
     _ layer: any Layer, inputShape: [Int], seed: UInt64, prepare: () -> Void = {},
+    smooth: Bool = false,
     file: StaticString = #filePath, line: UInt = #line
 ) throws {
+    func differences(_ x: [Float], _ f: ([Float]) -> Double) -> [Double] {
+        let coarse = centralDifferences(x, step: 1e-2, f)
+        guard smooth else { return coarse }
+        let fine = centralDifferences(x, step: 5e-3, f)
+        return zip(fine, coarse).map { (4 * $0 - $1) / 3 }
+    }
     let outputShape = try layer.outputShape(for: inputShape)
     let x = Tensor(
         shape: inputShape,
@@ -35,7 +44,7 @@ func checkGradients(
     let dx = layer.backward(w).values
     let parameterGradients = layer.parameters.map { $0.gradient!.values }
     let x0 = x.values
-    let numericX = centralDifferences(x0, step: 1e-2) { probe in
+    let numericX = differences(x0) { probe in
         for i in 0..<probe.count { x[i] = probe[i] }
         return objective()
     }
@@ -45,7 +54,7 @@ func checkGradients(
         line: line)
     for (p, analytic) in zip(layer.parameters, parameterGradients) {
         let p0 = p.value.values
-        let numeric = centralDifferences(p0, step: 1e-2) { probe in
+        let numeric = differences(p0) { probe in
             for i in 0..<probe.count { p.value[i] = probe[i] }
             return objective()
         }

@@ -144,6 +144,29 @@ final class SequenceLayerTests: XCTestCase {
         XCTAssertTrue(dx[0..<(2 * c)].contains { $0 != 0 })
     }
 
+    /// The block's residual paths and its parts together, against central differences; its
+    /// parameters carry their parts' names.
+    func testTransformerBlockGradients() throws {
+        var generator = SeededGenerator(seed: 9)
+        let block = TransformerBlock(
+            dimension: 6, heads: 2, mlp: 10, causal: true, generator: &generator)
+        for p in block.parameters where !p.isWeight {  // non-trivial LayerNorm scales and biases
+            let values = fixtureValues(p.value.count, seed: UInt64(p.value.count), scale: 0.3)
+            for i in 0..<p.value.count { p.value[i] += values[i] }
+        }
+        XCTAssertEqual(
+            block.namedParameters.map(\.name),
+            [
+                "ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias",
+                "attn.out_proj.weight",
+                "attn.out_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight",
+                "mlp.c_fc.bias",
+                "mlp.c_proj.weight", "mlp.c_proj.bias",
+            ])
+        try checkGradients(block, inputShape: [1, 1, 6], seed: 40, smooth: true)
+        try checkGradients(block, inputShape: [2, 3, 6], seed: 41, smooth: true)
+    }
+
     /// Each layer's descriptor builds the same layer again, and counts its parameters.
     func testDescriptorsRebuildTheLayers() throws {
         var generator = SeededGenerator(seed: 1)
@@ -154,6 +177,7 @@ final class SequenceLayerTests: XCTestCase {
             GELU(), GELU(approximation: .tanh),
             SelfAttention(dimension: 24, heads: 3, causal: true, generator: &generator),
             SelfAttention(dimension: 6, heads: 2, causal: false, generator: &generator),
+            TransformerBlock(dimension: 12, heads: 3, mlp: 20, causal: true, generator: &generator),
         ]
         for layer in layers {
             let rebuilt = try LayerDescriptor.make(layer.descriptor, generator: &generator)

@@ -2,7 +2,8 @@ import DistillCore
 
 /// A fully connected layer, `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
 ///
-/// Shapes: input `[N, in]`, output `[N, out]`.
+/// Shapes: input `[N, in]`, output `[N, out]`; any leading shape (`[B, T, in]` for a sequence)
+/// is taken as `N` rows.
 /// Backward: `dW += dy^T x` (`[out, in]`), `db += sum_n dy` (`[out]`), `dx = dy W` (`[N, in]`).
 /// All three products are BLAS GEMMs.
 public final class Linear: Layer {
@@ -36,16 +37,16 @@ public final class Linear: Layer {
     public var descriptor: String { "linear:\(inputSize):\(outputSize)" }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
-        guard inputShape.count == 2, inputShape[1] == inputSize else {
+        guard inputShape.count >= 2, inputShape.last == inputSize else {
             throw ArchitectureError(
                 "\(descriptor) expects input [N, \(inputSize)], got \(inputShape)")
         }
-        return [inputShape[0], outputSize]
+        return inputShape.dropLast() + [outputSize]
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
-        let n = input.shape[0]
-        output.resize(to: [n, outputSize])
+        let n = input.count / inputSize
+        output.resize(to: input.shape.dropLast() + [outputSize])
         gemm(
             .none, .transpose, m: n, n: outputSize, k: inputSize,
             a: input.pointer, lda: inputSize, b: weight.value.pointer, ldb: inputSize,
@@ -56,7 +57,7 @@ public final class Linear: Layer {
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        let n = input.shape[0]
+        let n = input.count / inputSize
         let (dW, betaW) = weight.accumulationTarget()
         gemm(
             .transpose, .none, m: outputSize, n: inputSize, k: n,
@@ -66,7 +67,7 @@ public final class Linear: Layer {
         addColumnSums(
             of: outputGradient.pointer, rows: n, columns: outputSize, to: db.pointer, beta: betaB)
         guard computesInputGradient else { return inputGradient }
-        inputGradient.resize(to: [n, inputSize])
+        inputGradient.resize(to: input.shape)
         gemm(
             .none, .none, m: n, n: inputSize, k: outputSize,
             a: outputGradient.pointer, lda: outputSize, b: weight.value.pointer, ldb: inputSize,

@@ -50,7 +50,9 @@ public final class Sequential: Layer {
     /// Every parameter with its checkpoint name, in layer order.
     public var namedParameters: [(name: String, parameter: Parameter)] {
         layers.enumerated().flatMap { index, layer in
-            layer.parameters.map { (name: "layers.\(index).\($0.name)", parameter: $0) }
+            layer.namedParameters.map {
+                (name: "layers.\(index).\($0.name)", parameter: $0.parameter)
+            }
         }
     }
 
