@@ -5,6 +5,7 @@ import DistillCore
 /// Grammar:
 ///
 ///     spec   := "mlp" [":" sizes] | "cnn:" sizes ["/fc:" sizes]
+///             | "transformer:" "layers=" L "," "dim=" D "," "heads=" H "," "context=" N ["," "mlp=" M]
 ///     sizes  := positive integer ("," positive integer)*
 ///
 /// - `mlp:1200,1200`: dense layers of 1,200 and 1,200 ReLU units, then the output layer.
@@ -14,20 +15,39 @@ import DistillCore
 ///   ReLU` (the same function as ReLU then pooling, at a quarter of the ReLU's cost), then `Flatten`, then dense ReLU layers of the `fc` sizes, then the output
 ///   layer. With dropout, `Dropout(dropout)` comes before every hidden dense layer (the reference
 ///   CNN teacher: dropout 0.3 on the flattened features).
+/// - `transformer:layers=4,dim=256,heads=8,context=128`: a causal language model over token ids
+///   (the classes are the vocabulary): `Embedding -> PositionEmbedding -> L x TransformerBlock
+///   (pre-LayerNorm, GELU MLP of width M, 4D by default) -> LayerNorm -> Linear` to the
+///   vocabulary's logits at every position. H must divide D; inputs are `[N]` ids with N at most
+///   the context. No dropout.
 public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case mlp, cnn }
+    public enum Kind: String, Sendable { case mlp, cnn, transformer }
+
+    /// A transformer's sizes.
+    public struct Transformer: Equatable, Sendable {
+        public let layers: Int, dimension: Int, heads: Int, context: Int, mlp: Int
+
+        public init(layers: Int, dimension: Int, heads: Int, context: Int, mlp: Int? = nil) {
+            (self.layers, self.dimension, self.heads, self.context) = (
+                layers, dimension, heads, context
+            )
+            self.mlp = mlp ?? 4 * dimension
+        }
+    }
 
     public let kind: Kind
     /// Channel counts of the convolution blocks (empty for an MLP).
     public let convolutionChannels: [Int]
     /// Sizes of the hidden dense layers.
     public let hiddenSizes: [Int]
+    /// A transformer's sizes (nil for the other kinds).
+    public let transformer: Transformer?
 
     /// Parses `text`.
     /// - Throws: `ArchitectureError` saying what is wrong and showing the grammar.
     public init(parsing text: String) throws {
         let grammar =
-            "expected mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256"
+            "expected mlp[:H1,H2,...], cnn:C1,C2,...[/fc:H1,...] or transformer:layers=L,dim=D,heads=H,context=N[,mlp=M], e.g. mlp:1200,1200, cnn:32,64/fc:256 or transformer:layers=2,dim=64,heads=4,context=128"
         func sizes(_ s: Substring, _ what: String) throws -> [Int] {
             let parts = s.split(separator: ",", omittingEmptySubsequences: false)
             return try parts.map { part in
@@ -61,6 +81,38 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                 hidden = try sizes(pieces[1].dropFirst(3), "layer size")
             }
             self.init(kind: .cnn, convolutionChannels: channels, hiddenSizes: hidden)
+        } else if text.hasPrefix("transformer:") {
+            var values: [String: Int] = [:]
+            for part in text.dropFirst("transformer:".count).split(
+                separator: ",", omittingEmptySubsequences: false)
+            {
+                let pair = part.split(separator: "=", omittingEmptySubsequences: false)
+                guard pair.count == 2,
+                    ["layers", "dim", "heads", "context", "mlp"].contains(String(pair[0])),
+                    values[String(pair[0])] == nil
+                else {
+                    throw ArchitectureError(
+                        "architecture '\(text)': '\(part)' is not one of layers=, dim=, heads=, context=, mlp= (each once); \(grammar)"
+                    )
+                }
+                values[String(pair[0])] = try sizes(pair[1], String(pair[0]))[0]
+            }
+            guard let layers = values["layers"], let dim = values["dim"],
+                let heads = values["heads"],
+                let context = values["context"]
+            else {
+                throw ArchitectureError(
+                    "architecture '\(text)': a transformer needs layers=, dim=, heads= and context=; \(grammar)"
+                )
+            }
+            guard dim % heads == 0 else {
+                throw ArchitectureError(
+                    "architecture '\(text)': heads=\(heads) does not divide dim=\(dim)")
+            }
+            self.init(
+                transformer: Transformer(
+                    layers: layers, dimension: dim, heads: heads, context: context,
+                    mlp: values["mlp"]))
         } else {
             throw ArchitectureError("unknown architecture '\(text)': \(grammar)")
         }
@@ -70,6 +122,12 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
         self.kind = kind
         self.convolutionChannels = convolutionChannels
         self.hiddenSizes = hiddenSizes
+        self.transformer = nil
+    }
+
+    public init(transformer: Transformer) {
+        (kind, convolutionChannels, hiddenSizes) = (.transformer, [], [])
+        self.transformer = transformer
     }
 
     public var description: String {
@@ -79,6 +137,11 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
         case .cnn:
             let conv = "cnn:" + convolutionChannels.map(String.init).joined(separator: ",")
             return hiddenSizes.isEmpty ? conv : conv + "/fc:" + hidden
+        case .transformer:
+            let t = transformer!
+            return
+                "transformer:layers=\(t.layers),dim=\(t.dimension),heads=\(t.heads),context=\(t.context)"
+                + (t.mlp == 4 * t.dimension ? "" : ",mlp=\(t.mlp)")
         }
     }
 
@@ -101,6 +164,17 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
         func dense(_ width: Double, _ size: Double) {
             parameters += width * size + size
             outputs += size * (dropout ? 3 : 2)  // linear, ReLU (and dropout) outputs
+        }
+        if let t = transformer {
+            let (d, m, v) = (Double(t.dimension), Double(t.mlp), Double(classes))
+            let positions = Double(min(inputShape.reduce(1, *), t.context))
+            let block = 4 * d * d + 2 * d * m + 9 * d + m
+            parameters =
+                v * d + Double(t.context) * d + Double(t.layers) * block + 2 * d + d * v + v
+            // Per position and block: LayerNorms, q k v, the heads' scores, outputs, the MLP.
+            let perBlock = 10 * d + 2 * m + Double(t.heads) * positions
+            outputs = positions * (2 * d + Double(t.layers) * perBlock + d + v)
+            return Footprint(parameters: parameters, activationsPerExample: 2 * outputs)
         }
         var width = Double(inputShape.reduce(1, *))
         if kind == .cnn && inputShape.count == 3 {
@@ -201,6 +275,29 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                 features = size
             }
             dense(features, classes, initialization: .glorot)
+        case .transformer:
+            let t = transformer!
+            guard inputShape.count == 1, inputShape[0] <= t.context else {
+                throw ArchitectureError(
+                    "a transformer of context \(t.context) takes token ids [N] with N <= \(t.context), got \(inputShape)"
+                )
+            }
+            guard dropout == 0, inputDropout == 0 else {
+                throw ArchitectureError("a transformer takes no dropout yet")
+            }
+            layers.append(
+                Embedding(vocabulary: classes, dimension: t.dimension, generator: &generator))
+            layers.append(
+                PositionEmbedding(context: t.context, dimension: t.dimension, generator: &generator)
+            )
+            for _ in 0..<t.layers {
+                layers.append(
+                    TransformerBlock(
+                        dimension: t.dimension, heads: t.heads, mlp: t.mlp, causal: true,
+                        generator: &generator))
+            }
+            layers.append(LayerNorm(dimension: t.dimension))
+            dense(t.dimension, classes, initialization: .glorot)
         }
         return Sequential(layers)
     }

@@ -36,7 +36,7 @@ public final class Model {
         let firstShaped = network.layers.first { !($0 is Dropout) }
         networkInputShape = firstShaped is Linear ? [inputShape.reduce(1, *)] : inputShape
         let out = try network.outputShape(for: [1] + networkInputShape)
-        guard out == [1, classes] else {
+        guard out.count >= 2, out.first == 1, out.last == classes else {
             throw ArchitectureError(
                 "the network maps \(inputShape) to \(Array(out.dropFirst())), expected [\(classes)] classes"
             )
@@ -58,13 +58,19 @@ public final class Model {
             normalization: normalization, architecture: spec.description)
     }
 
+    /// Rows of logits per example: 1 for a classifier, one per position for a sequence model
+    /// (whose `forward` gives `[N * positions, classes]`, example by example, position by position).
+    public var positions: Int {
+        inputShape.count == 1 && network.layers.first is Embedding ? inputShape[0] : 1
+    }
+
     /// Trainable parameters in checkpoint order.
     public var parameters: [Parameter] { network.parameters }
 
     /// The number of trainable scalars.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
-    /// Logits `[N, classes]` for a batch `[N] + inputShape` (any shape with that many elements per
+    /// Logits `[N * positions, classes]` for a batch `[N] + inputShape` (any shape with that many elements per
     /// example). The result belongs to the model and is overwritten by the next call.
     public func forward(_ batch: Tensor, mode: Mode) -> Tensor {
         let n = batch.shape.first ?? 0
@@ -73,7 +79,9 @@ public final class Model {
         {
             inputView = batch.reshaped([n] + networkInputShape)
         }
-        return network.forward(inputView, mode: mode)
+        let logits = network.forward(inputView, mode: mode)
+        return logits.shape.count == 2
+            ? logits : logits.reshaped([logits.count / classes, classes])
     }
 
     /// Back-propagates `dL/d logits` from the last training-mode `forward`, accumulating parameter
