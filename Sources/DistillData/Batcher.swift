@@ -5,7 +5,8 @@ import DistillCore
 /// overwritten by its next batch.
 public struct Batch {
     public let inputs: Tensor
-    /// `[n]` labels (`Examples.noLabel` for unlabelled examples), or nil when the set has none.
+    /// One label per row of the model's logits (`Examples.noLabel` for unlabelled examples): `[n]`
+    /// for examples, `[n T]` for text windows of T positions; nil when the set has none.
     public let labels: [Int32]?
     /// `[n, C]` teacher outputs, or nil.
     public let teacher: Tensor?
@@ -14,13 +15,24 @@ public struct Batch {
     public var count: Int { indices.count }
 }
 
+/// What a trainer draws its batches from: epochs of batches, regenerated exactly from the seed,
+/// the epoch and the batch index (so that a resumed run sees the same batches).
+public protocol BatchSource: AnyObject {
+    /// The number of batches in an epoch.
+    var batchesPerEpoch: Int { get }
+    /// Starts epoch `epoch` (0-based).
+    func start(epoch: Int)
+    /// The next batch of the epoch, or nil when it is over. Its tensors belong to the source.
+    func next() -> Batch?
+}
+
 /// Feeds a set of examples to training: a seeded permutation per epoch, batches of normalised
 /// floats (the last partial batch is kept), optional random translation of images, and per-example
 /// teacher outputs shuffled in step with the examples.
 ///
 /// Everything random is derived from `(seed, epoch, batch)`, so an epoch's batches depend only on
 /// the seed and can be regenerated after a restart.
-public final class Batcher {
+public final class Batcher: BatchSource {
     public let examples: Examples
     public let batchSize: Int
     public let shuffle: Bool

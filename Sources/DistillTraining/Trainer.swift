@@ -46,6 +46,14 @@ public func installInterruptHandler() {
     }
 }
 
+/// What a trainer learns from and validates on.
+public enum TrainingData {
+    /// Examples with labels (some or all), batched by `Batcher`.
+    case examples(training: Examples, validation: Examples?)
+    /// Text for a language model over bytes, in windows of the model's context (`TextWindows`).
+    case text(training: TextSplit, validation: TextSplit?)
+}
+
 /// Trains a model on labels, or distils it from a teacher, validating as it goes.
 ///
 /// Without a teacher the loss is cross-entropy over labelled examples. With one, it is the
@@ -59,8 +67,8 @@ public func installInterruptHandler() {
 public final class Trainer {
     public let model: Model
     public let options: TrainingOptions
-    public let training: Examples
-    public let validation: Examples?
+    /// What the model learns from and is validated on.
+    public let data: TrainingData
     /// Where the soft targets come from; nil for a run on labels alone.
     public let teacher: (any TeacherSource)?
     /// The loss's temperature over the run; nil without a teacher.
@@ -121,8 +129,55 @@ public final class Trainer {
         }
         self.model = model
         self.options = options
-        self.training = training
-        self.validation = validation
+        self.data = .examples(training: training, validation: validation)
+        self.teacher = teacher?.makeSource()
+        self.temperature = teacher == nil ? nil : loss.map { temperature.makePolicy(loss: $0) }
+    }
+
+    /// A language model trained on windows of `training` (its context long, at seeded random
+    /// offsets) to predict each next byte, validated by next-byte accuracy on `validation`.
+    /// With a teacher (models run on every batch: `TeacherSignal.models`), the loss is the
+    /// distillation loss at every position.
+    /// - Throws: `TrainingError` when the model is not a sequence model over bytes, the text is
+    ///   shorter than a window, or the options cannot run.
+    public init(
+        model: Model, options: TrainingOptions, text training: TextSplit, validation: TextSplit?,
+        teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil,
+        temperature: TemperatureMethod = .fixed
+    ) throws {
+        try options.validate()
+        guard model.positions > 1 || model.network.layers.first is Embedding,
+            model.classes == TextDataset.classes
+        else {
+            throw TrainingError.incompatible(
+                "text trains a sequence model over bytes (\(TextDataset.classes) classes, e.g. --arch transformer:...); this model takes \(model.inputShape) with \(model.classes) classes"
+            )
+        }
+        guard training.count > model.inputShape[0] else {
+            throw TrainingError.invalidOption(
+                "\(training.bytes.path): the training text has \(training.count) bytes; the model's context \(model.inputShape[0]) needs at least \(model.inputShape[0] + 1)"
+            )
+        }
+        guard options.jitter == 0 else {
+            throw TrainingError.invalidOption("--jitter needs image inputs")
+        }
+        switch (teacher, loss) {
+        case (nil, _): break
+        case (.some, nil): throw TrainingError.invalidOption("a teacher needs a distillation loss")
+        case (.some(.rows), _):
+            throw TrainingError.invalidOption(
+                "a text student learns from teacher models run on its windows (--teacher MODEL)")
+        case (.some(.models(let models)), .some(let loss)):
+            try temperature.check(loss: loss, teachers: models.count, topK: false)
+            for t in models where t.classes != model.classes || t.inputShape != model.inputShape {
+                throw TrainingError.incompatible(
+                    "a teacher takes \(t.inputShape) with \(t.classes) classes; the student takes \(model.inputShape) with \(model.classes)"
+                )
+            }
+        }
+        self.model = model
+        self.options = options
+        self.data = .text(training: training, validation: validation)
         self.teacher = teacher?.makeSource()
         self.temperature = teacher == nil ? nil : loss.map { temperature.makePolicy(loss: $0) }
     }
@@ -138,9 +193,17 @@ public final class Trainer {
         progress: ProgressReporter? = nil, checkpoint: Checkpointing? = nil,
         resume: TrainingState? = nil
     ) throws -> TrainingSummary {
-        let batcher = try Batcher(
-            examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
-            jitter: options.jitter, teacherRows: teacher?.rows)
+        let batcher: any BatchSource
+        switch data {
+        case .examples(let training, _):
+            batcher = try Batcher(
+                examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
+                jitter: options.jitter, teacherRows: teacher?.rows)
+        case .text(let training, _):
+            batcher = try TextWindows(
+                split: training, context: model.inputShape[0], batchSize: options.batchSize,
+                seed: options.seed)
+        }
         let totalSteps = options.steps ?? options.epochs * batcher.batchesPerEpoch
         let rounds = options.steps.map { max(1, min(options.validations, $0)) } ?? options.epochs
         let schedule = options.makeSchedule(
@@ -264,18 +327,32 @@ public final class Trainer {
 
     /// The validation accuracy after a round, or nil without a labelled validation set.
     /// - Throws: `TrainingError.diverged` when the validation logits are not finite.
+    /// The validation accuracy (next-byte accuracy for text) after a round, or nil without a
+    /// labelled validation set.
+    /// - Throws: `TrainingError.diverged` when the validation logits are not finite.
     private func validate(_ state: TrainingState) throws -> Double? {
-        guard let validation, validation.count > 0, let labels = validation.labels else {
-            return nil
-        }
-        let logits = try inferLogits(model: model, examples: validation)
-        guard logits.allSatisfy(\.isFinite) else {  // the round's last update overflowed
+        func diverged() -> TrainingError {  // the round's last update overflowed
             state.restoreBest(into: model.parameters)
-            throw TrainingError.diverged(
+            return .diverged(
                 epoch: state.epoch + 1, batch: state.batchInEpoch,
                 detail: "the validation logits are not finite after this batch's update")
         }
-        return EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
+        switch data {
+        case .examples(_, let validation):
+            guard let validation, validation.count > 0, let labels = validation.labels else {
+                return nil
+            }
+            let logits = try inferLogits(model: model, examples: validation)
+            guard logits.allSatisfy(\.isFinite) else { throw diverged() }
+            return EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
+        case .text(_, let validation):
+            guard let validation, validation.predictions > 0 else { return nil }
+            do {
+                return try TextEvaluation(model: model, split: validation).accuracy
+            } catch is LossError {
+                throw diverged()
+            }
+        }
     }
 }
 

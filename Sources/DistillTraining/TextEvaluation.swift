@@ -1,0 +1,70 @@
+import DistillCore
+import DistillData
+import DistillLosses
+import DistillNN
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A language model's next-byte figures over a whole text split, in its evaluation windows (see
+/// `TextSplit.evaluationWindows`): every byte after the first predicted once.
+public struct TextEvaluation: Sendable, Equatable {
+    /// Predictions scored.
+    public let count: Int
+    /// Mean cross-entropy, nats per byte.
+    public let crossEntropy: Double
+    /// Next-byte top-1 accuracy.
+    public let accuracy: Double
+
+    public var bitsPerByte: Double { crossEntropy / log(2) }
+    public var perplexity: Double { exp(crossEntropy) }
+
+    /// Runs `model` (inference mode) over `split` in windows of its context, `batchSize` windows
+    /// at a time. The last window, shorter than the context, is padded after its end: a causal
+    /// model's predictions do not see the padding.
+    /// - Throws: `LossError` when the logits are not finite.
+    public init(model: Model, split: TextSplit, batchSize: Int = 32) throws {
+        let context = model.inputShape[0]
+        let classes = model.classes
+        let windows = split.evaluationWindows(context: context)
+        var total = 0.0
+        var correct = 0
+        var count = 0
+        var start = 0
+        while start < windows.count {
+            let group = windows[start..<min(start + batchSize, windows.count)]
+            let inputs = Tensor(zeros: [group.count, context])
+            // -1: padding, ignored
+            var labels = [Int32](repeating: -1, count: group.count * context)
+            for (row, window) in group.enumerated() {
+                for (i, p) in window.enumerated() {
+                    inputs[row * context + i] = Float(split[p])
+                    labels[row * context + i] = Int32(split[p + 1])
+                }
+            }
+            let logits = model.forward(inputs, mode: .inference)
+            let scored = group.reduce(0) { $0 + $1.count }
+            let mean = try labels.withUnsafeBufferPointer { y in
+                try DistillLosses.crossEntropy(
+                    logits: UnsafeBufferPointer(logits.buffer), labels: y,
+                    rows: group.count * context,
+                    classes: classes, ignoreLabel: -1)
+            }
+            total += Double(mean) * Double(scored)
+            for (r, label) in labels.enumerated() where label >= 0 {
+                let row = logits.pointer + r * classes
+                var best = 0
+                for c in 1..<classes where row[c] > row[best] { best = c }
+                if best == Int(label) { correct += 1 }
+            }
+            count += scored
+            start += group.count
+        }
+        self.count = count
+        crossEntropy = count > 0 ? total / Double(count) : 0
+        accuracy = count > 0 ? Double(correct) / Double(count) : 0
+    }
+}

@@ -1,0 +1,102 @@
+import DistillCore
+import DistillData
+import DistillLosses
+import DistillNN
+import DistillTestSupport
+import XCTest
+
+@testable import DistillTraining
+
+/// Language modelling over bytes: the data directory, training windows, evaluation windows and
+/// a transformer trained and distilled on text.
+final class TextTrainingTests: XCTestCase {
+    /// A directory with `train.txt` and `test.txt` of `text` repeated.
+    func textDirectory(_ text: String, trainCopies: Int = 60, testCopies: Int = 6) throws -> String
+    {
+        let dir = try makeTemporaryDirectory("distill-text")
+        try AtomicFile.write(
+            Array(String(repeating: text, count: trainCopies).utf8), to: dir + "/train.txt")
+        try AtomicFile.write(
+            Array(String(repeating: text, count: testCopies).utf8), to: dir + "/test.txt")
+        return dir
+    }
+
+    func testSplitsWindowsAndEvaluationCoverage() throws {
+        let dir = try textDirectory("abcdefghij", trainCopies: 100, testCopies: 1)  // 1,000 bytes
+        let data = try TextDataset.load(dir, split: .count(100))
+        XCTAssertEqual(data.training.count, 900)
+        XCTAssertEqual(data.validation.count, 100)
+        XCTAssertEqual(data.validation[0], data.training[0])  // 900 is a multiple of 10
+        // Evaluation: every byte after the first predicted once, in windows of the context.
+        let windows = data.test.evaluationWindows(context: 4)
+        XCTAssertEqual(windows, [0..<4, 4..<8, 8..<9])
+        // Training windows: seeded, regenerated exactly, labels the next bytes.
+        let a = try TextWindows(split: data.training, context: 5, batchSize: 7, seed: 3)
+        let b = try TextWindows(split: data.training, context: 5, batchSize: 7, seed: 3)
+        XCTAssertEqual(a.batchesPerEpoch, (899 / 5 + 6) / 7)
+        a.start(epoch: 2)
+        b.start(epoch: 2)
+        let (x, y) = (a.next()!, b.next()!)
+        XCTAssertEqual(x.inputs.values, y.inputs.values)
+        XCTAssertEqual(x.inputs.shape, [7, 5])
+        for (row, offset) in x.indices.enumerated() {
+            for i in 0..<5 {
+                XCTAssertEqual(x.inputs[row * 5 + i], Float(data.training[offset + i]))
+                XCTAssertEqual(x.labels![row * 5 + i], Int32(data.training[offset + i + 1]))
+            }
+        }
+        // 10 bytes only
+        XCTAssertThrowsError(try TextWindows(split: data.test, context: 10, batchSize: 1, seed: 0))
+        // Missing and empty files are named.
+        try AtomicFile.write([], to: dir + "/test.txt")
+        XCTAssertThrowsError(try TextDataset.load(dir)) {
+            XCTAssertTrue("\($0)".contains("test.txt: is empty"), "\($0)")
+        }
+        XCTAssertThrowsError(try TextDataset.load(dir + "/none")) {
+            XCTAssertTrue("\($0)".contains("train.txt"), "\($0)")
+        }
+    }
+
+    /// A small transformer learns a repeated sentence; a second one distils from it online.
+    func testTransformerLearnsAndDistilsText() throws {
+        let dir = try textDirectory("the cat sat on the mat. ")
+        let data = try TextDataset.load(dir)
+        func model(seed: UInt64) throws -> Model {
+            var generator = SeededGenerator(seed: seed)
+            return try Model(
+                spec: ArchitectureSpec(parsing: "transformer:layers=1,dim=24,heads=2,context=16"),
+                inputShape: [16],
+                classes: 256, generator: &generator)
+        }
+        var options = TrainingOptions()
+        options.steps = 200
+        options.validations = 3
+        options.batchSize = 8
+        options.optimizer = .adamw
+        options.learningRate = 3e-3
+        options.weightDecay = 0
+        let teacher = try model(seed: 1)
+        let summary = try Trainer(
+            model: teacher, options: options, text: data.training, validation: data.validation
+        ).run()
+        let evaluation = try TextEvaluation(model: teacher, split: data.test)
+        XCTAssertEqual(evaluation.count, data.test.count - 1)
+        XCTAssertGreaterThan(try XCTUnwrap(summary.bestValidationAccuracy), 0.8)
+        XCTAssertGreaterThan(evaluation.accuracy, 0.8)
+        XCTAssertLessThan(evaluation.bitsPerByte, 1.5)
+        // Distilled online (the teacher runs on the student's windows), soft targets only.
+        let student = try model(seed: 2)
+        _ = try Trainer(
+            model: student, options: options, text: data.training, validation: data.validation,
+            teacher: .models([teacher]), loss: DistillationLoss(temperature: 2, alpha: 1)
+        ).run()
+        XCTAssertGreaterThan(try TextEvaluation(model: student, split: data.test).accuracy, 0.8)
+        // A classifier is refused.
+        var generator = SeededGenerator(seed: 3)
+        let mlp = try Model(
+            spec: ArchitectureSpec(parsing: "mlp:4"), inputShape: [16], classes: 256,
+            generator: &generator)
+        XCTAssertThrowsError(
+            try Trainer(model: mlp, options: options, text: data.training, validation: nil))
+    }
+}
