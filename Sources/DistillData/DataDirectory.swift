@@ -32,13 +32,14 @@ public enum DataDirectory {
 
     /// The directory to use: `explicit` (from `--data`) if given, else `$DISTILL_DATA`, else the
     /// system Fashion-MNIST directory.
-    /// - Throws: `DataError` saying where it looked and how to get Fashion-MNIST.
+    /// - Throws: `DataError` saying where it looked and how to get Fashion-MNIST (or, with text,
+    ///   what a text directory holds).
     public static func resolve(_ explicit: String?, environment: [String: String]) throws -> String
     {
         if let explicit {
             guard holdsDataset(explicit) else {
                 throw DataError(
-                    "\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends, or train_x.npy, train_y.npy, test_x.npy, test_y.npy)"
+                    "\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends; train_x.npy, train_y.npy, test_x.npy, test_y.npy; or text: train.txt, test.txt)"
                 )
             }
             return explicit
@@ -64,6 +65,18 @@ public enum DataDirectory {
         resolving explicit: String?, environment: [String: String], classes: Int? = nil
     ) throws -> Dataset {
         try load(resolve(explicit, environment: environment), classes: classes)
+    }
+
+    /// Like `resolve`, but also accepts a directory of text (`train.txt`, for language models).
+    public static func resolveAny(_ explicit: String?, environment: [String: String]) throws
+        -> String
+    {
+        for candidate in [explicit, environment["DISTILL_DATA"]].compactMap({ $0 })
+        where !candidate.isEmpty {
+            if TextDataset.holdsText(candidate) { return candidate }
+            break
+        }
+        return try resolve(explicit, environment: environment)
     }
 
     /// Whether `directory` holds the MNIST or the NPY layout.

@@ -6,13 +6,13 @@ import Foundation
 struct DataOptions: ParsableArguments {
     @Option(
         help:
-            "Data directory (MNIST or NPY layout). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist."
+            "Data directory (MNIST or NPY layout, or text: train.txt, test.txt [, valid.txt]). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist."
     )
     var data: String?
 
     @Option(
         help: ArgumentHelp(
-            "Validation examples held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.",
+            "Validation examples (bytes, for text without valid.txt) held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.",
             valueName: "n"))
     var validationSplit: String?
 
@@ -36,6 +36,21 @@ struct DataOptions: ParsableArguments {
 
     var split: ValidationSplit { validationSplit.flatMap(ValidationSplit.init) ?? .automatic }
 
+    /// The data directory `--data`, `$DISTILL_DATA` or the system's Fashion-MNIST names.
+    func directory() throws -> String {
+        try DataDirectory.resolveAny(data, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// The text data set of a directory holding `train.txt`, or nil for examples.
+    func loadText() throws -> TextDataset? {
+        let dir = try directory()
+        guard TextDataset.holdsText(dir) else { return nil }
+        if classes != nil {
+            throw ValidationError("--classes: text has \(TextDataset.classes) classes, the bytes")
+        }
+        return try TextDataset.load(dir, split: split)
+    }
+
     /// Loads the data set and carves the validation split.
     /// - Parameter teacherClasses: the class count of the teacher, which `--classes` must equal
     ///   when given; every label is checked against it.
@@ -57,7 +72,7 @@ struct DataOptions: ParsableArguments {
 struct ArchitectureOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Architecture: mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...], e.g. mlp:1200,1200 or cnn:32,64/fc:256.",
+            "Architecture: mlp[:H1,H2,...], cnn:C1,C2,...[/fc:H1,...] or transformer:layers=L,dim=D,heads=H,context=N[,mlp=M] (text), e.g. mlp:1200,1200, cnn:32,64/fc:256, transformer:layers=2,dim=64,heads=4,context=128.",
             valueName: "spec"))
     var arch: String
 
@@ -76,6 +91,29 @@ struct ArchitectureOptions: ParsableArguments {
         guard inputDropout >= 0, inputDropout < 1 else {
             throw ValidationError("--input-dropout must be in [0, 1), got \(inputDropout)")
         }
+    }
+
+    /// A sequence model over bytes for `text` (a transformer; its context is the window), after
+    /// checking that its training fits in memory.
+    func build(forText text: TextDataset, training: TrainingOptions) throws -> Model {
+        let spec = try ArchitectureSpec(parsing: arch)
+        guard let shape = spec.transformer else {
+            throw ValidationError(
+                "--arch \(arch): text needs a sequence model, transformer:layers=L,dim=D,heads=H,context=N"
+            )
+        }
+        let memory = TrainingMemory(
+            spec: spec, inputShape: [shape.context], classes: TextDataset.classes,
+            options: training,
+            examples: max(1, text.training.predictions / shape.context))
+        do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }
+        guard dropout == 0, inputDropout == 0 else {
+            throw ValidationError("--dropout: a transformer takes no dropout yet")
+        }
+        var generator = SeededGenerator(seed: training.seed)
+        return try Model(
+            spec: spec, inputShape: [shape.context], classes: TextDataset.classes,
+            generator: &generator)
     }
 
     /// Refuses an architecture whose training on `examples` with `training` would not fit in the

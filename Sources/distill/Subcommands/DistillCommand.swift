@@ -145,6 +145,9 @@ struct DistillCommand: ParsableCommand {
                 "\(path) has \(t.classes) classes; \(teacher[0]) has \(teachers[0].classes) (an ensemble's members share their classes)"
             )
         }
+        if let text = try dataOptions.loadText() {
+            return try distillText(text, teachers: teachers)
+        }
         var (dataset, trainingSet, validation) = try dataOptions.load(
             teacherClasses: teachers.first?.classes)
         let fullCount = dataset.training.count
@@ -194,13 +197,47 @@ struct DistillCommand: ParsableCommand {
             (trainingSet, signal) = try signal.omitting(
                 class: k, from: trainingSet, trueLabels: dataset.training.labels)
         }
-        let summary = try runTrainer(
+        let trainer = try Trainer(
             model: model, options: training.options, training: trainingSet, validation: validation,
-            teacher: signal, loss: try loss, temperature: temperatureMethod,
-            label: "distill", flags: training, out: out,
+            teacher: signal, loss: try loss, temperature: temperatureMethod)
+        let summary = try runTrainer(
+            trainer, label: "distill", flags: training, out: out,
             settings: settingsText(["distill", architecture.arch, dataset.directory]))
+        try save(
+            model, summary: summary, data: dataset.directory, examples: trainingSet.count,
+            labelled: trainingSet.labelledCount)
+    }
+
+    /// A language model distilled on text from teacher models run on its windows, every position.
+    private func distillText(_ text: TextDataset, teachers: [Model]) throws {
+        guard !teachers.isEmpty else {
+            throw ValidationError(
+                "on text, give the teacher as --teacher MODEL (cached --teacher-logits and --teacher-top-k take examples)"
+            )
+        }
+        if training.labelled != nil || unlabelled || omitClass != nil {
+            throw ValidationError(
+                "--labelled, --unlabelled and --omit-class take examples, not text")
+        }
+        let model = try architecture.build(forText: text, training: training.options)
+        let trainer = try Trainer(
+            model: model, options: training.options, text: text.training,
+            validation: text.validation,
+            teacher: .models(teachers), loss: try loss, temperature: temperatureMethod)
+        let summary = try runTrainer(
+            trainer, label: "distill", flags: training, out: out,
+            settings: settingsText(["distill", architecture.arch, text.directory]))
+        try save(
+            model, summary: summary, data: text.directory, examples: text.training.count,
+            labelled: nil)
+    }
+
+    /// Records the run in the model's metadata and writes it.
+    private func save(
+        _ model: Model, summary: TrainingSummary, data: String, examples: Int, labelled: Int?
+    ) throws {
         var meta = trainingMetadata(
-            dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
+            data: data, flags: training, summary: summary, examples: examples)
         meta["temperature"] = "\(temperature)"
         meta["alpha"] = "\(alpha)"
         meta["objective"] = objective.rawValue
@@ -214,7 +251,7 @@ struct DistillCommand: ParsableCommand {
         }
         meta["teachers"] =
             teacherLogits ?? teacherTopK.map { "top-k \($0)" } ?? teacher.joined(separator: ",")
-        meta["labelled_examples"] = "\(trainingSet.labelledCount)"
+        if let labelled { meta["labelled_examples"] = "\(labelled)" }
         if let k = omitClass { meta["omitted_class"] = "\(k)" }
         model.metadata = meta
         try model.save(to: out)

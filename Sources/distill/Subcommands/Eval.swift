@@ -15,7 +15,8 @@ struct Eval: ParsableCommand {
     var data: String?
     @Option(help: "test, train or validation (the validation split of the training file).")
     var split: Split = .test
-    @Option(help: "The validation split, for --split validation (count or fraction).")
+    @Option(
+        help: "The validation split, for --split validation (count or fraction; bytes for text).")
     var validationSplit: String?
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -23,6 +24,30 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let m = try Model.load(from: model)
+        let directory = try DataDirectory.resolveAny(
+            data, environment: ProcessInfo.processInfo.environment)
+        if TextDataset.holdsText(directory) {
+            let split = validationSplit.flatMap(ValidationSplit.init) ?? .automatic
+            let text = try TextDataset.load(directory, split: split)
+            guard m.positions > 1 || m.network.layers.first is Embedding,
+                m.classes == TextDataset.classes
+            else {
+                throw ValidationError(
+                    "\(model): text needs a language model over bytes (--arch transformer:...)")
+            }
+            let part =
+                self.split == .test
+                ? text.test : self.split == .train ? text.training : text.validation
+            let e = try TextEvaluation(model: m, split: part)
+            print(
+                json
+                    ? try EvalFormatter.json(e)
+                    : EvalFormatter.text(
+                        e,
+                        title:
+                            "\(model) on \(self.split.rawValue) text (\(e.count) predicted bytes)"))
+            return
+        }
         let dataset = try DataDirectory.load(
             resolving: data, environment: ProcessInfo.processInfo.environment, classes: m.classes)
         var examples = split == .test ? dataset.test : dataset.training
@@ -47,6 +72,33 @@ struct Eval: ParsableCommand {
 }
 
 enum EvalFormatter {
+    /// A language model's figures: nats and bits per byte, perplexity, next-byte accuracy.
+    static func text(_ e: TextEvaluation, title: String) -> String {
+        [
+            title, "",
+            String(
+                format:
+                    "cross-entropy %.4f nats per byte   %.4f bits per byte   perplexity %.3f   accuracy %.4f",
+                e.crossEntropy, e.bitsPerByte, e.perplexity, e.accuracy),
+        ].joined(separator: "\n")
+    }
+
+    /// The language model's figures as one JSON object.
+    static func json(_ e: TextEvaluation) throws -> String {
+        struct Output: Encodable {
+            let count: Int
+            @NullWhenNil var crossEntropy: Double?
+            @NullWhenNil var bitsPerByte: Double?
+            @NullWhenNil var perplexity: Double?
+            let accuracy: Double
+        }
+        return try jsonText(
+            Output(
+                count: e.count, crossEntropy: finite(e.crossEntropy),
+                bitsPerByte: finite(e.bitsPerByte),
+                perplexity: finite(e.perplexity), accuracy: e.accuracy))
+    }
+
     static func text(_ r: EvaluationReport, names: [String]?, title: String) -> String {
         var lines = [title, ""]
         lines.append(

@@ -22,20 +22,35 @@ struct Train: ParsableCommand {
 
     func run() throws {
         installInterruptHandler()
-        var (dataset, trainingSet, validation) = try dataOptions.load()
-        if let n = training.labelled {
-            trainingSet = trainingSet.subset(0..<min(n, trainingSet.count))
+        let settings = settingsText([
+            "train", architecture.arch, "\(architecture.dropout)", "\(architecture.inputDropout)",
+            try dataOptions.directory(),
+        ])
+        let model: Model
+        let trainer: Trainer
+        let examples: Int
+        if let text = try dataOptions.loadText() {
+            model = try architecture.build(forText: text, training: training.options)
+            trainer = try Trainer(
+                model: model, options: training.options, text: text.training,
+                validation: text.validation)
+            examples = text.training.count
+        } else {
+            var (_, trainingSet, validation) = try dataOptions.load()
+            if let n = training.labelled {
+                trainingSet = trainingSet.subset(0..<min(n, trainingSet.count))
+            }
+            model = try architecture.build(for: trainingSet, training: training.options)
+            trainer = try Trainer(
+                model: model, options: training.options, training: trainingSet,
+                validation: validation)
+            examples = trainingSet.count
         }
-        let model = try architecture.build(for: trainingSet, training: training.options)
         let summary = try runTrainer(
-            model: model, options: training.options, training: trainingSet, validation: validation,
-            teacher: nil, loss: nil, label: "train", flags: training, out: out,
-            settings: settingsText([
-                "train", architecture.arch, "\(architecture.dropout)",
-                "\(architecture.inputDropout)", dataset.directory,
-            ]))
+            trainer, label: "train", flags: training, out: out, settings: settings)
         model.metadata = trainingMetadata(
-            dataset: dataset, flags: training, summary: summary, examples: trainingSet.count)
+            data: try dataOptions.directory(), flags: training, summary: summary, examples: examples
+        )
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
     }
@@ -44,12 +59,9 @@ struct Train: ParsableCommand {
 /// Runs a trainer with console progress, the metrics log and, when asked, training checkpoints
 /// and resumption. A diverged run keeps its best weights in `out`.
 func runTrainer(
-    model: Model, options: TrainingOptions, training: Examples, validation: Examples,
-    teacher: TeacherSignal?,
-    loss: DistillationLoss?, temperature: TemperatureMethod = .fixed, label: String,
-    flags: TrainingFlags,
-    out: String, settings: String
+    _ trainer: Trainer, label: String, flags: TrainingFlags, out: String, settings: String
 ) throws -> TrainingSummary {
+    let model = trainer.model
     let log = MetricsLog(
         path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: flags.quiet)
     )
@@ -68,9 +80,6 @@ func runTrainer(
         }
         resumeState = state
     }
-    let trainer = try Trainer(
-        model: model, options: options, training: training, validation: validation,
-        teacher: teacher, loss: loss, temperature: temperature)
     do {
         return try trainer.run(
             progress: log, checkpoint: flags.checkpointEvery == nil ? nil : checkpoint,
@@ -84,11 +93,12 @@ func runTrainer(
 /// The settings that must match for a resume (everything but --resume and --quiet).
 func settingsText(_ parts: [String]) -> String { parts.joined(separator: " ") }
 
+/// What a trained model records of its run; `examples` counts training examples (bytes for text).
 func trainingMetadata(
-    dataset: Dataset, flags: TrainingFlags, summary: TrainingSummary, examples: Int
+    data: String, flags: TrainingFlags, summary: TrainingSummary, examples: Int
 ) -> [String: String] {
     var meta = [
-        "data": dataset.directory, "seed": "\(flags.seed)", "training_examples": "\(examples)",
+        "data": data, "seed": "\(flags.seed)", "training_examples": "\(examples)",
         "epochs_run": "\(summary.records.count)", "best_epoch": "\(summary.bestEpoch)",
         "optimizer": flags.optimizer.rawValue, "lr": "\(flags.lr)",
         "batch_size": "\(flags.batchSize)",

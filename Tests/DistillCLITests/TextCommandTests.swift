@@ -1,0 +1,82 @@
+import DistillKit
+import DistillTestSupport
+import XCTest
+
+/// The commands on a directory of text: train and distil a byte-level transformer, evaluate it.
+final class TextCommandTests: XCTestCase {
+    func testTrainEvaluateAndDistillOnText() throws {
+        let dir = try makeTemporaryDirectory("distill-text-cli")
+        try AtomicFile.write(
+            Array(String(repeating: "a stitch in time saves nine. ", count: 50).utf8),
+            to: dir + "/train.txt")
+        try AtomicFile.write(
+            Array(String(repeating: "a stitch in time saves nine. ", count: 4).utf8),
+            to: dir + "/test.txt")
+        let arch = "transformer:layers=1,dim=16,heads=2,context=12"
+        let flags = [
+            "--data", dir, "--steps", "300", "--optimizer", "adamw", "--lr", "0.003",
+            "--weight-decay", "0",
+            "--batch-size", "8", "--quiet",
+        ]
+        let train = try distill(
+            ["train", "--arch", arch, "--out", dir + "/lm.safetensors"] + flags)
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let eval = try distill([
+            "eval", "--model", dir + "/lm.safetensors", "--data", dir, "--json",
+        ])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let figures = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        // every byte of test.txt after the first
+        XCTAssertEqual(figures["count"] as? Int, 4 * 29 - 1)
+        let accuracy = try XCTUnwrap(figures["accuracy"] as? Double)
+        let nats = try XCTUnwrap(figures["cross_entropy"] as? Double)
+        let bits = try XCTUnwrap(figures["bits_per_byte"] as? Double)
+        XCTAssertGreaterThan(accuracy, 0.7)
+        assertClose(bits, nats / log(2), rtol: 1e-9)
+        assertClose(try XCTUnwrap(figures["perplexity"] as? Double), exp(nats), rtol: 1e-9)
+        let student = try distill(
+            [
+                "distill", "--teacher", dir + "/lm.safetensors", "--arch", arch, "--temperature",
+                "2", "--alpha", "1",
+                "--out", dir + "/student.safetensors",
+            ] + flags)
+        XCTAssertEqual(student.status, 0, student.stderr)
+        XCTAssertEqual(
+            try Model.load(from: dir + "/student.safetensors").metadata["teachers"],
+            dir + "/lm.safetensors")
+        // What text cannot take: one line, status 2, no file.
+        let out = dir + "/bad.safetensors"
+        let cases: [([String], String)] = [
+            (["train", "--arch", "mlp:8", "--out", out] + flags, "text needs a sequence model"),
+            (
+                [
+                    "train", "--arch", "transformer:layers=1,dim=16,heads=2,context=5000", "--out",
+                    out,
+                ] + flags,
+                "needs at least 5001"
+            ),
+            (
+                ["train", "--arch", "transformer:layers=1,dim=16,heads=3,context=12", "--out", out]
+                    + flags,
+                "heads=3 does not divide dim=16"
+            ),
+            (
+                ["distill", "--teacher-logits", dir + "/train.txt", "--arch", arch, "--out", out]
+                    + flags, "--teacher MODEL"
+            ),
+        ]
+        for (arguments, expected) in cases {
+            let run = try distill(arguments)
+            XCTAssertEqual(run.status, 2, "\(arguments): \(run.stderr)")
+            XCTAssertTrue(
+                run.stderr.contains(expected), "'\(run.stderr)' should mention '\(expected)'")
+            XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        }
+        try AtomicFile.write([], to: dir + "/test.txt")
+        let empty = try distill(["eval", "--model", dir + "/lm.safetensors", "--data", dir])
+        XCTAssertEqual(empty.status, 2)
+        XCTAssertTrue(empty.stderr.contains("test.txt: is empty"), empty.stderr)
+    }
+}
