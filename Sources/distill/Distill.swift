@@ -19,6 +19,7 @@ struct Distill: ParsableCommand {
             """,
         subcommands: [
             Demo.self, Train.self, DistillCommand.self, SweepCommand.self, Eval.self, Predict.self,
+            Generate.self,
             Logits.self, Inspect.self, Explain.self, Export.self, ImportTorch.self,
         ]
     )

@@ -45,6 +45,23 @@ final class TextCommandTests: XCTestCase {
         XCTAssertEqual(
             try Model.load(from: dir + "/student.safetensors").metadata["teachers"],
             dir + "/lm.safetensors")
+        // Generation: the prompt, then the bytes drawn, at a low temperature from the sentence's
+        // own letters; the same seed, the same text.
+        let generate = [
+            "generate", "--model", dir + "/lm.safetensors", "--prompt", "a stitch in ", "--length",
+            "14",
+        ]
+        let first = try distill(generate + ["--seed", "4", "--temperature", "0.05"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let drawn = first.stdout.dropFirst("a stitch in ".count).dropLast()
+        XCTAssertTrue(first.stdout.hasPrefix("a stitch in ") && drawn.count == 14, first.stdout)
+        XCTAssertTrue(
+            drawn.allSatisfy { "a stitch in time saves nine. ".contains($0) }, first.stdout)
+        let (a, b) = (
+            try distill(generate + ["--seed", "5"]), try distill(generate + ["--seed", "5"])
+        )
+        XCTAssertEqual(a.stdout, b.stdout)
+        XCTAssertEqual(try distill(generate + ["--temperature", "0"]).status, 2)
         // What text cannot take: one line, status 2, no file.
         let out = dir + "/bad.safetensors"
         let cases: [([String], String)] = [
