@@ -18,6 +18,9 @@ public struct TextEvaluation: Sendable, Equatable {
     public let crossEntropy: Double
     /// Next-byte top-1 accuracy.
     public let accuracy: Double
+    /// With a teacher: how often its top-1 byte is the model's, and the mean
+    /// `KL(softmax(teacher) || softmax(model))` at T = 1 in nats, over the same predictions.
+    public let teacherAgreement: Double?, teacherKL: Double?
 
     public var bitsPerByte: Double { crossEntropy / log(2) }
     public var perplexity: Double { exp(crossEntropy) }
@@ -25,14 +28,18 @@ public struct TextEvaluation: Sendable, Equatable {
     /// Runs `model` (inference mode) over `split` in windows of its context, `batchSize` windows
     /// at a time. The last window, shorter than the context, is padded after its end: a causal
     /// model's predictions do not see the padding.
+    /// - Parameter teacher: a language model with the same context and classes, run on the same
+    ///   windows, for `teacherAgreement` and `teacherKL`.
     /// - Throws: `LossError` when the logits are not finite.
-    public init(model: Model, split: TextSplit, batchSize: Int = 32) throws {
+    public init(model: Model, split: TextSplit, teacher: Model? = nil, batchSize: Int = 32) throws {
         let context = model.inputShape[0]
         let classes = model.classes
         let windows = split.evaluationWindows(context: context)
         var total = 0.0
         var correct = 0
         var count = 0
+        var agreed = 0
+        var divergence = 0.0
         var start = 0
         while start < windows.count {
             let group = windows[start..<min(start + batchSize, windows.count)]
@@ -54,11 +61,25 @@ public struct TextEvaluation: Sendable, Equatable {
                     classes: classes, ignoreLabel: -1)
             }
             total += Double(mean) * Double(scored)
-            for (r, label) in labels.enumerated() where label >= 0 {
-                let row = logits.pointer + r * classes
+            func argmax(_ row: UnsafeMutablePointer<Float>) -> Int {
                 var best = 0
                 for c in 1..<classes where row[c] > row[best] { best = c }
-                if best == Int(label) { correct += 1 }
+                return best
+            }
+            for (r, label) in labels.enumerated() where label >= 0 {
+                if argmax(logits.pointer + r * classes) == Int(label) { correct += 1 }
+            }
+            if let teacher {
+                let t = teacher.forward(inputs, mode: .inference)
+                for (r, label) in labels.enumerated() where label >= 0 {
+                    let (s, u) = (logits.pointer + r * classes, t.pointer + r * classes)
+                    if argmax(s) == argmax(u) { agreed += 1 }
+                    let logQ = logSoftmaxRow(UnsafeBufferPointer(start: s, count: classes))
+                    let logP = logSoftmaxRow(UnsafeBufferPointer(start: u, count: classes))
+                    for c in 0..<classes where logP[c] > -.infinity {
+                        divergence += exp(logP[c]) * (logP[c] - logQ[c])
+                    }
+                }
             }
             count += scored
             start += group.count
@@ -66,5 +87,7 @@ public struct TextEvaluation: Sendable, Equatable {
         self.count = count
         crossEntropy = count > 0 ? total / Double(count) : 0
         accuracy = count > 0 ? Double(correct) / Double(count) : 0
+        teacherAgreement = teacher == nil ? nil : Double(agreed) / Double(max(count, 1))
+        teacherKL = teacher == nil ? nil : divergence / Double(max(count, 1))
     }
 }

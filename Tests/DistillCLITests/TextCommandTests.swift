@@ -45,6 +45,29 @@ final class TextCommandTests: XCTestCase {
         XCTAssertEqual(
             try Model.load(from: dir + "/student.safetensors").metadata["teachers"],
             dir + "/lm.safetensors")
+        // The student against its teacher; the teacher against itself agrees everywhere, KL 0.
+        for (model, agreement) in [("/student.safetensors", nil), ("/lm.safetensors", 1.0)]
+            as [(String, Double?)]
+        {
+            let run = try distill([
+                "eval", "--model", dir + model, "--data", dir, "--teacher", dir + "/lm.safetensors",
+                "--json",
+            ])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let json = try XCTUnwrap(
+                try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+            let (agreed, kl) = (
+                try XCTUnwrap(json["teacher_agreement"] as? Double),
+                try XCTUnwrap(json["teacher_kl"] as? Double)
+            )
+            XCTAssertGreaterThan(agreed, 0.5)
+            XCTAssertGreaterThanOrEqual(kl, -1e-9)
+            if let agreement {
+                XCTAssertEqual(agreed, agreement)
+                XCTAssertEqual(kl, 0, accuracy: 1e-9)
+            }
+        }
+        XCTAssertNil(figures["teacher_agreement"])
         // Generation: the prompt, then the bytes drawn, at a low temperature from the sentence's
         // own letters; the same seed, the same text.
         let generate = [

@@ -19,6 +19,11 @@ struct Eval: ParsableCommand {
         help: "The validation split, for --split validation (count or fraction; bytes for text).")
     var validationSplit: String?
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(
+        help:
+            "On text: a teacher language model, for its top-1 agreement with the model and KL(teacher || model) at T = 1."
+    )
+    var teacher: String?
 
     enum Split: String, ExpressibleByArgument, CaseIterable { case test, train, validation }
 
@@ -38,7 +43,13 @@ struct Eval: ParsableCommand {
             let part =
                 self.split == .test
                 ? text.test : self.split == .train ? text.training : text.validation
-            let e = try TextEvaluation(model: m, split: part)
+            let teacherModel = try teacher.map { try Model.load(from: $0) }
+            if let t = teacherModel, t.inputShape != m.inputShape || t.classes != m.classes {
+                throw ValidationError(
+                    "--teacher \(teacher!): it takes \(t.inputShape) with \(t.classes) classes; the model \(m.inputShape) with \(m.classes)"
+                )
+            }
+            let e = try TextEvaluation(model: m, split: part, teacher: teacherModel)
             print(
                 json
                     ? try EvalFormatter.json(e)
@@ -81,6 +92,11 @@ enum EvalFormatter {
                     "cross-entropy %.4f nats per byte   %.4f bits per byte   perplexity %.3f   accuracy %.4f",
                 e.crossEntropy, e.bitsPerByte, e.perplexity, e.accuracy),
         ].joined(separator: "\n")
+            + (e.teacherAgreement.map {
+                String(
+                    format: "\nteacher agreement %.4f   KL(teacher || model) %.4f nats", $0,
+                    e.teacherKL ?? .nan)
+            } ?? "")
     }
 
     /// The language model's figures as one JSON object.
@@ -91,12 +107,16 @@ enum EvalFormatter {
             @NullWhenNil var bitsPerByte: Double?
             @NullWhenNil var perplexity: Double?
             let accuracy: Double
+            // Left out without a teacher.
+            let teacherAgreement: Double?, teacherKl: Double?
         }
         return try jsonText(
             Output(
                 count: e.count, crossEntropy: finite(e.crossEntropy),
                 bitsPerByte: finite(e.bitsPerByte),
-                perplexity: finite(e.perplexity), accuracy: e.accuracy))
+                perplexity: finite(e.perplexity), accuracy: e.accuracy,
+                teacherAgreement: e.teacherAgreement,
+                teacherKl: finite(e.teacherKL)))
     }
 
     static func text(_ r: EvaluationReport, names: [String]?, title: String) -> String {
