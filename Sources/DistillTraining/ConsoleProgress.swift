@@ -14,21 +14,25 @@ public final class ConsoleProgress: ProgressReporter {
 
     public let style: Style
     public let label: String
+    /// What the rate counts: "ex/s" (examples) or "tok/s" (positions of text).
+    public let unit: String
     private var lastDraw = 0.0
 
     /// `.bar` when standard error is a terminal, `.lines` when not; `.quiet` when `quiet`.
-    public init(label: String, quiet: Bool = false) {
+    public init(label: String, quiet: Bool = false, unit: String = "ex/s") {
         self.label = label
+        self.unit = unit
         style = quiet ? .quiet : (isatty(2) != 0 ? .bar : .lines)
     }
 
-    public init(label: String, style: Style) {
+    public init(label: String, style: Style, unit: String = "ex/s") {
         self.label = label
         self.style = style
+        self.unit = unit
     }
 
     public func batch(
-        round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+        round: Int, rounds: Int, step: Int, steps: Int, itemsPerSecond: Double, loss: Double,
         accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int
     ) {
         guard style == .bar else { return }
@@ -42,8 +46,8 @@ public final class ConsoleProgress: ProgressReporter {
         let eta = stepsDone > 0 ? elapsed / Double(stepsDone) * Double(totalSteps - stepsDone) : 0
         let acc = accuracy.map { String(format: " acc %.3f", $0) } ?? ""
         let text = String(
-            format: "\r%@ %d/%d [%@] %d/%d  %.0f ex/s  loss %.4f%@  ETA %@ ",
-            label, round, rounds, bar, step, steps, examplesPerSecond, loss, acc, duration(eta))
+            format: "\r%@ %d/%d [%@] %d/%d  %.0f %@  loss %.4f%@  ETA %@ ",
+            label, round, rounds, bar, step, steps, itemsPerSecond, unit, loss, acc, duration(eta))
         write(text)
     }
 
@@ -93,12 +97,12 @@ public final class MetricsLog: ProgressReporter {
     }
 
     public func batch(
-        round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+        round: Int, rounds: Int, step: Int, steps: Int, itemsPerSecond: Double, loss: Double,
         accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int
     ) {
         inner?.batch(
             round: round, rounds: rounds, step: step, steps: steps,
-            examplesPerSecond: examplesPerSecond,
+            itemsPerSecond: itemsPerSecond,
             loss: loss, accuracy: accuracy, elapsed: elapsed, totalSteps: totalSteps,
             stepsDone: stepsDone)
     }

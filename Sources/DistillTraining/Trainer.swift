@@ -251,7 +251,8 @@ public final class Trainer {
                 progress?.batch(
                     round: round, rounds: rounds, step: state.globalStep - roundBegin,
                     steps: roundEnd - roundBegin,
-                    examplesPerSecond: Double(batch.count * (state.globalStep - roundBegin))
+                    itemsPerSecond: Double(
+                        (batch.labels?.count ?? batch.count) * (state.globalStep - roundBegin))
                         / max(monotonicSeconds() - roundStart, 1e-9),
                     loss: state.sums.loss / Double(state.sums.batches),
                     accuracy: state.sums.accuracy,
@@ -436,10 +437,11 @@ public struct RoundSums: Sendable, Codable {
     }
 }
 
-/// Receives a trainer's progress.
+/// Receives a trainer's progress. `itemsPerSecond` counts the rows the loss scores: examples, or
+/// positions (tokens) for text.
 public protocol ProgressReporter: AnyObject {
     func batch(
-        round: Int, rounds: Int, step: Int, steps: Int, examplesPerSecond: Double, loss: Double,
+        round: Int, rounds: Int, step: Int, steps: Int, itemsPerSecond: Double, loss: Double,
         accuracy: Double?, elapsed: Double, totalSteps: Int, stepsDone: Int)
     func round(_ record: EpochRecord, best: Bool)
 }

@@ -33,6 +33,21 @@ final class InputCheckTests: XCTestCase {
         return dir
     }
 
+    /// A one-character output path (it used to trap inside Foundation's path handling).
+    func testAOneCharacterOutputPathWorks() throws {
+        let dir = try ringsWithLabels([:])
+        let process = Process()
+        process.executableURL = distillBinary
+        process.arguments = [
+            "train", "--data", dir, "--arch", "mlp:4", "--epochs", "1", "--quiet", "--out", "m",
+        ]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertNoThrow(try Model.load(from: dir + "/m"))
+    }
+
     func testAFarOutLabelIsRefusedBeforeTraining() throws {
         let dir = try ringsWithLabels([17: 1_000_000])
         let out = dir + "/m.safetensors"

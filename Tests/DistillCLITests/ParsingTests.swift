@@ -59,6 +59,31 @@ final class ParsingTests: XCTestCase {
             try parse(["explain", "--teacher-logits=1,2", "--student-logits=2,1"]) as? Explain)
     }
 
+    /// Text gets a transformer's defaults (AdamW at 1e-3, decay 0.01, warm-up over a tenth of the
+    /// run, at most 100 steps); examples keep SGD's; a flag given wins for both.
+    func testTextDefaults() throws {
+        let train = try XCTUnwrap(
+            try parse(["train", "--arch", "mlp:8", "--steps", "500", "--out", "m"]) as? Train)
+        let (text, examples) = (train.training.textOptions, train.training.options)
+        XCTAssertEqual(text.optimizer, .adamw)
+        XCTAssertEqual(text.learningRate, 1e-3)
+        XCTAssertEqual(text.weightDecay, 0.01)
+        XCTAssertEqual(text.warmupSteps, 50)
+        XCTAssertEqual(text.schedule, .cosine)
+        XCTAssertEqual(examples.optimizer, .sgd)
+        XCTAssertEqual(examples.learningRate, 0.05)
+        XCTAssertEqual(examples.warmupSteps, 0)
+        let given = try XCTUnwrap(
+            try parse([
+                "train", "--arch", "mlp:8", "--optimizer", "sgd", "--lr", "0.2", "--warmup", "3",
+                "--out", "m",
+            ])
+                as? Train)
+        XCTAssertEqual(given.training.textOptions.optimizer, .sgd)
+        XCTAssertEqual(given.training.textOptions.learningRate, 0.2)
+        XCTAssertEqual(given.training.textOptions.warmupSteps, 3)
+    }
+
     func testValidationRejectsBadValuesBeforeWork() {
         let bad: [[String]] = [
             ["train", "--arch", "mlp:0", "--out", "m"],

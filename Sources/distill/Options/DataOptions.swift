@@ -145,16 +145,19 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Passes over the training set.") var epochs: Int = 10
     @Option(help: "Total optimiser steps instead of epochs (validation 20 times over the run).")
     var steps: Int?
-    @Option(help: "Examples per batch.") var batchSize: Int = 128
-    @Option(help: "sgd, adam or adamw.") var optimizer: TrainingOptions.OptimizerKind = .sgd
-    @Option(help: "Learning rate.") var lr: Float = 0.05
+    @Option(help: "Examples (text: windows) per batch.") var batchSize: Int = 128
+    @Option(help: "sgd, adam or adamw. Default: sgd; adamw for text.") var optimizer:
+        TrainingOptions.OptimizerKind?
+    @Option(help: "Learning rate. Default: 0.05; 1e-3 for text.") var lr: Float?
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
     @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
-    @Option(help: "Weight decay (L2 for sgd and adam, decoupled for adamw).") var weightDecay:
-        Float = 0
+    @Option(
+        help: "Weight decay (L2 for sgd and adam, decoupled for adamw). Default: 0; 0.01 for text.")
+    var weightDecay: Float?
     @Option(help: "Learning-rate schedule: constant, step (x0.1 every 5 epochs) or cosine.")
     var schedule: TrainingOptions.ScheduleKind = .cosine
-    @Option(help: "Linear warm-up steps.") var warmup: Int = 0
+    @Option(help: "Linear warm-up steps. Default: 0; for text a tenth of the run, at most 100.")
+    var warmup: Int?
     @Option(help: "Max-norm constraint on each unit's incoming weights.") var maxNorm: Float?
     @Option(help: "Random translation of images by up to this many pixels.") var jitter: Int = 0
     @Option(
@@ -177,18 +180,26 @@ struct TrainingFlags: ParsableArguments {
     )
     var resume = false
 
-    var options: TrainingOptions {
+    /// The options for examples (images, features): SGD at 0.05 unless the flags say otherwise.
+    var options: TrainingOptions { options(text: false) }
+
+    /// The options for a language model on text: AdamW at 1e-3, decoupled weight decay 0.01, a
+    /// linear warm-up over a tenth of the run (at most 100 steps), then the cosine schedule,
+    /// unless the flags say otherwise.
+    var textOptions: TrainingOptions { options(text: true) }
+
+    private func options(text: Bool) -> TrainingOptions {
         var o = TrainingOptions()
         o.epochs = epochs
         o.steps = steps
         o.batchSize = batchSize
-        o.optimizer = optimizer
-        o.learningRate = lr
+        o.optimizer = optimizer ?? (text ? .adamw : .sgd)
+        o.learningRate = lr ?? (text ? 1e-3 : 0.05)
         o.momentum = momentum
         o.nesterov = nesterov
-        o.weightDecay = weightDecay
+        o.weightDecay = weightDecay ?? (text ? 0.01 : 0)
         o.schedule = schedule
-        o.warmupSteps = warmup
+        o.warmupSteps = warmup ?? (text ? min(100, (steps ?? epochs * 100) / 10) : 0)
         o.maxNorm = maxNorm
         o.jitter = jitter
         o.earlyStoppingPatience = earlyStopping
@@ -213,7 +224,10 @@ extension DistillationLoss.Objective: ExpressibleByArgument {}
 
 /// Checks that an output file can be written: its directory exists.
 func checkOutputPath(_ path: String, flag: String = "--out") throws {
-    let directory = (path as NSString).deletingLastPathComponent
+    // The text before the last "/" ("/" itself for "/name"); Foundation's deletingLastPathComponent
+    // traps on a one-character path.
+    let directory =
+        path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? ""
     var isDirectory: ObjCBool = false
     if !directory.isEmpty
         && !(FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)

@@ -80,7 +80,10 @@ struct DistillCommand: ParsableCommand {
     }
 
     var temperatureMethod: TemperatureMethod {
-        if adaptiveTemperature == .ctkd { return .learned(learningRate: Double(training.lr)) }
+        // CTKD's temperature learns at the student's rate.
+        if adaptiveTemperature == .ctkd {
+            return .learned(learningRate: Double(training.options.learningRate))
+        }
         return schedule.map { .scheduled($0) } ?? .fixed
     }
 
@@ -204,7 +207,8 @@ struct DistillCommand: ParsableCommand {
             trainer, label: "distill", flags: training, out: out,
             settings: settingsText(["distill", architecture.arch, dataset.directory]))
         try save(
-            model, summary: summary, data: dataset.directory, examples: trainingSet.count,
+            model, options: trainer.options, summary: summary, data: dataset.directory,
+            examples: trainingSet.count,
             labelled: trainingSet.labelledCount)
     }
 
@@ -219,25 +223,27 @@ struct DistillCommand: ParsableCommand {
             throw ValidationError(
                 "--labelled, --unlabelled and --omit-class take examples, not text")
         }
-        let model = try architecture.build(forText: text, training: training.options)
+        let model = try architecture.build(forText: text, training: training.textOptions)
         let trainer = try Trainer(
-            model: model, options: training.options, text: text.training,
+            model: model, options: training.textOptions, text: text.training,
             validation: text.validation,
             teacher: .models(teachers), loss: try loss, temperature: temperatureMethod)
         let summary = try runTrainer(
             trainer, label: "distill", flags: training, out: out,
             settings: settingsText(["distill", architecture.arch, text.directory]))
         try save(
-            model, summary: summary, data: text.directory, examples: text.training.count,
+            model, options: trainer.options, summary: summary, data: text.directory,
+            examples: text.training.count,
             labelled: nil)
     }
 
     /// Records the run in the model's metadata and writes it.
     private func save(
-        _ model: Model, summary: TrainingSummary, data: String, examples: Int, labelled: Int?
+        _ model: Model, options: TrainingOptions, summary: TrainingSummary, data: String,
+        examples: Int, labelled: Int?
     ) throws {
         var meta = trainingMetadata(
-            data: data, flags: training, summary: summary, examples: examples)
+            data: data, options: options, flags: training, summary: summary, examples: examples)
         meta["temperature"] = "\(temperature)"
         meta["alpha"] = "\(alpha)"
         meta["objective"] = objective.rawValue

@@ -22,7 +22,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let m = try Model.load(from: model)
-        let bytes = m.onnx(name: (model as NSString).lastPathComponent)
+        let bytes = m.onnx(name: String(model.split(separator: "/").last ?? Substring(model)))
         try AtomicFile.write(bytes, to: out)
         printError(
             "wrote \(out): ONNX opset \(ONNX.opset), \(m.parameterCount) parameters, input [batch, \(m.inputShape.map(String.init).joined(separator: ", "))] raw values, outputs logits and probabilities [batch, \(m.classes)]"

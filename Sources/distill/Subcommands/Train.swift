@@ -30,9 +30,9 @@ struct Train: ParsableCommand {
         let trainer: Trainer
         let examples: Int
         if let text = try dataOptions.loadText() {
-            model = try architecture.build(forText: text, training: training.options)
+            model = try architecture.build(forText: text, training: training.textOptions)
             trainer = try Trainer(
-                model: model, options: training.options, text: text.training,
+                model: model, options: training.textOptions, text: text.training,
                 validation: text.validation)
             examples = text.training.count
         } else {
@@ -49,8 +49,9 @@ struct Train: ParsableCommand {
         let summary = try runTrainer(
             trainer, label: "train", flags: training, out: out, settings: settings)
         model.metadata = trainingMetadata(
-            data: try dataOptions.directory(), flags: training, summary: summary, examples: examples
-        )
+            data: try dataOptions.directory(), options: trainer.options, flags: training,
+            summary: summary,
+            examples: examples)
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
     }
@@ -63,7 +64,9 @@ func runTrainer(
 ) throws -> TrainingSummary {
     let model = trainer.model
     let log = MetricsLog(
-        path: metricsPath(for: out), forwardingTo: ConsoleProgress(label: label, quiet: flags.quiet)
+        path: metricsPath(for: out),
+        forwardingTo: ConsoleProgress(
+            label: label, quiet: flags.quiet, unit: trainer.model.positions > 1 ? "tok/s" : "ex/s")
     )
     let checkpoint = Checkpointing(
         path: statePath(for: out), every: flags.checkpointEvery ?? Int.max,
@@ -95,12 +98,13 @@ func settingsText(_ parts: [String]) -> String { parts.joined(separator: " ") }
 
 /// What a trained model records of its run; `examples` counts training examples (bytes for text).
 func trainingMetadata(
-    data: String, flags: TrainingFlags, summary: TrainingSummary, examples: Int
+    data: String, options: TrainingOptions, flags: TrainingFlags, summary: TrainingSummary,
+    examples: Int
 ) -> [String: String] {
     var meta = [
         "data": data, "seed": "\(flags.seed)", "training_examples": "\(examples)",
         "epochs_run": "\(summary.records.count)", "best_epoch": "\(summary.bestEpoch)",
-        "optimizer": flags.optimizer.rawValue, "lr": "\(flags.lr)",
+        "optimizer": options.optimizer.rawValue, "lr": "\(options.learningRate)",
         "batch_size": "\(flags.batchSize)",
         "weights": "best validation accuracy (epoch \(summary.bestEpoch))",
     ]
