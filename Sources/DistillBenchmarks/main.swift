@@ -7,8 +7,8 @@ import DistillKit
 import Foundation
 
 let usage = """
-    usage: DistillBenchmarks [data|losses|training] [--quick] [--breakdown] [--unfold-columns] [--case TEXT]
-      data|losses|training  run one group (all three when absent)
+    usage: DistillBenchmarks [data|losses|training|transformer] [--quick] [--breakdown] [--unfold-columns] [--case TEXT]
+      data|losses|training|transformer  run one group (all four when absent)
       --quick               fewer rounds
       --breakdown           also time each layer of a training case beside its own GEMMs
       --unfold-columns      convolutions unfold their columns again in the backward pass instead
@@ -25,7 +25,8 @@ do {
         case "-h", "--help":
             print(usage)
             exit(0)
-        case "data", "losses", "training", "--quick", "--breakdown", "--unfold-columns":
+        case "data", "losses", "training", "transformer", "--quick", "--breakdown",
+            "--unfold-columns":
             continue
         case "--case" where rest.first != nil:
             _ = rest.popFirst()
@@ -42,8 +43,8 @@ let quick = arguments.contains("--quick")
 let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in
     arguments.index(after: i) < arguments.endIndex ? arguments[arguments.index(after: i)] : nil
 }
-/// The group to run (data, losses or training); all when absent.
-let only = arguments.first { ["data", "losses", "training"].contains($0) }
+/// The group to run (data, losses, training or transformer); all when absent.
+let only = arguments.first { ["data", "losses", "training", "transformer"].contains($0) }
 
 print(
     "Distill benchmarks (\(processorCount) cores, BLAS kernel \(BLASKernel.current))\(quick ? " [quick]" : "")"
@@ -62,6 +63,10 @@ if only == nil || only == "training" {
     try runTrainingBenchmarks(
         quick: quick, breakdown: arguments.contains("--breakdown"),
         unfoldColumns: arguments.contains("--unfold-columns"), filter: caseFilter)
+    print("")
+}
+if only == nil || only == "transformer" {
+    try runTransformerBenchmarks(quick: quick, filter: caseFilter)
     print("")
 }
 print("peak resident memory: \(peakResidentMegabytes()) MB")

@@ -1,0 +1,49 @@
+import DistillCore
+import DistillKit
+
+/// Times one training step of a byte-level transformer language model (forward, cross-entropy at
+/// every position, backward, AdamW) at batch 32 x context 128, against its GEMM floor (the step's
+/// own BLAS calls, recorded once and replayed on their own buffers, the attention's small batched
+/// products included). Rounds alternate step and floor; medians of the per-round figures.
+func runTransformerBenchmarks(quick: Bool, filter: String?) throws {
+    let cases: [(name: String, spec: String)] = [
+        ("transformer 4 x 256, 4 heads", "transformer:layers=4,dim=256,heads=4,context=128"),
+        ("transformer 1 x 64, 4 heads", "transformer:layers=1,dim=64,heads=4,context=128"),
+    ]
+    let (batch, context) = (32, 128)
+    let rounds = quick ? 3 : 9
+    print(
+        "Transformer language-model step, batch \(batch) x context \(context), AdamW, \(rounds) alternating rounds; medians:"
+    )
+    print("model                                      step ms  GEMM floor ms  step/floor  tokens/s")
+    for c in cases where filter.map({ c.name.contains($0) }) ?? true {
+        var generator = SeededGenerator(seed: 1)
+        let model = try Model(
+            spec: ArchitectureSpec(parsing: c.spec), inputShape: [context], classes: 256,
+            generator: &generator)
+        let step = TrainingStep(model: model, optimizer: Adam.adamW(learningRate: 1e-3))
+        let inputs = Tensor(
+            shape: [batch, context],
+            values: (0..<(batch * context)).map { _ in Float(generator.next() % 256) })
+        let labels = (0..<(batch * context)).map { _ in Int32(generator.next() % 256) }
+        let run = {
+            try labels.withUnsafeBufferPointer { _ = try step.run(batch: inputs, labels: $0) }
+        }
+        try run()
+        let floor = GemmReplay(try recordingGemmCalls { try run() }.calls)
+        floor.run()
+        let repetitions = c.spec.contains("dim=256") ? 1 : 5
+        var steps: [Double] = []
+        var floors: [Double] = []
+        for _ in 0..<rounds {
+            steps.append(try secondsPerCall(repetitions) { try run() })
+            floors.append(secondsPerCall(repetitions) { floor.run() })
+        }
+        let (s, f) = (median(steps), median(floors))
+        print(
+            c.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+                + "\(format(s * 1000, 2).leftPadded(8))  \(format(f * 1000, 2).leftPadded(13))"
+                + "  \(format(median(zip(steps, floors).map { $0 / $1 }), 2).leftPadded(10))"
+                + "  \(format(Double(batch * context) / s, 0).leftPadded(8))")
+    }
+}

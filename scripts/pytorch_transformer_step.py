@@ -1,0 +1,67 @@
+"""PyTorch's side of DistillBenchmarks transformer: one training step of the same byte-level
+pre-LayerNorm transformer language model (token and learned position embeddings, L blocks of
+nn.MultiheadAttention with a causal mask and a GELU MLP of width 4D, a final LayerNorm, an untied
+head to 256 bytes), cross-entropy at every position, AdamW; float32, batch 32 x context 128,
+2 threads. Prints the median step time over rounds, as the Swift benchmark does.
+
+Usage: python3 scripts/pytorch_transformer_step.py [ROUNDS]   (torch from `make bench-pytorch`'s venv)
+"""
+import statistics, sys, time
+import torch, torch.nn as nn
+
+torch.set_num_threads(2)
+torch.manual_seed(1)
+rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 9
+B, T = 32, 128
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x, mask):
+        h = self.ln_1(x)
+        x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
+        return x + self.mlp(self.ln_2(x))
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, layers, d, heads):
+        super().__init__()
+        self.tokens, self.positions = nn.Embedding(256, d), nn.Embedding(T, d)
+        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, 256)
+        self.register_buffer("mask", torch.triu(torch.ones(T, T, dtype=torch.bool), 1))
+
+    def forward(self, ids):
+        x = self.tokens(ids) + self.positions(torch.arange(T))
+        for block in self.blocks:
+            x = block(x, self.mask)
+        return self.head(self.ln(x))
+
+
+print(f"PyTorch {torch.__version__}, 2 threads; transformer step, batch {B} x context {T}, AdamW; medians:")
+for name, (layers, d, heads), repetitions in [("transformer 4 x 256, 4 heads", (4, 256, 4), 1),
+                                              ("transformer 1 x 64, 4 heads", (1, 64, 4), 5)]:
+    model = LanguageModel(layers, d, heads)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ids, targets = torch.randint(0, 256, (B, T)), torch.randint(0, 256, (B * T,))
+
+    def step():
+        loss = nn.functional.cross_entropy(model(ids).reshape(-1, 256), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repetitions):
+            step()
+        times.append((time.perf_counter() - start) / repetitions)
+    s = statistics.median(times)
+    print(f"{name:42s} {s * 1000:8.2f}  {B * T / s:10.0f} tokens/s")
