@@ -37,17 +37,17 @@ public final class GELU: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         output.resize(to: input.shape)
         if mode == .training { self.input = input }
-        let x = input.pointer
-        let y = output.pointer
-        switch approximation {
-        case .exact:
-            for i in 0..<input.count {
-                y[i] = 0.5 * x[i] * (1 + erff(x[i] * Float(0.5).squareRoot()))
-            }
-        case .tanh:
-            for i in 0..<input.count {
-                let u = GELU.tanhScale * (x[i] + GELU.cubic * x[i] * x[i] * x[i])
-                y[i] = 0.5 * x[i] * (1 + tanhf(u))
+        let x = SendablePointer(input.pointer)
+        let y = SendablePointer(output.pointer)
+        let approximation = self.approximation
+        parallelFor(input.count, costPerItem: 16) { range in
+            for i in range {
+                let v = x[i]
+                switch approximation {
+                case .exact: y[i] = 0.5 * v * (1 + erff(v * GELU.invSqrt2))
+                case .tanh:
+                    y[i] = 0.5 * v * (1 + tanhf(GELU.tanhScale * (v + GELU.cubic * v * v * v)))
+                }
             }
         }
         return output
@@ -56,25 +56,29 @@ public final class GELU: Layer {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         guard computesInputGradient else { return inputGradient }
         inputGradient.resize(to: outputGradient.shape)
-        let x = input.pointer
-        let dy = outputGradient.pointer
-        let dx = inputGradient.pointer
-        switch approximation {
-        case .exact:
-            let invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
-            for i in 0..<outputGradient.count {
-                let cdf = 0.5 * (1 + erff(x[i] * Float(0.5).squareRoot()))
-                let pdf = invSqrt2Pi * expf(-0.5 * x[i] * x[i])
-                dx[i] = dy[i] * (cdf + x[i] * pdf)
-            }
-        case .tanh:
-            for i in 0..<outputGradient.count {
-                let x2 = x[i] * x[i]
-                let t = tanhf(GELU.tanhScale * (x[i] + GELU.cubic * x2 * x[i]))
-                let du = GELU.tanhScale * (1 + 3 * GELU.cubic * x2)
-                dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * x[i] * (1 - t * t) * du)
+        let x = SendablePointer(input.pointer)
+        let dy = SendablePointer(outputGradient.pointer)
+        let dx = SendablePointer(inputGradient.pointer)
+        let approximation = self.approximation
+        parallelFor(outputGradient.count, costPerItem: 24) { range in
+            for i in range {
+                let v = x[i]
+                switch approximation {
+                case .exact:
+                    let cdf = 0.5 * (1 + erff(v * GELU.invSqrt2))
+                    dx[i] = dy[i] * (cdf + v * GELU.invSqrt2Pi * expf(-0.5 * v * v))
+                case .tanh:
+                    let v2 = v * v
+                    let t = tanhf(GELU.tanhScale * (v + GELU.cubic * v2 * v))
+                    let du = GELU.tanhScale * (1 + 3 * GELU.cubic * v2)
+                    dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+                }
             }
         }
         return inputGradient
     }
+
+    /// 1 / sqrt(2) and 1 / sqrt(2 pi), the exact form's constants.
+    static let invSqrt2 = Float(0.5.squareRoot())
+    static let invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
 }

@@ -25,8 +25,7 @@ public final class LayerNorm: Layer {
     private var input = Tensor(zeros: [0])
     private var output = Tensor(zeros: [0])
     private var inputGradient = Tensor(zeros: [0])
-    private var mean: [Float] = []  // [rows]
-    private var rstd: [Float] = []  // [rows]
+    private var statistics = Tensor(zeros: [0])  // [rows, 2]: each row's mean and rstd
 
     public init(dimension: Int, epsilon: Float = 1e-5) {
         precondition(dimension >= 1 && epsilon > 0)
@@ -52,27 +51,24 @@ public final class LayerNorm: Layer {
         let c = dimension
         let rows = input.count / c
         output.resize(to: input.shape)
-        if mode == .training {
-            self.input = input
-            if mean.count != rows {
-                (mean, rstd) = (
-                    [Float](repeating: 0, count: rows), [Float](repeating: 0, count: rows)
-                )
+        if mode == .training { self.input = input }
+        if statistics.count != 2 * rows { statistics = Tensor(zeros: [rows, 2]) }
+        let (x, y) = (SendablePointer(input.pointer), SendablePointer(output.pointer))
+        let (w, b) = (SendablePointer(weight.value.pointer), SendablePointer(bias.value.pointer))
+        let stats = SendablePointer(statistics.pointer)
+        let epsilon = Double(self.epsilon)
+        parallelFor(rows, costPerItem: 4 * c) { range in
+            for r in range {
+                let (xr, yr) = (x.pointer + r * c, y.pointer + r * c)
+                var sum = 0.0
+                for j in 0..<c { sum += Double(xr[j]) }
+                let m = Float(sum / Double(c))
+                var squares = 0.0
+                for j in 0..<c { squares += Double((xr[j] - m) * (xr[j] - m)) }
+                let s = Float(1 / (squares / Double(c) + epsilon).squareRoot())
+                for j in 0..<c { yr[j] = (xr[j] - m) * s * w[j] + b[j] }
+                (stats[2 * r], stats[2 * r + 1]) = (m, s)
             }
-        }
-        let w = weight.value.pointer
-        let b = bias.value.pointer
-        for r in 0..<rows {
-            let x = input.pointer + r * c
-            let y = output.pointer + r * c
-            var sum = 0.0
-            for j in 0..<c { sum += Double(x[j]) }
-            let m = Float(sum / Double(c))
-            var squares = 0.0
-            for j in 0..<c { squares += Double((x[j] - m) * (x[j] - m)) }
-            let s = Float(1 / (squares / Double(c) + Double(epsilon)).squareRoot())
-            for j in 0..<c { y[j] = (x[j] - m) * s * w[j] + b[j] }
-            if mode == .training { (mean[r], rstd[r]) = (m, s) }
         }
         return output
     }
@@ -83,27 +79,33 @@ public final class LayerNorm: Layer {
         let dw = weight.startAccumulating()
         let db = bias.startAccumulating()
         if computesInputGradient { inputGradient.resize(to: outputGradient.shape) }
-        let w = weight.value.pointer
+        let (x, dy, stats) = (input.pointer, outputGradient.pointer, statistics.pointer)
+        // The parameter gradients, summed over rows on one thread (a few passes over [rows, C]).
         for r in 0..<rows {
-            let x = input.pointer + r * c
-            let dy = outputGradient.pointer + r * c
-            let (m, s) = (mean[r], rstd[r])
-            var meanG = 0.0
-            var meanGX = 0.0
+            let (xr, dyr, m, s) = (x + r * c, dy + r * c, stats[2 * r], stats[2 * r + 1])
             for j in 0..<c {
-                let xhat = (x[j] - m) * s
-                let g = dy[j] * w[j]
-                meanG += Double(g)
-                meanGX += Double(g * xhat)
-                dw[j] += dy[j] * xhat
-                db[j] += dy[j]
+                dw[j] += dyr[j] * (xr[j] - m) * s
+                db[j] += dyr[j]
             }
-            guard computesInputGradient else { continue }
-            let (a, bb) = (Float(meanG / Double(c)), Float(meanGX / Double(c)))
-            let dx = inputGradient.pointer + r * c
-            for j in 0..<c {
-                let xhat = (x[j] - m) * s
-                dx[j] = s * (dy[j] * w[j] - a - xhat * bb)
+        }
+        guard computesInputGradient else { return inputGradient }
+        let (xs, dys, st) = (SendablePointer(x), SendablePointer(dy), SendablePointer(stats))
+        let (w, dx) = (
+            SendablePointer(weight.value.pointer), SendablePointer(inputGradient.pointer)
+        )
+        parallelFor(rows, costPerItem: 4 * c) { range in
+            for r in range {
+                let (xr, dyr, dxr) = (xs.pointer + r * c, dys.pointer + r * c, dx.pointer + r * c)
+                let (m, s) = (st[2 * r], st[2 * r + 1])
+                var meanG = 0.0
+                var meanGX = 0.0
+                for j in 0..<c {
+                    let g = dyr[j] * w[j]
+                    meanG += Double(g)
+                    meanGX += Double(g * (xr[j] - m) * s)
+                }
+                let (a, bb) = (Float(meanG / Double(c)), Float(meanGX / Double(c)))
+                for j in 0..<c { dxr[j] = s * (dyr[j] * w[j] - a - (xr[j] - m) * s * bb) }
             }
         }
         return inputGradient

@@ -50,7 +50,7 @@ public final class SelfAttention: Layer {
     private var padding: [Bool] = []  // the last forward pass's key padding, [B T]
     private var qkvGradient = Tensor(zeros: [0])  // [B T, 3C]
     private var headsGradient = Tensor(zeros: [0])  // [B T, C]
-    private var scoresGradient = Tensor(zeros: [0])  // [T, T]
+    private var scoresGradient = Tensor(zeros: [0])  // [B, NH, T, T]
     private var inputGradient = Tensor(zeros: [0])  // [B, T, C]
 
     /// Projections drawn as PyTorch's `nn.MultiheadAttention` does (Xavier uniform), biases zero.
@@ -108,13 +108,27 @@ public final class SelfAttention: Layer {
         for n in 0..<b {
             for h in 0..<heads {
                 let q = qkv.pointer + n * t * 3 * c + h * hs
-                let k = q + c
-                let v = q + 2 * c
                 let a = attention.pointer + (n * heads + h) * t * t
                 gemm(
-                    .none, .transpose, m: t, n: t, k: hs, alpha: scale, a: q, lda: 3 * c, b: k,
+                    .none, .transpose, m: t, n: t, k: hs, alpha: scale, a: q, lda: 3 * c, b: q + c,
                     ldb: 3 * c, c: a, ldc: t)
-                softmaxRows(a, t: t, keyPadding: padding, offset: n * t)
+            }
+        }
+        // Every score row of every sequence and head, on the workers (the GEMMs use BLAS's).
+        let scores = SendablePointer(attention.pointer)
+        let (keys, causal, heads) = (padding, self.causal, self.heads)
+        parallelFor(b * heads * t, costPerItem: 4 * t) { range in
+            for row in range {
+                SelfAttention.softmax(
+                    scores.pointer + row * t, t: t, query: row % t, causal: causal,
+                    keyPadding: keys,
+                    offset: row / (heads * t) * t)
+            }
+        }
+        for n in 0..<b {
+            for h in 0..<heads {
+                let v = qkv.pointer + n * t * 3 * c + h * hs + 2 * c
+                let a = attention.pointer + (n * heads + h) * t * t
                 gemm(
                     .none, .none, m: t, n: hs, k: t, a: a, lda: t, b: v, ldb: 3 * c,
                     c: headOutputs.pointer + n * t * c + h * hs, ldc: c)
@@ -133,43 +147,52 @@ public final class SelfAttention: Layer {
         let scale = 1 / Float(hs).squareRoot()
         headsGradient.resize(to: [rows, c])
         qkvGradient.resize(to: [rows, 3 * c])
-        scoresGradient.resize(to: [t, t])
+        scoresGradient.resize(to: [b, heads, t, t])
         denseBackward(
             outputGradient.pointer, input: headOutputs.pointer, weight: outWeight, bias: outBias,
             rows: rows, inputs: c,
             outputs: c, inputGradient: headsGradient.pointer)
-        let ds = scoresGradient.pointer
+        // dA = dy v^T for every sequence and head, then dS = A * (dA - rowsum(A * dA)) in place,
+        // row by row on the workers.
+        for n in 0..<b {
+            for h in 0..<heads {
+                let v = qkv.pointer + n * t * 3 * c + h * hs + 2 * c
+                let dy = headsGradient.pointer + n * t * c + h * hs
+                gemm(
+                    .none, .transpose, m: t, n: t, k: hs, a: dy, lda: c, b: v, ldb: 3 * c,
+                    c: scoresGradient.pointer + (n * heads + h) * t * t, ldc: t)
+            }
+        }
+        let (probabilities, gradients) = (
+            SendablePointer(attention.pointer), SendablePointer(scoresGradient.pointer)
+        )
+        parallelFor(b * heads * t, costPerItem: 3 * t) { range in
+            for row in range {
+                let (ai, di) = (probabilities.pointer + row * t, gradients.pointer + row * t)
+                var dot = 0.0
+                for j in 0..<t { dot += Double(ai[j] * di[j]) }
+                let d = Float(dot)
+                for j in 0..<t { di[j] = ai[j] * (di[j] - d) }
+            }
+        }
         for n in 0..<b {
             for h in 0..<heads {
                 let q = qkv.pointer + n * t * 3 * c + h * hs
-                let k = q + c
-                let v = q + 2 * c
                 let dq = qkvGradient.pointer + n * t * 3 * c + h * hs
-                let dk = dq + c
-                let dv = dq + 2 * c
                 let a = attention.pointer + (n * heads + h) * t * t
+                let ds = scoresGradient.pointer + (n * heads + h) * t * t
                 let dy = headsGradient.pointer + n * t * c + h * hs
-                // dA = dy v^T, then dS = A * (dA - rowsum(A * dA)) in place.
                 gemm(
-                    .none, .transpose, m: t, n: t, k: hs, a: dy, lda: c, b: v, ldb: 3 * c, c: ds,
-                    ldc: t)
-                for i in 0..<t {
-                    let ai = a + i * t
-                    let di = ds + i * t
-                    var dot = 0.0
-                    for j in 0..<t { dot += Double(ai[j] * di[j]) }
-                    let d = Float(dot)
-                    for j in 0..<t { di[j] = ai[j] * (di[j] - d) }
-                }
-                gemm(
-                    .transpose, .none, m: t, n: hs, k: t, a: a, lda: t, b: dy, ldb: c, c: dv,
+                    .transpose, .none, m: t, n: hs, k: t, a: a, lda: t, b: dy, ldb: c,
+                    c: dq + 2 * c,
                     ldc: 3 * c)
                 gemm(
-                    .none, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: k, ldb: 3 * c,
+                    .none, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q + c,
+                    ldb: 3 * c,
                     c: dq, ldc: 3 * c)
                 gemm(
                     .transpose, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q,
-                    ldb: 3 * c, c: dk, ldc: 3 * c)
+                    ldb: 3 * c, c: dq + c, ldc: 3 * c)
             }
         }
         inputGradient.resize(to: input.shape)
@@ -218,32 +241,30 @@ public final class SelfAttention: Layer {
         }
     }
 
-    /// Softmax of each row of the scores `a [T, T]` over the keys its query may see, in place;
-    /// the others get exactly 0 (a row with none is all 0). `offset` is the sequence's first
-    /// position in `keyPadding`.
-    private func softmaxRows(
-        _ a: UnsafeMutablePointer<Float>, t: Int, keyPadding: [Bool], offset: Int
+    /// Softmax of the scores `row [T]` of query `i` over the keys it may see, in place; the others
+    /// get exactly 0 (a row with none is all 0). `offset` is the sequence's first position in
+    /// `keyPadding`.
+    private static func softmax(
+        _ row: UnsafeMutablePointer<Float>, t: Int, query i: Int, causal: Bool, keyPadding: [Bool],
+        offset: Int
     ) {
-        for i in 0..<t {
-            let row = a + i * t
-            let last = causal ? i : t - 1
-            var maximum = -Float.infinity
-            for j in 0...last where !keyPadding[offset + j] { maximum = max(maximum, row[j]) }
-            guard maximum > -Float.infinity else {
-                row.update(repeating: 0, count: t)
-                continue
-            }
-            var sum: Float = 0
-            for j in 0..<t {
-                if j <= last && !keyPadding[offset + j] {
-                    row[j] = expf(row[j] - maximum)
-                    sum += row[j]
-                } else {
-                    row[j] = 0
-                }
-            }
-            let inverse = 1 / sum
-            for j in 0...last { row[j] *= inverse }
+        let last = causal ? i : t - 1
+        var maximum = -Float.infinity
+        for j in 0...last where !keyPadding[offset + j] { maximum = max(maximum, row[j]) }
+        guard maximum > -Float.infinity else {
+            row.update(repeating: 0, count: t)
+            return
         }
+        var sum: Float = 0
+        for j in 0..<t {
+            if j <= last && !keyPadding[offset + j] {
+                row[j] = expf(row[j] - maximum)
+                sum += row[j]
+            } else {
+                row[j] = 0
+            }
+        }
+        let inverse = 1 / sum
+        for j in 0...last { row[j] *= inverse }
     }
 }
