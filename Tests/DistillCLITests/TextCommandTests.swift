@@ -21,6 +21,10 @@ final class TextCommandTests: XCTestCase {
         let train = try distill(
             ["train", "--arch", arch, "--out", dir + "/lm.safetensors"] + flags)
         XCTAssertEqual(train.status, 0, train.stderr)
+        let inspect = try distill(["inspect", dir + "/lm.safetensors"])
+        XCTAssertTrue(
+            inspect.stdout.contains("layers.2  block:16:2:64:causal: 3280 parameters"),
+            inspect.stdout)
         let eval = try distill([
             "eval", "--model", dir + "/lm.safetensors", "--data", dir, "--json",
         ])

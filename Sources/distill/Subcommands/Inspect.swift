@@ -5,7 +5,9 @@ import Foundation
 /// `distill inspect MODEL`: what a model file holds.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a model's architecture, parameter count, file size and recorded metadata.")
+        abstract:
+            "Print a model's architecture, its parameters (in all and per layer or block), file size and recorded metadata."
+    )
 
     @Argument(help: "A model file (.safetensors) written by distill.")
     var model: String
@@ -16,6 +18,10 @@ struct Inspect: ParsableCommand {
         print("model:          \(model)")
         print("architecture:   \(loaded.architecture.isEmpty ? "(custom)" : loaded.architecture)")
         print("layers:         \(loaded.network.descriptor)")
+        for (index, layer) in loaded.network.layers.enumerated() where !layer.parameters.isEmpty {
+            let count = layer.parameters.reduce(0) { $0 + $1.value.count }
+            print("  layers.\(index)  \(layer.descriptor): \(count) parameters")
+        }
         print(
             "input shape:    \(loaded.inputShape.map(String.init).joined(separator: "x")), classes: \(loaded.classes)"
         )
