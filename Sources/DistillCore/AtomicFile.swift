@@ -51,6 +51,21 @@ public enum AtomicFile {
         }
     }
 
+    /// Creates the directory `path` if it is not there (its parent must be).
+    /// - Throws: `FileError` when it cannot be created or a file of that name is in the way.
+    public static func createDirectory(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw FileError(path, "is a file, not a directory")
+            }
+            return
+        }
+        guard mkdir(path, 0o755) == 0 else {
+            throw FileError(path, "cannot create the directory: \(errnoText())")
+        }
+    }
+
     /// Writes every byte of `bytes` to `fd`, retrying short writes.
     public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0

@@ -141,7 +141,18 @@ public final class TextWindows: BatchSource {
     private var offsets: [Int]
 
     /// - Throws: `DataError` when the split is shorter than a window and its next byte.
-    public init(split: TextSplit, context: Int, batchSize: Int, seed: UInt64) throws {
+    /// Cached teacher rows, one per predicted position of the whole file the split is part of
+    /// (row `p` predicts byte `p + 1` of the file), gathered for every position of a window; nil
+    /// for none.
+    public let teacherRows: TeacherRows?
+    private var teacher = Tensor(zeros: [0])
+
+    /// - Parameter teacherRows: see `teacherRows`; at least as many rows as the file has
+    ///   predictions up to the split's end.
+    public init(
+        split: TextSplit, context: Int, batchSize: Int, seed: UInt64,
+        teacherRows: TeacherRows? = nil
+    ) throws {
         guard context >= 1, batchSize >= 1 else {
             throw DataError(
                 "the context and the batch size must be at least 1, got \(context) and \(batchSize)"
@@ -152,7 +163,13 @@ public final class TextWindows: BatchSource {
                 "\(split.bytes.path): the text has \(split.count) bytes; a window of context \(context) needs \(context + 1)"
             )
         }
+        if let teacherRows, teacherRows.count < split.range.upperBound - 1 {
+            throw DataError(
+                "teacher rows cover \(teacherRows.count) positions; the text needs one per byte of \(split.bytes.path) but the last (\(split.bytes.count - 1))"
+            )
+        }
         (self.split, self.context, self.batchSize, self.seed) = (split, context, batchSize, seed)
+        self.teacherRows = teacherRows
         windowsPerEpoch = max(1, split.predictions / context)
         let rows = min(batchSize, windowsPerEpoch)
         inputs = Tensor(zeros: [rows, context])
@@ -183,9 +200,20 @@ public final class TextWindows: BatchSource {
                 labels[row * context + i] = Int32(split[offset + i + 1])
             }
         }
+        var teacherBatch: Tensor?
+        if let rows = teacherRows {
+            teacher.resize(to: [n * context, rows.width])
+            for row in 0..<n {
+                for i in 0..<context {
+                    let position = split.range.lowerBound + offsets[row] + i
+                    rows.copyRow(position, to: teacher.pointer + (row * context + i) * rows.width)
+                }
+            }
+            teacherBatch = teacher
+        }
         window += n
         return Batch(
-            inputs: inputs, labels: Array(labels[0..<(n * context)]), teacher: nil,
+            inputs: inputs, labels: Array(labels[0..<(n * context)]), teacher: teacherBatch,
             indices: offsets[0..<n])
     }
 }

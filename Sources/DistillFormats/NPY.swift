@@ -266,6 +266,35 @@ public enum NPY {
         try floats.withUnsafeBufferPointer { try write(floats: $0, shape: shape, to: path) }
     }
 
+    /// Writes an array of `shape` atomically, its values streamed in order by `body` through the
+    /// `append` it is given, so that an array larger than memory can be written. `Element` is
+    /// Float (`<f4`) or Int32 (`<i4`).
+    /// - Throws: `FileError` for a write that fails, or values that do not fill `shape` exactly.
+    public static func write<Element: FixedWidthStreamable>(
+        _: Element.Type, shape: [Int], to path: String,
+        _ body: (_ append: (UnsafeBufferPointer<Element>) throws -> Void) throws -> Void
+    ) throws {
+        let expected = shape.reduce(1, *)
+        var written = 0
+        try write(header: header(descr: Element.npyDescr, shape: shape), to: path) { fd in
+            try body { values in
+                written += values.count
+                guard written <= expected else {
+                    throw FileError(path, "more values than the shape \(shape) holds")
+                }
+                #if _endian(big)
+                let swapped = values.map { $0.littleEndianBits }
+                try swapped.withUnsafeBytes { try AtomicFile.writeAll(fd, $0, path: path) }
+                #else
+                try AtomicFile.writeAll(fd, UnsafeRawBufferPointer(values), path: path)
+                #endif
+            }
+            guard written == expected else {
+                throw FileError(path, "\(written) values for the shape \(shape) (\(expected))")
+            }
+        }
+    }
+
     /// Writes int64 values (`<i8`) with `shape`, atomically.
     public static func write(int64 values: [Int64], shape: [Int], to path: String) throws {
         precondition(
@@ -429,4 +458,20 @@ struct HeaderParser {
             throw Failure(description: "unexpected value '\(word)' at offset \(i)")
         }
     }
+}
+
+/// An element type `NPY.write(_:shape:to:_:)` streams: its NPY descriptor and little-endian bits.
+public protocol FixedWidthStreamable {
+    static var npyDescr: String { get }
+    var littleEndianBits: UInt32 { get }
+}
+
+extension Float: FixedWidthStreamable {
+    public static var npyDescr: String { "<f4" }
+    public var littleEndianBits: UInt32 { bitPattern.littleEndian }
+}
+
+extension Int32: FixedWidthStreamable {
+    public static var npyDescr: String { "<i4" }
+    public var littleEndianBits: UInt32 { UInt32(bitPattern: self).littleEndian }
 }

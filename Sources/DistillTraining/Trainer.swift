@@ -136,8 +136,9 @@ public final class Trainer {
 
     /// A language model trained on windows of `training` (its context long, at seeded random
     /// offsets) to predict each next byte, validated by next-byte accuracy on `validation`.
-    /// With a teacher (models run on every batch: `TeacherSignal.models`), the loss is the
-    /// distillation loss at every position.
+    /// With a teacher, the loss is the distillation loss at every position: teacher models run on
+    /// the same windows (`TeacherSignal.models`), or cached rows (`TeacherSignal.rows`) with one row
+    /// per byte of the whole training file but the last, in order (`TextLogits` writes them).
     /// - Throws: `TrainingError` when the model is not a sequence model over bytes, the text is
     ///   shorter than a window, or the options cannot run.
     public init(
@@ -164,9 +165,13 @@ public final class Trainer {
         switch (teacher, loss) {
         case (nil, _): break
         case (.some, nil): throw TrainingError.invalidOption("a teacher needs a distillation loss")
-        case (.some(.rows), _):
-            throw TrainingError.invalidOption(
-                "a text student learns from teacher models run on its windows (--teacher MODEL)")
+        case (.some(.rows(let rows)), .some(let loss)):
+            try temperature.check(loss: loss, teachers: 1, topK: teacher?.isTopK ?? false)
+            guard rows.width == model.classes, rows.count >= training.range.upperBound - 1 else {
+                throw TrainingError.incompatible(
+                    "teacher logits are [\(rows.count), \(rows.width)]; \(training.bytes.path) needs [\(training.bytes.count - 1), \(model.classes)] (one row per byte but the last, in order)"
+                )
+            }
         case (.some(.models(let models)), .some(let loss)):
             try temperature.check(loss: loss, teachers: models.count, topK: false)
             for t in models where t.classes != model.classes || t.inputShape != model.inputShape {
@@ -202,7 +207,7 @@ public final class Trainer {
         case .text(let training, _):
             batcher = try TextWindows(
                 split: training, context: model.inputShape[0], batchSize: options.batchSize,
-                seed: options.seed)
+                seed: options.seed, teacherRows: teacher?.rows)
         }
         let totalSteps = options.steps ?? options.epochs * batcher.batchesPerEpoch
         let rounds = options.steps.map { max(1, min(options.validations, $0)) } ?? options.epochs

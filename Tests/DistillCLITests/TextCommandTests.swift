@@ -72,6 +72,61 @@ final class TextCommandTests: XCTestCase {
             }
         }
         XCTAssertNil(figures["teacher_agreement"])
+        // Cached teacher logits: every byte of train.txt but the last, dense and top-k, each
+        // taken by distill; the top-k rows are the dense rows' largest values.
+        let bytes = 50 * 29
+        XCTAssertEqual(
+            try distill([
+                "logits", "--model", dir + "/lm.safetensors", "--data", dir, "--out",
+                dir + "/lm.npy",
+            ]).status, 0)
+        let dense = try NPY.read(dir + "/lm.npy")
+        XCTAssertEqual(dense.shape, [bytes - 1, 256])
+        XCTAssertEqual(
+            try distill([
+                "logits", "--model", dir + "/lm.safetensors", "--data", dir, "--top-k", "8",
+                "--out", dir + "/top8",
+            ]).status, 0)
+        let (values, indices) = (
+            try NPY.read(dir + "/top8/values.npy"), try NPY.read(dir + "/top8/indices.npy")
+        )
+        XCTAssertEqual(values.shape, [bytes - 1, 8])
+        let (d, v, c) = (dense.floats(), values.floats(), try indices.integers())
+        for row in [0, 1, 700, bytes - 2] {
+            let denseRow = Array(d[(row * 256)..<(row * 256 + 256)])
+            XCTAssertEqual(
+                Array(v[(row * 8)..<(row * 8 + 8)]), Array(denseRow.sorted(by: >).prefix(8)),
+                "row \(row)")
+            for j in 0..<8 { XCTAssertEqual(denseRow[Int(c[row * 8 + j])], v[row * 8 + j]) }
+        }
+        for teacherFlags in [
+            ["--teacher-logits", dir + "/lm.npy"], ["--teacher-top-k", dir + "/top8"],
+        ] {
+            let run = try distill(
+                [
+                    "distill", "--arch", arch, "--temperature", "2", "--alpha", "0.5", "--out",
+                    dir + "/cached.safetensors",
+                ]
+                    + teacherFlags + flags)
+            XCTAssertEqual(run.status, 0, "\(teacherFlags): \(run.stderr)")
+            XCTAssertGreaterThan(
+                (try JSONSerialization.jsonObject(
+                    with: Data(
+                        try distill([
+                            "eval", "--model", dir + "/cached.safetensors", "--data", dir, "--json",
+                        ]).stdout.utf8))
+                    as? [String: Any])?["accuracy"] as? Double ?? 0, 0.5, "\(teacherFlags)")
+        }
+        // Logits of another length are refused, naming the file.
+        try NPY.write(floats: Array(d[0..<(256 * 10)]), shape: [10, 256], to: dir + "/short.npy")
+        let short = try distill(
+            [
+                "distill", "--arch", arch, "--teacher-logits", dir + "/short.npy", "--out",
+                dir + "/x.safetensors",
+            ] + flags)
+        XCTAssertEqual(short.status, 2)
+        XCTAssertTrue(
+            short.stderr.contains("short.npy: teacher logits are [10, 256]"), short.stderr)
         // Generation: the prompt, then the bytes drawn, at a low temperature from the sentence's
         // own letters; the same seed, the same text.
         let generate = [
@@ -107,7 +162,7 @@ final class TextCommandTests: XCTestCase {
             ),
             (
                 ["distill", "--teacher-logits", dir + "/train.txt", "--arch", arch, "--out", out]
-                    + flags, "--teacher MODEL"
+                    + flags, "train.txt: not a valid NPY file"
             ),
         ]
         for (arguments, expected) in cases {

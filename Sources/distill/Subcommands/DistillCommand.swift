@@ -214,20 +214,25 @@ struct DistillCommand: ParsableCommand {
 
     /// A language model distilled on text from teacher models run on its windows, every position.
     private func distillText(_ text: TextDataset, teachers: [Model]) throws {
-        guard !teachers.isEmpty else {
-            throw ValidationError(
-                "on text, give the teacher as --teacher MODEL (cached --teacher-logits and --teacher-top-k take examples)"
-            )
-        }
         if training.labelled != nil || unlabelled || omitClass != nil {
             throw ValidationError(
                 "--labelled, --unlabelled and --omit-class take examples, not text")
+        }
+        // Cached rows: one per byte of train.txt but the last, in order (what distill logits writes).
+        let rows = text.training.bytes.count - 1
+        let signal: TeacherSignal
+        if let path = teacherLogits {
+            signal = try .logits(at: path, trainingFile: rows, classes: TextDataset.classes)
+        } else if let directory = teacherTopK {
+            signal = try .topK(at: directory, trainingFile: rows, classes: TextDataset.classes)
+        } else {
+            signal = .models(teachers)
         }
         let model = try architecture.build(forText: text, training: training.textOptions)
         let trainer = try Trainer(
             model: model, options: training.textOptions, text: text.training,
             validation: text.validation,
-            teacher: .models(teachers), loss: try loss, temperature: temperatureMethod)
+            teacher: signal, loss: try loss, temperature: temperatureMethod)
         let summary = try runTrainer(
             trainer, label: "distill", flags: training, out: out,
             settings: settingsText(["distill", architecture.arch, text.directory]))

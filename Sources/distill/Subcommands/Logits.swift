@@ -7,8 +7,14 @@ struct Logits: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "Save a model's logits [N, C] over the training or test file as NPY (inference mode).",
-        discussion:
-            "One row per example of the file, in file order (the training file includes the examples the validation split holds out), so that distill --teacher-logits takes it as it is."
+        discussion: """
+            One row per example of the file, in file order (the training file includes the examples the \
+            validation split holds out), so that distill --teacher-logits takes it as it is.
+            On text (a language model and a directory with train.txt): one row per byte of train.txt or \
+            test.txt but the last, in order, row i predicting byte i + 1 from its evaluation window \
+            ([N - 1, 256], 1 KB a byte of text); with --top-k K, the K largest per row into the \
+            directory --out as values.npy [N - 1, K] and indices.npy (what distill --teacher-top-k takes).
+            """
     )
 
     @Option(help: "The model (.safetensors).") var model: String
@@ -16,14 +22,38 @@ struct Logits: ParsableCommand {
         help: "Data directory (default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist).")
     var data: String?
     @Option(help: "train or test.") var split: Split = .train
-    @Option(help: "Where to write the logits (.npy).") var out: String
+    @Option(help: "Where to write the logits (.npy; a directory with --top-k).") var out: String
+    @Option(
+        help: "On text: write only the K largest logits per position (values.npy, indices.npy).")
+    var topK: Int?
 
     enum Split: String, ExpressibleByArgument, CaseIterable { case train, test }
 
-    func validate() throws { try checkOutputPath(out) }
+    func validate() throws {
+        try checkOutputPath(out)
+        if let topK, topK < 1 || topK > 256 {
+            throw ValidationError("--top-k must be from 1 to 256, got \(topK)")
+        }
+    }
 
     func run() throws {
         let m = try Model.load(from: model)
+        let directory = try DataDirectory.resolveAny(
+            data, environment: ProcessInfo.processInfo.environment)
+        if TextDataset.holdsText(directory) {
+            guard m.network.layers.first is Embedding, m.classes == TextDataset.classes else {
+                throw ValidationError(
+                    "\(model): text needs a language model over bytes (--arch transformer:...)")
+            }
+            let file = TextSplit(
+                try MappedBytes(directory + (split == .train ? "/train.txt" : "/test.txt")))
+            try TextLogits.write(model: m, split: file, to: out, topK: topK)
+            printError(
+                "wrote \(out): \(topK.map { "top-\($0) " } ?? "")logits of \(file.predictions) positions of \(split.rawValue).txt"
+            )
+            return
+        }
+        guard topK == nil else { throw ValidationError("--top-k takes a language model on text") }
         let dataset = try DataDirectory.load(
             resolving: data, environment: ProcessInfo.processInfo.environment, classes: m.classes)
         let examples = split == .train ? dataset.training : dataset.test
