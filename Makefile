@@ -6,7 +6,7 @@ SWIFT ?= swift
 NATIVE ?= -Xswiftc -target-cpu -Xswiftc native
 RELEASE = $(SWIFT) build -c release $(NATIVE)
 
-.PHONY: setup build demo test lint format bench bench-pytorch fuzz interop clean
+.PHONY: setup build demo test lint format bench bench-pytorch fuzz interop text-corpus clean
 
 setup:
 	@./scripts/setup
@@ -49,6 +49,13 @@ bench-pytorch: setup
 	@test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV) || { ./scripts/setup python3-venv && python3 -m venv $(BENCH_VENV); }
 	$(BENCH_VENV)/bin/python -c "import torch, numpy" 2>/dev/null || $(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --retries 1 --extra-index-url $(TORCH_INDEX) "$(TORCH)" numpy
 	./scripts/bench-vs-pytorch .build/release/DistillBenchmarks $(BENCH_VENV)/bin/python $(RUNS)
+
+## A real English corpus for language models (the Python documentation's sources, from Debian's
+## python3.11-doc) in $(TEXT): make text-corpus TEXT=text
+TEXT ?= text
+text-corpus: setup
+	@./scripts/setup python3.11-doc
+	./scripts/text-corpus $(TEXT)
 
 ## Fuzz every file reader with libFuzzer + AddressSanitizer: make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 600
