@@ -5,7 +5,7 @@ import DistillCore
 /// Grammar:
 ///
 ///     spec   := "mlp" [":" sizes] | "cnn:" sizes ["/fc:" sizes]
-///             | "transformer:" "layers=" L "," "dim=" D "," "heads=" H "," "context=" N ["," "mlp=" M]
+///             | "transformer:" "layers=" L "," "dim=" D "," "heads=" H "," "context=" N ["," "mlp=" M] [",tied"]
 ///     sizes  := positive integer ("," positive integer)*
 ///
 /// - `mlp:1200,1200`: dense layers of 1,200 and 1,200 ReLU units, then the output layer.
@@ -19,19 +19,25 @@ import DistillCore
 ///   (the classes are the vocabulary): `Embedding -> PositionEmbedding -> L x TransformerBlock
 ///   (pre-LayerNorm, GELU MLP of width M, 4D by default) -> LayerNorm -> Linear` to the
 ///   vocabulary's logits at every position. H must divide D; inputs are `[N]` ids with N at most
-///   the context. No dropout.
+///   the context. With `tied` the head shares the token embedding's weight. No dropout.
 public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable { case mlp, cnn, transformer }
 
     /// A transformer's sizes.
     public struct Transformer: Equatable, Sendable {
         public let layers: Int, dimension: Int, heads: Int, context: Int, mlp: Int
+        /// Whether the output head shares the token embedding's weight.
+        public let tied: Bool
 
-        public init(layers: Int, dimension: Int, heads: Int, context: Int, mlp: Int? = nil) {
+        public init(
+            layers: Int, dimension: Int, heads: Int, context: Int, mlp: Int? = nil,
+            tied: Bool = false
+        ) {
             (self.layers, self.dimension, self.heads, self.context) = (
                 layers, dimension, heads, context
             )
             self.mlp = mlp ?? 4 * dimension
+            self.tied = tied
         }
     }
 
@@ -86,13 +92,17 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
             for part in text.dropFirst("transformer:".count).split(
                 separator: ",", omittingEmptySubsequences: false)
             {
+                if part == "tied" && values["tied"] == nil {
+                    values["tied"] = 1
+                    continue
+                }
                 let pair = part.split(separator: "=", omittingEmptySubsequences: false)
                 guard pair.count == 2,
                     ["layers", "dim", "heads", "context", "mlp"].contains(String(pair[0])),
                     values[String(pair[0])] == nil
                 else {
                     throw ArchitectureError(
-                        "architecture '\(text)': '\(part)' is not one of layers=, dim=, heads=, context=, mlp= (each once); \(grammar)"
+                        "architecture '\(text)': '\(part)' is not one of layers=, dim=, heads=, context=, mlp=, tied (each once); \(grammar)"
                     )
                 }
                 values[String(pair[0])] = try sizes(pair[1], String(pair[0]))[0]
@@ -112,7 +122,7 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
             self.init(
                 transformer: Transformer(
                     layers: layers, dimension: dim, heads: heads, context: context,
-                    mlp: values["mlp"]))
+                    mlp: values["mlp"], tied: values["tied"] != nil))
         } else {
             throw ArchitectureError("unknown architecture '\(text)': \(grammar)")
         }
@@ -141,7 +151,7 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
             let t = transformer!
             return
                 "transformer:layers=\(t.layers),dim=\(t.dimension),heads=\(t.heads),context=\(t.context)"
-                + (t.mlp == 4 * t.dimension ? "" : ",mlp=\(t.mlp)")
+                + (t.mlp == 4 * t.dimension ? "" : ",mlp=\(t.mlp)") + (t.tied ? ",tied" : "")
         }
     }
 
@@ -170,7 +180,8 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
             let positions = Double(min(inputShape.reduce(1, *), t.context))
             let block = 4 * d * d + 2 * d * m + 9 * d + m
             parameters =
-                v * d + Double(t.context) * d + Double(t.layers) * block + 2 * d + d * v + v
+                v * d + Double(t.context) * d + Double(t.layers) * block + 2 * d
+                + (t.tied ? 0 : d * v) + v
             // Per position and block: LayerNorms, q k v, the heads' scores, outputs, the MLP.
             let perBlock = 10 * d + 2 * m + Double(t.heads) * positions
             outputs = positions * (2 * d + Double(t.layers) * perBlock + d + v)
@@ -297,7 +308,11 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                         generator: &generator))
             }
             layers.append(LayerNorm(dimension: t.dimension))
-            dense(t.dimension, classes, initialization: .glorot)
+            if t.tied, let embedding = layers.first as? Embedding {
+                layers.append(Linear(tiedTo: embedding.weight))
+            } else {
+                dense(t.dimension, classes, initialization: .glorot)
+            }
         }
         return Sequential(layers)
     }

@@ -9,7 +9,11 @@ public enum LayerDescriptor {
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
     public static func make(_ token: String, generator: inout SeededGenerator) throws -> any Layer {
         switch try Parsed(token) {
-        case .linear(let i, let o):
+        case .linear(let i, let o, let tied):
+            guard !tied else {
+                throw ArchitectureError(
+                    "'\(token)' is tied to an embedding: build it with the network")
+            }
             return Linear(inputSize: i, outputSize: o, generator: &generator)
         case .conv2d(let cin, let cout, let kernel, let s, let p):
             return Conv2D(
@@ -38,7 +42,8 @@ public enum LayerDescriptor {
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
     public static func parameterCount(_ token: String) throws -> Double {
         switch try Parsed(token) {
-        case .linear(let i, let o): return Double(i) * Double(o) + Double(o)
+        case .linear(let i, let o, let tied):
+            return tied ? Double(o) : Double(i) * Double(o) + Double(o)
         case .conv2d(let cin, let cout, let kernel, _, _):
             return Double(cin) * Double(cout) * Double(kernel.0 * kernel.1) + Double(cout)
         case .embedding(let a, let c), .position(let a, let c): return Double(a) * Double(c)
@@ -53,7 +58,7 @@ public enum LayerDescriptor {
 
     /// A token's layer and its numbers.
     private enum Parsed {
-        case linear(Int, Int)
+        case linear(Int, Int, tied: Bool)
         case conv2d(Int, Int, (Int, Int), stride: Int, padding: Int)
         case maxpool2d(Int, stride: Int)
         case dropout(Float)
@@ -77,10 +82,12 @@ public enum LayerDescriptor {
             }
             switch parts.first {
             case "linear":
-                guard parts.count == 3 else { throw malformed }
+                guard parts.count == 3 || (parts.count == 4 && parts[3] == "tied") else {
+                    throw malformed
+                }
                 let (i, o) = (try int(1), try int(2))
                 guard i >= 1, o >= 1 else { throw malformed }
-                self = .linear(i, o)
+                self = .linear(i, o, tied: parts.count == 4)
             case "conv2d":
                 guard parts.count == 6 else { throw malformed }
                 let kernel = parts[3].split(separator: "x").compactMap { Int($0) }

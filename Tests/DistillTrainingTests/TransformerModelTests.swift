@@ -36,6 +36,51 @@ final class TransformerModelTests: XCTestCase {
             try Model(spec: spec, inputShape: [10], classes: 256, generator: &generator))
     }
 
+    /// A tied head shares the embedding's weight: counted once, both layers' gradients summed into
+    /// it (checked against central differences), saved once and tied again on loading.
+    func testTiedHead() throws {
+        let spec = try ArchitectureSpec(
+            parsing: "transformer:layers=1,dim=8,heads=2,context=5,tied")
+        XCTAssertEqual(try ArchitectureSpec(parsing: spec.description), spec)
+        var generator = SeededGenerator(seed: 4)
+        let model = try Model(spec: spec, inputShape: [5], classes: 13, generator: &generator)
+        XCTAssertEqual(
+            spec.footprint(inputShape: [5], classes: 13).parameters, Double(model.parameterCount))
+        let embedding = try XCTUnwrap(model.network.layers.first as? Embedding)
+        let head = try XCTUnwrap(model.network.layers.last as? Linear)
+        XCTAssertTrue(head.weight === embedding.weight)
+        XCTAssertEqual(model.parameters.filter { $0 === embedding.weight }.count, 1)
+        // L = sum(w * logits) for fixed w; dL/d(shared weight) against central differences.
+        let ids = Tensor(shape: [2, 5], values: [1, 4, 4, 12, 0, 7, 3, 1, 9, 2])
+        let w = Tensor(shape: [10, 13], values: fixtureValues(130, seed: 6))
+        func objective() -> Double {
+            let y = model.forward(ids, mode: .training)
+            return (0..<y.count).reduce(0.0) { $0 + Double(y[$1]) * Double(w[$1]) }
+        }
+        model.zeroGradients()
+        _ = objective()
+        model.backward(w)
+        let analytic = embedding.weight.gradient!.values
+        // used and unused rows (6 is only in the head)
+        let entries = [0, 5, 4 * 8 + 3, 9 * 8 + 7, 12 * 8, 6 * 8 + 2]
+        for e in entries {
+            let original = embedding.weight.value[e]
+            let numeric = centralDifferences([original], step: 1e-2) { probe in
+                embedding.weight.value[e] = probe[0]
+                return objective()
+            }[0]
+            embedding.weight.value[e] = original
+            assertClose(analytic[e], numeric, rtol: 2e-3, atol: 1e-3, "entry \(e)")
+        }
+        let path = try makeTemporaryDirectory("distill-tied") + "/lm.safetensors"
+        try model.save(to: path)
+        let loaded = try Model.load(from: path)
+        XCTAssertTrue(
+            (loaded.network.layers.last as? Linear)?.weight
+                === (loaded.network.layers.first as? Embedding)?.weight)
+        assertIdentical(loaded.logits(ids).values, model.logits(ids).values)
+    }
+
     /// Tokens count up modulo 11 from a random start; the model learns to predict the next one at
     /// every position (logits `[B T, 11]`), and a saved model gives the same logits.
     func testLearnsNextTokensAndRoundTrips() throws {

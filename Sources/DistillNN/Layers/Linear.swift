@@ -33,8 +33,22 @@ public final class Linear: Layer {
         bias = Parameter(name: "bias", value: Tensor(zeros: [outputSize]), isWeight: false)
     }
 
+    /// A layer whose weight is `weight` itself (`[out, in]`), shared with another layer: a
+    /// language model's output head tied to its token embedding (`[vocabulary, dimension]`).
+    /// Both layers add their gradients to it; the bias is its own, zero.
+    public init(tiedTo weight: Parameter) {
+        precondition(weight.value.shape.count == 2)
+        (outputSize, inputSize) = (weight.value.shape[0], weight.value.shape[1])
+        self.weight = weight
+        bias = Parameter(name: "bias", value: Tensor(zeros: [outputSize]), isWeight: false)
+        isTied = true
+    }
+
+    /// Whether the weight is shared with another layer (`init(tiedTo:)`).
+    public private(set) var isTied = false
+
     public var parameters: [Parameter] { [weight, bias] }
-    public var descriptor: String { "linear:\(inputSize):\(outputSize)" }
+    public var descriptor: String { "linear:\(inputSize):\(outputSize)\(isTied ? ":tied" : "")" }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         guard inputShape.count >= 2, inputShape.last == inputSize else {

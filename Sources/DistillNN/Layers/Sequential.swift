@@ -45,13 +45,16 @@ public final class Sequential: Layer {
         return layouts
     }
 
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// Every parameter once, in layer order (a weight two layers share comes at its first).
+    public var parameters: [Parameter] { namedParameters.map(\.parameter) }
 
     /// Every parameter with its checkpoint name, in layer order.
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        layers.enumerated().flatMap { index, layer in
-            layer.namedParameters.map {
-                (name: "layers.\(index).\($0.name)", parameter: $0.parameter)
+        var seen = Set<ObjectIdentifier>()
+        return layers.enumerated().flatMap { index, layer in
+            layer.namedParameters.compactMap {
+                seen.insert(ObjectIdentifier($0.parameter)).inserted
+                    ? (name: "layers.\(index).\($0.name)", parameter: $0.parameter) : nil
             }
         }
     }
