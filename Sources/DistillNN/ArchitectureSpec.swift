@@ -19,7 +19,8 @@ import DistillCore
 ///   (the classes are the vocabulary): `Embedding -> PositionEmbedding -> L x TransformerBlock
 ///   (pre-LayerNorm, GELU MLP of width M, 4D by default) -> LayerNorm -> Linear` to the
 ///   vocabulary's logits at every position. H must divide D; inputs are `[N]` ids with N at most
-///   the context. With `tied` the head shares the token embedding's weight. No dropout.
+///   the context. With `tied` the head shares the token embedding's weight. `dropout` applies in
+///   the blocks (see `TransformerBlock`).
 public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable { case mlp, cnn, transformer }
 
@@ -293,8 +294,9 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                     "a transformer of context \(t.context) takes token ids [N] with N <= \(t.context), got \(inputShape)"
                 )
             }
-            guard dropout == 0, inputDropout == 0 else {
-                throw ArchitectureError("a transformer takes no dropout yet")
+            guard inputDropout == 0 else {
+                throw ArchitectureError(
+                    "a transformer takes --dropout (in its blocks), not input dropout")
             }
             layers.append(
                 Embedding(vocabulary: classes, dimension: t.dimension, generator: &generator))
@@ -305,6 +307,7 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                 layers.append(
                     TransformerBlock(
                         dimension: t.dimension, heads: t.heads, mlp: t.mlp, causal: true,
+                        dropout: dropout,
                         generator: &generator))
             }
             layers.append(LayerNorm(dimension: t.dimension))

@@ -41,6 +41,10 @@ public protocol Layer: AnyObject {
     /// A one-token description (e.g. `linear:784:1200`) that `LayerDescriptor.make` turns back
     /// into the same layer; checkpoints record it.
     var descriptor: String { get }
+
+    /// The dropout layers in this layer, itself included, in order: their generators are part
+    /// of a training checkpoint.
+    var dropoutLayers: [Dropout] { get }
 }
 
 extension Layer {
@@ -49,6 +53,8 @@ extension Layer {
     public var namedParameters: [(name: String, parameter: Parameter)] {
         parameters.map { ($0.name, $0) }
     }
+
+    public var dropoutLayers: [Dropout] { (self as? Dropout).map { [$0] } ?? [] }
 
     public func forward(_ input: Tensor, mode: Mode, layout: ActivationLayout) -> Tensor {
         forward(input, mode: mode)

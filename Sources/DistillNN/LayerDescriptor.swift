@@ -31,9 +31,10 @@ public enum LayerDescriptor {
         case .gelu(let approximation): return GELU(approximation: approximation)
         case .attention(let c, let heads, let causal):
             return SelfAttention(dimension: c, heads: heads, causal: causal, generator: &generator)
-        case .block(let c, let heads, let mlp, let causal):
+        case .block(let c, let heads, let mlp, let dropout, let causal):
             return TransformerBlock(
-                dimension: c, heads: heads, mlp: mlp, causal: causal, generator: &generator)
+                dimension: c, heads: heads, mlp: mlp, causal: causal, dropout: dropout,
+                generator: &generator)
         }
     }
 
@@ -49,7 +50,7 @@ public enum LayerDescriptor {
         case .embedding(let a, let c), .position(let a, let c): return Double(a) * Double(c)
         case .layerNorm(let c): return 2 * Double(c)
         case .attention(let c, _, _): return 4 * Double(c) * Double(c) + 4 * Double(c)
-        case .block(let c, _, let m, _):
+        case .block(let c, _, let m, _, _):
             let (d, h) = (Double(c), Double(m))
             return 4 * d * d + 2 * d * h + 9 * d + h  // attention, two LayerNorms, the MLP
         case .maxpool2d, .dropout, .relu, .flatten, .gelu: return 0
@@ -68,7 +69,7 @@ public enum LayerDescriptor {
         case layerNorm(Int)
         case gelu(GELU.Approximation)
         case attention(Int, heads: Int, causal: Bool)
-        case block(Int, heads: Int, mlp: Int, causal: Bool)
+        case block(Int, heads: Int, mlp: Int, dropout: Float, causal: Bool)
 
         init(_ token: String) throws {
             let parts = token.split(separator: ":").map(String.init)
@@ -128,12 +129,20 @@ public enum LayerDescriptor {
                 guard c >= 1, heads >= 1, c % heads == 0 else { throw malformed }
                 self = .attention(c, heads: heads, causal: parts.count == 4)
             case "block":
-                guard parts.count == 4 || (parts.count == 5 && parts[4] == "causal") else {
-                    throw malformed
+                // block:C:NH:M, then optionally :dP (dropout) and :causal, in that order.
+                var rest = parts.dropFirst(4)
+                var dropout: Float = 0
+                if let d = rest.first, d.hasPrefix("d") {
+                    guard let p = Float(d.dropFirst()), p >= 0, p < 1 else { throw malformed }
+                    dropout = p
+                    rest = rest.dropFirst()
                 }
+                let causal = rest.first == "causal"
+                if causal { rest = rest.dropFirst() }
+                guard parts.count >= 4, rest.isEmpty else { throw malformed }
                 let (c, heads, mlp) = (try int(1), try int(2), try int(3))
                 guard c >= 1, heads >= 1, c % heads == 0, mlp >= 1 else { throw malformed }
-                self = .block(c, heads: heads, mlp: mlp, causal: parts.count == 5)
+                self = .block(c, heads: heads, mlp: mlp, dropout: dropout, causal: causal)
             case "gelu" where parts.count == 1: self = .gelu(.exact)
             case "gelu" where parts.count == 2 && parts[1] == "tanh": self = .gelu(.tanh)
             case "relu" where parts.count == 1: self = .relu

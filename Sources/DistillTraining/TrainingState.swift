@@ -72,7 +72,7 @@ public final class TrainingState {
             }
         }
         if let savedOptimizer { try optimizer.restore(savedOptimizer, for: parameters) }
-        let dropouts = model.network.layers.compactMap { $0 as? Dropout }
+        let dropouts = model.network.dropoutLayers
         guard dropouts.count == savedGenerators.count else {
             throw TrainingError.invalidOption(
                 "the saved training state does not fit this model's dropout layers")
@@ -121,7 +121,7 @@ public final class TrainingState {
                 tensors.append(.init(name: "optimizer.\(key).\(i)", shape: t.shape, values: t))
             }
         }
-        let generators = model.network.layers.compactMap { ($0 as? Dropout)?.generator.state }
+        let generators = model.network.dropoutLayers.map(\.generator.state)
         let saved = Saved(
             globalStep: globalStep, epoch: epoch, batchInEpoch: batchInEpoch, round: round,
             bestEpoch: bestEpoch, bestAccuracy: bestAccuracy, sinceImprovement: sinceImprovement,

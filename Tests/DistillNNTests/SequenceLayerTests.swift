@@ -167,6 +167,35 @@ final class SequenceLayerTests: XCTestCase {
         try checkGradients(block, inputShape: [2, 3, 6], seed: 41, smooth: true)
     }
 
+    /// With dropout the block drops where nn.TransformerEncoderLayer does (three layers, each
+    /// seeded), only in training mode; its gradients hold for a fixed mask (each objective call
+    /// draws the same masks again from generators reset to the same state).
+    func testTransformerBlockDropout() throws {
+        var generator = SeededGenerator(seed: 10)
+        let block = TransformerBlock(
+            dimension: 6, heads: 2, mlp: 10, causal: true, dropout: 0.3, generator: &generator)
+        XCTAssertEqual(block.dropoutLayers.count, 3)
+        XCTAssertTrue(
+            Sequential([LayerNorm(dimension: 6), block]).dropoutLayers.elementsEqual(
+                block.dropoutLayers, by: ===))
+        XCTAssertEqual(block.descriptor, "block:6:2:10:d0.3:causal")
+        let x = Tensor(shape: [2, 3, 6], values: fixtureValues(36, seed: 2))
+        let inference = block.forward(x, mode: .inference).values
+        let training = block.forward(x, mode: .training).values
+        XCTAssertNotEqual(inference, training)
+        XCTAssertEqual(block.forward(x, mode: .inference).values, inference)
+        let states = block.dropoutLayers.map(\.generator)
+        try checkGradients(
+            block, inputShape: [2, 3, 6], seed: 42,
+            prepare: {
+                for (layer, state) in zip(block.dropoutLayers, states) { layer.generator = state }
+            },
+            smooth: true)
+        let rebuilt = try LayerDescriptor.make(block.descriptor, generator: &generator)
+        XCTAssertEqual(rebuilt.descriptor, block.descriptor)
+        XCTAssertEqual(rebuilt.dropoutLayers.count, 3)
+    }
+
     /// Each layer's descriptor builds the same layer again, and counts its parameters.
     func testDescriptorsRebuildTheLayers() throws {
         var generator = SeededGenerator(seed: 1)

@@ -61,6 +61,8 @@ public final class Sequential: Layer {
 
     public var descriptor: String { layers.map(\.descriptor).joined(separator: " ") }
 
+    public var dropoutLayers: [Dropout] { layers.flatMap(\.dropoutLayers) }
+
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
         try layers.reduce(inputShape) { try $1.outputShape(for: $0) }
     }

@@ -8,7 +8,9 @@ import DistillCore
 /// Shapes: input and output `[B, T, C]`; the MLP's hidden width is `mlp` (4C by default). The
 /// parameters are named as its parts: `ln_1.weight`, `attn.in_proj_weight`, ..., `mlp.c_fc.weight`,
 /// `mlp.c_proj.bias`. Backward runs the same path in reverse; each residual passes its gradient
-/// straight through and adds its branch's. No dropout.
+/// straight through and adds its branch's. With `dropout` p > 0 it is where PyTorch's
+/// `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's hidden activations
+/// and on the MLP's output, each before its residual sum (training mode only).
 public final class TransformerBlock: Layer {
     public let dimension: Int
     public let mlpDimension: Int
@@ -18,16 +20,22 @@ public final class TransformerBlock: Layer {
     public let expand: Linear
     public let activation: GELU
     public let project: Linear
+    /// The dropout layers (attention output, MLP hidden, MLP output); empty without dropout.
+    public let dropouts: [Dropout]
     public var computesInputGradient = true
     private var middle = Tensor(zeros: [0])  // [B, T, C]: x + attn(ln_1(x))
     private var output = Tensor(zeros: [0])  // [B, T, C]
     private var middleGradient = Tensor(zeros: [0])  // [B, T, C]
     private var inputGradient = Tensor(zeros: [0])  // [B, T, C]
 
-    /// - Parameter mlp: the MLP's hidden width, 4 `dimension` when nil.
+    /// - Parameters:
+    ///   - mlp: the MLP's hidden width, 4 `dimension` when nil.
+    ///   - dropout: the dropout probability, in [0, 1).
     public init(
-        dimension: Int, heads: Int, mlp: Int? = nil, causal: Bool, generator: inout SeededGenerator
+        dimension: Int, heads: Int, mlp: Int? = nil, causal: Bool, dropout: Float = 0,
+        generator: inout SeededGenerator
     ) {
+        precondition(dropout >= 0 && dropout < 1)
         self.dimension = dimension
         self.mlpDimension = mlp ?? 4 * dimension
         norm1 = LayerNorm(dimension: dimension)
@@ -41,7 +49,12 @@ public final class TransformerBlock: Layer {
         project = Linear(
             inputSize: mlpDimension, outputSize: dimension, initialization: .glorot,
             generator: &generator)
+        dropouts =
+            dropout > 0
+            ? (0..<3).map { _ in Dropout(probability: dropout, generator: generator.split()) } : []
     }
+
+    public var dropoutLayers: [Dropout] { dropouts }
 
     /// The key padding of the next forward pass (see `SelfAttention.keyPadding`).
     public var keyPadding: [Bool]? {
@@ -62,7 +75,9 @@ public final class TransformerBlock: Layer {
     public var parameters: [Parameter] { namedParameters.map(\.parameter) }
 
     public var descriptor: String {
-        "block:\(dimension):\(attention.heads):\(mlpDimension)\(attention.causal ? ":causal" : "")"
+        "block:\(dimension):\(attention.heads):\(mlpDimension)"
+            + (dropouts.first.map { ":d\($0.probability)" } ?? "")
+            + (attention.causal ? ":causal" : "")
     }
 
     public func outputShape(for inputShape: [Int]) throws -> [Int] {
@@ -72,24 +87,31 @@ public final class TransformerBlock: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         middle.resize(to: input.shape)
         output.resize(to: input.shape)
-        let attended = attention.forward(norm1.forward(input, mode: mode), mode: mode)
+        func drop(_ x: Tensor, _ i: Int) -> Tensor {
+            dropouts.isEmpty ? x : dropouts[i].forward(x, mode: mode)
+        }
+        let attended = drop(attention.forward(norm1.forward(input, mode: mode), mode: mode), 0)
         add(input, attended, into: middle)
-        let transformed = project.forward(
+        let hidden = drop(
             activation.forward(
-                expand.forward(norm2.forward(middle, mode: mode), mode: mode), mode: mode),
-            mode: mode)
+                expand.forward(norm2.forward(middle, mode: mode), mode: mode), mode: mode), 1)
+        let transformed = drop(project.forward(hidden, mode: mode), 2)
         add(middle, transformed, into: output)
         return output
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
         // d middle = dout + (the MLP branch's gradient at its input).
+        func undrop(_ g: Tensor, _ i: Int) -> Tensor {
+            dropouts.isEmpty ? g : dropouts[i].backward(g)
+        }
         let branch2 = norm2.backward(
-            expand.backward(activation.backward(project.backward(outputGradient))))
+            expand.backward(
+                activation.backward(undrop(project.backward(undrop(outputGradient, 2)), 1))))
         middleGradient.resize(to: outputGradient.shape)
         add(outputGradient, branch2, into: middleGradient)
         norm1.computesInputGradient = true
-        let branch1 = norm1.backward(attention.backward(middleGradient))
+        let branch1 = norm1.backward(attention.backward(undrop(middleGradient, 0)))
         guard computesInputGradient else { return inputGradient }
         inputGradient.resize(to: outputGradient.shape)
         add(middleGradient, branch1, into: inputGradient)

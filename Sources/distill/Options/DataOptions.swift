@@ -107,13 +107,10 @@ struct ArchitectureOptions: ParsableArguments {
             options: training,
             examples: max(1, text.training.predictions / shape.context))
         do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }
-        guard dropout == 0, inputDropout == 0 else {
-            throw ValidationError("--dropout: a transformer takes no dropout yet")
-        }
         var generator = SeededGenerator(seed: training.seed)
         return try Model(
-            spec: spec, inputShape: [shape.context], classes: TextDataset.classes,
-            generator: &generator)
+            spec: spec, inputShape: [shape.context], classes: TextDataset.classes, dropout: dropout,
+            inputDropout: inputDropout, generator: &generator)
     }
 
     /// Refuses an architecture whose training on `examples` with `training` would not fit in the
