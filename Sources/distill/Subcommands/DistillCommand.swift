@@ -203,12 +203,8 @@ struct DistillCommand: ParsableCommand {
         let trainer = try Trainer(
             model: model, options: training.options, training: trainingSet, validation: validation,
             teacher: signal, loss: try loss, temperature: temperatureMethod)
-        let summary = try runTrainer(
-            trainer, label: "distill", flags: training, out: out,
-            settings: settingsText(["distill", architecture.arch, dataset.directory]))
-        try save(
-            model, options: trainer.options, summary: summary, data: dataset.directory,
-            examples: trainingSet.count,
+        try run(
+            trainer, data: dataset.directory, examples: trainingSet.count,
             labelled: trainingSet.labelledCount)
     }
 
@@ -233,20 +229,15 @@ struct DistillCommand: ParsableCommand {
             model: model, options: training.textOptions, text: text.training,
             validation: text.validation,
             teacher: signal, loss: try loss, temperature: temperatureMethod)
-        let summary = try runTrainer(
-            trainer, label: "distill", flags: training, out: out,
-            settings: settingsText(["distill", architecture.arch, text.directory]))
-        try save(
-            model, options: trainer.options, summary: summary, data: text.directory,
-            examples: text.training.count,
-            labelled: nil)
+        try run(trainer, data: text.directory, examples: text.training.count, labelled: nil)
     }
 
-    /// Records the run in the model's metadata and writes it.
-    private func save(
-        _ model: Model, options: TrainingOptions, summary: TrainingSummary, data: String,
-        examples: Int, labelled: Int?
-    ) throws {
+    /// Runs `trainer`, records the run in the model's metadata and writes the model.
+    private func run(_ trainer: Trainer, data: String, examples: Int, labelled: Int?) throws {
+        let summary = try runTrainer(
+            trainer, label: "distill", flags: training, out: out,
+            settings: settingsText(["distill", architecture.arch, data]))
+        let (model, options) = (trainer.model, trainer.options)
         var meta = trainingMetadata(
             data: data, options: options, flags: training, summary: summary, examples: examples)
         meta["temperature"] = "\(temperature)"
