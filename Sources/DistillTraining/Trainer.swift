@@ -69,6 +69,8 @@ public final class Trainer {
     public let options: TrainingOptions
     /// What the model learns from and is validated on.
     public let data: TrainingData
+    /// How much of a validation text each round scores (from its start).
+    public static let textValidationBytes = 1 << 16
     /// Where the soft targets come from; nil for a run on labels alone.
     public let teacher: (any TeacherSource)?
     /// The loss's temperature over the run; nil without a teacher.
@@ -135,7 +137,8 @@ public final class Trainer {
     }
 
     /// A language model trained on windows of `training` (its context long, at seeded random
-    /// offsets) to predict each next byte, validated by next-byte accuracy on `validation`.
+    /// offsets) to predict each next byte, validated by next-byte accuracy on the first
+    /// `textValidationBytes` of `validation`.
     /// With a teacher, the loss is the distillation loss at every position: teacher models run on
     /// the same windows (`TeacherSignal.models`), or cached rows (`TeacherSignal.rows`) with one row
     /// per byte of the whole training file but the last, in order (`TextLogits` writes them).
@@ -353,8 +356,15 @@ public final class Trainer {
             return EvaluationReport(logits: logits, labels: labels, classes: model.classes).accuracy
         case .text(_, let validation):
             guard let validation, validation.predictions > 0 else { return nil }
+            // The first 64 KB of the validation text: enough to choose weights, and a round's
+            // validation stays a few seconds however long the text (distill eval scores it all).
+            let start = validation.range.lowerBound
+            let part = TextSplit(
+                validation.bytes,
+                range: start..<min(validation.range.upperBound, start + Trainer.textValidationBytes)
+            )
             do {
-                return try TextEvaluation(model: model, split: validation).accuracy
+                return try TextEvaluation(model: model, split: part).accuracy
             } catch is LossError {
                 throw diverged()
             }
