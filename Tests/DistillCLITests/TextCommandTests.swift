@@ -147,6 +147,13 @@ final class TextCommandTests: XCTestCase {
         // What text cannot take: one line, status 2, no file.
         let out = dir + "/bad.safetensors"
         let cases: [([String], String)] = [
+            (
+                [
+                    "sweep", "--teacher", dir + "/lm.safetensors", "--arch", "mlp:4",
+                    "--temperatures", "1", "--alphas", "0.5",
+                    "--out", out,
+                ] + flags, "holds text (train.txt), for language models"
+            ),
             (["train", "--arch", "mlp:8", "--out", out] + flags, "text needs a sequence model"),
             (
                 [

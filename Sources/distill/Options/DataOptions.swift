@@ -60,6 +60,12 @@ struct DataOptions: ParsableArguments {
         if let classes, let teacherClasses, classes != teacherClasses {
             throw ValidationError("--classes \(classes): the teacher has \(teacherClasses) classes")
         }
+        let dir = try directory()
+        if TextDataset.holdsText(dir) {
+            throw ValidationError(
+                "\(dir) holds text (train.txt), for language models; this command takes examples (the MNIST or NPY layout)"
+            )
+        }
         let dataset = try DataDirectory.load(
             resolving: data, environment: ProcessInfo.processInfo.environment,
             classes: classes ?? teacherClasses)
