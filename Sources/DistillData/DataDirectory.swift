@@ -38,6 +38,7 @@ public enum DataDirectory {
     {
         if let explicit {
             guard holdsDataset(explicit) else {
+                if TextDataset.holdsText(explicit) { throw DataError(textInstead(explicit)) }
                 throw DataError(
                     "\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends; train_x.npy, train_y.npy, test_x.npy, test_y.npy; or text: train.txt, test.txt)"
                 )
@@ -46,6 +47,9 @@ public enum DataDirectory {
         }
         if let fromEnvironment = environment["DISTILL_DATA"], !fromEnvironment.isEmpty {
             guard holdsDataset(fromEnvironment) else {
+                if TextDataset.holdsText(fromEnvironment) {
+                    throw DataError(textInstead(fromEnvironment))
+                }
                 throw DataError(
                     "\(fromEnvironment) (from $DISTILL_DATA): no dataset here (expected the MNIST or NPY layout)"
                 )
@@ -65,6 +69,11 @@ public enum DataDirectory {
         resolving explicit: String?, environment: [String: String], classes: Int? = nil
     ) throws -> Dataset {
         try load(resolve(explicit, environment: environment), classes: classes)
+    }
+
+    /// Why a command that takes examples refuses a directory of text.
+    static func textInstead(_ directory: String) -> String {
+        "\(directory) holds text (train.txt), for language models; this command takes examples (the MNIST or NPY layout)"
     }
 
     /// Like `resolve`, but also accepts a directory of text (`train.txt`, for language models).

@@ -154,6 +154,7 @@ final class TextCommandTests: XCTestCase {
                     "--out", out,
                 ] + flags, "holds text (train.txt), for language models"
             ),
+            (["demo", "--quick", "--data", dir, "--out", out], "this command takes examples"),
             (["train", "--arch", "mlp:8", "--out", out] + flags, "text needs a sequence model"),
             (
                 [
