@@ -14,7 +14,9 @@ import Darwin
 ///     dL/ds = alpha * T * (q - p) + (1 - alpha) * (softmax(s) - onehot(y))
 ///
 /// reduced as a mean over the rows that count ("batchmean"): the soft term over every counted
-/// row, the hard term over the counted rows that have a label. `T^2` keeps the soft term's
+/// row, the hard term over the counted rows that have a label (`hardReduction` `.labelled`, the
+/// default) or over every counted row (`.all`: the sum over labelled rows divided by all counted
+/// rows). `T^2` keeps the soft term's
 /// gradient on the scale of the hard term's whatever T is (for large T,
 /// `T * (q - p) ~ (s - t - mean(s - t)) / (C T)`, so `T^2 * KL`'s gradient tends to
 /// `(s - t - mean(s - t)) / C`).
@@ -48,6 +50,16 @@ public struct DistillationLoss: Sendable, Equatable {
         case mse
     }
 
+    /// The rows the hard term's mean is taken over.
+    public enum HardReduction: String, Sendable, CaseIterable {
+        /// The counted rows that have a label: each labelled row weighs as much as the labels
+        /// are few (with 5 labelled rows in a batch of 128, 25 times an unlabelled row's share).
+        case labelled
+        /// Every counted row, labelled or not: the hard term is summed over the labelled rows and
+        /// divided by all counted rows, so every row of the batch weighs alike.
+        case all
+    }
+
     /// The label value that marks a row without a label (soft term only).
     public static let noLabel: Int32 = -1
 
@@ -62,6 +74,8 @@ public struct DistillationLoss: Sendable, Equatable {
     /// Whether the soft term compares z-scored logits (`evaluateStandardized`; Sun et al., CVPR
     /// 2024). Needs teacher logits and the `.kl` objective.
     public let logitStandardization: Bool
+    /// Over which rows the hard term is a mean (`.labelled` by default).
+    public let hardReduction: HardReduction
     /// Whether few classes go through the lane kernel (tests turn it off to check the row kernel
     /// on the same cases).
     var usesLaneKernel = true
@@ -70,7 +84,8 @@ public struct DistillationLoss: Sendable, Equatable {
     ///   `LossError.invalidAlpha` unless 0 <= alpha <= 1.
     public init(
         temperature: Float = 4, alpha: Float = 0.7, objective: Objective = .kl,
-        ignoreLabel: Int32? = nil, logitStandardization: Bool = false
+        ignoreLabel: Int32? = nil, logitStandardization: Bool = false,
+        hardReduction: HardReduction = .labelled
     ) throws {
         guard temperature.isFinite, temperature > 0 else {
             throw LossError.invalidTemperature(temperature)
@@ -81,6 +96,7 @@ public struct DistillationLoss: Sendable, Equatable {
         self.objective = objective
         self.ignoreLabel = ignoreLabel
         self.logitStandardization = logitStandardization
+        self.hardReduction = hardReduction
         if logitStandardization && objective != .kl {
             throw LossError.shapeMismatch("logit standardisation applies to the kl objective")
         }
@@ -91,7 +107,7 @@ public struct DistillationLoss: Sendable, Equatable {
     public func with(temperature: Float) throws -> DistillationLoss {
         var loss = try DistillationLoss(
             temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
-            logitStandardization: logitStandardization)
+            logitStandardization: logitStandardization, hardReduction: hardReduction)
         loss.usesLaneKernel = usesLaneKernel
         return loss
     }
@@ -246,7 +262,7 @@ public struct DistillationLoss: Sendable, Equatable {
     ) throws -> DistillationLossValue {
         let effectiveAlpha = counted.hard > 0 ? alpha : 1
         let softRows = max(counted.soft, 1)
-        let hardRows = max(counted.hard, 1)
+        let hardRows = max(hardReduction == .all ? counted.soft : counted.hard, 1)
         let T = temperature
         // Per-row gradient weights (the batch mean is folded in).
         let softWeight: Float
@@ -344,7 +360,8 @@ public struct DistillationLoss: Sendable, Equatable {
     {
         let T = temperature
         let meanSoft = counted.soft > 0 ? totals.soft / Double(counted.soft) : 0
-        let meanHard = counted.hard > 0 ? totals.hard / Double(counted.hard) : 0
+        let hardRows = hardReduction == .all ? counted.soft : counted.hard
+        let meanHard = counted.hard > 0 ? totals.hard / Double(hardRows) : 0
         let softTerm = objective == .kl ? Double(T) * Double(T) * meanSoft : meanSoft
         let total = Double(effectiveAlpha) * softTerm + Double(1 - effectiveAlpha) * meanHard
         return DistillationLossValue(

@@ -59,7 +59,8 @@ extension DistillationLoss {
         var hardGradient = [Float](repeating: 0, count: rows * classes)
         if let labels, alpha < 1 {
             let hard = try DistillationLoss(
-                temperature: 1, alpha: 0, objective: .kl, ignoreLabel: ignoreLabel)
+                temperature: 1, alpha: 0, objective: .kl, ignoreLabel: ignoreLabel,
+                hardReduction: hardReduction)
             hardValue = try hardGradient.withUnsafeMutableBufferPointer { g in
                 try hard.evaluate(
                     studentLogits: studentLogits, teacher: .logits(studentLogits), labels: labels,

@@ -84,6 +84,16 @@ final class ParsingTests: XCTestCase {
         XCTAssertEqual(given.training.textOptions.warmupSteps, 3)
     }
 
+    /// --hard-reduction reaches the loss; labelled by default.
+    func testHardReductionFlag() throws {
+        let base = ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--out", "m"]
+        let plain = try XCTUnwrap(try parse(base) as? DistillCommand)
+        XCTAssertEqual(try plain.loss.hardReduction, .labelled)
+        let all = try XCTUnwrap(try parse(base + ["--hard-reduction", "all"]) as? DistillCommand)
+        XCTAssertEqual(try all.loss.hardReduction, .all)
+        XCTAssertThrowsError(try parse(base + ["--hard-reduction", "some"]))
+    }
+
     func testValidationRejectsBadValuesBeforeWork() {
         let bad: [[String]] = [
             ["train", "--arch", "mlp:0", "--out", "m"],

@@ -114,6 +114,16 @@ final class DistillationLossTests: XCTestCase {
                 teacher: "logits",
                 labels: [0, -1, -1, 3, -1], mask: nil),
             Setup(
+                name: "unlabelled rows, hard term over all rows",
+                loss: try DistillationLoss(temperature: 4, alpha: 0.7, hardReduction: .all),
+                teacher: "logits", labels: [0, -1, -1, 3, -1],
+                mask: [true, true, false, true, true]),
+            Setup(
+                name: "standardized, hard term over all rows",
+                loss: try DistillationLoss(
+                    temperature: 2, alpha: 0.6, logitStandardization: true, hardReduction: .all),
+                teacher: "logits", labels: [-1, 2, -1, -1, 4], mask: nil),
+            Setup(
                 name: "probabilities", loss: try DistillationLoss(temperature: 5, alpha: 0.7),
                 teacher: "probabilities",
                 labels: labels, mask: nil),
@@ -168,6 +178,30 @@ final class DistillationLossTests: XCTestCase {
     /// SPEC.md "Why T^2": the soft term's gradient times T^2 approaches (s - t - mean(s - t)) / C
     /// for large T (within a few percent at T = 10, 20, 50), while without the factor it shrinks
     /// as 1/T^2.
+    /// The hard term's reduction: over the labelled rows (default), or over every counted row,
+    /// where the same sum of cross-entropies is divided by the counted rows instead.
+    func testHardReductionOverAllRows() throws {
+        let labels: [Int32] = [2, -1, -1, -1, 4]  // 2 labelled of 5
+        var g1 = [Float](repeating: 0, count: rows * classes)
+        var g2 = g1
+        let byLabelled = try evaluate(
+            try DistillationLoss(temperature: 3, alpha: 0.6), student, labels: labels, gradient: &g1
+        )
+        let byAll = try evaluate(
+            try DistillationLoss(temperature: 3, alpha: 0.6, hardReduction: .all), student,
+            labels: labels,
+            gradient: &g2)
+        assertClose(
+            try XCTUnwrap(byAll.hardLoss), try XCTUnwrap(byLabelled.hardLoss) * 2 / 5, rtol: 1e-6)
+        assertClose(byAll.softLoss, byLabelled.softLoss, rtol: 1e-6)
+        assertClose(byAll.loss, 0.6 * byAll.softLoss + 0.4 * byAll.hardLoss!, rtol: 1e-6)
+        // Unlabelled rows get the same gradient either way; labelled rows' hard part shrinks by 2/5.
+        assertClose(
+            Array(g2[classes..<(4 * classes)]), Array(g1[classes..<(4 * classes)]), rtol: 1e-6,
+            atol: 1e-8)
+        XCTAssertNotEqual(Array(g2[0..<classes]), Array(g1[0..<classes]))
+    }
+
     func testTemperatureSquaredKeepsTheGradientScale() throws {
         let c = 10
         let s = fixtureValues(c, seed: 11, scale: 2)

@@ -224,6 +224,7 @@ struct TrainingFlags: ParsableArguments {
 extension TrainingOptions.OptimizerKind: ExpressibleByArgument {}
 extension TrainingOptions.ScheduleKind: ExpressibleByArgument {}
 extension DistillationLoss.Objective: ExpressibleByArgument {}
+extension DistillationLoss.HardReduction: ExpressibleByArgument {}
 
 /// Checks that an output file can be written: its directory exists.
 func checkOutputPath(_ path: String, flag: String = "--out") throws {

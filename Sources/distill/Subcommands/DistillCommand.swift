@@ -51,6 +51,11 @@ struct DistillCommand: ParsableCommand {
             "Learn the temperature: ctkd (in [1, 21], trained against the student through gradient reversal with a cosine curriculum; Li et al., AAAI 2023), or none.",
             valueName: "method"))
     var adaptiveTemperature: AdaptiveMethod = .none
+    @Option(
+        help: ArgumentHelp(
+            "The rows the hard term is a mean over: labelled (the default; with few labels each labelled row weighs much more than an unlabelled one) or all (every row of the batch alike).",
+            valueName: "rows"))
+    var hardReduction: DistillationLoss.HardReduction = .labelled
     @Flag(help: "Use no labels at all (soft targets only).") var unlabelled = false
     @Flag(
         help:
@@ -91,7 +96,7 @@ struct DistillCommand: ParsableCommand {
         get throws {
             try DistillationLoss(
                 temperature: temperature, alpha: alpha, objective: objective,
-                logitStandardization: logitStandardization)
+                logitStandardization: logitStandardization, hardReduction: hardReduction)
         }
     }
 
@@ -243,6 +248,7 @@ struct DistillCommand: ParsableCommand {
         meta["temperature"] = "\(temperature)"
         meta["alpha"] = "\(alpha)"
         meta["objective"] = objective.rawValue
+        if hardReduction != .labelled { meta["hard_reduction"] = hardReduction.rawValue }
         if let schedule {
             meta["temperature_schedule"] =
                 "\(schedule.shape.rawValue) \(schedule.initial) -> \(schedule.final)"
