@@ -34,44 +34,41 @@ public struct TextEvaluation: Sendable, Equatable {
     public init(model: Model, split: TextSplit, teacher: Model? = nil, batchSize: Int = 32) throws {
         let context = model.inputShape[0]
         let classes = model.classes
-        let windows = split.evaluationWindows(context: context)
         var total = 0.0
         var correct = 0
         var count = 0
         var agreed = 0
         var divergence = 0.0
-        var start = 0
-        while start < windows.count {
-            let group = windows[start..<min(start + batchSize, windows.count)]
-            let inputs = Tensor(zeros: [group.count, context])
-            // -1: padding, ignored
-            var labels = [Int32](repeating: -1, count: group.count * context)
+        // -1 marks the padding after a short last window: ignored.
+        var labels = [Int32](repeating: -1, count: batchSize * context)
+        func argmax(_ row: UnsafeMutablePointer<Float>) -> Int {
+            var best = 0
+            for c in 1..<classes where row[c] > row[best] { best = c }
+            return best
+        }
+        try split.forEachEvaluationBatch(model: model, batchSize: batchSize) {
+            inputs, logits, group in
+            let rows = group.count * context
+            for r in 0..<rows { labels[r] = -1 }
             for (row, window) in group.enumerated() {
                 for (i, p) in window.enumerated() {
-                    inputs[row * context + i] = Float(split[p])
                     labels[row * context + i] = Int32(split[p + 1])
                 }
             }
-            let logits = model.forward(inputs, mode: .inference)
             let scored = group.reduce(0) { $0 + $1.count }
             let mean = try labels.withUnsafeBufferPointer { y in
                 try DistillLosses.crossEntropy(
-                    logits: UnsafeBufferPointer(logits.buffer), labels: y,
-                    rows: group.count * context,
-                    classes: classes, ignoreLabel: -1)
+                    logits: UnsafeBufferPointer(logits.buffer),
+                    labels: UnsafeBufferPointer(rebasing: y[0..<rows]),
+                    rows: rows, classes: classes, ignoreLabel: -1)
             }
             total += Double(mean) * Double(scored)
-            func argmax(_ row: UnsafeMutablePointer<Float>) -> Int {
-                var best = 0
-                for c in 1..<classes where row[c] > row[best] { best = c }
-                return best
-            }
-            for (r, label) in labels.enumerated() where label >= 0 {
-                if argmax(logits.pointer + r * classes) == Int(label) { correct += 1 }
+            for r in 0..<rows where labels[r] >= 0 {
+                if argmax(logits.pointer + r * classes) == Int(labels[r]) { correct += 1 }
             }
             if let teacher {
                 let t = teacher.forward(inputs, mode: .inference)
-                for (r, label) in labels.enumerated() where label >= 0 {
+                for r in 0..<rows where labels[r] >= 0 {
                     let (s, u) = (logits.pointer + r * classes, t.pointer + r * classes)
                     if argmax(s) == argmax(u) { agreed += 1 }
                     let logQ = logSoftmaxRow(UnsafeBufferPointer(start: s, count: classes))
@@ -82,12 +79,38 @@ public struct TextEvaluation: Sendable, Equatable {
                 }
             }
             count += scored
-            start += group.count
         }
         self.count = count
         crossEntropy = count > 0 ? total / Double(count) : 0
         accuracy = count > 0 ? Double(correct) / Double(count) : 0
         teacherAgreement = teacher == nil ? nil : Double(agreed) / Double(max(count, 1))
         teacherKL = teacher == nil ? nil : divergence / Double(max(count, 1))
+    }
+}
+
+extension TextSplit {
+    /// Runs `model` (inference mode) over the split's evaluation windows, `batchSize` windows at a
+    /// time, and calls `body` with each batch's inputs `[n, C]` (a short last window padded after
+    /// its end with byte 0: a causal model's predictions do not see it), the logits
+    /// `[n C, classes]` and the windows. The tensors are reused from batch to batch.
+    func forEachEvaluationBatch(
+        model: Model, batchSize: Int,
+        _ body: (_ inputs: Tensor, _ logits: Tensor, _ windows: ArraySlice<Range<Int>>) throws ->
+            Void
+    ) throws {
+        let context = model.inputShape[0]
+        let windows = evaluationWindows(context: context)
+        var inputs = Tensor(zeros: [0])
+        var start = 0
+        while start < windows.count {
+            let group = windows[start..<min(start + batchSize, windows.count)]
+            inputs.resize(to: [group.count, context])
+            inputs.fill(0)
+            for (row, window) in group.enumerated() {
+                for (i, p) in window.enumerated() { inputs[row * context + i] = Float(self[p]) }
+            }
+            try body(inputs, model.forward(inputs, mode: .inference), group)
+            start += group.count
+        }
     }
 }

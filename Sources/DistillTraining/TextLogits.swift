@@ -26,17 +26,15 @@ public enum TextLogits {
                 throw DataError("--top-k must be from 1 to \(classes), got \(k)")
             }
             try AtomicFile.createDirectory(path)
-            // Values first, then indices from a second pass (each file streams on its own).
-            try NPY.write(Float.self, shape: [rows, k], to: path + "/values.npy") { append in
-                try forEachRow(model: model, split: split) { row in
-                    let top = largest(row, k: k, classes: classes)
-                    try top.map { row[$0] }.withUnsafeBufferPointer { try append($0) }
-                }
-            }
-            try NPY.write(Int32.self, shape: [rows, k], to: path + "/indices.npy") { append in
-                try forEachRow(model: model, split: split) { row in
-                    try largest(row, k: k, classes: classes).map { Int32($0) }
-                        .withUnsafeBufferPointer { try append($0) }
+            // One pass over the text: both files stream at once, row by row.
+            try NPY.write(Float.self, shape: [rows, k], to: path + "/values.npy") { appendValues in
+                try NPY.write(Int32.self, shape: [rows, k], to: path + "/indices.npy") {
+                    appendIndices in
+                    try forEachRow(model: model, split: split) { row in
+                        let top = largest(row, k: k, classes: classes)
+                        try top.map { row[$0] }.withUnsafeBufferPointer { try appendValues($0) }
+                        try top.map { Int32($0) }.withUnsafeBufferPointer { try appendIndices($0) }
+                    }
                 }
             }
         } else {
@@ -54,21 +52,12 @@ public enum TextLogits {
         _ body: (UnsafeMutablePointer<Float>) throws -> Void
     ) throws {
         let context = model.inputShape[0]
-        let windows = split.evaluationWindows(context: context)
-        var start = 0
-        while start < windows.count {
-            let group = windows[start..<min(start + batchSize, windows.count)]
-            let inputs = Tensor(zeros: [group.count, context])
-            for (row, window) in group.enumerated() {
-                for (i, p) in window.enumerated() { inputs[row * context + i] = Float(split[p]) }
-            }
-            let logits = model.forward(inputs, mode: .inference)
+        try split.forEachEvaluationBatch(model: model, batchSize: batchSize) { _, logits, group in
             for (row, window) in group.enumerated() {
                 for i in 0..<window.count {
                     try body(logits.pointer + (row * context + i) * model.classes)
                 }
             }
-            start += group.count
         }
     }
 
