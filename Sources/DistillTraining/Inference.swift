@@ -69,3 +69,17 @@ extension Examples {
             normalization: model.normalization)
     }
 }
+
+extension Model {
+    /// Refuses a model that is not a language model over bytes (a network starting with a token
+    /// embedding, 256 classes), which text needs.
+    /// - Parameter name: how the model is named in the error (its file, say).
+    /// - Throws: `TrainingError.incompatible`.
+    public func checkByteLanguageModel(_ name: String = "the model") throws {
+        guard network.layers.first is Embedding, classes == TextDataset.classes else {
+            throw TrainingError.incompatible(
+                "text needs a language model over bytes (\(TextDataset.classes) classes, --arch transformer:...); \(name) takes \(inputShape) with \(classes) classes"
+            )
+        }
+    }
+}

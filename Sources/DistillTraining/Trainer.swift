@@ -150,13 +150,7 @@ public final class Trainer {
         temperature: TemperatureMethod = .fixed
     ) throws {
         try options.validate()
-        guard model.positions > 1 || model.network.layers.first is Embedding,
-            model.classes == TextDataset.classes
-        else {
-            throw TrainingError.incompatible(
-                "text trains a sequence model over bytes (\(TextDataset.classes) classes, e.g. --arch transformer:...); this model takes \(model.inputShape) with \(model.classes) classes"
-            )
-        }
+        try model.checkByteLanguageModel()
         guard training.count > model.inputShape[0] else {
             throw TrainingError.invalidOption(
                 "\(training.bytes.path): the training text has \(training.count) bytes; the model's context \(model.inputShape[0]) needs at least \(model.inputShape[0] + 1)"

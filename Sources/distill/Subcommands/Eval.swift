@@ -34,12 +34,7 @@ struct Eval: ParsableCommand {
         if TextDataset.holdsText(directory) {
             let split = validationSplit.flatMap(ValidationSplit.init) ?? .automatic
             let text = try TextDataset.load(directory, split: split)
-            guard m.positions > 1 || m.network.layers.first is Embedding,
-                m.classes == TextDataset.classes
-            else {
-                throw ValidationError(
-                    "\(model): text needs a language model over bytes (--arch transformer:...)")
-            }
+            try m.checkByteLanguageModel(model)
             let part =
                 self.split == .test
                 ? text.test : self.split == .train ? text.training : text.validation

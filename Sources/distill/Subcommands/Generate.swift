@@ -31,11 +31,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let m = try Model.load(from: model)
-        guard m.network.layers.first is Embedding, m.classes == TextDataset.classes else {
-            throw ValidationError(
-                "\(model): not a language model over bytes (train one with --arch transformer:... on text)"
-            )
-        }
+        try m.checkByteLanguageModel(model)
         var generator = SeededGenerator(seed: seed)
         let bytes = Array(prompt.utf8)
         let drawn = generateText(

@@ -41,10 +41,7 @@ struct Logits: ParsableCommand {
         let directory = try DataDirectory.resolveAny(
             data, environment: ProcessInfo.processInfo.environment)
         if TextDataset.holdsText(directory) {
-            guard m.network.layers.first is Embedding, m.classes == TextDataset.classes else {
-                throw ValidationError(
-                    "\(model): text needs a language model over bytes (--arch transformer:...)")
-            }
+            try m.checkByteLanguageModel(model)
             let file = TextSplit(
                 try MappedBytes(directory + (split == .train ? "/train.txt" : "/test.txt")))
             try TextLogits.write(model: m, split: file, to: out, topK: topK)
