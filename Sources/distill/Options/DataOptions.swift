@@ -108,11 +108,9 @@ struct ArchitectureOptions: ParsableArguments {
                 "--arch \(arch): text needs a sequence model, transformer:layers=L,dim=D,heads=H,context=N"
             )
         }
-        let memory = TrainingMemory(
-            spec: spec, inputShape: [shape.context], classes: TextDataset.classes,
-            options: training,
+        try checkMemory(
+            spec, inputShape: [shape.context], classes: TextDataset.classes, training: training,
             examples: max(1, text.training.predictions / shape.context))
-        do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }
         var generator = SeededGenerator(seed: training.seed)
         return try Model(
             spec: spec, inputShape: [shape.context], classes: TextDataset.classes, dropout: dropout,
@@ -122,11 +120,21 @@ struct ArchitectureOptions: ParsableArguments {
     /// Refuses an architecture whose training on `examples` with `training` would not fit in the
     /// machine's memory, before anything is allocated.
     func checkMemory(for examples: Examples, training: TrainingOptions) throws {
-        let spec = try ArchitectureSpec(parsing: arch)
+        try checkMemory(
+            try ArchitectureSpec(parsing: arch), inputShape: examples.exampleShape,
+            classes: examples.classes,
+            training: training, examples: examples.count)
+    }
+
+    /// The memory check for `spec` on examples of `inputShape` (the error names the flag).
+    private func checkMemory(
+        _ spec: ArchitectureSpec, inputShape: [Int], classes: Int, training: TrainingOptions,
+        examples: Int
+    ) throws {
         let memory = TrainingMemory(
-            spec: spec, inputShape: examples.exampleShape, classes: examples.classes,
-            dropout: dropout > 0 || inputDropout > 0, options: training, examples: examples.count)
-        // names the flag
+            spec: spec, inputShape: inputShape, classes: classes,
+            dropout: dropout > 0 || inputDropout > 0,
+            options: training, examples: examples)
         do { try memory.check(spec) } catch { throw ValidationError("--arch \(error)") }
     }
 
