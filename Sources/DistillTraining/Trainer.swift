@@ -81,7 +81,7 @@ public final class Trainer {
     ///   - temperature: fixed (the loss's own), scheduled or learned.
     /// - Throws: `TrainingError` for options or combinations that cannot run (see
     ///   `TemperatureMethod.check`), or a model, data and teacher that do not fit each other.
-    public init(
+    public convenience init(
         model: Model, options: TrainingOptions, training: Examples, validation: Examples?,
         teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil,
         temperature: TemperatureMethod = .fixed
@@ -129,11 +129,11 @@ public final class Trainer {
                 )
             }
         }
-        self.model = model
-        self.options = options
-        self.data = .examples(training: training, validation: validation)
-        self.teacher = teacher?.makeSource()
-        self.temperature = teacher == nil ? nil : loss.map { temperature.makePolicy(loss: $0) }
+        self.init(
+            model: model, options: options,
+            data: .examples(training: training, validation: validation), teacher: teacher,
+            loss: loss,
+            temperature: temperature)
     }
 
     /// A language model trained on windows of `training` (its context long, at seeded random
@@ -144,7 +144,7 @@ public final class Trainer {
     /// per byte of the whole training file but the last, in order (`TextLogits` writes them).
     /// - Throws: `TrainingError` when the model is not a sequence model over bytes, the text is
     ///   shorter than a window, or the options cannot run.
-    public init(
+    public convenience init(
         model: Model, options: TrainingOptions, text training: TextSplit, validation: TextSplit?,
         teacher: TeacherSignal? = nil, loss: DistillationLoss? = nil,
         temperature: TemperatureMethod = .fixed
@@ -177,9 +177,20 @@ public final class Trainer {
                 )
             }
         }
+        self.init(
+            model: model, options: options, data: .text(training: training, validation: validation),
+            teacher: teacher, loss: loss,
+            temperature: temperature)
+    }
+
+    /// The checked parts put together.
+    private init(
+        model: Model, options: TrainingOptions, data: TrainingData, teacher: TeacherSignal?,
+        loss: DistillationLoss?, temperature: TemperatureMethod
+    ) {
         self.model = model
         self.options = options
-        self.data = .text(training: training, validation: validation)
+        self.data = data
         self.teacher = teacher?.makeSource()
         self.temperature = teacher == nil ? nil : loss.map { temperature.makePolicy(loss: $0) }
     }
