@@ -3,7 +3,7 @@
 
 1. A NumPy "teacher" (a ridge-regression classifier on the pixels) writes its logits on the
    training file as NPY shards of float16, float32 and float64; `distill distill
-   --teacher-logits DIR` trains a student from them; and from its top-3 logits
+   --teacher-logits DIR` trains a student from them; and from its top-3 log-probabilities
    (`--teacher-top-k DIR` with values.npy and indices.npy).
 2. The student (an MLP) and a small CNN are exported with `distill export --format onnx`; onnx's
    checker accepts them and onnxruntime's outputs match `distill logits` and `distill predict`
@@ -92,14 +92,17 @@ def main():
           f"shards float16/float32/float64 of {bounds[1]}, {bounds[2] - bounds[1]}, {bounds[3] - bounds[2]} rows")
     student = os.path.join(work, "student.safetensors")
     distil(distill, data, ["--teacher-logits", shards], student, "from the shards (1,000 labels)")
-    # The same teacher stored as its top 3 logits per example (the large-vocabulary form).
+    # The same teacher stored as its top 3 log-probabilities per example (the large-vocabulary
+    # form; the rest bucket takes the missing mass as 1 - sum exp(values)).
     top = os.path.join(work, "teacher-top3")
     os.mkdir(top)
     order = np.argsort(-logits, axis=1)[:, :3]
-    np.save(os.path.join(top, "values.npy"), np.take_along_axis(logits, order, axis=1).astype(np.float32))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    np.save(os.path.join(top, "values.npy"), np.take_along_axis(log_p, order, axis=1).astype(np.float32))
     np.save(os.path.join(top, "indices.npy"), order.astype(np.int64))
     distil(distill, data, ["--teacher-top-k", top], os.path.join(work, "student-top3.safetensors"),
-           "from the top-3 logits (values.npy + indices.npy)")
+           "from the top-3 log-probabilities (values.npy + indices.npy)")
 
     # 2. ONNX out: the MLP student and a small CNN, through onnxruntime.
     print(f"2. distill export --format onnx -> onnxruntime, {TEST_IMAGES} test images")

@@ -145,7 +145,7 @@ public struct DistillationLoss: Sendable, Equatable {
             labels: labels?.count, mask: mask?.count, gradient: gradient?.count)
         if labels == nil && alpha < 1 { throw LossError.labelsRequired }
         let counted = try countRows(rows: rows, classes: classes, labels: labels, mask: mask)
-        return try withTeacherRows(teacher, rows: rows, classes: classes) {
+        return try withTeacherRows(teacher, student: studentLogits, rows: rows, classes: classes) {
             teacherRows, scale, check in
             guard count > 0, let student = studentLogits.baseAddress, let teacherRows else {
                 return DistillationLossValue(
@@ -162,7 +162,7 @@ public struct DistillationLoss: Sendable, Equatable {
     /// Calls `body` with the teacher's rows in the log domain, the scale to apply to them before
     /// the softmax, and whether they still need the finiteness check.
     private func withTeacherRows<R>(
-        _ teacher: TeacherOutput, rows: Int, classes: Int,
+        _ teacher: TeacherOutput, student: UnsafeBufferPointer<Float>, rows: Int, classes: Int,
         _ body: (UnsafePointer<Float>?, Float, Bool) throws -> R
     ) throws -> R {
         let count = rows * classes
@@ -189,6 +189,15 @@ public struct DistillationLoss: Sendable, Equatable {
             let logP = try ensembleLogProbabilities(
                 members, rows: rows, classes: classes, temperature: temperature
             ).map(Float.init)
+            return try logP.withUnsafeBufferPointer { try body($0.baseAddress, 1, false) }
+        case .topKLogProbabilities(let t):
+            guard objective == .kl || objective == .hard else {
+                throw LossError.shapeMismatch("objective \(objective) needs dense teacher logits")
+            }
+            // The hard objective's argmax is the largest known class: the rows as they are.
+            if objective == .hard { return try body(t.baseAddress, 1, false) }
+            let logP = try restBucketLogTargets(
+                t, student: student, rows: rows, classes: classes, temperature: temperature)
             return try logP.withUnsafeBufferPointer { try body($0.baseAddress, 1, false) }
         }
     }

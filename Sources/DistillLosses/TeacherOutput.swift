@@ -9,4 +9,8 @@ public enum TeacherOutput {
     /// Logits of several teachers; the soft targets are the arithmetic mean of the members'
     /// softened distributions, `(1/M) sum_m softmax(t_m / T)`.
     case ensembleLogits([UnsafeBufferPointer<Float>])
+    /// A teacher's k most probable classes per row as log-probabilities at T = 1, `-inf` at the
+    /// other classes: the missing mass is a "rest" bucket (see `restBucketLogTargets`). The hard
+    /// objective takes the row's largest value.
+    case topKLogProbabilities(UnsafeBufferPointer<Float>)
 }

@@ -70,9 +70,9 @@ public enum TeacherSignal {
     /// `directory/indices.npy` `[N, k]` (int), or `directory/values/` and `directory/indices/` of
     /// shards; every row is checked (finite values, k distinct classes in range).
     /// - Throws: `FileError` naming the directory or file and the problem.
-    public static func topK(at directory: String, trainingFile: Int, classes: Int) throws
-        -> TeacherSignal
-    {
+    public static func topK(
+        at directory: String, trainingFile: Int, classes: Int, mass: TopKMass = .rest
+    ) throws -> TeacherSignal {
         func open(_ name: String, integers: Bool) throws -> NPYShards {
             let file = directory + "/" + name + ".npy"
             return try NPYShards(
@@ -88,7 +88,9 @@ public enum TeacherSignal {
                 "top-k values have \(values.rows) rows; the training file has \(trainingFile) (one row per training example, in file order)"
             )
         }
-        do { return .rows(try .topK(values: values, indices: indices, classes: classes)) } catch let
+        do {
+            return .rows(try .topK(values: values, indices: indices, classes: classes, mass: mass))
+        } catch let
             error as DataError
         {
             throw FileError(directory, "\(error)")

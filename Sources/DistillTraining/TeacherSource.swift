@@ -21,7 +21,8 @@ public final class CachedTeacher: TeacherSource {
     public init(rows: TeacherRows) { self.rows = rows }
 
     public func output(for batch: Batch) -> TeacherOutput {
-        .logits(UnsafeBufferPointer(batch.teacher!.buffer))
+        let rows = UnsafeBufferPointer(batch.teacher!.buffer)
+        return self.rows?.isRestBucket == true ? .topKLogProbabilities(rows) : .logits(rows)
     }
 }
 
@@ -67,9 +68,9 @@ extension TeacherSignal {
         return 1
     }
 
-    /// Whether the rows are a teacher's top-k logits only.
-    public var isTopK: Bool {
-        if case .rows(.topK) = self { return true }
-        return false
+    /// How a teacher's top-k rows treat the missing mass; nil when the teacher is not top-k rows.
+    public var topKMass: TopKMass? {
+        if case .rows(.topK(_, _, _, let mass, _)) = self { return mass }
+        return nil
     }
 }

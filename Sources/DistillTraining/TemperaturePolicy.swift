@@ -1,3 +1,4 @@
+import DistillData
 import DistillLosses
 
 /// How the temperature is set over a run.
@@ -17,9 +18,9 @@ public enum TemperatureMethod: Sendable, Equatable {
     /// - Logit standardisation takes a single teacher.
     /// - Only the kl objective takes an ensemble.
     /// - Top-k teacher logits take the kl or hard objective, without standardisation (the logits
-    ///   outside the top k are unknown).
+    ///   outside the top k are unknown); with a rest bucket, not a learned temperature.
     /// - Throws: `TrainingError.invalidOption` naming the flags that do not go together.
-    public func check(loss: DistillationLoss, teachers: Int, topK: Bool) throws {
+    public func check(loss: DistillationLoss, teachers: Int, topK: TopKMass?) throws {
         func fail(_ message: String) -> TrainingError { .invalidOption(message) }
         if case .learned = self, loss.objective != .kl || loss.logitStandardization || teachers > 1
         {
@@ -33,9 +34,14 @@ public enum TemperatureMethod: Sendable, Equatable {
         if loss.objective != .kl && teachers > 1 {
             throw fail("--objective \(loss.objective.rawValue) takes a single teacher")
         }
-        if topK && (loss.objective == .mse || loss.logitStandardization) {
+        if topK != nil && (loss.objective == .mse || loss.logitStandardization) {
             throw fail(
                 "--teacher-top-k takes the kl or hard objective, without --logit-standardization (the missing logits are unknown)"
+            )
+        }
+        if case .learned = self, topK == .rest {
+            throw fail(
+                "--adaptive-temperature ctkd takes dense teacher logits or --top-k-mass renormalise"
             )
         }
     }

@@ -1,6 +1,7 @@
 import DistillCore
 import DistillData
 import DistillFormats
+import DistillLosses
 import DistillNN
 
 /// A language model's logits at every predicted position of a text split, for a student to
@@ -8,10 +9,11 @@ import DistillNN
 ///
 /// Row `i` holds the logits that predict byte `i + 1` from the bytes before it in its evaluation
 /// window (`TextSplit.evaluationWindows`), so the rows are the split's positions in order,
-/// `count - 1` of them. Written as NPY: dense `[count - 1, 256]` float32 (1 KB a byte of text), or
-/// the k largest per row as `DIR/values.npy` `[count - 1, k]` float32 (largest first) and
-/// `DIR/indices.npy` `[count - 1, k]` int32 (4k + 4k bytes a byte of text). Streamed: the text may
-/// be larger than memory.
+/// `count - 1` of them. Written as NPY: dense logits `[count - 1, 256]` float32 (1 KB a byte of
+/// text), or the k most probable classes per row as `DIR/values.npy` `[count - 1, k]` float32, their
+/// log-probabilities (log-softmax at T = 1, largest first, so that the missing mass
+/// `1 - sum exp(values)` is known), and `DIR/indices.npy` `[count - 1, k]` int32 (4k + 4k bytes a
+/// byte of text). Streamed: the text may be larger than memory.
 public enum TextLogits {
     /// Writes `model`'s logits over `split` to `path` (dense), or its top `k` into the directory
     /// `path` (created if missing).
@@ -32,7 +34,10 @@ public enum TextLogits {
                     appendIndices in
                     try forEachRow(model: model, split: split) { row in
                         let top = largest(row, k: k, classes: classes)
-                        try top.map { row[$0] }.withUnsafeBufferPointer { try appendValues($0) }
+                        let logP = logSoftmaxRow(UnsafeBufferPointer(start: row, count: classes))
+                        try top.map { Float(logP[$0]) }.withUnsafeBufferPointer {
+                            try appendValues($0)
+                        }
                         try top.map { Int32($0) }.withUnsafeBufferPointer { try appendIndices($0) }
                     }
                 }

@@ -110,7 +110,7 @@ public final class Trainer {
         case (.some, nil):
             throw TrainingError.invalidOption("a teacher needs a distillation loss")
         case (.some(let signal), .some(let loss)):
-            try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.isTopK)
+            try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.topKMass)
         }
         if case .rows(let rows)? = teacher,
             rows.width != model.classes || rows.count < training.count
@@ -163,14 +163,14 @@ public final class Trainer {
         case (nil, _): break
         case (.some, nil): throw TrainingError.invalidOption("a teacher needs a distillation loss")
         case (.some(.rows(let rows)), .some(let loss)):
-            try temperature.check(loss: loss, teachers: 1, topK: teacher?.isTopK ?? false)
+            try temperature.check(loss: loss, teachers: 1, topK: teacher?.topKMass)
             guard rows.width == model.classes, rows.count >= training.range.upperBound - 1 else {
                 throw TrainingError.incompatible(
                     "teacher logits are [\(rows.count), \(rows.width)]; \(training.bytes.path) needs [\(training.bytes.count - 1), \(model.classes)] (one row per byte but the last, in order)"
                 )
             }
         case (.some(.models(let models)), .some(let loss)):
-            try temperature.check(loss: loss, teachers: models.count, topK: false)
+            try temperature.check(loss: loss, teachers: models.count, topK: nil)
             for t in models where t.classes != model.classes || t.inputShape != model.inputShape {
                 throw TrainingError.incompatible(
                     "a teacher takes \(t.inputShape) with \(t.classes) classes; the student takes \(model.inputShape) with \(model.classes)"

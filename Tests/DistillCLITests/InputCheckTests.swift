@@ -108,8 +108,18 @@ final class InputCheckTests: XCTestCase {
             int64: (0..<3000).flatMap { _ in [Int64(0), 2] }, shape: [3000, 2],
             to: dir + "/topk/indices.npy")
         try assertRefused(
-            ["distill", "--teacher-top-k", dir + "/topk", "--arch", "mlp:4", "--out", out] + quiet,
+            [
+                "distill", "--teacher-top-k", dir + "/topk", "--top-k-mass", "renormalise",
+                "--arch", "mlp:4", "--out", out,
+            ] + quiet,
             out: out, mentions: ["topk: top-k values: row 40, column 1 holds inf"])
+        // Logits where the rest bucket (the default) needs log-probabilities: row 41 sums above 1.
+        var logP = (0..<6000).map { _ in Float(-1) }
+        (logP[2 * 41], logP[2 * 41 + 1]) = (0.5, 0.2)
+        try NPY.write(floats: logP, shape: [3000, 2], to: dir + "/topk/values.npy")
+        try assertRefused(
+            ["distill", "--teacher-top-k", dir + "/topk", "--arch", "mlp:4", "--out", out] + quiet,
+            out: out, mentions: ["topk: top-k values: row 41", "log-probabilities"])
     }
 
     func testATeacherModelWithNonFiniteOutputsIsRefused() throws {

@@ -73,7 +73,7 @@ final class TextCommandTests: XCTestCase {
         }
         XCTAssertNil(figures["teacher_agreement"])
         // Cached teacher logits: every byte of train.txt but the last, dense and top-k, each
-        // taken by distill; the top-k rows are the dense rows' largest values.
+        // taken by distill; the top-k rows are the dense rows' largest log-probabilities.
         let bytes = 50 * 29
         XCTAssertEqual(
             try distill([
@@ -94,13 +94,17 @@ final class TextCommandTests: XCTestCase {
         let (d, v, c) = (dense.floats(), values.floats(), try indices.integers())
         for row in [0, 1, 700, bytes - 2] {
             let denseRow = Array(d[(row * 256)..<(row * 256 + 256)])
-            XCTAssertEqual(
-                Array(v[(row * 8)..<(row * 8 + 8)]), Array(denseRow.sorted(by: >).prefix(8)),
-                "row \(row)")
-            for j in 0..<8 { XCTAssertEqual(denseRow[Int(c[row * 8 + j])], v[row * 8 + j]) }
+            let logP = logSoftmaxRow(denseRow)
+            assertClose(
+                Array(v[(row * 8)..<(row * 8 + 8)]), Array(logP.sorted(by: >).prefix(8)),
+                rtol: 1e-6, atol: 1e-6)
+            for j in 0..<8 {
+                XCTAssertEqual(Double(v[row * 8 + j]), logP[Int(c[row * 8 + j])], accuracy: 1e-6)
+            }
         }
         for teacherFlags in [
             ["--teacher-logits", dir + "/lm.npy"], ["--teacher-top-k", dir + "/top8"],
+            ["--teacher-top-k", dir + "/top8", "--top-k-mass", "renormalise"],
         ] {
             let run = try distill(
                 [

@@ -1,3 +1,4 @@
+import DistillData
 import DistillLosses
 import DistillTestSupport
 import XCTest
@@ -13,17 +14,20 @@ final class TemperaturePolicyTests: XCTestCase {
             temperature: 4, alpha: 0.7, logitStandardization: true)
         let mse = try DistillationLoss(temperature: 4, alpha: 0.7, objective: .mse)
         let learned = TemperatureMethod.learned(learningRate: 0.05)
-        XCTAssertNoThrow(try learned.check(loss: kl, teachers: 1, topK: false))
-        XCTAssertNoThrow(try TemperatureMethod.fixed.check(loss: kl, teachers: 3, topK: false))
-        XCTAssertNoThrow(try TemperatureMethod.fixed.check(loss: kl, teachers: 1, topK: true))
-        let refused: [(TemperatureMethod, DistillationLoss, Int, Bool, String)] = [
-            (learned, standardized, 1, false, "--adaptive-temperature ctkd"),
-            (learned, mse, 1, false, "--adaptive-temperature ctkd"),
-            (learned, kl, 2, false, "--adaptive-temperature ctkd"),
-            (.fixed, standardized, 2, false, "--logit-standardization"),
-            (.fixed, mse, 2, false, "--objective mse takes a single teacher"),
-            (.fixed, mse, 1, true, "--teacher-top-k"),
-            (.fixed, standardized, 1, true, "--teacher-top-k"),
+        XCTAssertNoThrow(try learned.check(loss: kl, teachers: 1, topK: nil))
+        XCTAssertNoThrow(try TemperatureMethod.fixed.check(loss: kl, teachers: 3, topK: nil))
+        XCTAssertNoThrow(
+            try TemperatureMethod.fixed.check(loss: kl, teachers: 1, topK: .renormalise))
+        XCTAssertNoThrow(try learned.check(loss: kl, teachers: 1, topK: .renormalise))
+        let refused: [(TemperatureMethod, DistillationLoss, Int, TopKMass?, String)] = [
+            (learned, standardized, 1, nil, "--adaptive-temperature ctkd"),
+            (learned, mse, 1, nil, "--adaptive-temperature ctkd"),
+            (learned, kl, 2, nil, "--adaptive-temperature ctkd"),
+            (learned, kl, 1, .rest, "--top-k-mass renormalise"),
+            (.fixed, standardized, 2, nil, "--logit-standardization"),
+            (.fixed, mse, 2, nil, "--objective mse takes a single teacher"),
+            (.fixed, mse, 1, .renormalise, "--teacher-top-k"),
+            (.fixed, standardized, 1, .rest, "--teacher-top-k"),
         ]
         for (method, loss, teachers, topK, expected) in refused {
             XCTAssertThrowsError(try method.check(loss: loss, teachers: teachers, topK: topK)) {

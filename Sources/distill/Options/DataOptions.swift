@@ -233,6 +233,7 @@ extension TrainingOptions.OptimizerKind: ExpressibleByArgument {}
 extension TrainingOptions.ScheduleKind: ExpressibleByArgument {}
 extension DistillationLoss.Objective: ExpressibleByArgument {}
 extension DistillationLoss.HardReduction: ExpressibleByArgument {}
+extension TopKMass: ExpressibleByArgument {}
 
 /// Checks that an output file can be written: its directory exists.
 func checkOutputPath(_ path: String, flag: String = "--out") throws {

@@ -27,9 +27,14 @@ struct DistillCommand: ParsableCommand {
             valueName: "file-or-dir")) var teacherLogits: String?
     @Option(
         help: ArgumentHelp(
-            "A teacher's top-k logits for the training file: DIR/values.npy [N, k] (float) and DIR/indices.npy [N, k] (int), or DIR/values/ and DIR/indices/ of shards; the soft targets are renormalised over the k classes.",
+            "A teacher's top-k classes for the training file: DIR/values.npy [N, k] (float; log-probabilities, or logits with --top-k-mass renormalise) and DIR/indices.npy [N, k] (int), or DIR/values/ and DIR/indices/ of shards.",
             valueName: "dir"))
     var teacherTopK: String?
+    @Option(
+        help: ArgumentHelp(
+            "What --teacher-top-k does with the probability outside the k classes: rest (the default: one more outcome, matched against the student's mass on the other classes; needs log-probabilities) or renormalise (the teacher's softmax over the k classes; any logits).",
+            valueName: "mass"))
+    var topKMass: TopKMass = .rest
     @Option(help: "Temperature T (> 0).") var temperature: Float = 4
     @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
     @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).")
@@ -133,7 +138,8 @@ struct DistillCommand: ParsableCommand {
             )
         }
         try temperatureMethod.check(
-            loss: try loss, teachers: max(teacher.count, 1), topK: teacherTopK != nil)
+            loss: try loss, teachers: max(teacher.count, 1), topK: teacherTopK.map { _ in topKMass }
+        )
         if labelledOnly && training.labelled == nil {
             throw ValidationError("--labelled-only needs --labelled N")
         }
@@ -180,7 +186,9 @@ struct DistillCommand: ParsableCommand {
         if let path = teacherLogits {
             signal = try .logits(at: path, trainingFile: fullCount, classes: trainingSet.classes)
         } else if let directory = teacherTopK {
-            signal = try .topK(at: directory, trainingFile: fullCount, classes: trainingSet.classes)
+            signal = try .topK(
+                at: directory, trainingFile: fullCount, classes: trainingSet.classes, mass: topKMass
+            )
         } else {
             do {
                 if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
@@ -225,7 +233,8 @@ struct DistillCommand: ParsableCommand {
         if let path = teacherLogits {
             signal = try .logits(at: path, trainingFile: rows, classes: TextDataset.classes)
         } else if let directory = teacherTopK {
-            signal = try .topK(at: directory, trainingFile: rows, classes: TextDataset.classes)
+            signal = try .topK(
+                at: directory, trainingFile: rows, classes: TextDataset.classes, mass: topKMass)
         } else {
             signal = .models(teachers)
         }

@@ -12,8 +12,9 @@ struct Logits: ParsableCommand {
             validation split holds out), so that distill --teacher-logits takes it as it is.
             On text (a language model and a directory with train.txt): one row per byte of train.txt or \
             test.txt but the last, in order, row i predicting byte i + 1 from its evaluation window \
-            ([N - 1, 256], 1 KB a byte of text); with --top-k K, the K largest per row into the \
-            directory --out as values.npy [N - 1, K] and indices.npy (what distill --teacher-top-k takes).
+            ([N - 1, 256], 1 KB a byte of text); with --top-k K, the K most probable classes per row \
+            into the directory --out: values.npy [N - 1, K], their log-probabilities (log-softmax at \
+            T = 1, largest first), and indices.npy (what distill --teacher-top-k takes).
             """
     )
 
@@ -24,7 +25,9 @@ struct Logits: ParsableCommand {
     @Option(help: "train or test.") var split: Split = .train
     @Option(help: "Where to write the logits (.npy; a directory with --top-k).") var out: String
     @Option(
-        help: "On text: write only the K largest logits per position (values.npy, indices.npy).")
+        help:
+            "On text: write only the K most probable classes per position (log-probabilities in values.npy, classes in indices.npy)."
+    )
     var topK: Int?
 
     enum Split: String, ExpressibleByArgument, CaseIterable { case train, test }
