@@ -119,7 +119,8 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
 /// faster case for BLAS, so the floor does not flatter the step.
 final class GemmReplay {
     let calls: [GemmCall]
-    var buffers: [(a: [Float], b: [Float], c: [Float])]
+    /// Each call's operands, allocated once: replaying writes `c` in place (no copy on write).
+    let buffers: [(a: Tensor, b: Tensor, c: Tensor)]
 
     init(_ traced: [GemmCall]) {
         calls = traced.map(\.compacted)
@@ -127,26 +128,22 @@ final class GemmReplay {
         buffers = calls.map { call in
             let rowsA = call.transA == .none ? call.m : call.k
             let rowsB = call.transB == .none ? call.k : call.n
+            func random(_ count: Int) -> Tensor {
+                Tensor(shape: [count], values: (0..<count).map { _ in generator.nextUniform() })
+            }
             return (
-                (0..<(rowsA * call.lda)).map { _ in generator.nextUniform() },
-                (0..<(rowsB * call.ldb)).map { _ in generator.nextUniform() },
-                [Float](repeating: 0, count: call.m * call.ldc)
+                random(rowsA * call.lda), random(rowsB * call.ldb),
+                Tensor(zeros: [call.m * call.ldc])
             )
         }
     }
 
     func run() {
-        for (i, call) in calls.enumerated() {
-            buffers[i].a.withUnsafeBufferPointer { a in
-                buffers[i].b.withUnsafeBufferPointer { b in
-                    buffers[i].c.withUnsafeMutableBufferPointer { c in
-                        gemm(
-                            call.transA, call.transB, m: call.m, n: call.n, k: call.k,
-                            a: a.baseAddress!, lda: call.lda, b: b.baseAddress!, ldb: call.ldb,
-                            beta: call.beta, c: c.baseAddress!, ldc: call.ldc)
-                    }
-                }
-            }
+        for (call, (a, b, c)) in zip(calls, buffers) {
+            gemm(
+                call.transA, call.transB, m: call.m, n: call.n, k: call.k,
+                a: a.pointer, lda: call.lda, b: b.pointer, ldb: call.ldb,
+                beta: call.beta, c: c.pointer, ldc: call.ldc)
         }
     }
 }
