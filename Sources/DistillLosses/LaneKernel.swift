@@ -1,3 +1,5 @@
+import DistillCore
+
 // The distillation loss for few classes (C <= 32): eight rows at a time, one row per SIMD lane,
 // walking the classes. With C = 10 the row kernel would spend most of its time on per-row work
 // (three passes over 10 elements, partial vectors, two logarithms); here every exponential and

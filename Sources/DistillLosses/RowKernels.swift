@@ -1,3 +1,5 @@
+import DistillCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

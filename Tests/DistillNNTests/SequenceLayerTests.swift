@@ -30,6 +30,31 @@ final class SequenceLayerTests: XCTestCase {
         }
     }
 
+    /// The vectorised normal CDF against float64 `erf` from -10 to 10 (Abramowitz and Stegun's
+    /// bound, 1.5e-7 on erf, plus Float rounding: 2.5e-7), and the layer on a length that leaves a partial lane.
+    func testGELUMatchesErfAcrossTheRange() throws {
+        let grid = (0...4000).map { Float(-10 + Double($0) / 200) }
+        var worst = 0.0
+        for start in stride(from: 0, to: grid.count - 8, by: 8) {
+            let x = SIMD8<Float>(grid[start..<(start + 8)])
+            let (cdf, density) = GELU.normalCDF(x)
+            for j in 0..<8 {
+                let v = Double(x[j])
+                worst = max(worst, abs(Double(cdf[j]) - 0.5 * (1 + erf(v / 2.0.squareRoot()))))
+                // Relative error up to x^2/2 times Float's rounding of x^2/2 (about 6e-6 at 10).
+                assertClose(
+                    [density[j]], [exp(-v * v / 2) / (2 * Double.pi).squareRoot()], rtol: 1e-5,
+                    atol: 1e-30)
+            }
+        }
+        XCTAssertLessThanOrEqual(worst, 2.5e-7)
+        let x = Tensor(shape: [13], values: (0..<13).map { Float($0) / 2 - 3 })
+        assertClose(
+            GELU().forward(x, mode: .inference).values,
+            x.values.map { Double($0) * 0.5 * (1 + erf(Double($0) / 2.0.squareRoot())) },
+            rtol: 0, atol: 5e-7)
+    }
+
     func testGELUValuesAndGradients() throws {
         let x = Tensor(shape: [4], values: [-1, 0, 1, 2.5])
         // x Phi(x): Phi(1) = 0.8413447, Phi(2.5) = 0.9937903.
