@@ -15,7 +15,7 @@ let usage = """
                             of keeping them (the alternative BENCHMARKS.md compares)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
     """
-BLASKernel.useBestKernel()
+BLASKernel.useBestSettings()
 let arguments = CommandLine.arguments.dropFirst()
 // Check every argument before running anything: a mistyped one must not start a long run.
 do {

@@ -83,6 +83,20 @@ package func gemm(
     #endif
 }
 
+/// Runs `body` with BLAS on one thread per call, for code that runs many small products on its own
+/// workers (one attention head each): BLAS's own threads would then only hand off and wait.
+/// OpenBLAS's thread count is restored afterwards; Accelerate needs nothing.
+package func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
+    #if canImport(Accelerate)
+    return try body()
+    #else
+    let threads = openblas_get_num_threads()
+    if threads > 1 { openblas_set_num_threads(1) }
+    defer { if threads > 1 { openblas_set_num_threads(threads) } }
+    return try body()
+    #endif
+}
+
 /// `y = alpha * x + y` over `count` contiguous floats (BLAS `saxpy`; one fused multiply-add per
 /// element where the CPU has FMA, as PyTorch's vectorised `y.add_(x, alpha=...)`).
 ///

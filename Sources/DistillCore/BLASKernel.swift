@@ -11,8 +11,9 @@ import Glibc
 /// 0.3.21 does so on Intel's Sapphire Rapids and Emerald Rapids, where its AVX-512 kernel
 /// ("SkylakeX") trains the 784-800-800-10 MLP 3.3 times faster (BENCHMARKS.md). Setting
 /// `OPENBLAS_CORETYPE` chooses the kernel, but only before the library loads, so the programs
-/// re-execute themselves with it set (`useBestKernel`). A kernel chosen by the user through
-/// `OPENBLAS_CORETYPE` is always kept. On Apple platforms (Accelerate) there is nothing to choose.
+/// re-execute themselves with it set (`useBestSettings`, which also shortens how long idle BLAS
+/// threads spin). A setting chosen by the user in the environment is always kept. On Apple
+/// platforms (Accelerate) there is nothing to choose.
 public enum BLASKernel {
     /// The kernel OpenBLAS runs on ("Haswell", "SkylakeX", "Prescott", ...), or "Accelerate".
     public static var current: String {
@@ -36,21 +37,33 @@ public enum BLASKernel {
         return nil
     }
 
-    /// Re-executes this program with `OPENBLAS_CORETYPE` set to a better kernel when `better`
-    /// finds one; returns when there is none (or the re-execution fails, leaving the program as
-    /// it was). Call it first thing in `main`, before any thread starts or output is written.
-    public static func useBestKernel() {
+    /// How long, as a power of two of CPU cycles, OpenBLAS's idle threads spin waiting for the
+    /// next product before they sleep: 2^20, about 0.4 ms, instead of OpenBLAS's 2^28 (0.1 s). On
+    /// two cores a spinning BLAS thread takes a core from the element-wise work between products
+    /// (a transformer step's GELU, softmax and LayerNorm): the 4 x 256 transformer step at
+    /// batch 32 x 128 took 539 ms spinning 2^28 cycles and 479 ms at 2^20 (BENCHMARKS.md).
+    static let threadTimeout = "20"
+
+    /// Re-executes this program with the OpenBLAS settings it reads only when it loads, when
+    /// they are not set: `OPENBLAS_CORETYPE` set to a better kernel when `better` finds one, and
+    /// `OPENBLAS_THREAD_TIMEOUT` (see `threadTimeout`) when OpenBLAS runs several threads. Returns
+    /// when there is nothing to set (or the re-execution fails, leaving the program as it was).
+    /// Call it first thing in `main`, before any thread starts or output is written.
+    public static func useBestSettings() {
         #if canImport(Glibc)
-        let flags = cpuFlags()
-        guard
-            let kernel = better(
-                than: current, flags: flags, coreTypeIsSet: getenv("OPENBLAS_CORETYPE") != nil)
-        else {
-            return
+        var settings: [(name: String, value: String)] = []
+        if let kernel = better(
+            than: current, flags: cpuFlags(), coreTypeIsSet: getenv("OPENBLAS_CORETYPE") != nil)
+        {
+            settings.append(("OPENBLAS_CORETYPE", kernel))
         }
-        setenv("OPENBLAS_CORETYPE", kernel, 1)
+        if getenv("OPENBLAS_THREAD_TIMEOUT") == nil && openblas_get_num_threads() > 1 {
+            settings.append(("OPENBLAS_THREAD_TIMEOUT", threadTimeout))
+        }
+        guard !settings.isEmpty else { return }
+        for (name, value) in settings { setenv(name, value, 1) }
         execv("/proc/self/exe", CommandLine.unsafeArgv)
-        unsetenv("OPENBLAS_CORETYPE")  // only reached when execv failed
+        for (name, _) in settings { unsetenv(name) }  // only reached when execv failed
         #endif
     }
 

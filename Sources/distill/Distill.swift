@@ -30,7 +30,7 @@ struct Distill: ParsableCommand {
 @main
 enum Main {
     static func main() {
-        BLASKernel.useBestKernel()
+        BLASKernel.useBestSettings()
         do {
             var command = try Distill.parseAsRoot()
             try command.run()

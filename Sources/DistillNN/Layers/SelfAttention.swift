@@ -29,7 +29,8 @@ import Darwin
 ///     dv_h = A^T dy_h
 ///
 /// then the two projections as dense layers. Every product goes through BLAS, one call per
-/// sequence and head on strided views of `qkv` (no copies). No dropout on the attention weights.
+/// sequence and head on strided views of `qkv` (no copies); the sequences and heads run on the
+/// workers in parallel, each product on one BLAS thread. No dropout on the attention weights.
 public final class SelfAttention: Layer {
     public let dimension: Int
     public let heads: Int
@@ -104,34 +105,36 @@ public final class SelfAttention: Layer {
         dense(
             input.pointer, weight: inWeight, bias: inBias, rows: rows, inputs: c, outputs: 3 * c,
             into: qkv.pointer)
+        // Each sequence and head on a worker of its own: scores, softmax, weighted values.
         let scale = 1 / Float(hs).squareRoot()
-        for n in 0..<b {
-            for h in 0..<heads {
-                let q = qkv.pointer + n * t * 3 * c + h * hs
-                let a = attention.pointer + (n * heads + h) * t * t
-                gemm(
-                    .none, .transpose, m: t, n: t, k: hs, alpha: scale, a: q, lda: 3 * c, b: q + c,
-                    ldb: 3 * c, c: a, ldc: t)
-            }
-        }
-        // Every score row of every sequence and head, on the workers (the GEMMs use BLAS's).
-        let scores = SendablePointer(attention.pointer)
+        let (qkvP, attentionP, yP) = (
+            SendablePointer(qkv.pointer), SendablePointer(attention.pointer),
+            SendablePointer(headOutputs.pointer)
+        )
         let (keys, causal, heads) = (padding, self.causal, self.heads)
-        parallelFor(b * heads * t, costPerItem: 4 * t) { range in
-            for row in range {
-                SelfAttention.softmax(
-                    scores.pointer + row * t, t: t, query: row % t, causal: causal,
-                    keyPadding: keys,
-                    offset: row / (heads * t) * t)
-            }
-        }
-        for n in 0..<b {
-            for h in 0..<heads {
-                let v = qkv.pointer + n * t * 3 * c + h * hs + 2 * c
-                let a = attention.pointer + (n * heads + h) * t * t
-                gemm(
-                    .none, .none, m: t, n: hs, k: t, a: a, lda: t, b: v, ldb: 3 * c,
-                    c: headOutputs.pointer + n * t * c + h * hs, ldc: c)
+        withSingleThreadedBLAS {
+            parallelFor(b * heads, costPerItem: 4 * t * t, minimumWork: 0) { range in
+                for item in range {
+                    let (n, h) = (item / heads, item % heads)
+                    let q = qkvP.pointer + n * t * 3 * c + h * hs
+                    let a = attentionP.pointer + item * t * t
+                    gemm(
+                        .none, .transpose, m: t, n: t, k: hs, alpha: scale, a: q, lda: 3 * c,
+                        b: q + c, ldb: 3 * c, c: a, ldc: t)
+                    let padded = keys[(n * t)..<((n + 1) * t)].contains(true)
+                    for i in 0..<t {
+                        if padded {
+                            SelfAttention.softmax(
+                                a + i * t, t: t, query: i, causal: causal, keyPadding: keys,
+                                offset: n * t)
+                        } else {
+                            SelfAttention.softmax(a + i * t, t: t, keys: causal ? i + 1 : t)
+                        }
+                    }
+                    gemm(
+                        .none, .none, m: t, n: hs, k: t, a: a, lda: t, b: q + 2 * c, ldb: 3 * c,
+                        c: yP.pointer + n * t * c + h * hs, ldc: c)
+                }
             }
         }
         dense(
@@ -152,47 +155,37 @@ public final class SelfAttention: Layer {
             outputGradient.pointer, input: headOutputs.pointer, weight: outWeight, bias: outBias,
             rows: rows, inputs: c,
             outputs: c, inputGradient: headsGradient.pointer)
-        // dA = dy v^T for every sequence and head, then dS = A * (dA - rowsum(A * dA)) in place,
-        // row by row on the workers.
-        for n in 0..<b {
-            for h in 0..<heads {
-                let v = qkv.pointer + n * t * 3 * c + h * hs + 2 * c
-                let dy = headsGradient.pointer + n * t * c + h * hs
-                gemm(
-                    .none, .transpose, m: t, n: t, k: hs, a: dy, lda: c, b: v, ldb: 3 * c,
-                    c: scoresGradient.pointer + (n * heads + h) * t * t, ldc: t)
-            }
-        }
-        let (probabilities, gradients) = (
-            SendablePointer(attention.pointer), SendablePointer(scoresGradient.pointer)
+        // Per sequence and head, on a worker of its own: dA = dy v^T, then
+        // dS = A * (dA - rowsum(A * dA)) in place, then dv, dq and dk.
+        let (qkvP, attentionP, scoresP, dyP, dqkvP) = (
+            SendablePointer(qkv.pointer), SendablePointer(attention.pointer),
+            SendablePointer(scoresGradient.pointer), SendablePointer(headsGradient.pointer),
+            SendablePointer(qkvGradient.pointer)
         )
-        parallelFor(b * heads * t, costPerItem: 3 * t) { range in
-            for row in range {
-                let (ai, di) = (probabilities.pointer + row * t, gradients.pointer + row * t)
-                var dot = 0.0
-                for j in 0..<t { dot += Double(ai[j] * di[j]) }
-                let d = Float(dot)
-                for j in 0..<t { di[j] = ai[j] * (di[j] - d) }
-            }
-        }
-        for n in 0..<b {
-            for h in 0..<heads {
-                let q = qkv.pointer + n * t * 3 * c + h * hs
-                let dq = qkvGradient.pointer + n * t * 3 * c + h * hs
-                let a = attention.pointer + (n * heads + h) * t * t
-                let ds = scoresGradient.pointer + (n * heads + h) * t * t
-                let dy = headsGradient.pointer + n * t * c + h * hs
-                gemm(
-                    .transpose, .none, m: t, n: hs, k: t, a: a, lda: t, b: dy, ldb: c,
-                    c: dq + 2 * c,
-                    ldc: 3 * c)
-                gemm(
-                    .none, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q + c,
-                    ldb: 3 * c,
-                    c: dq, ldc: 3 * c)
-                gemm(
-                    .transpose, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q,
-                    ldb: 3 * c, c: dq + c, ldc: 3 * c)
+        let heads = self.heads
+        withSingleThreadedBLAS {
+            parallelFor(b * heads, costPerItem: 8 * t * t, minimumWork: 0) { range in
+                for item in range {
+                    let (n, h) = (item / heads, item % heads)
+                    let q = qkvP.pointer + n * t * 3 * c + h * hs
+                    let dq = dqkvP.pointer + n * t * 3 * c + h * hs
+                    let a = attentionP.pointer + item * t * t
+                    let ds = scoresP.pointer + item * t * t
+                    let dy = dyP.pointer + n * t * c + h * hs
+                    gemm(
+                        .none, .transpose, m: t, n: t, k: hs, a: dy, lda: c, b: q + 2 * c,
+                        ldb: 3 * c, c: ds, ldc: t)
+                    for i in 0..<t { SelfAttention.softmaxBackward(a + i * t, ds + i * t, t: t) }
+                    gemm(
+                        .transpose, .none, m: t, n: hs, k: t, a: a, lda: t, b: dy, ldb: c,
+                        c: dq + 2 * c, ldc: 3 * c)
+                    gemm(
+                        .none, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q + c,
+                        ldb: 3 * c, c: dq, ldc: 3 * c)
+                    gemm(
+                        .transpose, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q,
+                        ldb: 3 * c, c: dq + c, ldc: 3 * c)
+                }
             }
         }
         inputGradient.resize(to: input.shape)
@@ -239,6 +232,75 @@ public final class SelfAttention: Layer {
                 b: weight.value.pointer,
                 ldb: inputs, c: dx, ldc: inputs)
         }
+    }
+
+    /// Softmax of the scores `row [T]` over its first `keys` entries, in place, eight lanes at a
+    /// time; the others get exactly 0 (a query with no padding among its keys).
+    private static func softmax(_ row: UnsafeMutablePointer<Float>, t: Int, keys: Int) {
+        var maximum = -Float.infinity
+        eightAtATime(keys) { j, lanes in
+            maximum = max(
+                maximum, lanes.replacing(with: -.infinity, where: masked(lanes, j, keys)).max())
+        }
+        var sum = SIMD8<Float>()
+        eightAtATime(keys) { j, lanes in
+            let e = fastExp(lanes - maximum).replacing(with: 0, where: masked(lanes, j, keys))
+            sum += e
+            store(e, row + j, min(8, keys - j))
+        }
+        let inverse = 1 / sum.sum()
+        eightAtATime(keys) { j, lanes in store(lanes * inverse, row + j, min(8, keys - j)) }
+        (row + keys).update(repeating: 0, count: t - keys)
+
+        /// Loads lanes `j..<j + 8` (those at or past `keys` unspecified) and calls `body`.
+        func eightAtATime(_ keys: Int, _ body: (Int, SIMD8<Float>) -> Void) {
+            var j = 0
+            while j < keys {
+                body(j, keys - j >= 8 ? load8(row + j) : partial(row + j, keys - j))
+                j += 8
+            }
+        }
+    }
+
+    /// `dS = A * (dA - rowsum(A * dA))` for one row, in place in `d` (`a` is the row of A).
+    private static func softmaxBackward(
+        _ a: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>, t: Int
+    ) {
+        var dot = SIMD8<Float>()
+        var j = 0
+        while j + 8 <= t {
+            dot = dot.addingProduct(load8(a + j), load8(d + j))
+            j += 8
+        }
+        var total = dot.sum()
+        for k in j..<t { total += a[k] * d[k] }
+        j = 0
+        while j + 8 <= t {
+            store8(load8(a + j) * (load8(d + j) - total), d + j)
+            j += 8
+        }
+        for k in j..<t { d[k] = a[k] * (d[k] - total) }
+    }
+
+    /// Lanes `j..<j + 8` at or past `count`.
+    @inline(__always)
+    private static func masked(_ lanes: SIMD8<Float>, _ j: Int, _ count: Int) -> SIMDMask<
+        SIMD8<Float>.MaskStorage
+    > {
+        SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(count - j))
+    }
+
+    @inline(__always)
+    private static func partial(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> SIMD8<Float> {
+        var v = SIMD8<Float>()
+        for k in 0..<n { v[k] = p[k] }
+        return v
+    }
+
+    @inline(__always)
+    private static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n >= 8 { return store8(v, p) }
+        for k in 0..<n { p[k] = v[k] }
     }
 
     /// Softmax of the scores `row [T]` of query `i` over the keys it may see, in place; the others
