@@ -50,15 +50,15 @@ public enum TeacherSignal {
     ///   - trainingFile: the number of examples in the training file (the validation split's
     ///     included: its rows are simply not used).
     /// - Throws: `FileError` naming `path` and the problem.
-    public static func logits(at path: String, trainingFile: Int, classes: Int) throws
-        -> TeacherSignal
-    {
+    public static func logits(
+        at path: String, trainingFile: Int, classes: Int, fileName: String = "the training file"
+    ) throws -> TeacherSignal {
         let shards = try NPYShards(path)
         guard shards.rows == trainingFile, shards.columns == classes else {
             let over = shards.paths.count > 1 ? " over \(shards.paths.count) shards" : ""
             throw FileError(
                 path,
-                "teacher logits are [\(shards.rows), \(shards.columns)]\(over); the training file needs [\(trainingFile), \(classes)] (one row per training example, in file order)"
+                "teacher logits are [\(shards.rows), \(shards.columns)]\(over); \(fileName) needs [\(trainingFile), \(classes)] (one row per example, in file order)"
             )
         }
         do { return .rows(try .logits(shards)) } catch let error as DataError {

@@ -28,10 +28,23 @@ public struct TextEvaluation: Sendable, Equatable {
     /// Runs `model` (inference mode) over `split` in windows of its context, `batchSize` windows
     /// at a time. The last window, shorter than the context, is padded after its end: a causal
     /// model's predictions do not see the padding.
-    /// - Parameter teacher: a language model with the same context and classes, run on the same
-    ///   windows, for `teacherAgreement` and `teacherKL`.
+    /// - Parameters:
+    ///   - teacher: a language model with the same context and classes, run on the same windows,
+    ///     for `teacherAgreement` and `teacherKL`.
+    ///   - teacherLogits: instead of `teacher`, its cached logits over the whole file `split` is
+    ///     part of, one row per byte but the last (what `distill logits` writes): the prediction
+    ///     of byte `i + 1` of the file is row `i`, whichever window the model saw it in.
     /// - Throws: `LossError` when the logits are not finite.
-    public init(model: Model, split: TextSplit, teacher: Model? = nil, batchSize: Int = 32) throws {
+    public init(
+        model: Model, split: TextSplit, teacher: Model? = nil, teacherLogits: TeacherRows? = nil,
+        batchSize: Int = 32
+    ) throws {
+        precondition(teacher == nil || teacherLogits == nil, "one teacher at most")
+        precondition(
+            (teacherLogits?.count ?? .max) >= split.range.upperBound - 1
+                && (teacherLogits?.width ?? model.classes) == model.classes,
+            "teacher logits cover the file")
+        var cached = Tensor(zeros: [0])
         let context = model.inputShape[0]
         let classes = model.classes
         var total = 0.0
@@ -66,8 +79,20 @@ public struct TextEvaluation: Sendable, Equatable {
             for r in 0..<rows where labels[r] >= 0 {
                 if argmax(logits.pointer + r * classes) == Int(labels[r]) { correct += 1 }
             }
-            if let teacher {
-                let t = teacher.forward(inputs, mode: .inference)
+            var teacherOutput: Tensor?
+            if let teacher { teacherOutput = teacher.forward(inputs, mode: .inference) }
+            if let teacherLogits {
+                cached.resize(to: [rows, classes])
+                for (row, window) in group.enumerated() {
+                    for (i, p) in window.enumerated() {
+                        teacherLogits.copyRow(
+                            split.range.lowerBound + p,
+                            to: cached.pointer + (row * context + i) * classes)
+                    }
+                }
+                teacherOutput = cached
+            }
+            if let t = teacherOutput {
                 for r in 0..<rows where labels[r] >= 0 {
                     let (s, u) = (logits.pointer + r * classes, t.pointer + r * classes)
                     if argmax(s) == argmax(u) { agreed += 1 }
@@ -83,8 +108,9 @@ public struct TextEvaluation: Sendable, Equatable {
         self.count = count
         crossEntropy = count > 0 ? total / Double(count) : 0
         accuracy = count > 0 ? Double(correct) / Double(count) : 0
-        teacherAgreement = teacher == nil ? nil : Double(agreed) / Double(max(count, 1))
-        teacherKL = teacher == nil ? nil : divergence / Double(max(count, 1))
+        let hasTeacher = teacher != nil || teacherLogits != nil
+        teacherAgreement = hasTeacher ? Double(agreed) / Double(max(count, 1)) : nil
+        teacherKL = hasTeacher ? divergence / Double(max(count, 1)) : nil
     }
 }
 

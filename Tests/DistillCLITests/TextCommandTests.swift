@@ -49,14 +49,21 @@ final class TextCommandTests: XCTestCase {
         XCTAssertEqual(
             try Model.load(from: dir + "/student.safetensors").metadata["teachers"],
             dir + "/lm.safetensors")
-        // The student against its teacher; the teacher against itself agrees everywhere, KL 0.
-        for (model, agreement) in [("/student.safetensors", nil), ("/lm.safetensors", 1.0)]
-            as [(String, Double?)]
-        {
-            let run = try distill([
-                "eval", "--model", dir + model, "--data", dir, "--teacher", dir + "/lm.safetensors",
-                "--json",
-            ])
+        // The student against its teacher; the teacher against itself agrees everywhere, KL 0. The
+        // teacher's cached logits over test.txt give the figures the teacher run gives.
+        XCTAssertEqual(
+            try distill([
+                "logits", "--model", dir + "/lm.safetensors", "--data", dir, "--split", "test",
+                "--out", dir + "/test-logits.npy",
+            ]).status, 0)
+        var byTeacherRun: [String: Double] = [:]
+        for (model, agreement, teacher) in [
+            ("/student.safetensors", nil, ["--teacher", dir + "/lm.safetensors"]),
+            ("/student.safetensors", nil, ["--teacher-logits", dir + "/test-logits.npy"]),
+            ("/lm.safetensors", 1.0, ["--teacher", dir + "/lm.safetensors"]),
+        ] as [(String, Double?, [String])] {
+            let run = try distill(
+                ["eval", "--model", dir + model, "--data", dir, "--json"] + teacher)
             XCTAssertEqual(run.status, 0, run.stderr)
             let json = try XCTUnwrap(
                 try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
@@ -69,6 +76,11 @@ final class TextCommandTests: XCTestCase {
             if let agreement {
                 XCTAssertEqual(agreed, agreement)
                 XCTAssertEqual(kl, 0, accuracy: 1e-9)
+            } else if let first = byTeacherRun["agreement"] {
+                XCTAssertEqual(agreed, first)
+                XCTAssertEqual(kl, try XCTUnwrap(byTeacherRun["kl"]), accuracy: 1e-9)
+            } else {
+                byTeacherRun = ["agreement": agreed, "kl": kl]
             }
         }
         XCTAssertNil(figures["teacher_agreement"])
@@ -81,6 +93,13 @@ final class TextCommandTests: XCTestCase {
                 dir + "/lm.npy",
             ]).status, 0)
         let dense = try NPY.read(dir + "/lm.npy")
+        // Logits of train.txt do not fit test.txt: refused, naming the file.
+        let wrongRows = try distill([
+            "eval", "--model", dir + "/lm.safetensors", "--data", dir, "--teacher-logits",
+            dir + "/lm.npy",
+        ])
+        XCTAssertEqual(wrongRows.status, 2)
+        XCTAssertTrue(wrongRows.stderr.contains("lm.npy: teacher logits are"), wrongRows.stderr)
         XCTAssertEqual(dense.shape, [bytes - 1, 256])
         XCTAssertEqual(
             try distill([

@@ -24,6 +24,11 @@ struct Eval: ParsableCommand {
             "On text: a teacher language model, for its top-1 agreement with the model and KL(teacher || model) at T = 1."
     )
     var teacher: String?
+    @Option(
+        help: ArgumentHelp(
+            "On text, instead of --teacher: its logits over the file the split is part of (distill logits --split test writes them for test.txt), one row per byte but the last.",
+            valueName: "file"))
+    var teacherLogits: String?
 
     enum Split: String, ExpressibleByArgument, CaseIterable { case test, train, validation }
 
@@ -44,7 +49,21 @@ struct Eval: ParsableCommand {
                     "--teacher \(teacher!): it takes \(t.inputShape) with \(t.classes) classes; the model \(m.inputShape) with \(m.classes)"
                 )
             }
-            let e = try TextEvaluation(model: m, split: part, teacher: teacherModel)
+            if teacher != nil && teacherLogits != nil {
+                throw ValidationError("give --teacher or --teacher-logits, not both")
+            }
+            let cached = try teacherLogits.map { path -> TeacherRows in
+                let file = part.bytes.count - 1
+                let name = (part.bytes.path as NSString).lastPathComponent
+                guard
+                    case .rows(let rows) = try TeacherSignal.logits(
+                        at: path, trainingFile: file, classes: m.classes,
+                        fileName: "\(name) (one row per byte but the last)")
+                else { throw FileError(path, "not teacher logits") }
+                return rows
+            }
+            let e = try TextEvaluation(
+                model: m, split: part, teacher: teacherModel, teacherLogits: cached)
             print(
                 json
                     ? try EvalFormatter.json(e)
