@@ -13,6 +13,11 @@
 4. A PyTorch-style state dict (nn.Sequential names, written by safetensors' save_file, the same
    format as safetensors.torch.save_file) becomes a model with `distill import-torch`, whose
    logits equal NumPy's forward pass.
+5. A byte-level transformer language model (trained for a few steps on the README as text) is
+   exported to ONNX, and onnxruntime's logits match `distill logits` on every window of the test
+   text; a transformer state dict (`nn.MultiheadAttention` names, built with torch when it is
+   installed, else with NumPy) becomes a model with `distill import-torch`, whose logits match the
+   same model's forward pass in torch (or in NumPy).
 
 Usage: python3 scripts/interop.py DISTILL_BINARY [DATA_DIR]
 """
@@ -156,6 +161,8 @@ def main():
     x = test_x.reshape(len(test_x), -1).astype(np.float32) / np.float32(255)
     expected = np.maximum(x @ state["0.weight"].T + state["0.bias"], 0) @ state["2.weight"].T + state["2.bias"]
     check("imported model logits, distill vs NumPy", np.abs(np.load(student_logits(distill, imported, data, work))[:TEST_IMAGES] - expected).max())
+
+    transformer(distill, work)
     shutil.rmtree(work)
     print("interop: all checks passed")
 
@@ -174,6 +181,137 @@ def student_logits(distill, model, data, work):
     path = os.path.join(work, os.path.basename(model) + ".logits.npy")
     run(distill, "logits", "--model", model, "--data", data, "--split", "test", "--out", path)
     return path
+
+
+LAYERS, DIM, HEADS, CONTEXT = 2, 16, 2, 32
+ARCH = f"transformer:layers={LAYERS},dim={DIM},heads={HEADS},context={CONTEXT}"
+
+
+def transformer(distill, work):
+    """Section 5: a transformer out to ONNX and a transformer state dict in."""
+    print(f"5. a transformer ({ARCH}): distill export -> onnxruntime; import-torch of a state dict")
+    text = os.path.join(work, "text")
+    os.mkdir(text)
+    readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md"), "rb").read()
+    open(os.path.join(text, "train.txt"), "wb").write(readme[:20000])
+    open(os.path.join(text, "test.txt"), "wb").write(readme[20000:24000])
+    data = np.frombuffer(readme[20000:24000], dtype=np.uint8)
+    windows = (len(data) - 1) // CONTEXT  # whole windows: window w reads bytes [w C, w C + C)
+    inputs = np.stack([data[w * CONTEXT:(w + 1) * CONTEXT] for w in range(windows)]).astype(np.float32)
+
+    def logits_of(model):
+        path = os.path.join(work, os.path.basename(model) + ".text-logits.npy")
+        run(distill, "logits", "--model", model, "--data", text, "--split", "test", "--out", path)
+        return np.load(path)[:windows * CONTEXT].reshape(windows, CONTEXT, 256)
+
+    model = os.path.join(work, "lm.safetensors")
+    run(distill, "train", "--data", text, "--arch", ARCH, "--steps", "60", "--batch-size", "8", "--quiet", "--out", model)
+    onnx_path = os.path.join(work, "lm.onnx")
+    run(distill, "export", "--model", model, "--format", "onnx", "--out", onnx_path)
+    onnx.checker.check_model(onnx.load(onnx_path), full_check=True)
+    session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    out_logits, out_probabilities = session.run(None, {"input": inputs})
+    check(f"transformer logits on {windows} windows, onnxruntime vs distill logits",
+          np.abs(out_logits - logits_of(model)).max())
+    check("transformer probabilities sum to 1", np.abs(out_probabilities.sum(-1) - 1).max())
+
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(1)
+    state = {"tokens.weight": rng.normal(0, 0.5, (256, DIM)), "positions.weight": rng.normal(0, 0.1, (CONTEXT, DIM)),
+             "ln.weight": 1 + rng.normal(0, 0.1, DIM), "ln.bias": rng.normal(0, 0.1, DIM),
+             "head.weight": rng.normal(0, 0.3, (256, DIM)), "head.bias": rng.normal(0, 0.1, 256)}
+    for i in range(LAYERS):
+        p = f"blocks.{i}."
+        for name, shape in [("ln_1.bias", DIM), ("ln_2.bias", DIM), ("attn.in_proj_weight", (3 * DIM, DIM)),
+                            ("attn.in_proj_bias", 3 * DIM), ("attn.out_proj.weight", (DIM, DIM)),
+                            ("attn.out_proj.bias", DIM), ("mlp.0.weight", (4 * DIM, DIM)), ("mlp.0.bias", 4 * DIM),
+                            ("mlp.2.weight", (DIM, 4 * DIM)), ("mlp.2.bias", DIM)]:
+            state[p + name] = rng.normal(0, 0.3, shape)
+        state[p + "ln_1.weight"] = 1 + rng.normal(0, 0.1, DIM)
+        state[p + "ln_2.weight"] = 1 + rng.normal(0, 0.1, DIM)
+    state = {k: v.astype(np.float32) for k, v in state.items()}
+    state_path = os.path.join(work, "lm_state.safetensors")
+    if torch is not None:
+        expected, built = torch_transformer(torch, state, inputs)
+        from safetensors.torch import save_file as torch_save
+        torch_save(built, state_path)
+    else:
+        expected, built = numpy_transformer(state, inputs), "NumPy"
+        save_file(state, state_path)
+    imported = os.path.join(work, "lm_imported.safetensors")
+    run(distill, "import-torch", "--state-dict", state_path, "--arch", ARCH, "--out", imported)
+    check(f"imported transformer logits, distill vs {'torch' if torch is not None else 'NumPy'}",
+          np.abs(logits_of(imported) - expected).max())
+
+
+def numpy_transformer(w, x):
+    """The pre-LayerNorm transformer in NumPy (float64), as PyTorch computes it: nn.LayerNorm
+    (eps 1e-5), nn.MultiheadAttention with a causal mask, exact GELU, residuals."""
+    from math import erf, sqrt
+    gelu = np.vectorize(lambda v: 0.5 * v * (1 + erf(v / sqrt(2))))
+
+    def norm(h, p):
+        mean, var = h.mean(-1, keepdims=True), h.var(-1, keepdims=True)
+        return (h - mean) / np.sqrt(var + 1e-5) * w[p + "weight"] + w[p + "bias"]
+
+    h = w["tokens.weight"].astype(np.float64)[x.astype(np.int64)] + w["positions.weight"]
+    hs = DIM // HEADS
+    mask = np.triu(np.full((CONTEXT, CONTEXT), -np.inf), 1)
+    for i in range(LAYERS):
+        p = f"blocks.{i}."
+        a = norm(h, p + "ln_1.")
+        qkv = a @ w[p + "attn.in_proj_weight"].T + w[p + "attn.in_proj_bias"]
+        q, k, v = (qkv[..., j * DIM:(j + 1) * DIM].reshape(*x.shape, HEADS, hs).transpose(0, 2, 1, 3) for j in range(3))
+        s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(hs) + mask
+        s = np.exp(s - s.max(-1, keepdims=True))
+        y = (s / s.sum(-1, keepdims=True)) @ v
+        y = y.transpose(0, 2, 1, 3).reshape(*x.shape, DIM)
+        h = h + y @ w[p + "attn.out_proj.weight"].T + w[p + "attn.out_proj.bias"]
+        m = gelu(norm(h, p + "ln_2.") @ w[p + "mlp.0.weight"].T + w[p + "mlp.0.bias"])
+        h = h + m @ w[p + "mlp.2.weight"].T + w[p + "mlp.2.bias"]
+    return norm(h, "ln.") @ w["head.weight"].T + w["head.bias"]
+
+
+def torch_transformer(torch, w, x):
+    """The same model built from torch modules (nn.Embedding, nn.LayerNorm, nn.MultiheadAttention,
+    nn.GELU) holding `w`; its logits on `x` and its state dict (a causal-mask buffer included)."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(DIM), nn.LayerNorm(DIM)
+            self.attn = nn.MultiheadAttention(DIM, HEADS, batch_first=True)
+            self.mlp = nn.Sequential(nn.Linear(DIM, 4 * DIM), nn.GELU(), nn.Linear(4 * DIM, DIM))
+
+        def forward(self, h, mask):
+            a = self.ln_1(h)
+            h = h + self.attn(a, a, a, attn_mask=mask, need_weights=False)[0]
+            return h + self.mlp(self.ln_2(h))
+
+    class LM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tokens, self.positions = nn.Embedding(256, DIM), nn.Embedding(CONTEXT, DIM)
+            self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
+            self.ln, self.head = nn.LayerNorm(DIM), nn.Linear(DIM, 256)
+            self.register_buffer("mask", torch.triu(torch.ones(CONTEXT, CONTEXT, dtype=torch.bool), 1))
+
+        def forward(self, ids):
+            h = self.tokens(ids) + self.positions(torch.arange(CONTEXT))
+            for block in self.blocks:
+                h = block(h, self.mask)
+            return self.head(self.ln(h))
+
+    model = LM()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()} | {"mask": model.mask})
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x.astype(np.int64))).numpy()
+    return logits, {k: v.contiguous() for k, v in model.state_dict().items()}
 
 
 if __name__ == "__main__":

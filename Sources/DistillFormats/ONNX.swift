@@ -1,4 +1,4 @@
-/// The few ONNX messages a feed-forward classifier needs, encoded by hand from `onnx.proto`
+/// The few ONNX messages a feed-forward classifier or a transformer needs, encoded by hand from `onnx.proto`
 /// (ONNX 1.x; field numbers in the comments). See `Model.onnx()` for the graph itself.
 public enum ONNX {
     /// The IR version written (ONNX 1.13+, readable by onnxruntime 1.14+).
@@ -26,6 +26,21 @@ public enum ONNX {
                 UInt8(bits & 0xFF), UInt8((bits >> 8) & 0xFF), UInt8((bits >> 16) & 0xFF),
                 UInt8(bits >> 24),
             ]
+        }
+        t.bytes(9, raw)
+        return t
+    }
+
+    /// A one-dimensional int64 initializer (`data_type` 7), such as `Reshape`'s target shape.
+    public static func int64Tensor(_ name: String, values: [Int]) -> ProtobufWriter {
+        var t = ProtobufWriter()
+        t.int(1, values.count)
+        t.int(2, 7)
+        t.string(8, name)
+        var raw = [UInt8]()
+        for v in values {
+            let bits = UInt64(bitPattern: Int64(v)).littleEndian
+            for byte in 0..<8 { raw.append(UInt8((bits >> (8 * UInt64(byte))) & 0xFF)) }
         }
         t.bytes(9, raw)
         return t

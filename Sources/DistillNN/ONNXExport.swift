@@ -10,7 +10,10 @@ extension Model {
     /// `[batch, classes]` and `probabilities`, their softmax at T = 1. Linear layers become `Gemm`
     /// (`transB = 1`, weights stay `[out, in]`), convolutions `Conv`, pooling `MaxPool`, ReLU `Relu`;
     /// dropout is the identity at inference and is left out.
+    /// A transformer language model is written by `transformerONNX`: input `[batch, context]`
+    /// token ids, outputs `[batch, context, classes]`.
     public func onnx(name: String = "distill") -> [UInt8] {
+        if isTransformer { return transformerONNX(name: name) }
         var nodes: [ProtobufWriter] = []
         var initializers: [ProtobufWriter] = []
         var current = "input"

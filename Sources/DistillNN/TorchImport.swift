@@ -11,11 +11,14 @@ public enum TorchImport {
     /// modules registered in forward order is the order of the layers; each must match the
     /// corresponding `Linear` (`[out, in]`) or `Conv2d` (`[out, in, kh, kw]`) of `spec` in shape.
     /// The class count is the first dimension of the last weight. F32, F16, BF16 and F64 are read.
+    /// A transformer is matched by name instead (see `transformerNames`); `inputShape` and
+    /// `normalization` do not apply to it.
     /// - Throws: `FileError` naming the file and the first mismatch.
     public static func model(
         stateDict path: String, spec: ArchitectureSpec, inputShape: [Int],
         normalization: InputNormalization
     ) throws -> Model {
+        if spec.transformer != nil { return try transformer(stateDict: path, spec: spec) }
         let file = try SafeTensors.read(path)
         func fail(_ problem: String) -> FileError { FileError(path, problem) }
         var groups: [String: (weight: SafeTensorsEntry?, bias: SafeTensorsEntry?)] = [:]

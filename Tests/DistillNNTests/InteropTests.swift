@@ -134,6 +134,97 @@ final class TorchImportTests: XCTestCase {
         XCTAssertEqual(named["layers.\(dense[2]).weight"], values["net.10.weight"])
     }
 
+    /// A transformer's state dict in the layout of scripts/pytorch_transformer_step.py and in
+    /// nanoGPT's: every tensor lands in its layer (a longer position table is cut to the context,
+    /// a causal-mask buffer is ignored, a head without bias keeps a zero one), and a missing or
+    /// misshapen tensor is named.
+    func testTransformerStateDictByName() throws {
+        let dir = try makeTemporaryDirectory("distill-torch")
+        let spec = try ArchitectureSpec(parsing: "transformer:layers=2,dim=8,heads=2,context=4")
+        func block(_ p: String, _ fc: String, _ proj: String) -> [(String, [Int])] {
+            [
+                (p + "ln_1.weight", [8]), (p + "ln_1.bias", [8]),
+                (p + "attn.in_proj_weight", [24, 8]), (p + "attn.in_proj_bias", [24]),
+                (p + "attn.out_proj.weight", [8, 8]), (p + "attn.out_proj.bias", [8]),
+                (p + "ln_2.weight", [8]), (p + "ln_2.bias", [8]),
+                (p + fc + "weight", [32, 8]), (p + fc + "bias", [32]),
+                (p + proj + "weight", [8, 32]), (p + proj + "bias", [8]),
+            ]
+        }
+        let reference =
+            [("tokens.weight", [256, 8]), ("positions.weight", [4, 8]), ("mask", [4, 4])]
+            + block("blocks.0.", "mlp.0.", "mlp.2.") + block("blocks.1.", "mlp.0.", "mlp.2.")
+            + [
+                ("ln.weight", [8]), ("ln.bias", [8]), ("head.weight", [256, 8]),
+                ("head.bias", [256]),
+            ]
+        let nano =
+            [("transformer.wte.weight", [256, 8]), ("transformer.wpe.weight", [16, 8])]
+            + block("transformer.h.0.", "mlp.c_fc.", "mlp.c_proj.")
+            + block("transformer.h.1.", "mlp.c_fc.", "mlp.c_proj.")
+            + [
+                ("transformer.ln_f.weight", [8]), ("transformer.ln_f.bias", [8]),
+                ("lm_head.weight", [256, 8]),
+            ]
+        for (tensors, names) in [
+            (
+                reference,
+                [
+                    "tokens.weight", "positions.weight", "blocks.1.attn.in_proj_weight",
+                    "mlp.2.bias", "head.bias",
+                ]
+            ),
+            (
+                nano,
+                [
+                    "transformer.wte.weight", "transformer.wpe.weight",
+                    "transformer.h.1.attn.in_proj_weight", "mlp.c_proj.bias", nil,
+                ]
+            ),
+        ] as [([(String, [Int])], [String?])] {
+            let values = try write(tensors, to: dir + "/lm.safetensors")
+            let model = try TorchImport.model(
+                stateDict: dir + "/lm.safetensors", spec: spec, inputShape: [1, 28, 28],
+                normalization: .identity)
+            XCTAssertEqual(model.classes, 256)
+            let layers = model.network.layers
+            let (embedding, positions) = (
+                try XCTUnwrap(layers[0] as? Embedding),
+                try XCTUnwrap(layers[1] as? PositionEmbedding)
+            )
+            let (second, head) = (
+                try XCTUnwrap(layers[3] as? TransformerBlock), try XCTUnwrap(layers.last as? Linear)
+            )
+            XCTAssertEqual(embedding.weight.value.values, values[names[0]!])
+            XCTAssertEqual(positions.weight.value.values, Array(values[names[1]!]!.prefix(32)))
+            XCTAssertEqual(second.attention.inWeight.value.values, values[names[2]!])
+            XCTAssertEqual(
+                second.project.bias.value.values,
+                values[values.keys.first { $0.contains(".1.") && $0.hasSuffix(names[3]!) }!])
+            XCTAssertEqual(
+                head.bias.value.values,
+                names[4].map { values[$0]! } ?? [Float](repeating: 0, count: 256))
+        }
+        _ = try write(
+            reference.filter { $0.0 != "blocks.1.ln_2.bias" }, to: dir + "/missing.safetensors")
+        XCTAssertThrowsError(
+            try TorchImport.model(
+                stateDict: dir + "/missing.safetensors", spec: spec, inputShape: [4],
+                normalization: .identity)
+        ) { XCTAssertTrue("\($0)".contains("blocks.1.ln_2.bias"), "\($0)") }
+        _ = try write(
+            reference.map { $0.0 == "blocks.0.attn.in_proj_weight" ? ($0.0, [8, 24]) : $0 },
+            to: dir + "/shape.safetensors")
+        XCTAssertThrowsError(
+            try TorchImport.model(
+                stateDict: dir + "/shape.safetensors", spec: spec, inputShape: [4],
+                normalization: .identity)
+        ) {
+            XCTAssertTrue(
+                "\($0)".contains("blocks.0.attn.in_proj_weight has shape [8, 24]"), "\($0)")
+        }
+    }
+
     func testMismatchesAreNamed() throws {
         let dir = try makeTemporaryDirectory("distill-torch")
         _ = try write(

@@ -9,7 +9,10 @@ struct Export: ParsableCommand {
         discussion: """
             Input 'input': float32 [batch, ...input shape] of raw values (pixels 0-255), normalised in the \
             graph as distill does. Outputs 'logits' [batch, classes] and 'probabilities' (softmax at T = 1). \
-            Layers map to Gemm, Conv, MaxPool, Relu and Flatten; dropout is left out (inference).
+            Layers map to Gemm, Conv, MaxPool, Relu and Flatten; dropout is left out (inference). \
+            A transformer takes token ids [batch, context] (as float32) and gives logits and \
+            probabilities [batch, context, classes], position i predicting the token after it: \
+            Gather, LayerNormalization, MatMul, Softmax over the keys with a causal mask, Erf (or Tanh).
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case onnx }
@@ -24,8 +27,9 @@ struct Export: ParsableCommand {
         let m = try Model.load(from: model)
         let bytes = m.onnx(name: String(model.split(separator: "/").last ?? Substring(model)))
         try AtomicFile.write(bytes, to: out)
+        let sequence = m.isTransformer
         printError(
-            "wrote \(out): ONNX opset \(ONNX.opset), \(m.parameterCount) parameters, input [batch, \(m.inputShape.map(String.init).joined(separator: ", "))] raw values, outputs logits and probabilities [batch, \(m.classes)]"
+            "wrote \(out): ONNX opset \(ONNX.opset), \(m.parameterCount) parameters, input [batch, \(m.inputShape.map(String.init).joined(separator: ", "))] \(sequence ? "token ids" : "raw values"), outputs logits and probabilities [batch, \(sequence ? "\(m.inputShape[0]), " : "")\(m.classes)]"
         )
     }
 }

@@ -7,7 +7,7 @@ struct ImportTorch: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import-torch",
         abstract:
-            "Turn a PyTorch MLP or CNN saved with safetensors.torch.save_file(model.state_dict()) into a distill model.",
+            "Turn a PyTorch MLP, CNN or transformer saved with safetensors.torch.save_file(model.state_dict()) into a distill model.",
         discussion: """
             The state dict's weight/bias pairs are matched, in the order of their module names (net.2 \
             before net.10), to the layers with weights of --arch, and every shape is checked. nn.Linear \
@@ -16,12 +16,20 @@ struct ImportTorch: ParsableCommand {
             conv, 2x2 max-pool, ReLU: the same function as conv, ReLU, max-pool). The model takes raw \
             inputs and normalises them with --normalization, which must be what the PyTorch model was \
             trained on (transforms.ToTensor() is divisor=255,mean=0,std=1).
+            A transformer (--arch transformer:...) is matched by name: tokens.weight (or tok, wte, \
+            transformer.wte), positions.weight (pos, wpe; its first `context` rows), and per block i \
+            blocks.i. (or h.i., transformer.h.i.) followed by ln_1 (ln1), attn (att; \
+            nn.MultiheadAttention's in_proj_weight, in_proj_bias, out_proj), ln_2 (ln2), mlp.c_fc \
+            (mlp.0) and mlp.c_proj (mlp.2), then ln (ln_f, transformer.ln_f) and head (lm_head; a \
+            missing bias is zero). Other tensors, such as a causal-mask buffer, are ignored; \
+            --input-shape and --normalization do not apply.
             """)
 
     @Option(help: "The state dict (.safetensors).") var stateDict: String
     @Option(
         help: ArgumentHelp(
-            "Architecture: mlp[:H1,H2,...] or cnn:C1,C2,...[/fc:H1,...].", valueName: "spec"))
+            "Architecture: mlp[:H1,H2,...], cnn:C1,C2,...[/fc:H1,...] or transformer:layers=L,dim=D,heads=H,context=N[,mlp=M][,tied].",
+            valueName: "spec"))
     var arch: String
     @Option(
         help: ArgumentHelp(
@@ -64,7 +72,7 @@ struct ImportTorch: ParsableCommand {
             normalization: InputNormalization(parsing: normalization)!)
         try model.save(to: out)
         printError(
-            "wrote \(out): \(model.architecture), input \(shape), \(model.classes) classes, \(model.parameterCount) parameters"
+            "wrote \(out): \(model.architecture), input \(model.inputShape), \(model.classes) classes, \(model.parameterCount) parameters"
         )
     }
 }
