@@ -97,6 +97,47 @@ final class ONNXExportTests: XCTestCase {
     }
 }
 
+extension ONNXExportTests {
+    /// A transformer's graph: the embedding lookup, per block two LayerNormalizations, the three
+    /// projections, a causal mask of -1e30 above the diagonal and the softmax, the GELU's Erf;
+    /// the query weight is the first D rows of in_proj_weight, transposed for MatMul.
+    func testTransformerGraph() throws {
+        var generator = SeededGenerator(seed: 4)
+        let model = try Model(
+            spec: ArchitectureSpec(parsing: "transformer:layers=2,dim=6,heads=2,context=5"),
+            inputShape: [5], classes: 256, generator: &generator)
+        let graph = try XCTUnwrap(try WireMessage(model.onnx()).messages(7).first)
+        let ops = try graph.messages(1).compactMap { $0.string(4) }
+        XCTAssertEqual(ops.prefix(3), ["Cast", "Gather", "Add"])
+        XCTAssertEqual(ops.filter { $0 == "LayerNormalization" }.count, 2 * 2 + 1)
+        XCTAssertEqual(ops.filter { $0 == "Erf" }.count, 2)
+        XCTAssertEqual(ops.filter { $0 == "Softmax" }.count, 2 + 1)
+        XCTAssertEqual(ops.suffix(2), ["Identity", "Softmax"])
+        func floats(_ name: String) throws -> [Float] {
+            let tensor = try XCTUnwrap(try graph.messages(5).first { $0.string(8) == name }, name)
+            let raw = try XCTUnwrap(tensor.bytes[9]?.first)
+            return stride(from: 0, to: raw.count, by: 4).map { i in
+                Float(
+                    bitPattern: UInt32(raw[i]) | UInt32(raw[i + 1]) << 8 | UInt32(raw[i + 2]) << 16
+                        | UInt32(raw[i + 3]) << 24)
+            }
+        }
+        let block = try XCTUnwrap(model.network.layers[2] as? TransformerBlock)
+        let q = try floats("blocks.0.attn.q.weight")  // [in, out]
+        for r in 0..<6 {
+            for k in 0..<6 {
+                XCTAssertEqual(q[k * 6 + r], block.attention.inWeight.value[r * 6 + k])
+            }
+        }
+        let mask = try floats("blocks.0.attn.causal_mask")
+        for i in 0..<5 {
+            for j in 0..<5 { XCTAssertEqual(mask[i * 5 + j], j > i ? -1e30 : 0) }
+        }
+        XCTAssertEqual(
+            try graph.messages(12).compactMap { $0.string(1) }, ["logits", "probabilities"])
+    }
+}
+
 final class TorchImportTests: XCTestCase {
     func write(_ tensors: [(String, [Int])], to path: String, seed: UInt64 = 1) throws -> [String:
         [Float]]
