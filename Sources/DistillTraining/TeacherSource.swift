@@ -34,6 +34,9 @@ public final class LiveTeachers: TeacherSource {
     public var rows: TeacherRows? { nil }
     /// One buffer per member: a member's `forward` result is overwritten by its next call.
     private var outputs: [Tensor]
+    private var chunkInputs = Tensor(zeros: [0])
+    /// The most positions (examples times positions per example) a teacher runs on at once.
+    static let positionsPerForward = 512
 
     public init(_ models: [Model]) {
         precondition(!models.isEmpty, "LiveTeachers needs at least one model")
@@ -42,10 +45,30 @@ public final class LiveTeachers: TeacherSource {
     }
 
     public func output(for batch: Batch) -> TeacherOutput {
+        let n = batch.inputs.shape[0]
+        let perExample = n > 0 ? batch.inputs.count / n : 0
         for (m, teacher) in models.enumerated() {
-            let out = teacher.forward(batch.inputs, mode: .inference)
-            outputs[m].resize(to: out.shape)
-            outputs[m].pointer.update(from: out.pointer, count: out.count)
+            // A sequence teacher runs on a few examples at a time (512 positions): its layers keep
+            // their activations between calls, and a whole batch's (380 MB for a 4 x 256 teacher
+            // at batch 32 x 128) would dwarf the student's.
+            let chunk = max(1, LiveTeachers.positionsPerForward / teacher.positions)
+            let rows = teacher.positions * teacher.classes  // logits per example
+            outputs[m].resize(to: [n * teacher.positions, teacher.classes])
+            var start = 0
+            while start < n {
+                let count = min(chunk, n - start)
+                let out: Tensor
+                if count == n {
+                    out = teacher.forward(batch.inputs, mode: .inference)
+                } else {
+                    chunkInputs.resize(to: [count] + Array(batch.inputs.shape.dropFirst()))
+                    chunkInputs.pointer.update(
+                        from: batch.inputs.pointer + start * perExample, count: count * perExample)
+                    out = teacher.forward(chunkInputs, mode: .inference)
+                }
+                (outputs[m].pointer + start * rows).update(from: out.pointer, count: count * rows)
+                start += count
+            }
         }
         return models.count > 1
             ? .ensembleLogits(outputs.map { UnsafeBufferPointer($0.buffer) })

@@ -4,11 +4,31 @@ import DistillNN
 import DistillTestSupport
 import XCTest
 
+@testable import DistillData
 @testable import DistillTraining
 
 /// A transformer language model end to end: built from its spec, trained on next-token targets
 /// through the ordinary training step, saved and loaded.
 final class TransformerModelTests: XCTestCase {
+    /// A sequence teacher runs on 512 positions at a time (4 windows of 128 here: chunks of 4, 4
+    /// and 2 for a batch of 10); its outputs are the whole batch's forward pass, row for row.
+    func testLiveTeacherRunsInChunks() throws {
+        var generator = SeededGenerator(seed: 3)
+        let teacher = try Model(
+            spec: ArchitectureSpec(parsing: "transformer:layers=1,dim=8,heads=2,context=128"),
+            inputShape: [128], classes: 256, generator: &generator)
+        let inputs = Tensor(
+            shape: [10, 128], values: (0..<1280).map { _ in Float(generator.next() % 256) })
+        let whole = teacher.forward(inputs, mode: .inference).values
+        let live = LiveTeachers([teacher])
+        let batch = Batch(inputs: inputs, labels: nil, teacher: nil, indices: Array(0..<10)[...])
+        guard case .logits(let rows) = live.output(for: batch) else {
+            return XCTFail("one teacher gives logits")
+        }
+        XCTAssertEqual(LiveTeachers.positionsPerForward / 128, 4)
+        assertClose(Array(rows), whole.map(Double.init), rtol: 1e-5, atol: 1e-5)
+    }
+
     func testSpecFootprintAndLayers() throws {
         let spec = try ArchitectureSpec(
             parsing: "transformer:layers=2,dim=12,heads=3,context=9,mlp=20")
