@@ -85,14 +85,23 @@ private func restBucketRow(
     var z = rest > 0 ? exp(restLogit - top) : 0
     for c in 0..<classes where t[c] != -.infinity { z += exp(Double(t[c]) * invT - top) }
     let logZ = top + log(z)
-    // The student's log-mass on the other classes at T: log sum_{i not in K} exp(s_i / T).
-    var maxOther = -Double.infinity
-    for c in 0..<classes where t[c] == -.infinity { maxOther = max(maxOther, Double(s[c]) * invT) }
-    var otherSum = 0.0
-    for c in 0..<classes where t[c] == -.infinity {
-        otherSum += exp(Double(s[c]) * invT - maxOther)
+    // The student's log-mass on the other classes at T: log sum_{i not in K} exp(s_i / T), the
+    // exponentials eight lanes at a time.
+    var largest = -Float.infinity
+    for c in 0..<classes where t[c] == -.infinity { largest = max(largest, s[c]) }
+    var lanes = Vec()
+    var c = 0
+    let (scale, top8) = (Vec(repeating: Float(invT)), Vec(repeating: largest))
+    while c + 8 <= classes {
+        let other = load8(t + c) .== -Float.infinity
+        lanes += fastExp((load8(s + c) - top8) * scale).replacing(with: 0, where: .!other)
+        c += 8
     }
-    let logOther = maxOther + log(otherSum)
+    var otherSum = Double(lanes.sum())
+    for j in c..<classes where t[j] == -.infinity {
+        otherSum += exp(Double(s[j] - largest) * invT)
+    }
+    let logOther = Double(largest) * invT + log(otherSum)
     let logRest = restLogit - logZ  // log P_rest
     for c in 0..<classes {
         if t[c] != -.infinity {
