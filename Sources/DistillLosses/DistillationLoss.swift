@@ -26,6 +26,7 @@ import Darwin
 /// - `.hard`: hard distillation, `alpha * CE(s, argmax t) + (1 - alpha) * CE(s, y)` (no temperature).
 /// - `.mse`: logit matching, `alpha * mean_i (s_i - t_i)^2 + (1 - alpha) * CE(s, y)`, the
 ///   high-temperature limit of the soft term (as `torch.nn.functional.mse_loss`).
+/// - `.dkd`, `.dist`: decoupled KD and DIST as the soft term (`dkdSoftTerm`, `distSoftTerm`).
 ///
 /// Rows and labels:
 /// - a row whose `mask` entry is false, or whose label equals `ignoreLabel`, counts for nothing;
@@ -48,6 +49,10 @@ public struct DistillationLoss: Sendable, Equatable {
         case hard
         /// Mean squared error between the logits.
         case mse
+        /// Decoupled KD: target-class and non-target-class KL, weighted by `dkd`.
+        case dkd
+        /// DIST: inter- and intra-class Pearson correlations, weighted by `dist`.
+        case dist
     }
 
     /// The rows the hard term's mean is taken over.
@@ -76,6 +81,10 @@ public struct DistillationLoss: Sendable, Equatable {
     public let logitStandardization: Bool
     /// Over which rows the hard term is a mean (`.labelled` by default).
     public let hardReduction: HardReduction
+    /// The weights of the `.dkd` objective's two terms.
+    public var dkd = DKDWeights()
+    /// The weights of the `.dist` objective's two terms.
+    public var dist = DISTWeights()
     /// Whether few classes go through the lane kernel (tests turn it off to check the row kernel
     /// on the same cases).
     var usesLaneKernel = true
@@ -109,6 +118,7 @@ public struct DistillationLoss: Sendable, Equatable {
             temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
             logitStandardization: logitStandardization, hardReduction: hardReduction)
         loss.usesLaneKernel = usesLaneKernel
+        (loss.dkd, loss.dist) = (dkd, dist)
         return loss
     }
 
@@ -136,6 +146,18 @@ public struct DistillationLoss: Sendable, Equatable {
                     "logit standardisation needs teacher logits (one teacher)")
             }
             return try evaluateStandardized(
+                studentLogits: studentLogits, teacherLogits: t, labels: labels, mask: mask,
+                rows: rows, classes: classes, gradient: gradient)
+        }
+        if objective == .dkd || objective == .dist {
+            guard case .logits(let t) = teacher else {
+                throw LossError.shapeMismatch("objective \(objective) needs dense teacher logits")
+            }
+            try checkShapes(
+                rows: rows, classes: classes, student: studentLogits.count,
+                labels: labels?.count, mask: mask?.count, gradient: gradient?.count)
+            if labels == nil && alpha < 1 { throw LossError.labelsRequired }
+            return try evaluateRelational(
                 studentLogits: studentLogits, teacherLogits: t, labels: labels, mask: mask,
                 rows: rows, classes: classes, gradient: gradient)
         }
@@ -277,7 +299,8 @@ public struct DistillationLoss: Sendable, Equatable {
         let softWeight: Float
         switch objective {
         case .kl: softWeight = Float(Double(effectiveAlpha) * Double(T) / Double(softRows))
-        case .hard, .mse: softWeight = Float(Double(effectiveAlpha) / Double(softRows))
+        case .hard, .mse, .dkd, .dist:
+            softWeight = Float(Double(effectiveAlpha) / Double(softRows))
         }
         let hardWeight = Float(Double(1 - effectiveAlpha) / Double(hardRows))
         let objective = self.objective
@@ -342,6 +365,8 @@ public struct DistillationLoss: Sendable, Equatable {
                             totals.hard += logZ - Double(s[label] - ms)
                             g?[label] -= rowHardWeight
                         }
+                    case .dkd, .dist:
+                        preconditionFailure("evaluateRelational computes \(objective)")
                     case .mse:
                         totals.soft += squaredErrorRow(
                             student: s, teacher: t, classes: classes,

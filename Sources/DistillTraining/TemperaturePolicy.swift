@@ -34,7 +34,10 @@ public enum TemperatureMethod: Sendable, Equatable {
         if loss.objective != .kl && teachers > 1 {
             throw fail("--objective \(loss.objective.rawValue) takes a single teacher")
         }
-        if topK != nil && (loss.objective == .mse || loss.logitStandardization) {
+        if topK != nil
+            && (loss.objective == .mse || loss.objective == .dkd || loss.objective == .dist
+                || loss.logitStandardization)
+        {
             throw fail(
                 "--teacher-top-k takes the kl or hard objective, without --logit-standardization (the missing logits are unknown)"
             )

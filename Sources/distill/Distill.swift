@@ -63,6 +63,8 @@ struct FloatList: ExpressibleByArgument {
         guard !values.isEmpty else { return nil }
         self.values = values
     }
+
+    var defaultValueDescription: String { values.map { "\($0)" }.joined(separator: ",") }
 }
 
 extension Substring {

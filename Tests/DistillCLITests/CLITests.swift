@@ -536,6 +536,24 @@ final class TemperatureTechniqueTests: XCTestCase {
     }
 }
 
+extension TemperatureTechniqueTests {
+    /// DKD and DIST distil working students from the command line.
+    func testDecoupledObjectives() throws {
+        let (dir, quiet) = try ringsWithTeacher(seed: "7")
+        for objective in ["dkd", "dist"] {
+            let out = dir + "/\(objective).safetensors"
+            let run = try distill(
+                [
+                    "distill", "--teacher", dir + "/teacher.safetensors", "--arch", "mlp:16",
+                    "--epochs", "20", "--batch-size", "64", "--temperature", "4", "--objective",
+                    objective, "--out", out,
+                ] + quiet)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            XCTAssertGreaterThan(try testAccuracy(model: out, data: dir), 0.9, objective)
+        }
+    }
+}
+
 final class SweepCommandTests: XCTestCase {
     /// A sweep writes its runs and choice; started again with more seeds it runs only the new ones.
     func testSweepChoosesOnValidationAndResumes() throws {

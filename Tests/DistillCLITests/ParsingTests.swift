@@ -1,4 +1,5 @@
 import ArgumentParser
+import DistillKit
 import XCTest
 
 @testable import distill
@@ -92,6 +93,23 @@ final class ParsingTests: XCTestCase {
         let all = try XCTUnwrap(try parse(base + ["--hard-reduction", "all"]) as? DistillCommand)
         XCTAssertEqual(try all.loss.hardReduction, .all)
         XCTAssertThrowsError(try parse(base + ["--hard-reduction", "some"]))
+    }
+
+    /// --objective dkd and dist with their weights reach the loss (the papers' defaults: DKD 1
+    /// and 8, DIST 1 and 1); a list of other than two weights >= 0 is refused.
+    func testDecoupledObjectiveFlags() throws {
+        let base = ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--out", "m"]
+        let dkd = try XCTUnwrap(try parse(base + ["--objective", "dkd"]) as? DistillCommand)
+        XCTAssertEqual(try dkd.loss.objective, .dkd)
+        XCTAssertEqual(try dkd.loss.dkd, DKDWeights(alpha: 1, beta: 8))
+        let dist = try XCTUnwrap(
+            try parse(base + ["--objective", "dist", "--dist-weights", "2,0.5"]) as? DistillCommand)
+        XCTAssertEqual(try dist.loss.dist, DISTWeights(beta: 2, gamma: 0.5))
+        for bad in ["1", "1,2,3", "-1,2"] {
+            XCTAssertThrowsError(try parse(base + ["--objective", "dkd", "--dkd-weights=\(bad)"])) {
+                XCTAssertTrue("\($0)".contains("--dkd-weights takes two weights"), "\($0)")
+            }
+        }
     }
 
     func testValidationRejectsBadValuesBeforeWork() {

@@ -37,8 +37,21 @@ struct DistillCommand: ParsableCommand {
     var topKMass: TopKMass = .rest
     @Option(help: "Temperature T (> 0).") var temperature: Float = 4
     @Option(help: "Weight alpha of the soft term, in [0, 1].") var alpha: Float = 0.7
-    @Option(help: "kl (soft targets), hard (teacher's argmax) or mse (logit matching).")
+    @Option(
+        help:
+            "kl (soft targets), hard (teacher's argmax), mse (logit matching), dkd (decoupled KD; Zhao et al., CVPR 2022) or dist (Pearson correlations; Huang et al., NeurIPS 2022)."
+    )
     var objective: DistillationLoss.Objective = .kl
+    @Option(
+        help: ArgumentHelp(
+            "With --objective dkd: the weights of the target-class and non-target-class terms.",
+            valueName: "alpha,beta"))
+    var dkdWeights: FloatList = FloatList(argument: "1,8")!
+    @Option(
+        help: ArgumentHelp(
+            "With --objective dist: the weights of the inter-class and intra-class terms.",
+            valueName: "beta,gamma"))
+    var distWeights: FloatList = FloatList(argument: "1,1")!
     @Option(
         help: ArgumentHelp(
             "Anneal the temperature from --temperature to --final-temperature over the run: constant, linear or cosine.",
@@ -99,9 +112,18 @@ struct DistillCommand: ParsableCommand {
 
     var loss: DistillationLoss {
         get throws {
-            try DistillationLoss(
+            var loss = try DistillationLoss(
                 temperature: temperature, alpha: alpha, objective: objective,
                 logitStandardization: logitStandardization, hardReduction: hardReduction)
+            for (flag, list) in [("--dkd-weights", dkdWeights), ("--dist-weights", distWeights)] {
+                guard list.values.count == 2, list.values.allSatisfy({ $0 >= 0 }) else {
+                    throw ValidationError(
+                        "\(flag) takes two weights >= 0, comma-separated, got \(list.values)")
+                }
+            }
+            loss.dkd = DKDWeights(alpha: dkdWeights.values[0], beta: dkdWeights.values[1])
+            loss.dist = DISTWeights(beta: distWeights.values[0], gamma: distWeights.values[1])
+            return loss
         }
     }
 
