@@ -27,8 +27,9 @@ public protocol BatchSource: AnyObject {
 }
 
 /// Feeds a set of examples to training: a seeded permutation per epoch, batches of normalised
-/// floats (the last partial batch is kept), optional random translation of images, and per-example
-/// teacher outputs shuffled in step with the examples.
+/// floats (the last partial batch is kept), optional augmentation of images (random translation,
+/// horizontal flips, cutout, in that order), and per-example teacher outputs shuffled in step with
+/// the examples.
 ///
 /// Everything random is derived from `(seed, epoch, batch)`, so an epoch's batches depend only on
 /// the seed and can be regenerated after a restart.
@@ -37,8 +38,14 @@ public final class Batcher: BatchSource {
     public let batchSize: Int
     public let shuffle: Bool
     public let seed: UInt64
-    /// Maximum translation in pixels (0: none). Images only.
+    /// Maximum translation in pixels (0: none). Images only. The same as a random crop of the
+    /// image padded by `jitter` pixels of background on every side.
     public let jitter: Int
+    /// Whether each image is mirrored left to right with probability 1/2. Images only.
+    public let flip: Bool
+    /// The side of the square set to 0 (in the normalised input) at a uniformly drawn centre of
+    /// each image, clipped at the borders (DeVries and Taylor's cutout); 0 for none. Images only.
+    public let cutout: Int
     /// Per-example teacher outputs, or nil.
     public let teacherRows: TeacherRows?
 
@@ -51,11 +58,11 @@ public final class Batcher: BatchSource {
     private var labels: [Int32]
     private let byteTable: [Float]
 
-    /// - Throws: `DataError` for a batch size below 1, jitter on non-image data, or teacher
+    /// - Throws: `DataError` for a batch size below 1, augmentation of non-image data, or teacher
     ///   outputs whose row count differs from the examples'.
     public init(
         examples: Examples, batchSize: Int, shuffle: Bool = true, seed: UInt64, jitter: Int = 0,
-        teacherRows: TeacherRows? = nil
+        flip: Bool = false, cutout: Int = 0, teacherRows: TeacherRows? = nil
     ) throws {
         guard batchSize >= 1 else {
             throw DataError("the batch size must be at least 1, got \(batchSize)")
@@ -63,6 +70,10 @@ public final class Batcher: BatchSource {
         guard jitter >= 0 else { throw DataError("the jitter must be >= 0 pixels, got \(jitter)") }
         guard jitter == 0 || examples.isImage else {
             throw DataError("--jitter needs image inputs [C, H, W]")
+        }
+        guard cutout >= 0 else { throw DataError("the cutout must be >= 0 pixels, got \(cutout)") }
+        guard (!flip && cutout == 0) || examples.isImage else {
+            throw DataError("--flip and --cutout need image inputs [C, H, W]")
         }
         if let teacherRows {
             guard teacherRows.width >= 1, teacherRows.count >= examples.count else {
@@ -83,6 +94,8 @@ public final class Batcher: BatchSource {
         self.shuffle = shuffle
         self.seed = seed
         self.jitter = jitter
+        self.flip = flip
+        self.cutout = cutout
         self.teacherRows = teacherRows
         order = Array(0..<examples.count)
         inputs = Tensor(zeros: [min(batchSize, examples.count)] + examples.exampleShape)
@@ -128,6 +141,13 @@ public final class Batcher: BatchSource {
             } else {
                 examples.write(example: index, to: destination)
             }
+            if flip && generator.next() & 1 == 1 { mirror(destination) }
+            if cutout > 0 {
+                let shape = examples.exampleShape
+                let cy = Int(generator.next() % UInt64(shape[1]))
+                let cx = Int(generator.next() % UInt64(shape[2]))
+                cut(destination, centre: (cy, cx))
+            }
             if let y = examples.labels { labels[row] = y[index] }
         }
         var teacherBatch: Tensor?
@@ -144,6 +164,37 @@ public final class Batcher: BatchSource {
         return Batch(
             inputs: inputs, labels: examples.labels == nil ? nil : Array(labels[0..<n]),
             teacher: teacherBatch, indices: indices)
+    }
+
+    /// Mirrors the image at `image` left to right, every channel: `x -> W - 1 - x`.
+    func mirror(_ image: UnsafeMutablePointer<Float>) {
+        let shape = examples.exampleShape
+        for plane in 0..<(shape[0] * shape[1]) {
+            let row = image + plane * shape[2]
+            var (a, b) = (0, shape[2] - 1)
+            while a < b {
+                (row[a], row[b]) = (row[b], row[a])
+                (a, b) = (a + 1, b - 1)
+            }
+        }
+    }
+
+    /// Sets the `cutout x cutout` square centred at `centre` (rows `cy - cutout / 2` to
+    /// `cy - cutout / 2 + cutout - 1`, columns likewise, clipped to the image) to 0 in every channel.
+    func cut(_ image: UnsafeMutablePointer<Float>, centre: (y: Int, x: Int)) {
+        let (channels, height, width) = (
+            examples.exampleShape[0], examples.exampleShape[1], examples.exampleShape[2]
+        )
+        let (y0, x0) = (max(0, centre.y - cutout / 2), max(0, centre.x - cutout / 2))
+        let (y1, x1) = (
+            min(height, centre.y - cutout / 2 + cutout), min(width, centre.x - cutout / 2 + cutout)
+        )
+        guard y1 > y0, x1 > x0 else { return }
+        for c in 0..<channels {
+            for y in y0..<y1 {
+                (image + (c * height + y) * width + x0).update(repeating: 0, count: x1 - x0)
+            }
+        }
     }
 
     /// Writes example `index` shifted by (dx, dy) pixels: `out[c, y, x] = in[c, y - dy, x - dx]`,

@@ -156,8 +156,8 @@ public final class Trainer {
                 "\(training.bytes.path): the training text has \(training.count) bytes; the model's context \(model.inputShape[0]) needs at least \(model.inputShape[0] + 1)"
             )
         }
-        guard options.jitter == 0 else {
-            throw TrainingError.invalidOption("--jitter needs image inputs")
+        guard !options.augments else {
+            throw TrainingError.invalidOption("--jitter, --flip and --cutout need image inputs")
         }
         switch (teacher, loss) {
         case (nil, _): break
@@ -211,7 +211,8 @@ public final class Trainer {
         case .examples(let training, _):
             batcher = try Batcher(
                 examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
-                jitter: options.jitter, teacherRows: teacher?.rows)
+                jitter: options.jitter, flip: options.flip, cutout: options.cutout,
+                teacherRows: teacher?.rows)
         case .text(let training, _):
             batcher = try TextWindows(
                 split: training, context: model.inputShape[0], batchSize: options.batchSize,

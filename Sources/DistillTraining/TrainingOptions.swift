@@ -30,6 +30,12 @@ public struct TrainingOptions: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Random translation of images by up to this many pixels.
     public var jitter = 0
+    /// Random horizontal flips of images.
+    public var flip = false
+    /// Cutout of images: a square of this side set to 0 at a random centre (0: none).
+    public var cutout = 0
+    /// Whether the images are augmented (the inputs differ from batch to batch).
+    public var augments: Bool { jitter > 0 || flip || cutout > 0 }
     /// Stop after this many validations without improvement (the best weights are kept).
     public var earlyStoppingPatience: Int?
 
@@ -90,6 +96,7 @@ public struct TrainingOptions: Sendable, Equatable {
         }
         if let maxNorm, !(maxNorm > 0) { throw fail("--max-norm must be > 0, got \(maxNorm)") }
         if jitter < 0 { throw fail("--jitter must be >= 0, got \(jitter)") }
+        if cutout < 0 { throw fail("--cutout must be >= 0, got \(cutout)") }
         if let p = earlyStoppingPatience, p < 1 {
             throw fail("--early-stopping must be at least 1, got \(p)")
         }

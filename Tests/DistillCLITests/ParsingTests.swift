@@ -112,6 +112,20 @@ final class ParsingTests: XCTestCase {
         }
     }
 
+    /// The augmentation flags reach the training options.
+    func testAugmentationFlags() throws {
+        let command = try XCTUnwrap(
+            try parse([
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--out", "m", "--flip",
+                "--cutout", "4", "--jitter", "2",
+            ]) as? DistillCommand)
+        let options = command.training.options
+        XCTAssertEqual([options.jitter, options.cutout], [2, 4])
+        XCTAssertTrue(options.flip && options.augments)
+        XCTAssertThrowsError(
+            try parse(["train", "--arch", "mlp:8", "--out", "m", "--cutout=-1"]))
+    }
+
     func testValidationRejectsBadValuesBeforeWork() {
         let bad: [[String]] = [
             ["train", "--arch", "mlp:0", "--out", "m"],

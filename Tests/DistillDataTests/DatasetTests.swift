@@ -195,6 +195,57 @@ final class BatcherTests: XCTestCase {
     }
 }
 
+extension DatasetTests {
+    /// Flips mirror every channel's rows, about half the time; cutout zeroes one square of its
+    /// side (clipped at the borders) and nothing else; both reproducible from the seed and refused
+    /// on non-image data.
+    func testFlipAndCutoutGeometry() throws {
+        let (c, h, w) = (2, 5, 6)
+        let pixels = (0..<(c * h * w)).map { UInt8(1 + $0) }  // distinct, none normalises to 0
+        let set = Examples(
+            inputs: .bytes(pixels), exampleShape: [c, h, w], labels: [0], classes: 1,
+            normalization: InputNormalization(divisor: 1, mean: 0, std: 1))
+        let original = pixels.map(Float.init)
+        let mirrored = (0..<(c * h * w)).map { i in original[i - i % w + (w - 1 - i % w)] }
+        let flips = try Batcher(examples: set, batchSize: 1, shuffle: false, seed: 5, flip: true)
+        var flipped = 0
+        for epoch in 0..<40 {
+            flips.start(epoch: epoch)
+            let image = flips.next()!.inputs.values
+            XCTAssertTrue(image == original || image == mirrored, "epoch \(epoch)")
+            if image == mirrored { flipped += 1 }
+        }
+        XCTAssertTrue((10...30).contains(flipped), "\(flipped) of 40 flipped")
+        let cuts = try Batcher(examples: set, batchSize: 1, shuffle: false, seed: 6, cutout: 3)
+        var inside = 0
+        for epoch in 0..<40 {
+            cuts.start(epoch: epoch)
+            let image = cuts.next()!.inputs.values
+            let zeros = image.indices.filter { image[$0] == 0 }
+            for i in image.indices where image[i] != 0 { XCTAssertEqual(image[i], original[i]) }
+            // The same square in both channels: rows and columns of channel 0's zeros.
+            let plane = zeros.filter { $0 < h * w }
+            XCTAssertEqual(Set(plane.map { $0 + h * w }), Set(zeros.filter { $0 >= h * w }))
+            let (rows, columns) = (Set(plane.map { $0 / w }), Set(plane.map { $0 % w }))
+            XCTAssertEqual(plane.count, rows.count * columns.count)  // a rectangle
+            XCTAssertLessThanOrEqual(rows.count, 3)
+            XCTAssertLessThanOrEqual(columns.count, 3)
+            XCTAssertGreaterThanOrEqual(rows.count, 1)  // the centre is always inside
+            if rows.count == 3 && columns.count == 3 { inside += 1 }
+        }
+        XCTAssertGreaterThan(inside, 0)
+        cuts.start(epoch: 3)
+        let again = cuts.next()!.inputs.values
+        cuts.start(epoch: 3)
+        XCTAssertEqual(cuts.next()!.inputs.values, again)
+        let flat = Examples(
+            inputs: .floats([1, 2]), exampleShape: [2], labels: [0], classes: 1,
+            normalization: .identity)
+        XCTAssertThrowsError(try Batcher(examples: flat, batchSize: 1, seed: 1, flip: true))
+        XCTAssertThrowsError(try Batcher(examples: flat, batchSize: 1, seed: 1, cutout: 2))
+    }
+}
+
 final class UnlabelledDatasetTests: XCTestCase {
     /// Without train_y.npy the training set has no labels (soft-only distillation).
     func testInferredClassCountRefusesAStrayLabel() throws {

@@ -170,7 +170,16 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Linear warm-up steps. Default: 0; for text a tenth of the run, at most 100.")
     var warmup: Int?
     @Option(help: "Max-norm constraint on each unit's incoming weights.") var maxNorm: Float?
-    @Option(help: "Random translation of images by up to this many pixels.") var jitter: Int = 0
+    @Option(
+        help:
+            "Random translation of images by up to this many pixels (a random crop of the image padded by as many)."
+    )
+    var jitter: Int = 0
+    @Flag(help: "Mirror each image left to right with probability 1/2 (for clothing, not digits).")
+    var flip = false
+    @Option(
+        help: "Cutout: set a square of this many pixels at a random centre of each image to 0.")
+    var cutout: Int = 0
     @Option(
         help: ArgumentHelp(
             "Stop after this many validations without improvement (the best weights are kept).",
@@ -213,6 +222,8 @@ struct TrainingFlags: ParsableArguments {
         o.warmupSteps = warmup ?? (text ? min(100, (steps ?? epochs * 100) / 10) : 0)
         o.maxNorm = maxNorm
         o.jitter = jitter
+        o.flip = flip
+        o.cutout = cutout
         o.earlyStoppingPatience = earlyStopping
         o.seed = seed
         return o

@@ -10,7 +10,7 @@ struct DistillCommand: ParsableCommand {
         discussion: """
             Loss: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y), a mean over \
             examples; the hard term counts labelled examples only. Teacher outputs on the transfer set \
-            are computed once in inference mode (with --jitter the teachers run on every augmented \
+            are computed once in inference mode (with --jitter, --flip or --cutout the teachers run on every augmented \
             batch). Several --teacher flags form an ensemble (mean of softened probabilities).
             With --labelled N only the first N training examples keep their labels; the others stay \
             in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels, \
@@ -213,7 +213,7 @@ struct DistillCommand: ParsableCommand {
             )
         } else {
             do {
-                if training.jitter > 0 || (schedule != nil && teachers.count > 1) {
+                if training.options.augments || (schedule != nil && teachers.count > 1) {
                     // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
                     // with a temperature schedule) the ensemble's soft targets change with T.
                     signal = try .models(
