@@ -81,6 +81,9 @@ public struct DistillationLoss: Sendable, Equatable {
     public let logitStandardization: Bool
     /// Over which rows the hard term is a mean (`.labelled` by default).
     public let hardReduction: HardReduction
+    /// A factor on the `.kl` objective's soft term, `softScale * T^2 * KL` (1: Hinton's loss; 4
+    /// to 8 is the "scaled KD" baseline that decoupled objectives are compared with).
+    public var softScale: Float = 1
     /// The weights of the `.dkd` objective's two terms.
     public var dkd = DKDWeights()
     /// The weights of the `.dist` objective's two terms.
@@ -118,7 +121,7 @@ public struct DistillationLoss: Sendable, Equatable {
             temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
             logitStandardization: logitStandardization, hardReduction: hardReduction)
         loss.usesLaneKernel = usesLaneKernel
-        (loss.dkd, loss.dist) = (dkd, dist)
+        (loss.dkd, loss.dist, loss.softScale) = (dkd, dist, softScale)
         return loss
     }
 
@@ -298,7 +301,9 @@ public struct DistillationLoss: Sendable, Equatable {
         // Per-row gradient weights (the batch mean is folded in).
         let softWeight: Float
         switch objective {
-        case .kl: softWeight = Float(Double(effectiveAlpha) * Double(T) / Double(softRows))
+        case .kl:
+            softWeight = Float(
+                Double(effectiveAlpha) * Double(softScale) * Double(T) / Double(softRows))
         case .hard, .mse, .dkd, .dist:
             softWeight = Float(Double(effectiveAlpha) / Double(softRows))
         }
@@ -396,7 +401,8 @@ public struct DistillationLoss: Sendable, Equatable {
         let meanSoft = counted.soft > 0 ? totals.soft / Double(counted.soft) : 0
         let hardRows = hardReduction == .all ? counted.soft : counted.hard
         let meanHard = counted.hard > 0 ? totals.hard / Double(hardRows) : 0
-        let softTerm = objective == .kl ? Double(T) * Double(T) * meanSoft : meanSoft
+        let softTerm =
+            objective == .kl ? Double(softScale) * Double(T) * Double(T) * meanSoft : meanSoft
         let total = Double(effectiveAlpha) * softTerm + Double(1 - effectiveAlpha) * meanHard
         return DistillationLossValue(
             loss: Float(total), divergence: Float(meanSoft), softLoss: Float(softTerm),
@@ -508,7 +514,8 @@ public struct DistillationLossValue: Sendable, Equatable {
     /// The unweighted divergence: `KL(p || q)` for `.kl`, `CE(s, argmax t)` for `.hard`,
     /// the mean squared logit difference for `.mse`.
     public var divergence: Float
-    /// The soft term as it enters the loss: `T^2 * KL` for `.kl`, `divergence` otherwise.
+    /// The soft term as it enters the loss: `softScale * T^2 * KL` for `.kl`, `divergence`
+    /// otherwise.
     public var softLoss: Float
     /// The cross-entropy against the labels, over labelled rows; nil when no row has a label.
     public var hardLoss: Float?

@@ -97,7 +97,7 @@ extension Report {
             if let summary, summary.chosen.technique == technique {
                 chosen = (Double(summary.chosen.temperature), summary.chosen.alpha)
             }
-            let notes: [TemperatureTechnique: String] = [
+            let notes: [SweepTechnique: String] = [
                 .fixed: "A fixed temperature T.",
                 .cosine: "T annealed from the value shown down to 1 (cosine).",
                 .standardized:

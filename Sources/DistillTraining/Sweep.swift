@@ -5,7 +5,7 @@ import DistillNN
 import Foundation
 
 /// How the temperature is used in a sweep run (each is also a flag of `distill distill`).
-public enum TemperatureTechnique: String, Sendable, CaseIterable, Codable {
+public enum SweepTechnique: String, Sendable, CaseIterable, Codable {
     /// A fixed T.
     case fixed
     /// Cosine annealing from T down to 1 over the run.
@@ -15,6 +15,12 @@ public enum TemperatureTechnique: String, Sendable, CaseIterable, Codable {
     /// CTKD: a learned temperature. It starts at 11 whatever T the sweep lists, so a sweep runs
     /// it once per alpha, recorded with T = 11.
     case ctkd
+    /// Decoupled KD (`--objective dkd`, its default weights) at a fixed T.
+    case dkd
+    /// DIST (`--objective dist`, its default weights) at a fixed T.
+    case dist
+    /// Plain KD with its soft term scaled by 4 or 8 (`--kd-scale`), the control for DKD and DIST.
+    case kd4, kd8
 
     /// The temperatures a sweep runs this technique at.
     func temperatures(_ listed: [Float]) -> [Float] {
@@ -25,11 +31,22 @@ public enum TemperatureTechnique: String, Sendable, CaseIterable, Codable {
     /// whether logits are standardised).
     public func method(from temperature: Float, learningRate: Float) -> TemperatureMethod {
         switch self {
-        case .fixed, .standardized: return .fixed
+        case .fixed, .standardized, .dkd, .dist, .kd4, .kd8: return .fixed
         case .cosine:
             return .scheduled(TemperatureSchedule(shape: .cosine, initial: temperature, final: 1))
         case .ctkd: return .learned(learningRate: Double(learningRate))
         }
+    }
+
+    /// The loss of a run of this technique at `temperature` and `alpha`.
+    public func loss(temperature: Float, alpha: Float) throws -> DistillationLoss {
+        let objective: DistillationLoss.Objective =
+            self == .dkd ? .dkd : self == .dist ? .dist : .kl
+        var loss = try DistillationLoss(
+            temperature: temperature, alpha: alpha, objective: objective,
+            logitStandardization: self == .standardized)
+        loss.softScale = self == .kd4 ? 4 : self == .kd8 ? 8 : 1
+        return loss
     }
 }
 
@@ -39,7 +56,7 @@ public struct SweepRun: Sendable, Equatable, Encodable {
     public enum Kind: String, Sendable, Codable { case baseline, distilled }
 
     public let kind: Kind
-    public let technique: TemperatureTechnique?
+    public let technique: SweepTechnique?
     public let temperature: Float?
     public let alpha: Float?
     public let seed: UInt64
@@ -75,7 +92,7 @@ public struct SweepRun: Sendable, Equatable, Encodable {
     }
 
     init(
-        kind: Kind, technique: TemperatureTechnique?, temperature: Float?, alpha: Float?,
+        kind: Kind, technique: SweepTechnique?, temperature: Float?, alpha: Float?,
         seed: UInt64,
         validationAccuracy: Double, testAccuracy: Double, seconds: Double, diverged: Bool = false
     ) {
@@ -114,7 +131,7 @@ public struct SweepRun: Sendable, Equatable, Encodable {
             let s = Double(f[7])
         else { return nil }
         self.init(
-            kind: kind, technique: TemperatureTechnique(rawValue: f[1]), temperature: Float(f[2]),
+            kind: kind, technique: SweepTechnique(rawValue: f[1]), temperature: Float(f[2]),
             alpha: Float(f[3]),
             seed: seed, validationAccuracy: v, testAccuracy: t, seconds: s,
             diverged: f.count == 9 && f[8] == "diverged")
@@ -124,7 +141,7 @@ public struct SweepRun: Sendable, Equatable, Encodable {
 /// What a sweep chose and how it compares with the baseline (means and sample standard
 /// deviations over seeds; the choice is made on validation accuracy only).
 public struct SweepSummary: Sendable {
-    public let chosen: (technique: TemperatureTechnique, temperature: Float, alpha: Float)
+    public let chosen: (technique: SweepTechnique, temperature: Float, alpha: Float)
     public let chosenValidation: Double
     public let chosenTest: (mean: Double, sd: Double)
     public let baselineTest: (mean: Double, sd: Double)
@@ -138,12 +155,12 @@ public struct SweepSummary: Sendable {
 public final class Sweep {
     public let directory: String
     public let temperatures: [Float], alphas: [Float], seeds: [UInt64],
-        techniques: [TemperatureTechnique]
+        techniques: [SweepTechnique]
     public private(set) var runs: [SweepRun] = []
 
     public init(
         directory: String, temperatures: [Float], alphas: [Float], seeds: [UInt64],
-        techniques: [TemperatureTechnique] = [.fixed]
+        techniques: [SweepTechnique] = [.fixed]
     ) throws {
         (self.directory, self.temperatures, self.alphas, self.seeds, self.techniques) = (
             directory, temperatures, alphas, seeds, techniques
@@ -165,7 +182,7 @@ public final class Sweep {
     public func run(
         test: Examples, validation: Examples,
         train: (
-            (technique: TemperatureTechnique, temperature: Float, alpha: Float)?, UInt64,
+            (technique: SweepTechnique, temperature: Float, alpha: Float)?, UInt64,
             ProgressReporter
         ) throws -> (model: Model, diverged: Bool),
         finished: (SweepRun) -> Void
@@ -180,7 +197,7 @@ public final class Sweep {
             ).accuracy
         }
         for seed in seeds {
-            var plan: [(TemperatureTechnique, Float, Float)?] = [nil]
+            var plan: [(SweepTechnique, Float, Float)?] = [nil]
             for technique in techniques {
                 for t in technique.temperatures(temperatures) {
                     for a in alphas { plan.append((technique, t, a)) }
@@ -246,7 +263,7 @@ public final class Sweep {
             text: ([header] + runs.map(\.csv)).joined(separator: "\n") + "\n",
             to: directory + "/sweep.csv")
         struct Chosen: Encodable {
-            let technique: TemperatureTechnique, temperature: Float, alpha: Float
+            let technique: SweepTechnique, temperature: Float, alpha: Float
             @NullWhenNil var validationAccuracy: Double?
             @NullWhenNil var testAccuracyMean: Double?
             @NullWhenNil var testAccuracySd: Double?

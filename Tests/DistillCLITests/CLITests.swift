@@ -515,7 +515,7 @@ final class TeacherMismatchTests: XCTestCase {
     }
 }
 
-final class TemperatureTechniqueTests: XCTestCase {
+final class SweepTechniqueTests: XCTestCase {
     /// A cosine temperature schedule with logit standardisation distils a working student and
     /// records both in the model file.
     func testScheduleAndStandardization() throws {
@@ -536,7 +536,7 @@ final class TemperatureTechniqueTests: XCTestCase {
     }
 }
 
-extension TemperatureTechniqueTests {
+extension SweepTechniqueTests {
     /// DKD and DIST distil working students from the command line.
     func testDecoupledObjectives() throws {
         let (dir, quiet) = try ringsWithTeacher(seed: "7")

@@ -105,6 +105,11 @@ final class ParsingTests: XCTestCase {
         let dist = try XCTUnwrap(
             try parse(base + ["--objective", "dist", "--dist-weights", "2,0.5"]) as? DistillCommand)
         XCTAssertEqual(try dist.loss.dist, DISTWeights(beta: 2, gamma: 0.5))
+        let scaled = try XCTUnwrap(try parse(base + ["--kd-scale", "4"]) as? DistillCommand)
+        XCTAssertEqual(try scaled.loss.softScale, 4)
+        XCTAssertThrowsError(try parse(base + ["--kd-scale", "0"]))
+        XCTAssertEqual(try SweepTechnique.kd8.loss(temperature: 4, alpha: 0.7).softScale, 8)
+        XCTAssertEqual(try SweepTechnique.dist.loss(temperature: 4, alpha: 0.7).objective, .dist)
         for bad in ["1", "1,2,3", "-1,2"] {
             XCTAssertThrowsError(try parse(base + ["--objective", "dkd", "--dkd-weights=\(bad)"])) {
                 XCTAssertTrue("\($0)".contains("--dkd-weights takes two weights"), "\($0)")

@@ -125,4 +125,25 @@ final class DecoupledObjectiveTests: XCTestCase {
             assertClose(gradient, differences, rtol: 2e-3, atol: 2e-4)
         }
     }
+
+    /// The scaled KD control: `softScale` multiplies the kl soft term and its gradient, the
+    /// hard term untouched.
+    func testSoftScaleMultipliesTheSoftTerm() throws {
+        let student = fixtureValues(rows * classes, seed: 15, scale: 2)
+        let teacher = fixtureValues(rows * classes, seed: 16, scale: 3)
+        let labels = [0, 1, -1, 3]
+        var scaled = try loss(.kl, alpha: 0.5, temperature: 4)
+        scaled.softScale = 8
+        let (a, ga) = try scaled.evaluate(
+            studentLogits: student, teacherLogits: teacher, labels: labels, classes: classes)
+        let (soft, gs) = try loss(.kl, alpha: 1, temperature: 4).evaluate(
+            studentLogits: student, teacherLogits: teacher, labels: labels, classes: classes)
+        let (hard, gh) = try loss(.kl, alpha: 0, temperature: 4).evaluate(
+            studentLogits: student, teacherLogits: teacher, labels: labels, classes: classes)
+        assertClose(
+            [a.loss], [0.5 * 8 * Double(soft.loss) + 0.5 * Double(hard.loss)], rtol: 1e-5)
+        assertClose(
+            ga, zip(gs, gh).map { 0.5 * 8 * Double($0) + 0.5 * Double($1) }, rtol: 1e-4, atol: 1e-6)
+        XCTAssertEqual(try scaled.with(temperature: 2).softScale, 8)
+    }
 }

@@ -42,6 +42,8 @@ struct DistillCommand: ParsableCommand {
             "kl (soft targets), hard (teacher's argmax), mse (logit matching), dkd (decoupled KD; Zhao et al., CVPR 2022) or dist (Pearson correlations; Huang et al., NeurIPS 2022)."
     )
     var objective: DistillationLoss.Objective = .kl
+    @Option(help: "A factor on the kl objective's soft term (4 to 8: the \"scaled KD\" baseline).")
+    var kdScale: Float = 1
     @Option(
         help: ArgumentHelp(
             "With --objective dkd: the weights of the target-class and non-target-class terms.",
@@ -121,6 +123,10 @@ struct DistillCommand: ParsableCommand {
                         "\(flag) takes two weights >= 0, comma-separated, got \(list.values)")
                 }
             }
+            guard kdScale.isFinite, kdScale > 0 else {
+                throw ValidationError("--kd-scale must be > 0, got \(kdScale)")
+            }
+            loss.softScale = kdScale
             loss.dkd = DKDWeights(alpha: dkdWeights.values[0], beta: dkdWeights.values[1])
             loss.dist = DISTWeights(beta: distWeights.values[0], gamma: distWeights.values[1])
             return loss

@@ -32,7 +32,7 @@ struct SweepCommand: ParsableCommand {
         String = "1,2,3"
     @Option(
         help: ArgumentHelp(
-            "Temperature techniques, comma-separated: fixed, cosine, standardized, ctkd.",
+            "Techniques, comma-separated: fixed, cosine, standardized, ctkd (temperatures), dkd, dist (objectives), kd4, kd8 (plain KD's soft term scaled by 4 or 8).",
             valueName: "t1,..."))
     var techniques: String = "fixed"
     @Option(help: "The sweep's directory (created if missing).") var out: String
@@ -40,9 +40,9 @@ struct SweepCommand: ParsableCommand {
     var seedList: [UInt64] {
         seeds.split(separator: ",").compactMap { UInt64($0.trimmingCharacters(in: " ")) }
     }
-    var techniqueList: [TemperatureTechnique] {
+    var techniqueList: [SweepTechnique] {
         techniques.split(separator: ",").compactMap {
-            TemperatureTechnique(rawValue: String($0.trimmingCharacters(in: " ")))
+            SweepTechnique(rawValue: String($0.trimmingCharacters(in: " ")))
         }
     }
 
@@ -130,9 +130,8 @@ struct SweepCommand: ParsableCommand {
                             model: model, options: options, training: trainingSet,
                             validation: validation))
                 }
-                let loss = try DistillationLoss(
-                    temperature: setting.temperature, alpha: setting.alpha,
-                    logitStandardization: setting.technique == .standardized)
+                let loss = try setting.technique.loss(
+                    temperature: setting.temperature, alpha: setting.alpha)
                 return try train(
                     Trainer(
                         model: model, options: options, training: transfer, validation: validation,
