@@ -4,6 +4,12 @@ import DistillFormats
 import DistillLosses
 import DistillNN
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A language model's logits at every predicted position of a text split, for a student to
 /// learn from later (`--teacher-logits`, `--teacher-top-k`).
 ///
@@ -32,13 +38,18 @@ public enum TextLogits {
             try NPY.write(Float.self, shape: [rows, k], to: path + "/values.npy") { appendValues in
                 try NPY.write(Int32.self, shape: [rows, k], to: path + "/indices.npy") {
                     appendIndices in
+                    var top = [Int](repeating: 0, count: k)
+                    var values = [Float](repeating: 0, count: k)
+                    var indices = [Int32](repeating: 0, count: k)
                     try forEachRow(model: model, split: split) { row in
-                        let top = largest(row, k: k, classes: classes)
-                        let logP = logSoftmaxRow(UnsafeBufferPointer(start: row, count: classes))
-                        try top.map { Float(logP[$0]) }.withUnsafeBufferPointer {
-                            try appendValues($0)
+                        largest(row, k: k, classes: classes, into: &top)
+                        let logSum = logSumExp(row, classes)
+                        for j in 0..<k {
+                            values[j] = Float(Double(row[top[j]]) - logSum)
+                            indices[j] = Int32(top[j])
                         }
-                        try top.map { Int32($0) }.withUnsafeBufferPointer { try appendIndices($0) }
+                        try values.withUnsafeBufferPointer { try appendValues($0) }
+                        try indices.withUnsafeBufferPointer { try appendIndices($0) }
                     }
                 }
             }
@@ -66,10 +77,31 @@ public enum TextLogits {
         }
     }
 
-    /// The classes of the `k` largest values of `row`, largest first (ties: the lower class).
-    static func largest(_ row: UnsafeMutablePointer<Float>, k: Int, classes: Int) -> [Int] {
-        var order = Array(0..<classes)
-        order.sort { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
-        return Array(order.prefix(k))
+    /// The classes of the `k` largest values of `row`, largest first (ties: the lower class), into
+    /// `top` (`k` entries): one pass, keeping the k best in order by insertion.
+    static func largest(
+        _ row: UnsafeMutablePointer<Float>, k: Int, classes: Int, into top: inout [Int]
+    ) {
+        var count = 0
+        for c in 0..<classes {
+            let v = row[c]
+            if count == k && !(v > row[top[k - 1]]) { continue }
+            var i = min(count, k - 1)
+            while i > 0 && v > row[top[i - 1]] {
+                top[i] = top[i - 1]
+                i -= 1
+            }
+            top[i] = c
+            count = min(count + 1, k)
+        }
+    }
+
+    /// `log sum exp(row)` in Double.
+    static func logSumExp(_ row: UnsafeMutablePointer<Float>, _ classes: Int) -> Double {
+        var m = -Float.infinity
+        for c in 0..<classes { m = max(m, row[c]) }
+        var sum = 0.0
+        for c in 0..<classes { sum += exp(Double(row[c] - m)) }
+        return Double(m) + log(sum)
     }
 }

@@ -100,3 +100,23 @@ final class TextTrainingTests: XCTestCase {
             try Trainer(model: mlp, options: options, text: data.training, validation: nil))
     }
 }
+
+extension TextTrainingTests {
+    /// The top-k selection of `distill logits --top-k`: largest first, ties to the lower class,
+    /// k = C a full ordering; log-sum-exp against its definition.
+    func testTopKSelection() {
+        let values: [Float] = [1, 3, 3, 0, 2]
+        var row = values
+        row.withUnsafeMutableBufferPointer { p in
+            for (k, expected) in [(1, [1]), (3, [1, 2, 4]), (5, [1, 2, 4, 0, 3])] {
+                var top = [Int](repeating: 0, count: k)
+                TextLogits.largest(p.baseAddress!, k: k, classes: 5, into: &top)
+                XCTAssertEqual(top, expected)
+            }
+            XCTAssertEqual(
+                TextLogits.logSumExp(p.baseAddress!, 5),
+                log(values.reduce(0.0) { $0 + exp(Double($1)) }),
+                accuracy: 1e-12)
+        }
+    }
+}
