@@ -276,37 +276,12 @@ def numpy_transformer(w, x):
 
 
 def torch_transformer(torch, w, x):
-    """The same model built from torch modules (nn.Embedding, nn.LayerNorm, nn.MultiheadAttention,
-    nn.GELU) holding `w`; its logits on `x` and its state dict (a causal-mask buffer included)."""
-    nn = torch.nn
+    """The same model built from torch modules (scripts/torch_lm.py) holding `w`; its logits on `x`
+    and its state dict (a causal-mask buffer included)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torch_lm import LanguageModel
 
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(DIM), nn.LayerNorm(DIM)
-            self.attn = nn.MultiheadAttention(DIM, HEADS, batch_first=True)
-            self.mlp = nn.Sequential(nn.Linear(DIM, 4 * DIM), nn.GELU(), nn.Linear(4 * DIM, DIM))
-
-        def forward(self, h, mask):
-            a = self.ln_1(h)
-            h = h + self.attn(a, a, a, attn_mask=mask, need_weights=False)[0]
-            return h + self.mlp(self.ln_2(h))
-
-    class LM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.tokens, self.positions = nn.Embedding(256, DIM), nn.Embedding(CONTEXT, DIM)
-            self.blocks = nn.ModuleList(Block() for _ in range(LAYERS))
-            self.ln, self.head = nn.LayerNorm(DIM), nn.Linear(DIM, 256)
-            self.register_buffer("mask", torch.triu(torch.ones(CONTEXT, CONTEXT, dtype=torch.bool), 1))
-
-        def forward(self, ids):
-            h = self.tokens(ids) + self.positions(torch.arange(CONTEXT))
-            for block in self.blocks:
-                h = block(h, self.mask)
-            return self.head(self.ln(h))
-
-    model = LM()
+    model = LanguageModel(LAYERS, DIM, HEADS, CONTEXT)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in w.items()} | {"mask": model.mask})
     model.eval()
     with torch.no_grad():

@@ -12,7 +12,8 @@ peak resident memory of the process (ru_maxrss).
 Usage: python3 scripts/pytorch_text_distill.py TEXT_DIR STEPS   (torch from `make bench-pytorch`'s venv)
 """
 import resource, sys
-import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, torch, torch.nn.functional as F
+from torch_lm import LanguageModel
 
 torch.set_num_threads(2)
 torch.manual_seed(0)
@@ -21,35 +22,7 @@ B, T, temperature, alpha = 32, 128, 2.0, 0.5
 data = np.memmap(f"{text}/train.txt", dtype=np.uint8, mode="r")
 
 
-class Block(nn.Module):
-    def __init__(self, d, heads):
-        super().__init__()
-        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-
-    def forward(self, x, mask):
-        h = self.ln_1(x)
-        x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
-        return x + self.mlp(self.ln_2(x))
-
-
-class LanguageModel(nn.Module):
-    def __init__(self, layers, d, heads):
-        super().__init__()
-        self.tokens, self.positions = nn.Embedding(256, d), nn.Embedding(T, d)
-        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
-        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, 256)
-        self.register_buffer("mask", torch.triu(torch.ones(T, T, dtype=torch.bool), 1))
-
-    def forward(self, ids):
-        x = self.tokens(ids) + self.positions(torch.arange(T))
-        for block in self.blocks:
-            x = block(x, self.mask)
-        return self.head(self.ln(x))
-
-
-teacher, student = LanguageModel(4, 256, 4).eval(), LanguageModel(1, 32, 2)
+teacher, student = LanguageModel(4, 256, 4, T).eval(), LanguageModel(1, 32, 2, T)
 optimizer = torch.optim.AdamW(student.parameters(), lr=1e-3, weight_decay=0.01)
 rng = np.random.default_rng(0)
 for step in range(steps):

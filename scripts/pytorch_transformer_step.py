@@ -8,45 +8,17 @@ Usage: python3 scripts/pytorch_transformer_step.py [ROUNDS]   (torch from `make 
 """
 import statistics, sys, time
 import torch, torch.nn as nn
+from torch_lm import LanguageModel
 
 torch.set_num_threads(2)
 torch.manual_seed(1)
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 9
 B, T = 32, 128
 
-
-class Block(nn.Module):
-    def __init__(self, d, heads):
-        super().__init__()
-        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
-
-    def forward(self, x, mask):
-        h = self.ln_1(x)
-        x = x + self.attn(h, h, h, attn_mask=mask, need_weights=False)[0]
-        return x + self.mlp(self.ln_2(x))
-
-
-class LanguageModel(nn.Module):
-    def __init__(self, layers, d, heads):
-        super().__init__()
-        self.tokens, self.positions = nn.Embedding(256, d), nn.Embedding(T, d)
-        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
-        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, 256)
-        self.register_buffer("mask", torch.triu(torch.ones(T, T, dtype=torch.bool), 1))
-
-    def forward(self, ids):
-        x = self.tokens(ids) + self.positions(torch.arange(T))
-        for block in self.blocks:
-            x = block(x, self.mask)
-        return self.head(self.ln(x))
-
-
 print(f"PyTorch {torch.__version__}, 2 threads; transformer step, batch {B} x context {T}, AdamW; medians:")
 for name, (layers, d, heads), repetitions in [("transformer 4 x 256, 4 heads", (4, 256, 4), 1),
                                               ("transformer 1 x 64, 4 heads", (1, 64, 4), 5)]:
-    model = LanguageModel(layers, d, heads)
+    model = LanguageModel(layers, d, heads, T)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ids, targets = torch.randint(0, 256, (B, T)), torch.randint(0, 256, (B * T,))
 
