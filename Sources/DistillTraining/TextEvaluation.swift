@@ -96,11 +96,7 @@ public struct TextEvaluation: Sendable, Equatable {
                 for r in 0..<rows where labels[r] >= 0 {
                     let (s, u) = (logits.pointer + r * classes, t.pointer + r * classes)
                     if argmax(s) == argmax(u) { agreed += 1 }
-                    let logQ = logSoftmaxRow(UnsafeBufferPointer(start: s, count: classes))
-                    let logP = logSoftmaxRow(UnsafeBufferPointer(start: u, count: classes))
-                    for c in 0..<classes where logP[c] > -.infinity {
-                        divergence += exp(logP[c]) * (logP[c] - logQ[c])
-                    }
+                    divergence += TextEvaluation.divergence(teacher: u, student: s, classes)
                 }
             }
             count += scored
@@ -111,6 +107,26 @@ public struct TextEvaluation: Sendable, Equatable {
         let hasTeacher = teacher != nil || teacherLogits != nil
         teacherAgreement = hasTeacher ? Double(agreed) / Double(max(count, 1)) : nil
         teacherKL = hasTeacher ? divergence / Double(max(count, 1)) : nil
+    }
+}
+
+extension TextEvaluation {
+    /// `KL(softmax(u) || softmax(s))` of one row, in Double, without building the distributions:
+    /// `sum_c p_c (u_c - s_c) - lse(u) + lse(s)` with `p = exp(u - lse(u))`.
+    static func divergence(
+        teacher u: UnsafeMutablePointer<Float>, student s: UnsafeMutablePointer<Float>,
+        _ classes: Int
+    ) -> Double {
+        var (mu, ms) = (-Float.infinity, -Float.infinity)
+        for c in 0..<classes { (mu, ms) = (max(mu, u[c]), max(ms, s[c])) }
+        var (zu, zs, weighted) = (0.0, 0.0, 0.0)
+        for c in 0..<classes {
+            let e = exp(Double(u[c] - mu))
+            zu += e
+            zs += exp(Double(s[c] - ms))
+            weighted += e * Double(u[c] - s[c])
+        }
+        return weighted / zu - (Double(mu) + log(zu)) + (Double(ms) + log(zs))
     }
 }
 
