@@ -46,4 +46,29 @@ func runTransformerBenchmarks(quick: Bool, filter: String?) throws {
                 + "  \(format(median(zip(steps, floors).map { $0 / $1 }), 2).leftPadded(10))"
                 + "  \(format(Double(batch * context) / s, 0).leftPadded(8))")
     }
+
+    // A live teacher's forward pass (inference mode) on the student's batch: all 32 windows at
+    // once, and in the chunks of 512 positions `LiveTeachers` uses to bound its memory.
+    guard filter.map({ "teacher forward 4 x 256".contains($0) }) ?? true else { return }
+    var generator = SeededGenerator(seed: 2)
+    let teacher = try Model(
+        spec: ArchitectureSpec(parsing: "transformer:layers=4,dim=256,heads=4,context=128"),
+        inputShape: [context], classes: 256, generator: &generator)
+    let inputs = Tensor(
+        shape: [batch, context],
+        values: (0..<(batch * context)).map { _ in Float(generator.next() % 256) })
+    let live = LiveTeachers([teacher])
+    let chunked = Batch(
+        inputs: inputs, labels: nil, teacher: nil, indices: Array(0..<batch)[...])
+    _ = teacher.forward(inputs, mode: .inference)
+    _ = live.output(for: chunked)
+    var whole: [Double] = []
+    var chunks: [Double] = []
+    for _ in 0..<rounds {
+        whole.append(secondsPerCall(1) { _ = teacher.forward(inputs, mode: .inference) })
+        chunks.append(secondsPerCall(1) { _ = live.output(for: chunked) })
+    }
+    print(
+        "teacher forward 4 x 256, batch 32 x 128: whole batch \(format(median(whole) * 1000, 1)) ms, in chunks of 512 positions \(format(median(chunks) * 1000, 1)) ms"
+    )
 }

@@ -13,6 +13,10 @@ public struct Batch {
     /// The examples' indices in the set, in batch order.
     public let indices: ArraySlice<Int>
     public var count: Int { indices.count }
+
+    public init(inputs: Tensor, labels: [Int32]?, teacher: Tensor?, indices: ArraySlice<Int>) {
+        (self.inputs, self.labels, self.teacher, self.indices) = (inputs, labels, teacher, indices)
+    }
 }
 
 /// What a trainer draws its batches from: epochs of batches, regenerated exactly from the seed,
