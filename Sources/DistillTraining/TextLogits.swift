@@ -1,7 +1,6 @@
 import DistillCore
 import DistillData
 import DistillFormats
-import DistillLosses
 import DistillNN
 
 #if canImport(Glibc)

@@ -133,8 +133,4 @@ public final class GELU: Layer {
         if n == 8 { return store8(v, p) }
         for j in 0..<n { p[j] = v[j] }
     }
-
-    /// 1 / sqrt(2) and 1 / sqrt(2 pi), the exact form's constants.
-    static let invSqrt2 = Float(0.5.squareRoot())
-    static let invSqrt2Pi = Float(1 / (2 * Double.pi).squareRoot())
 }
