@@ -66,9 +66,11 @@ public enum TeacherSignal {
         }
     }
 
-    /// A teacher's top-k logits for the training file: `directory/values.npy` `[N, k]` (float) and
+    /// A teacher's top-k classes for the training file: `directory/values.npy` `[N, k]` (float:
+    /// log-probabilities for the rest bucket, any logits to renormalise; see `TopKMass`) and
     /// `directory/indices.npy` `[N, k]` (int), or `directory/values/` and `directory/indices/` of
-    /// shards; every row is checked (finite values, k distinct classes in range).
+    /// shards; every row is checked (finite values, k distinct classes in range, and for the rest
+    /// bucket probabilities summing to at most 1).
     /// - Throws: `FileError` naming the directory or file and the problem.
     public static func topK(
         at directory: String, trainingFile: Int, classes: Int, mass: TopKMass = .rest
