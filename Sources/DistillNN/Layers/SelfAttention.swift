@@ -48,7 +48,6 @@ public final class SelfAttention: Layer {
     private var attention = Tensor(zeros: [0])  // [B, NH, T, T]
     private var headOutputs = Tensor(zeros: [0])  // [B T, C]: y, the heads side by side
     private var output = Tensor(zeros: [0])  // [B T, C]
-    private var padding: [Bool] = []  // the last forward pass's key padding, [B T]
     private var qkvGradient = Tensor(zeros: [0])  // [B T, 3C]
     private var headsGradient = Tensor(zeros: [0])  // [B T, C]
     private var scoresGradient = Tensor(zeros: [0])  // [B, NH, T, T]
@@ -93,10 +92,14 @@ public final class SelfAttention: Layer {
         let rows = b * t
         precondition(
             input.shape.count == 3 && input.shape[2] == c, "\(descriptor): input \(input.shape)")
-        padding = keyPadding ?? [Bool](repeating: false, count: rows)
+        let keys = keyPadding ?? []
         precondition(
-            padding.count == rows,
-            "\(descriptor): \(padding.count) padding flags for \(rows) positions")
+            keys.isEmpty || keys.count == rows,
+            "\(descriptor): \(keys.count) padding flags for \(rows) positions")
+        // The sequences with padding take the masked softmax; the others the plain one.
+        let padded = (0..<b).map { n in
+            !keys.isEmpty && keys[(n * t)..<((n + 1) * t)].contains(true)
+        }
         if mode == .training { self.input = input }
         qkv.resize(to: [rows, 3 * c])
         attention.resize(to: [b, heads, t, t])
@@ -111,7 +114,7 @@ public final class SelfAttention: Layer {
             SendablePointer(qkv.pointer), SendablePointer(attention.pointer),
             SendablePointer(headOutputs.pointer)
         )
-        let (keys, causal, heads) = (padding, self.causal, self.heads)
+        let (causal, heads) = (self.causal, self.heads)
         withSingleThreadedBLAS {
             parallelFor(b * heads, costPerItem: 4 * t * t, minimumWork: 0) { range in
                 for item in range {
@@ -121,9 +124,8 @@ public final class SelfAttention: Layer {
                     gemm(
                         .none, .transpose, m: t, n: t, k: hs, alpha: scale, a: q, lda: 3 * c,
                         b: q + c, ldb: 3 * c, c: a, ldc: t)
-                    let padded = keys[(n * t)..<((n + 1) * t)].contains(true)
                     for i in 0..<t {
-                        if padded {
+                        if padded[n] {
                             SelfAttention.softmax(
                                 a + i * t, t: t, query: i, causal: causal, keyPadding: keys,
                                 offset: n * t)
