@@ -6,6 +6,8 @@ import DistillCore
 ///
 ///     spec   := "mlp" [":" sizes] | "cnn:" sizes ["/fc:" sizes]
 ///             | "transformer:" "layers=" L "," "dim=" D "," "heads=" H "," "context=" N ["," "mlp=" M] [",tied"]
+///             | "encoder:" "layers=" L "," "dim=" D "," "heads=" H "," "context=" N ["," "mlp=" M] ["," "buckets=" B]
+///             | "window:" "dim=" D "," "hidden=" H ["," "radius=" R] ["," "context=" N] ["," "buckets=" B]
 ///     sizes  := positive integer ("," positive integer)*
 ///
 /// - `mlp:1200,1200`: dense layers of 1,200 and 1,200 ReLU units, then the output layer.
@@ -21,24 +23,52 @@ import DistillCore
 ///   vocabulary's logits at every position. H must divide D; inputs are `[N]` ids with N at most
 ///   the context. With `tied` the head shares the token embedding's weight. `dropout` applies in
 ///   the blocks (see `TransformerBlock`).
+/// - `encoder:layers=2,dim=128,heads=4,context=64`: a bidirectional tagger over words (the classes
+///   are the tags): `FeatureEmbedding` of each word's `wordFeatureSlots` feature ids -> `PositionEmbedding`
+///   -> L x TransformerBlock (not causal; padded positions are masked as keys) -> LayerNorm ->
+///   Linear` to every word's tag logits. Inputs are `[N, wordFeatureSlots]` with N at most the
+///   context (in words). The feature table has B rows (`buckets=`, 65,536 by default; the words'
+///   features hash into them, see `WordFeatures`).
+/// - `window:dim=64,hidden=256,radius=2,context=64`: a window tagger (Collobert et al. 2011):
+///   `FeatureEmbedding -> WordWindow(R) -> Linear(H) -> ReLU -> Linear` to the tags: each word's
+///   tags from its own features and its R neighbours' on each side (R = 2 and N = 64 by default).
 public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case mlp, cnn, transformer }
+    public enum Kind: String, Sendable { case mlp, cnn, transformer, encoder, window }
+
+    /// A window tagger's sizes.
+    public struct WindowTagger: Equatable, Sendable {
+        public let radius: Int, dimension: Int, hidden: Int, context: Int
+        /// The rows of the word-feature table.
+        public let buckets: Int
+        public init(
+            radius: Int, dimension: Int, hidden: Int, context: Int,
+            buckets: Int = ArchitectureSpec.wordFeatureBuckets
+        ) {
+            (self.radius, self.dimension, self.hidden, self.context) = (
+                radius, dimension, hidden, context
+            )
+            self.buckets = buckets
+        }
+    }
 
     /// A transformer's sizes.
     public struct Transformer: Equatable, Sendable {
         public let layers: Int, dimension: Int, heads: Int, context: Int, mlp: Int
         /// Whether the output head shares the token embedding's weight.
         public let tied: Bool
+        /// An encoder's rows of the word-feature table.
+        public let buckets: Int
 
         public init(
             layers: Int, dimension: Int, heads: Int, context: Int, mlp: Int? = nil,
-            tied: Bool = false
+            tied: Bool = false, buckets: Int = ArchitectureSpec.wordFeatureBuckets
         ) {
             (self.layers, self.dimension, self.heads, self.context) = (
                 layers, dimension, heads, context
             )
             self.mlp = mlp ?? 4 * dimension
             self.tied = tied
+            self.buckets = buckets
         }
     }
 
@@ -47,14 +77,24 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
     public let convolutionChannels: [Int]
     /// Sizes of the hidden dense layers.
     public let hiddenSizes: [Int]
-    /// A transformer's sizes (nil for the other kinds).
+    /// A transformer's or an encoder's sizes (nil for the other kinds).
     public let transformer: Transformer?
+    /// A window tagger's sizes (nil for the other kinds).
+    public let window: WindowTagger?
+
+    /// Feature ids per word that the taggers (`encoder`, `window`) take, and the size of the
+    /// table they share: `WordFeatures`'s (in DistillData).
+    public static let wordFeatureSlots = 6
+    public static let wordFeatureBuckets = 1 << 16
+
+    /// The context of a sequence model (words or tokens per row), nil for the other kinds.
+    public var context: Int? { transformer?.context ?? window?.context }
 
     /// Parses `text`.
     /// - Throws: `ArchitectureError` saying what is wrong and showing the grammar.
     public init(parsing text: String) throws {
         let grammar =
-            "expected mlp[:H1,H2,...], cnn:C1,C2,...[/fc:H1,...] or transformer:layers=L,dim=D,heads=H,context=N[,mlp=M], e.g. mlp:1200,1200, cnn:32,64/fc:256 or transformer:layers=2,dim=64,heads=4,context=128"
+            "expected mlp[:H1,H2,...], cnn:C1,C2,...[/fc:H1,...], transformer:layers=L,dim=D,heads=H,context=N[,mlp=M], encoder:layers=L,dim=D,heads=H,context=N[,mlp=M,buckets=B] or window:dim=D,hidden=H[,radius=R,context=N,buckets=B], e.g. mlp:1200,1200, cnn:32,64/fc:256, transformer:layers=2,dim=64,heads=4,context=128, encoder:layers=2,dim=128,heads=4,context=64 or window:dim=64,hidden=256"
         func sizes(_ s: Substring, _ what: String) throws -> [Int] {
             let parts = s.split(separator: ",", omittingEmptySubsequences: false)
             return try parts.map { part in
@@ -88,26 +128,12 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                 hidden = try sizes(pieces[1].dropFirst(3), "layer size")
             }
             self.init(kind: .cnn, convolutionChannels: channels, hiddenSizes: hidden)
-        } else if text.hasPrefix("transformer:") {
-            var values: [String: Int] = [:]
-            for part in text.dropFirst("transformer:".count).split(
-                separator: ",", omittingEmptySubsequences: false)
-            {
-                if part == "tied" && values["tied"] == nil {
-                    values["tied"] = 1
-                    continue
-                }
-                let pair = part.split(separator: "=", omittingEmptySubsequences: false)
-                guard pair.count == 2,
-                    ["layers", "dim", "heads", "context", "mlp"].contains(String(pair[0])),
-                    values[String(pair[0])] == nil
-                else {
-                    throw ArchitectureError(
-                        "architecture '\(text)': '\(part)' is not one of layers=, dim=, heads=, context=, mlp=, tied (each once); \(grammar)"
-                    )
-                }
-                values[String(pair[0])] = try sizes(pair[1], String(pair[0]))[0]
-            }
+        } else if text.hasPrefix("transformer:") || text.hasPrefix("encoder:") {
+            let encoder = text.hasPrefix("encoder:")
+            let values = try ArchitectureSpec.keyValues(
+                text,
+                keys: ["layers", "dim", "heads", "context", "mlp"] + (encoder ? ["buckets"] : []),
+                flag: encoder ? nil : "tied", grammar: grammar, sizes: sizes)
             guard let layers = values["layers"], let dim = values["dim"],
                 let heads = values["heads"],
                 let context = values["context"]
@@ -120,13 +146,67 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                 throw ArchitectureError(
                     "architecture '\(text)': heads=\(heads) does not divide dim=\(dim)")
             }
+            try ArchitectureSpec.checkBuckets(values["buckets"], text)
+            let shape = Transformer(
+                layers: layers, dimension: dim, heads: heads, context: context,
+                mlp: values["mlp"], tied: values["tied"] != nil,
+                buckets: values["buckets"] ?? ArchitectureSpec.wordFeatureBuckets)
+            self.init(transformer: shape, encoder: encoder)
+        } else if text.hasPrefix("window:") {
+            let values = try ArchitectureSpec.keyValues(
+                text, keys: ["radius", "dim", "hidden", "context", "buckets"], flag: nil,
+                grammar: grammar, sizes: sizes, zeroAllowed: ["radius"])
+            try ArchitectureSpec.checkBuckets(values["buckets"], text)
+            guard let dim = values["dim"], let hidden = values["hidden"] else {
+                throw ArchitectureError(
+                    "architecture '\(text)': a window tagger needs dim= and hidden=; \(grammar)")
+            }
             self.init(
-                transformer: Transformer(
-                    layers: layers, dimension: dim, heads: heads, context: context,
-                    mlp: values["mlp"], tied: values["tied"] != nil))
+                window: WindowTagger(
+                    radius: values["radius"] ?? 2, dimension: dim, hidden: hidden,
+                    context: values["context"] ?? 64,
+                    buckets: values["buckets"] ?? ArchitectureSpec.wordFeatureBuckets))
         } else {
             throw ArchitectureError("unknown architecture '\(text)': \(grammar)")
         }
+    }
+
+    /// A tagger's table needs padding and at least one bucket of features; at most 2^24 rows.
+    private static func checkBuckets(_ buckets: Int?, _ text: String) throws {
+        if let buckets, buckets < 16 || buckets > 1 << 24 {
+            throw ArchitectureError(
+                "architecture '\(text)': buckets=\(buckets) must be from 16 to 16777216")
+        }
+    }
+
+    /// The `key=value` pairs (and an optional bare `flag`, as 1) after a spec's `name:`.
+    private static func keyValues(
+        _ text: String, keys: [String], flag: String?, grammar: String,
+        sizes: (Substring, String) throws -> [Int], zeroAllowed: Set<String> = []
+    ) throws -> [String: Int] {
+        var values: [String: Int] = [:]
+        let body = text.drop { $0 != ":" }.dropFirst()
+        for part in body.split(separator: ",", omittingEmptySubsequences: false) {
+            if let flag, part == flag, values[flag] == nil {
+                values[flag] = 1
+                continue
+            }
+            let pair = part.split(separator: "=", omittingEmptySubsequences: false)
+            guard pair.count == 2, keys.contains(String(pair[0])), values[String(pair[0])] == nil
+            else {
+                let allowed = keys.map { $0 + "=" } + (flag.map { [$0] } ?? [])
+                throw ArchitectureError(
+                    "architecture '\(text)': '\(part)' is not one of \(allowed.joined(separator: ", ")) (each once); \(grammar)"
+                )
+            }
+            let key = String(pair[0])
+            if zeroAllowed.contains(key), pair[1] == "0" {
+                values[key] = 0
+            } else {
+                values[key] = try sizes(pair[1], key)[0]
+            }
+        }
+        return values
     }
 
     public init(kind: Kind, convolutionChannels: [Int], hiddenSizes: [Int]) {
@@ -134,11 +214,20 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
         self.convolutionChannels = convolutionChannels
         self.hiddenSizes = hiddenSizes
         self.transformer = nil
+        self.window = nil
     }
 
-    public init(transformer: Transformer) {
-        (kind, convolutionChannels, hiddenSizes) = (.transformer, [], [])
+    /// A causal transformer language model, or with `encoder` a bidirectional tagger.
+    public init(transformer: Transformer, encoder: Bool = false) {
+        (kind, convolutionChannels, hiddenSizes) = (encoder ? .encoder : .transformer, [], [])
         self.transformer = transformer
+        self.window = nil
+    }
+
+    public init(window: WindowTagger) {
+        (kind, convolutionChannels, hiddenSizes) = (.window, [], [window.hidden])
+        self.transformer = nil
+        self.window = window
     }
 
     public var description: String {
@@ -148,11 +237,18 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
         case .cnn:
             let conv = "cnn:" + convolutionChannels.map(String.init).joined(separator: ",")
             return hiddenSizes.isEmpty ? conv : conv + "/fc:" + hidden
-        case .transformer:
+        case .window:
+            let w = window!
+            return
+                "window:radius=\(w.radius),dim=\(w.dimension),hidden=\(w.hidden),context=\(w.context)"
+                + (w.buckets == ArchitectureSpec.wordFeatureBuckets ? "" : ",buckets=\(w.buckets)")
+        case .transformer, .encoder:
             let t = transformer!
             return
-                "transformer:layers=\(t.layers),dim=\(t.dimension),heads=\(t.heads),context=\(t.context)"
+                (kind == .encoder ? "encoder" : "transformer")
+                + ":layers=\(t.layers),dim=\(t.dimension),heads=\(t.heads),context=\(t.context)"
                 + (t.mlp == 4 * t.dimension ? "" : ",mlp=\(t.mlp)") + (t.tied ? ",tied" : "")
+                + (t.buckets == ArchitectureSpec.wordFeatureBuckets ? "" : ",buckets=\(t.buckets)")
         }
     }
 
@@ -176,12 +272,24 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
             parameters += width * size + size
             outputs += size * (dropout ? 3 : 2)  // linear, ReLU (and dropout) outputs
         }
+        if let w = window {
+            let (d, h, v) = (Double(w.dimension), Double(w.hidden), Double(classes))
+            let positions = Double(min(inputShape.first ?? 1, w.context))
+            let windowWidth = Double(2 * w.radius + 1) * d
+            parameters =
+                Double(w.buckets) * d + windowWidth * h + h + h * v + v
+            outputs = positions * (d + windowWidth + 2 * h + v)
+            return Footprint(parameters: parameters, activationsPerExample: 2 * outputs)
+        }
         if let t = transformer {
             let (d, m, v) = (Double(t.dimension), Double(t.mlp), Double(classes))
-            let positions = Double(min(inputShape.reduce(1, *), t.context))
+            let encoder = kind == .encoder
+            let positions = Double(
+                min(encoder ? inputShape.first ?? 1 : inputShape.reduce(1, *), t.context))
             let block = 4 * d * d + 2 * d * m + 9 * d + m
+            let table = encoder ? Double(t.buckets) * d : v * d
             parameters =
-                v * d + Double(t.context) * d + Double(t.layers) * block + 2 * d
+                table + Double(t.context) * d + Double(t.layers) * block + 2 * d
                 + (t.tied ? 0 : d * v) + v
             // Per position and block: LayerNorms, q k v, the heads' scores, outputs, the MLP.
             let perBlock = 10 * d + 2 * m + Double(t.heads) * positions
@@ -287,6 +395,47 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                 features = size
             }
             dense(features, classes, initialization: .glorot)
+        case .window:
+            let w = window!
+            try ArchitectureSpec.checkWordInput(inputShape, context: w.context)
+            layers.append(
+                FeatureEmbedding(
+                    vocabulary: w.buckets, slots: ArchitectureSpec.wordFeatureSlots,
+                    dimension: w.dimension,
+                    generator: &generator))
+            layers.append(WordWindow(radius: w.radius))
+            if inputDropout > 0 {
+                layers.append(Dropout(probability: inputDropout, generator: generator.split()))
+            }
+            dense((2 * w.radius + 1) * w.dimension, w.hidden, initialization: .he)
+            layers.append(ReLU())
+            if dropout > 0 {
+                layers.append(Dropout(probability: dropout, generator: generator.split()))
+            }
+            dense(w.hidden, classes, initialization: .glorot)
+        case .encoder:
+            let t = transformer!
+            try ArchitectureSpec.checkWordInput(inputShape, context: t.context)
+            guard inputDropout == 0 else {
+                throw ArchitectureError(
+                    "an encoder takes --dropout (in its blocks), not input dropout")
+            }
+            layers.append(
+                FeatureEmbedding(
+                    vocabulary: t.buckets, slots: ArchitectureSpec.wordFeatureSlots,
+                    dimension: t.dimension,
+                    generator: &generator))
+            layers.append(
+                PositionEmbedding(context: t.context, dimension: t.dimension, generator: &generator)
+            )
+            for _ in 0..<t.layers {
+                layers.append(
+                    TransformerBlock(
+                        dimension: t.dimension, heads: t.heads, mlp: t.mlp, causal: false,
+                        dropout: dropout, generator: &generator))
+            }
+            layers.append(LayerNorm(dimension: t.dimension))
+            dense(t.dimension, classes, initialization: .glorot)
         case .transformer:
             let t = transformer!
             guard inputShape.count == 1, inputShape[0] <= t.context else {
@@ -318,6 +467,19 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
             }
         }
         return Sequential(layers)
+    }
+}
+
+extension ArchitectureSpec {
+    /// Checks that a tagger of `context` words takes `inputShape`: `[N, wordFeatureSlots]`, N at
+    /// most the context.
+    fileprivate static func checkWordInput(_ inputShape: [Int], context: Int) throws {
+        guard inputShape.count == 2, inputShape[0] <= context, inputShape[1] == wordFeatureSlots
+        else {
+            throw ArchitectureError(
+                "a tagger of context \(context) takes word features [N, \(wordFeatureSlots)] with N <= \(context), got \(inputShape)"
+            )
+        }
     }
 }
 

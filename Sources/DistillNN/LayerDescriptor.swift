@@ -3,7 +3,7 @@ import DistillCore
 /// Rebuilds layers from the one-token descriptors that `Layer.descriptor` gives and checkpoints
 /// record, e.g. `linear:784:1200`, `conv2d:1:32:3x3:s1:p1`, `maxpool2d:2:s2`, `dropout:0.5`,
 /// `relu`, `flatten`, `embedding:256:64`, `position:128:64`, `layernorm:64`, `gelu`, `gelu:tanh`,
-/// `attention:64:4:causal`, `block:64:4:256:causal`.
+/// `attention:64:4:causal`, `block:64:4:256:causal`, `features:65536:6:64`, `window:2`.
 public enum LayerDescriptor {
     /// A layer for `token`, with fresh parameters (a checkpoint then loads their values).
     /// - Throws: `ArchitectureError` for an unknown or malformed token.
@@ -35,6 +35,10 @@ public enum LayerDescriptor {
             return TransformerBlock(
                 dimension: c, heads: heads, mlp: mlp, causal: causal, dropout: dropout,
                 generator: &generator)
+        case .features(let v, let slots, let c):
+            return FeatureEmbedding(
+                vocabulary: v, slots: slots, dimension: c, generator: &generator)
+        case .window(let r): return WordWindow(radius: r)
         }
     }
 
@@ -47,13 +51,14 @@ public enum LayerDescriptor {
             return tied ? Double(o) : Double(i) * Double(o) + Double(o)
         case .conv2d(let cin, let cout, let kernel, _, _):
             return Double(cin) * Double(cout) * Double(kernel.0 * kernel.1) + Double(cout)
-        case .embedding(let a, let c), .position(let a, let c): return Double(a) * Double(c)
+        case .embedding(let a, let c), .position(let a, let c), .features(let a, _, let c):
+            return Double(a) * Double(c)
         case .layerNorm(let c): return 2 * Double(c)
         case .attention(let c, _, _): return 4 * Double(c) * Double(c) + 4 * Double(c)
         case .block(let c, _, let m, _, _):
             let (d, h) = (Double(c), Double(m))
             return 4 * d * d + 2 * d * h + 9 * d + h  // attention, two LayerNorms, the MLP
-        case .maxpool2d, .dropout, .relu, .flatten, .gelu: return 0
+        case .maxpool2d, .dropout, .relu, .flatten, .gelu, .window: return 0
         }
     }
 
@@ -70,6 +75,8 @@ public enum LayerDescriptor {
         case gelu(GELU.Approximation)
         case attention(Int, heads: Int, causal: Bool)
         case block(Int, heads: Int, mlp: Int, dropout: Float, causal: Bool)
+        case features(Int, slots: Int, Int)
+        case window(Int)
 
         init(_ token: String) throws {
             let parts = token.split(separator: ":").map(String.init)
@@ -116,6 +123,16 @@ public enum LayerDescriptor {
                 let (a, c) = (try int(1), try int(2))
                 guard a >= 1, c >= 1 else { throw malformed }
                 self = parts[0] == "embedding" ? .embedding(a, c) : .position(a, c)
+            case "features":
+                guard parts.count == 4 else { throw malformed }
+                let (v, slots, c) = (try int(1), try int(2), try int(3))
+                guard v >= 2, slots >= 1, c >= 1 else { throw malformed }
+                self = .features(v, slots: slots, c)
+            case "window":
+                guard parts.count == 2 else { throw malformed }
+                let r = try int(1)
+                guard r >= 0, r <= 64 else { throw malformed }
+                self = .window(r)
             case "layernorm":
                 guard parts.count == 2 else { throw malformed }
                 let c = try int(1)

@@ -17,6 +17,7 @@ public final class Model {
     /// starts with a dense layer (possibly after dropout).
     package let networkInputShape: [Int]
     private var inputView = Tensor(zeros: [0])
+    private lazy var blocks = network.layers.compactMap { $0 as? TransformerBlock }
     private var inference = Tensor(zeros: [0])
 
     /// - Throws: `ArchitectureError` when the network does not take `inputShape` or does not end
@@ -61,8 +62,17 @@ public final class Model {
     /// Rows of logits per example: 1 for a classifier, one per position for a sequence model
     /// (whose `forward` gives `[N * positions, classes]`, example by example, position by position).
     public var positions: Int {
-        inputShape.count == 1 && network.layers.first is Embedding ? inputShape[0] : 1
+        if inputShape.count == 1 && network.layers.first is Embedding { return inputShape[0] }
+        return network.layers.first is FeatureEmbedding ? inputShape[0] : 1
     }
+
+    /// Whether the model tags words: it takes `[N, slots]` word features (`FeatureEmbedding`) and
+    /// gives tag logits for each of the N positions.
+    public var isTagger: Bool { network.layers.first is FeatureEmbedding }
+
+    /// The size of a tagger's feature table (the buckets its word features hash to); nil for
+    /// other models.
+    public var featureBuckets: Int? { (network.layers.first as? FeatureEmbedding)?.vocabulary }
 
     /// Trainable parameters in checkpoint order.
     public var parameters: [Parameter] { network.parameters }
@@ -78,6 +88,11 @@ public final class Model {
             || inputView.count != batch.count
         {
             inputView = batch.reshaped([n] + networkInputShape)
+        }
+        if let features = network.layers.first as? FeatureEmbedding, !blocks.isEmpty {
+            // Padded positions (all feature ids 0) are no keys for the attention.
+            let padding = features.padding(of: inputView)
+            for block in blocks { block.keyPadding = padding }
         }
         let logits = network.forward(inputView, mode: mode)
         return logits.shape.count == 2
