@@ -12,10 +12,17 @@ public struct Batch {
     public let teacher: Tensor?
     /// The examples' indices in the set, in batch order.
     public let indices: ArraySlice<Int>
+    /// One flag per row of the model's logits, false for padding (a row that counts for nothing
+    /// in any loss); nil when every row counts.
+    public let mask: [Bool]?
     public var count: Int { indices.count }
 
-    public init(inputs: Tensor, labels: [Int32]?, teacher: Tensor?, indices: ArraySlice<Int>) {
+    public init(
+        inputs: Tensor, labels: [Int32]?, teacher: Tensor?, indices: ArraySlice<Int>,
+        mask: [Bool]? = nil
+    ) {
         (self.inputs, self.labels, self.teacher, self.indices) = (inputs, labels, teacher, indices)
+        self.mask = mask
     }
 }
 

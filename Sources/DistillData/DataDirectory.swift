@@ -39,8 +39,13 @@ public enum DataDirectory {
         if let explicit {
             guard holdsDataset(explicit) else {
                 if TextDataset.holdsText(explicit) { throw DataError(textInstead(explicit)) }
+                if TaggingDataset.holdsCoNLL(explicit) {
+                    throw DataError(
+                        "\(explicit) holds tagged sentences (train.conll), for taggers; this command takes examples (the MNIST or NPY layout)"
+                    )
+                }
                 throw DataError(
-                    "\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends; train_x.npy, train_y.npy, test_x.npy, test_y.npy; or text: train.txt, test.txt)"
+                    "\(explicit): no dataset here (expected the MNIST layout, train-images-idx3-ubyte[.gz] and friends; train_x.npy, train_y.npy, test_x.npy, test_y.npy; text: train.txt, test.txt; or tagged sentences: train.conll, test.conll)"
                 )
             }
             return explicit
@@ -76,13 +81,16 @@ public enum DataDirectory {
         "\(directory) holds text (train.txt), for language models; this command takes examples (the MNIST or NPY layout)"
     }
 
-    /// Like `resolve`, but also accepts a directory of text (`train.txt`, for language models).
+    /// Like `resolve`, but also accepts a directory of text (`train.txt`, for language models) or
+    /// of tagged sentences (`train.conll`, for taggers).
     public static func resolveAny(_ explicit: String?, environment: [String: String]) throws
         -> String
     {
         for candidate in [explicit, environment["DISTILL_DATA"]].compactMap({ $0 })
         where !candidate.isEmpty {
-            if TextDataset.holdsText(candidate) { return candidate }
+            if TextDataset.holdsText(candidate) || TaggingDataset.holdsCoNLL(candidate) {
+                return candidate
+            }
             break
         }
         return try resolve(explicit, environment: environment)
