@@ -2,10 +2,13 @@ import Foundation
 
 /// JSON text of `value` as the project writes it: keys in snake_case and sorted, so the same
 /// value gives the same text. Numbers that are not finite must be mapped to nil first (`finite`):
-/// JSON has no NaN or infinity.
-public func jsonText<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
+/// JSON has no NaN or infinity. With `convertingKeys` false the keys are written as they are
+/// (the conversion would also rewrite the keys of dictionaries, such as tag names).
+public func jsonText<T: Encodable>(_ value: T, pretty: Bool = false, convertingKeys: Bool = true)
+    throws -> String
+{
     let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
+    if convertingKeys { encoder.keyEncodingStrategy = .convertToSnakeCase }
     encoder.outputFormatting =
         pretty
         ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

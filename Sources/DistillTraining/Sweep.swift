@@ -187,15 +187,33 @@ public final class Sweep {
         ) throws -> (model: Model, diverged: Bool),
         finished: (SweepRun) -> Void
     ) throws {
+        try run(
+            score: { model, split in
+                let examples = split == .test ? test : validation
+                return EvaluationReport(
+                    logits: try inferLogits(model: model, examples: examples),
+                    labels: examples.labels!, classes: model.classes
+                ).accuracy
+            }, train: train, finished: finished)
+    }
+
+    /// The two splits a run is scored on.
+    public enum ScoredSplit: Sendable { case validation, test }
+
+    /// Runs every missing run, as `run(test:validation:train:finished:)` does, scoring each
+    /// trained model with `score` (accuracy for examples; entity F1 or token accuracy for a
+    /// tagger). The score is what the sweep records as its validation and test accuracy.
+    public func run(
+        score: (Model, ScoredSplit) throws -> Double,
+        train: (
+            (technique: SweepTechnique, temperature: Float, alpha: Float)?, UInt64,
+            ProgressReporter
+        ) throws -> (model: Model, diverged: Bool),
+        finished: (SweepRun) -> Void
+    ) throws {
         try FileManager.default.createDirectory(
             atPath: runsDirectory, withIntermediateDirectories: true)
         let done = Set(runs.map(\.key))
-        func score(_ model: Model, _ examples: Examples) throws -> Double {
-            EvaluationReport(
-                logits: try inferLogits(model: model, examples: examples), labels: examples.labels!,
-                classes: model.classes
-            ).accuracy
-        }
         for seed in seeds {
             var plan: [(SweepTechnique, Float, Float)?] = [nil]
             for technique in techniques {
@@ -220,8 +238,8 @@ public final class Sweep {
                 let run = SweepRun(
                     kind: probe.kind, technique: probe.technique, temperature: probe.temperature,
                     alpha: probe.alpha,
-                    seed: seed, validationAccuracy: try score(model, validation),
-                    testAccuracy: try score(model, test),
+                    seed: seed, validationAccuracy: try score(model, .validation),
+                    testAccuracy: try score(model, .test),
                     seconds: monotonicSeconds() - start, diverged: diverged)
                 runs.append(run)
                 try save()

@@ -52,6 +52,10 @@ public enum TrainingData {
     case examples(training: Examples, validation: Examples?)
     /// Text for a language model over bytes, in windows of the model's context (`TextWindows`).
     case text(training: TextSplit, validation: TextSplit?)
+    /// Tagged sentences for a tagger, in pieces of the model's context (`TaggedBatches`); the
+    /// model's classes are `tags`, and validation scores entities when `bio`.
+    case tagging(
+        training: TaggedSentences, validation: TaggedSentences?, tags: [String], bio: Bool)
 }
 
 /// Trains a model on labels, or distils it from a teacher, validating as it goes.
@@ -183,6 +187,60 @@ public final class Trainer {
             temperature: temperature)
     }
 
+    /// A tagger trained on the words of `training`'s sentences (pieces of the model's context,
+    /// padding masked), validated by entity F1 on `validation` when the tags are BIO (`bio`), by
+    /// token accuracy otherwise.
+    /// With a teacher, the loss is the distillation loss at every word (unlabelled sentences:
+    /// the soft term alone): teacher taggers run on the same pieces, or cached rows
+    /// (`TeacherSignal.rows`) with one row per word in `TaggingDataset`'s numbering.
+    /// - Throws: `TrainingError` when the model is not a tagger of `tags.count` classes, no
+    ///   sentence is labelled and there is no teacher, or the options cannot run.
+    public convenience init(
+        model: Model, options: TrainingOptions, tagged training: TaggedSentences,
+        validation: TaggedSentences?, tags: [String], bio: Bool, teacher: TeacherSignal? = nil,
+        loss: DistillationLoss? = nil, temperature: TemperatureMethod = .fixed
+    ) throws {
+        try options.validate()
+        guard model.isTagger, model.classes == tags.count else {
+            throw TrainingError.incompatible(
+                "the model is not a tagger of \(tags.count) tags (an encoder: or window: architecture)"
+            )
+        }
+        guard !options.augments else {
+            throw TrainingError.invalidOption("--jitter, --flip and --cutout need image inputs")
+        }
+        switch (teacher, loss) {
+        case (nil, _):
+            guard training.labelledSentences > 0 else {
+                throw TrainingError.invalidOption(
+                    "no training sentence has tags; distil from a teacher instead")
+            }
+        case (.some, nil): throw TrainingError.invalidOption("a teacher needs a distillation loss")
+        case (.some(let signal), .some(let loss)):
+            if case .learned = temperature {
+                throw TrainingError.invalidOption(
+                    "a learned temperature (ctkd) is not available for taggers (padded positions would count)"
+                )
+            }
+            try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.topKMass)
+            if case .models(let models) = signal {
+                for t in models where t.classes != model.classes || !t.isTagger {
+                    throw TrainingError.incompatible(
+                        "a teacher is not a tagger of \(model.classes) tags (it has \(t.classes) classes)"
+                    )
+                }
+            }
+            if case .rows(let rows) = signal, rows.width != model.classes {
+                throw TrainingError.incompatible(
+                    "teacher logits have \(rows.width) columns; the tags are \(model.classes)")
+            }
+        }
+        self.init(
+            model: model, options: options,
+            data: .tagging(training: training, validation: validation, tags: tags, bio: bio),
+            teacher: teacher, loss: loss, temperature: temperature)
+    }
+
     /// The checked parts put together.
     private init(
         model: Model, options: TrainingOptions, data: TrainingData, teacher: TeacherSignal?,
@@ -217,6 +275,11 @@ public final class Trainer {
             batcher = try TextWindows(
                 split: training, context: model.inputShape[0], batchSize: options.batchSize,
                 seed: options.seed, teacherRows: teacher?.rows)
+        case .tagging(let training, _, let tags, _):
+            batcher = try TaggedBatches(
+                sentences: training, tags: tags, context: model.inputShape[0],
+                batchSize: options.batchSize, seed: options.seed, teacherRows: teacher?.rows,
+                buckets: model.featureBuckets!)
         }
         let totalSteps = options.steps ?? options.epochs * batcher.batchesPerEpoch
         let rounds = options.steps.map { max(1, min(options.validations, $0)) } ?? options.epochs
@@ -266,7 +329,8 @@ public final class Trainer {
                     round: round, rounds: rounds, step: state.globalStep - roundBegin,
                     steps: roundEnd - roundBegin,
                     itemsPerSecond: Double(
-                        (batch.labels?.count ?? batch.count) * (state.globalStep - roundBegin))
+                        (batch.mask?.count { $0 } ?? batch.labels?.count ?? batch.count)
+                            * (state.globalStep - roundBegin))
                         / max(monotonicSeconds() - roundStart, 1e-9),
                     loss: state.sums.loss / Double(state.sums.batches),
                     accuracy: state.sums.accuracy,
@@ -319,7 +383,11 @@ public final class Trainer {
                 let labels =
                     batch.labels ?? [Int32](repeating: Examples.noLabel, count: batch.count)
                 let (value, logits) = try labels.withUnsafeBufferPointer { y in
-                    try step.run(batch: batch.inputs, teacher: output, labels: y, loss: loss)
+                    try (batch.mask ?? []).withUnsafeBufferPointer { mask in
+                        try step.run(
+                            batch: batch.inputs, teacher: output, labels: y, loss: loss,
+                            mask: batch.mask == nil ? nil : mask)
+                    }
                 }
                 try temperature.observe(
                     studentLogits: UnsafeBufferPointer(logits.buffer), teacher: output,
@@ -340,10 +408,8 @@ public final class Trainer {
         return result
     }
 
-    /// The validation accuracy after a round, or nil without a labelled validation set.
-    /// - Throws: `TrainingError.diverged` when the validation logits are not finite.
-    /// The validation accuracy (next-byte accuracy for text) after a round, or nil without a
-    /// labelled validation set.
+    /// The validation accuracy after a round (next-byte accuracy for text; entity F1 for BIO tags,
+    /// token accuracy for other tags), or nil without a labelled validation set.
     /// - Throws: `TrainingError.diverged` when the validation logits are not finite.
     private func validate(_ state: TrainingState) throws -> Double? {
         func diverged() -> TrainingError {  // the round's last update overflowed
@@ -374,6 +440,13 @@ public final class Trainer {
             } catch is LossError {
                 throw diverged()
             }
+        case .tagging(_, let validation, let tags, let bio):
+            guard let validation, validation.labelledSentences > 0 else { return nil }
+            let logits = try TaggerInference.logits(model: model, sentences: validation)
+            guard logits.allSatisfy(\.isFinite) else { throw diverged() }
+            let e = TaggingEvaluation(
+                logits: logits, tags: tags, sentences: validation, bio: bio)
+            return e.validationScore
         }
     }
 }

@@ -49,15 +49,17 @@ public final class TrainingStep {
     ///   - teacher: the teacher's logits (or probabilities) for the batch, `[N, classes]`.
     ///   - labels: `[N]` labels with `DistillationLoss.noLabel` for unlabelled rows, or nil when
     ///     alpha = 1.
+    ///   - mask: one flag per row of logits, false for a row that counts for nothing (padding);
+    ///     nil when every row counts.
     @discardableResult
     public func run(
         batch: Tensor, teacher: TeacherOutput, labels: UnsafeBufferPointer<Int32>?,
-        loss: DistillationLoss
+        loss: DistillationLoss, mask: UnsafeBufferPointer<Bool>? = nil
     ) throws -> (value: DistillationLossValue, logits: Tensor) {
         let (logits, clock) = forward(batch)
         let value = try loss.evaluate(
             studentLogits: UnsafeBufferPointer(logits.buffer), teacher: teacher,
-            labels: labels, rows: logits.shape[0], classes: logits.shape[1],
+            labels: labels, mask: mask, rows: logits.shape[0], classes: logits.shape[1],
             gradient: logitsGradient.buffer)
         update(clock)
         return (value, logits)
