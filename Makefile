@@ -6,7 +6,7 @@ SWIFT ?= swift
 NATIVE ?= -Xswiftc -target-cpu -Xswiftc native
 RELEASE = $(SWIFT) build -c release $(NATIVE)
 
-.PHONY: setup build demo test lint format bench bench-pytorch fuzz interop text-corpus clean
+.PHONY: setup build demo test lint format bench bench-pytorch fuzz interop text-corpus tagging-corpus clean
 
 setup:
 	@./scripts/setup
@@ -57,15 +57,22 @@ text-corpus: setup
 	@./scripts/setup python3.11-doc
 	./scripts/text-corpus $(TEXT)
 
+## A real token-labelling task in the CoNLL layout, capitalisation restoration, built from the text
+## corpus's prose (scripts/tagging-corpus) in $(TAGGING): make tagging-corpus TAGGING=truecase
+TAGGING ?= truecase
+tagging-corpus: text-corpus
+	./scripts/tagging-corpus $(TEXT) $(TAGGING)
+
 ## Fuzz every file reader with libFuzzer + AddressSanitizer: make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 600
 fuzz: setup
 	./scripts/fuzz $(FUZZ_SECONDS)
 
-## Interoperability with real clients (numpy, safetensors, onnx, onnxruntime from PyPI, in a
-## virtual environment): NPY shards in, ONNX and safetensors out, a PyTorch state dict in.
+## Interoperability with real clients (numpy, safetensors, onnx, onnxruntime, seqeval from PyPI,
+## in a virtual environment): NPY shards in, ONNX and safetensors out, a PyTorch state dict in,
+## entity scores against seqeval's.
 VENV ?= .venv-interop
-INTEROP_PACKAGES = numpy safetensors onnx onnxruntime
+INTEROP_PACKAGES = numpy safetensors onnx onnxruntime seqeval
 interop: setup
 	$(RELEASE) --product distill
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV) || { ./scripts/setup python3-venv && python3 -m venv $(VENV); }

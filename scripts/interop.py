@@ -18,6 +18,10 @@
    text; a transformer state dict (`nn.MultiheadAttention` names, built with torch when it is
    installed, else with NumPy) becomes a model with `distill import-torch`, whose logits match the
    same model's forward pass in torch (or in NumPy).
+6. A tagger (a window tagger trained for a few steps on generated CoNLL sentences) tags the test
+   file with `distill predict --format conll`; seqeval (its default, conlleval-compatible mode)
+   scores the gold and predicted columns, and its entity precision, recall and F1, overall and per
+   type, equal `distill eval --json`'s to 1e-6.
 
 Usage: python3 scripts/interop.py DISTILL_BINARY [DATA_DIR]
 """
@@ -59,10 +63,10 @@ def run(*args):
     return result.stdout
 
 
-def check(name, difference):
-    status = "ok" if difference < TOLERANCE else "FAIL"
-    print(f"  {name}: max abs difference {difference:.3g} ({status}, tolerance {TOLERANCE})")
-    if difference >= TOLERANCE:
+def check(name, difference, tolerance=TOLERANCE):
+    status = "ok" if difference < tolerance else "FAIL"
+    print(f"  {name}: max abs difference {difference:.3g} ({status}, tolerance {tolerance})")
+    if difference >= tolerance:
         sys.exit(f"interop: {name} differs by {difference}")
 
 
@@ -163,6 +167,7 @@ def main():
     check("imported model logits, distill vs NumPy", np.abs(np.load(student_logits(distill, imported, data, work))[:TEST_IMAGES] - expected).max())
 
     transformer(distill, work)
+    tagger(distill, work)
     shutil.rmtree(work)
     print("interop: all checks passed")
 
@@ -287,6 +292,68 @@ def torch_transformer(torch, w, x):
     with torch.no_grad():
         logits = model(torch.from_numpy(x.astype(np.int64))).numpy()
     return logits, {k: v.contiguous() for k, v in model.state_dict().items()}
+
+
+def conll_sentences(rng, count):
+    """Sentences where a name after "mr" is a person and a city a location, as CoNLL lines."""
+    names, cities = ["smith", "jones", "brown", "taylor"], ["Paris", "London", "Rome"]
+    filler = ["the", "a", "met", "in", "said", "today", "near", "smith", "rome"]
+    lines = ["-DOCSTART- O", ""]
+    for _ in range(count):
+        for _ in range(rng.integers(3, 11)):
+            roll = rng.random()
+            if roll < 0.2:
+                lines += ["mr O", f"{rng.choice(names)} B-PER"]
+                if rng.random() < 0.3:
+                    lines.append(f"{rng.choice(names)} I-PER")
+            elif roll < 0.35:
+                lines.append(f"{rng.choice(cities)} B-LOC")
+            else:
+                lines.append(f"{rng.choice(filler)} O")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def tagger(distill, work):
+    from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+    print("6. a tagger: distill predict --format conll, scored by seqeval and by distill eval")
+    data = os.path.join(work, "conll")
+    os.makedirs(data, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, count in [("train.conll", 300), ("test.conll", 120)]:
+        with open(os.path.join(data, name), "w") as f:
+            f.write(conll_sentences(rng, count))
+    model = os.path.join(work, "tagger.safetensors")
+    # Few steps: a tagger that still errs, so that the scores are not all 1.
+    run(distill, "train", "--data", data, "--arch", "window:dim=8,hidden=16,context=16,buckets=1024",
+        "--steps", "40", "--batch-size", "16", "--quiet", "--out", model)
+    predicted = os.path.join(work, "predicted.conll")
+    run(distill, "predict", "--model", model, "--input", os.path.join(data, "test.conll"), "--format", "conll",
+        "--out", predicted)
+    gold, guess = [[]], [[]]
+    for line in open(predicted):
+        columns = line.split()
+        if not columns or columns[0] == "-DOCSTART-":
+            if gold[-1]:
+                gold.append([])
+                guess.append([])
+            continue
+        gold[-1].append(columns[1])
+        guess[-1].append(columns[2])
+    gold, guess = [g for g in gold if g], [p for p in guess if p]
+    ours = json.loads(run(distill, "eval", "--model", model, "--data", data, "--json"))
+    theirs = {"entity_precision": precision_score(gold, guess), "entity_recall": recall_score(gold, guess),
+              "entity_f1": f1_score(gold, guess)}
+    print(f"  seqeval: precision {theirs['entity_precision']:.4f}, recall {theirs['entity_recall']:.4f}, "
+          f"F1 {theirs['entity_f1']:.4f}")
+    for key, value in theirs.items():
+        check(f"{key}, distill vs seqeval", abs(ours[key] - value), 1e-6)
+    report = classification_report(gold, guess, output_dict=True)
+    for entity, scores in ours["per_entity"].items():
+        for field, theirs_field in [("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")]:
+            check(f"{entity} {field}, distill vs seqeval", abs(scores[field] - report[entity][theirs_field]), 1e-6)
+        if scores["support"] != report[entity]["support"]:
+            sys.exit(f"interop: {entity} support {scores['support']} vs seqeval's {report[entity]['support']}")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ import Foundation
 struct DataOptions: ParsableArguments {
     @Option(
         help:
-            "Data directory (MNIST or NPY layout, or text: train.txt, test.txt [, valid.txt]). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist."
+            "Data directory (MNIST or NPY layout; text: train.txt, test.txt [, valid.txt]; tagged sentences: train.conll, test.conll [, valid.conll, unlabelled.conll]). Default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist."
     )
     var data: String?
 
     @Option(
         help: ArgumentHelp(
-            "Validation examples (bytes, for text without valid.txt) held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.",
+            "Validation examples (bytes for text without valid.txt, sentences for CoNLL without valid.conll) held out from the end of the training set: a count (5000) or a fraction (0.1). Default: 5000 or 10%, whichever is smaller.",
             valueName: "n"))
     var validationSplit: String?
 
@@ -51,6 +51,16 @@ struct DataOptions: ParsableArguments {
         return try TextDataset.load(dir, split: split)
     }
 
+    /// The tagged sentences of a directory holding `train.conll`, or nil for other data.
+    func loadTagging() throws -> TaggingDataset? {
+        let dir = try directory()
+        guard TaggingDataset.holdsCoNLL(dir) else { return nil }
+        if classes != nil {
+            throw ValidationError("--classes: a tagger's classes are the training file's tags")
+        }
+        return try TaggingDataset.load(dir, split: split)
+    }
+
     /// Loads the data set and carves the validation split.
     /// - Parameter teacherClasses: the class count of the teacher, which `--classes` must equal
     ///   when given; every label is checked against it.
@@ -78,7 +88,7 @@ struct DataOptions: ParsableArguments {
 struct ArchitectureOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Architecture: mlp[:H1,H2,...], cnn:C1,C2,...[/fc:H1,...] or transformer:layers=L,dim=D,heads=H,context=N[,mlp=M] (text), e.g. mlp:1200,1200, cnn:32,64/fc:256, transformer:layers=2,dim=64,heads=4,context=128.",
+            "Architecture: mlp[:H1,H2,...], cnn:C1,C2,...[/fc:H1,...], transformer:layers=L,dim=D,heads=H,context=N[,mlp=M] (text), encoder:layers=L,dim=D,heads=H,context=N[,mlp=M,buckets=B] or window:dim=D,hidden=H[,radius=R,context=N,buckets=B] (taggers, CoNLL; B rows of hashed word features, 65536 by default), e.g. mlp:1200,1200, cnn:32,64/fc:256, transformer:layers=2,dim=64,heads=4,context=128, encoder:layers=2,dim=128,heads=4,context=64, window:dim=64,hidden=256.",
             valueName: "spec"))
     var arch: String
 
@@ -114,6 +124,24 @@ struct ArchitectureOptions: ParsableArguments {
         var generator = SeededGenerator(seed: training.seed)
         return try Model(
             spec: spec, inputShape: [shape.context], classes: TextDataset.classes, dropout: dropout,
+            inputDropout: inputDropout, generator: &generator)
+    }
+
+    /// A tagger of `tags` classes (an encoder or a window tagger; its context counts words), after
+    /// checking that its training fits in memory.
+    func build(forTagging tags: Int, pieces: Int, training: TrainingOptions) throws -> Model {
+        let spec = try ArchitectureSpec(parsing: arch)
+        guard spec.kind == .encoder || spec.kind == .window, let context = spec.context else {
+            throw ValidationError(
+                "--arch \(arch): tagged sentences need a tagger, encoder:layers=L,dim=D,heads=H,context=N or window:dim=D,hidden=H"
+            )
+        }
+        let shape = [context, ArchitectureSpec.wordFeatureSlots]
+        try checkMemory(
+            spec, inputShape: shape, classes: tags, training: training, examples: pieces)
+        var generator = SeededGenerator(seed: training.seed)
+        return try Model(
+            spec: spec, inputShape: shape, classes: tags, dropout: dropout,
             inputDropout: inputDropout, generator: &generator)
     }
 

@@ -15,6 +15,10 @@ struct DistillCommand: ParsableCommand {
             With --labelled N only the first N training examples keep their labels; the others stay \
             in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels, \
             and a data set without training labels (NPY layout without train_y.npy) is distilled soft-only.
+            On tagged sentences (train.conll) the loss applies per word, padding masked; --labelled N keeps \
+            the tags of the first N labelled sentences, and unlabelled sentences (tags all _, and \
+            unlabelled.conll) take the soft term alone. --teacher-logits then holds one row per word of \
+            train.conll, then of unlabelled.conll, in file order.
             """)
 
     @OptionGroup var dataOptions: DataOptions
@@ -187,6 +191,9 @@ struct DistillCommand: ParsableCommand {
                 "\(path) has \(t.classes) classes; \(teacher[0]) has \(teachers[0].classes) (an ensemble's members share their classes)"
             )
         }
+        if let tagging = try dataOptions.loadTagging() {
+            return try distillTagging(tagging, teachers: teachers)
+        }
         if let text = try dataOptions.loadText() {
             return try distillText(text, teachers: teachers)
         }
@@ -274,8 +281,64 @@ struct DistillCommand: ParsableCommand {
         try run(trainer, data: text.directory, examples: text.training.count, labelled: nil)
     }
 
+    /// A tagger distilled on tagged sentences, word by word: from teacher taggers run on the same
+    /// sentence pieces, or from cached rows, one per word of train.conll then unlabelled.conll.
+    private func distillTagging(_ data: TaggingDataset, teachers: [Model]) throws {
+        if omitClass != nil { throw ValidationError("--omit-class takes examples, not sentences") }
+        var sentences = data.training
+        if unlabelled {
+            sentences = sentences.keepingLabels(forFirst: 0)
+        } else if let n = training.labelled {
+            sentences =
+                labelledOnly
+                ? sentences.labelledOnly(first: n) : sentences.keepingLabels(forFirst: n)
+        }
+        var tags = data.tags
+        if let first = teachers.first {
+            guard let teacherTags = first.tagNames else {
+                throw ValidationError("--teacher \(teacher[0]): not a tagger (no tags recorded)")
+            }
+            for (path, t) in zip(teacher, teachers) where t.tagNames != teacherTags {
+                throw ValidationError(
+                    "--teacher \(path): its tags differ from \(teacher[0])'s (an ensemble's members share their tags)"
+                )
+            }
+            if let missing = data.tags.first(where: { !teacherTags.contains($0) }) {
+                throw ValidationError(
+                    "--teacher \(teacher[0]): it has no tag \(missing), which train.conll uses")
+            }
+            tags = teacherTags
+        }
+        let fileName = "train.conll and unlabelled.conll (one row per word, in file order)"
+        let signal: TeacherSignal
+        if let path = teacherLogits {
+            signal = try .logits(
+                at: path, trainingFile: data.teacherRows, classes: tags.count, fileName: fileName)
+        } else if let directory = teacherTopK {
+            signal = try .topK(
+                at: directory, trainingFile: data.teacherRows, classes: tags.count, mass: topKMass)
+        } else {
+            signal = .models(teachers)
+        }
+        let model = try architecture.build(
+            forTagging: tags.count, pieces: sentences.sentences.count,
+            training: training.textOptions)
+        let trainer = try Trainer(
+            model: model, options: training.textOptions, tagged: sentences,
+            validation: data.validation, tags: tags, bio: data.isBIO, teacher: signal,
+            loss: try loss, temperature: temperatureMethod)
+        var extra = data.metadata
+        extra["tags"] = tags.joined(separator: " ")
+        try run(
+            trainer, data: data.directory, examples: sentences.words,
+            labelled: sentences.labelledSentences, extra: extra)
+    }
+
     /// Runs `trainer`, records the run in the model's metadata and writes the model.
-    private func run(_ trainer: Trainer, data: String, examples: Int, labelled: Int?) throws {
+    private func run(
+        _ trainer: Trainer, data: String, examples: Int, labelled: Int?,
+        extra: [String: String] = [:]
+    ) throws {
         let summary = try runTrainer(
             trainer, label: "distill", flags: training, out: out,
             settings: settingsText(["distill", architecture.arch, data]))
@@ -298,7 +361,7 @@ struct DistillCommand: ParsableCommand {
             teacherLogits ?? teacherTopK.map { "top-k \($0)" } ?? teacher.joined(separator: ",")
         if let labelled { meta["labelled_examples"] = "\(labelled)" }
         if let k = omitClass { meta["omitted_class"] = "\(k)" }
-        model.metadata = meta
+        model.metadata = meta.merging(extra) { $1 }
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
     }

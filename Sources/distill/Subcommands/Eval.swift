@@ -13,7 +13,10 @@ struct Eval: ParsableCommand {
     @Option(
         help: "Data directory (default: $DISTILL_DATA, else /usr/share/datasets/fashion-mnist).")
     var data: String?
-    @Option(help: "test, train or validation (the validation split of the training file).")
+    @Option(
+        help:
+            "test, train or validation (the validation split of the training file; valid.txt or valid.conll when present)."
+    )
     var split: Split = .test
     @Option(
         help: "The validation split, for --split validation (count or fraction; bytes for text).")
@@ -36,6 +39,9 @@ struct Eval: ParsableCommand {
         let m = try Model.load(from: model)
         let directory = try DataDirectory.resolveAny(
             data, environment: ProcessInfo.processInfo.environment)
+        if TaggingDataset.holdsCoNLL(directory) {
+            return try evaluateTagger(m, directory: directory)
+        }
         if TextDataset.holdsText(directory) {
             let split = validationSplit.flatMap(ValidationSplit.init) ?? .automatic
             let text = try TextDataset.load(directory, split: split)
@@ -96,7 +102,127 @@ struct Eval: ParsableCommand {
     }
 }
 
+extension Eval {
+    /// A tagger on tagged sentences: the per-tag table, entity scores for BIO tags, and words per
+    /// second of inference.
+    func evaluateTagger(_ m: Model, directory: String) throws {
+        guard let tags = m.tagNames else {
+            throw ValidationError(
+                "\(model) is not a tagger (encoder: or window:, trained on train.conll); \(directory) holds tagged sentences"
+            )
+        }
+        if teacher != nil || teacherLogits != nil {
+            throw ValidationError("--teacher and --teacher-logits take text, not tagged sentences")
+        }
+        let data = try TaggingDataset.load(
+            directory, split: validationSplit.flatMap(ValidationSplit.init) ?? .automatic)
+        let part =
+            split == .test ? data.test : split == .train ? data.training : data.validation
+        guard part.labelledSentences > 0 else {
+            throw ValidationError("the \(split.rawValue) sentences have no tags")
+        }
+        let start = monotonicSeconds()
+        let logits = try TaggerInference.logits(model: m, sentences: part)
+        let seconds = monotonicSeconds() - start
+        let e = TaggingEvaluation(logits: logits, tags: tags, sentences: part, bio: data.isBIO)
+        let speed = Double(part.words) / max(seconds, 1e-9)
+        print(
+            json
+                ? try EvalFormatter.json(e, wordsPerSecond: speed)
+                : EvalFormatter.text(
+                    e, wordsPerSecond: speed,
+                    title:
+                        "\(model) on \(split.rawValue) sentences (\(part.sentences.count) sentences, \(e.words) tagged words)"
+                ))
+    }
+}
+
 enum EvalFormatter {
+    /// A tagger's report: the per-tag table (precision, recall, f1-score, support; micro, macro
+    /// and weighted averages), then for BIO tags the entities per type and overall.
+    static func text(_ e: TaggingEvaluation, wordsPerSecond: Double, title: String) -> String {
+        let r = e.report
+        let width = max(
+            12, (r.perTag.map(\.name.count) + (r.perEntity ?? []).map(\.name.count)).max() ?? 0)
+        func row(_ name: String, _ s: TagScore) -> String {
+            name.leftPadded(width)
+                + String(format: "  %9.4f %9.4f %9.4f %9d", s.precision, s.recall, s.f1, s.support)
+        }
+        let header = "".leftPadded(width) + "  precision    recall  f1-score   support"
+        var lines = [title, ""]
+        lines.append(
+            String(
+                format: "token accuracy %.4f   %.0f words per second", r.tokenAccuracy,
+                wordsPerSecond))
+        lines += ["", header, ""] + r.perTag.map { row($0.name, $0.score) } + [""]
+        lines += [
+            row("micro avg", r.micro), row("macro avg", r.macro), row("weighted avg", r.weighted),
+        ]
+        if let perEntity = r.perEntity, let overall = r.entities {
+            lines += ["", "entities (strict spans: type and both ends match)", header, ""]
+            lines += perEntity.map { row($0.name, $0.score) } + ["", row("overall", overall)]
+        }
+        for (tag, words) in e.unseenTags {
+            lines.append(
+                "note: tag \(tag) (\(words) words) never occurs in the model's training tags; scored as wrong"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A tagger's report as one JSON object: token_accuracy (and accuracy, the same), the entity
+    /// scores (nil without BIO tags), per_tag and per_entity, the averages, words per second.
+    static func json(_ e: TaggingEvaluation, wordsPerSecond: Double) throws -> String {
+        struct Score: Encodable {
+            let precision: Double, recall: Double, f1: Double, support: Int
+            init(_ s: TagScore) {
+                (precision, recall, f1, support) = (s.precision, s.recall, s.f1, s.support)
+            }
+        }
+        struct Output: Encodable {
+            let words: Int
+            let accuracy: Double, tokenAccuracy: Double
+            @NullWhenNil var entityPrecision: Double?
+            @NullWhenNil var entityRecall: Double?
+            @NullWhenNil var entityF1: Double?
+            let perTag: [String: Score]
+            @NullWhenNil var perEntity: [String: Score]?
+            let microAvg: Score, macroAvg: Score, weightedAvg: Score
+            let unseenTags: [String: Int]
+            let wordsPerSecond: Double
+            enum CodingKeys: String, CodingKey {
+                case words
+                case accuracy
+                case tokenAccuracy = "token_accuracy"
+                case entityPrecision = "entity_precision"
+                case entityRecall = "entity_recall"
+                case entityF1 = "entity_f1"
+                case perTag = "per_tag"
+                case perEntity = "per_entity"
+                case microAvg = "micro_avg"
+                case macroAvg = "macro_avg"
+                case weightedAvg = "weighted_avg"
+                case unseenTags = "unseen_tags"
+                case wordsPerSecond = "words_per_second"
+            }
+        }
+        let r = e.report
+        return try jsonText(
+            Output(
+                words: e.words, accuracy: r.tokenAccuracy, tokenAccuracy: r.tokenAccuracy,
+                entityPrecision: r.entities?.precision, entityRecall: r.entities?.recall,
+                entityF1: r.entities?.f1,
+                perTag: Dictionary(
+                    uniqueKeysWithValues: r.perTag.map { ($0.name, Score($0.score)) }),
+                perEntity: r.perEntity.map {
+                    Dictionary(uniqueKeysWithValues: $0.map { ($0.name, Score($0.score)) })
+                },
+                microAvg: Score(r.micro), macroAvg: Score(r.macro), weightedAvg: Score(r.weighted),
+                unseenTags: Dictionary(
+                    uniqueKeysWithValues: e.unseenTags.map { ($0.tag, $0.words) }),
+                wordsPerSecond: wordsPerSecond), convertingKeys: false)
+    }
+
     /// A language model's figures: nats and bits per byte, perplexity, next-byte accuracy.
     static func text(_ e: TextEvaluation, title: String) -> String {
         [

@@ -15,6 +15,9 @@ struct Logits: ParsableCommand {
             ([N - 1, 256], 1 KB a byte of text); with --top-k K, the K most probable classes per row \
             into the directory --out: values.npy [N - 1, K], their log-probabilities (log-softmax at \
             T = 1, largest first), and indices.npy (what distill --teacher-top-k takes).
+            On tagged sentences (a tagger and a directory with train.conll): one row per word, [words, tags], \
+            of train.conll then unlabelled.conll (--split train) or of test.conll, in file order (what \
+            distill --teacher-logits takes; a BERT user exports the same after pooling sub-word pieces to words).
             """
     )
 
@@ -43,6 +46,34 @@ struct Logits: ParsableCommand {
         let m = try Model.load(from: model)
         let directory = try DataDirectory.resolveAny(
             data, environment: ProcessInfo.processInfo.environment)
+        if TaggingDataset.holdsCoNLL(directory) {
+            guard m.tagNames != nil else {
+                throw ValidationError(
+                    "\(model) is not a tagger; \(directory) holds tagged sentences")
+            }
+            guard topK == nil else {
+                throw ValidationError("--top-k takes a language model on text")
+            }
+            var files = [directory + (split == .train ? "/train.conll" : "/test.conll")]
+            if split == .train
+                && FileManager.default.fileExists(atPath: directory + "/unlabelled.conll")
+            {
+                files.append(directory + "/unlabelled.conll")
+            }
+            let sentences = try files.enumerated().flatMap { index, path in
+                try CoNLLFile(path: path, labelled: index == 0).sentences
+            }
+            let words = try TaggerInference.logits(
+                model: m,
+                sentences: TaggedSentences(
+                    sentences: sentences, firstRows: sentences.map { _ in 0 }))
+            let rows = words.count / m.classes
+            try NPY.write(floats: words, shape: [rows, m.classes], to: out)
+            printError(
+                "wrote \(out): logits [\(rows), \(m.classes)] of the words of \(files.joined(separator: " and "))"
+            )
+            return
+        }
         if TextDataset.holdsText(directory) {
             try m.checkByteLanguageModel(model)
             let file = TextSplit(

@@ -17,6 +17,9 @@ struct SweepCommand: ParsableCommand {
             outputs, confusion matrices) at the end; a sweep started again with the same --out skips the \
             runs already there. Techniques: fixed (T), cosine (annealed from T to 1), \
             standardized (logit standardisation, base T), ctkd (learned temperature).
+            On tagged sentences (train.conll) the teacher is a tagger, --labelled N keeps the tags of the \
+            first N sentences (the others are the transfer set), and each run is scored by entity F1 (BIO \
+            tags) or token accuracy in the accuracy columns; report.html is drawn for examples only.
             """)
 
     @OptionGroup var dataOptions: DataOptions
@@ -68,9 +71,136 @@ struct SweepCommand: ParsableCommand {
         try checkOutputPath(out, flag: "--out")  // the parent must exist; the directory is created
     }
 
+    /// The output directory, created if missing.
+    func createOutputDirectory() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
+        } catch {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            else {
+                throw ValidationError("--out \(out): cannot create the directory")
+            }
+        }
+    }
+
+    /// Prints one finished run's line.
+    func printRun(_ r: SweepRun) {
+        print(
+            String(
+                format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f%@", r.kind.rawValue,
+                r.technique?.rawValue ?? "-",
+                r.temperature.map { "\($0)" } ?? "-", r.alpha.map { "\($0)" } ?? "-",
+                Int(r.seed),
+                r.validationAccuracy, r.testAccuracy, r.seconds,
+                r.diverged ? "  diverged" : ""))
+        fflush(nil)  // a line per run, even into a file or pipe
+    }
+
+    /// Prints the chosen setting against the baseline.
+    func printSummary(_ sweep: Sweep, score: String) {
+        guard let s = sweep.summary() else { return }
+        print("")
+        print(
+            String(
+                format: "chosen on validation: %@, T %@, alpha %@ (validation %.4f)",
+                s.chosen.technique.rawValue,
+                "\(s.chosen.temperature)", "\(s.chosen.alpha)", s.chosenValidation))
+        print(
+            String(
+                format: "test %@: distilled %.4f +/- %.4f, baseline %.4f +/- %.4f (%d seeds)",
+                score, s.chosenTest.mean,
+                s.chosenTest.sd, s.baselineTest.mean, s.baselineTest.sd, s.seeds))
+    }
+
+    /// A sweep of taggers on tagged sentences: the teacher tagger's logits on the training
+    /// sentences cached once; each run scored by entity F1 (BIO tags) or token accuracy.
+    func sweepTagger(_ data: TaggingDataset, teacherModel: Model) throws {
+        guard let tags = teacherModel.tagNames else {
+            throw ValidationError("--teacher \(teacher): not a tagger (no tags recorded)")
+        }
+        if let missing = data.tags.first(where: { !tags.contains($0) }) {
+            throw ValidationError(
+                "--teacher \(teacher): it has no tag \(missing), which train.conll uses")
+        }
+        if techniqueList.contains(.ctkd) {
+            throw ValidationError("--techniques ctkd is not available for taggers")
+        }
+        let transfer =
+            training.labelled.map { data.training.keepingLabels(forFirst: $0) }
+            ?? data.training
+        let labelledOnly =
+            training.labelled.map { data.training.labelledOnly(first: $0) }
+            ?? data.training
+        printError(
+            "computing the teacher's outputs on \(transfer.words) training words (once)")
+        let signal = TeacherSignal.rows(
+            try TaggerInference.teacherRows(
+                model: teacherModel, sentences: transfer, rows: data.teacherRows))
+        try createOutputDirectory()
+        let sweep = try Sweep(
+            directory: out, temperatures: temperatures.values, alphas: alphas.values,
+            seeds: seedList, techniques: techniqueList)
+        if !sweep.runs.isEmpty {
+            printError("resuming \(out): \(sweep.runs.count) runs already finished")
+        }
+        let score = data.isBIO ? "entity F1" : "token accuracy"
+        print(
+            "kind       technique     T      alpha  seed  val \(data.isBIO ? "F1 " : "acc")  test \(data.isBIO ? "F1 " : "acc")  seconds"
+        )
+        try sweep.run(
+            score: { model, split in
+                let sentences = split == .test ? data.test : data.validation
+                return TaggingEvaluation(
+                    logits: try TaggerInference.logits(model: model, sentences: sentences),
+                    tags: tags, sentences: sentences, bio: data.isBIO
+                ).validationScore
+            },
+            train: { setting, seed, log in
+                var options = training.textOptions
+                options.seed = seed
+                let model = try architecture.build(
+                    forTagging: tags.count, pieces: transfer.sentences.count, training: options)
+                let trainer: Trainer
+                if let setting {
+                    trainer = try Trainer(
+                        model: model, options: options, tagged: transfer,
+                        validation: data.validation, tags: tags, bio: data.isBIO,
+                        teacher: signal,
+                        loss: try setting.technique.loss(
+                            temperature: setting.temperature, alpha: setting.alpha),
+                        temperature: setting.technique.method(
+                            from: setting.temperature, learningRate: options.learningRate))
+                } else {
+                    trainer = try Trainer(
+                        model: model, options: options, tagged: labelledOnly,
+                        validation: data.validation, tags: tags, bio: data.isBIO)
+                }
+                do {
+                    _ = try trainer.run(progress: log)
+                    return (model, false)
+                } catch let error as TrainingError {
+                    guard case .diverged = error else { throw error }
+                    printError("warning: \(error) (run recorded as diverged; the sweep goes on)")
+                    return (model, true)
+                }
+            },
+            finished: printRun)
+        printSummary(sweep, score: score)
+        if !sweep.runs.isEmpty {
+            printError(
+                "\(out)/sweep.csv and sweep.json hold the runs (\(score) in the accuracy columns); report.html is drawn for examples only"
+            )
+        }
+    }
+
     func run() throws {
         installInterruptHandler()
         let teacherModel = try Model.load(from: teacher)
+        if let tagging = try dataOptions.loadTagging() {
+            return try sweepTagger(tagging, teacherModel: teacherModel)
+        }
         let (dataset, fullTraining, validation) = try dataOptions.load(
             teacherClasses: teacherModel.classes)
         var trainingSet = fullTraining
@@ -88,16 +218,7 @@ struct SweepCommand: ParsableCommand {
         } catch let error as NonFiniteTeacherOutput {
             throw ValidationError("\(teacher): \(error)")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: false)
-        } catch {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory),
-                isDirectory.boolValue
-            else {
-                throw ValidationError("--out \(out): cannot create the directory")
-            }
-        }
+        try createOutputDirectory()
         let sweep = try Sweep(
             directory: out, temperatures: temperatures.values, alphas: alphas.values,
             seeds: seedList,
@@ -141,31 +262,8 @@ struct SweepCommand: ParsableCommand {
                             from: setting.temperature,
                             learningRate: options.learningRate)))
             },
-            finished: { r in
-                print(
-                    String(
-                        format: "%-10@ %-12@ %5@ %6@ %5d  %7.4f  %8.4f  %7.0f%@", r.kind.rawValue,
-                        r.technique?.rawValue ?? "-",
-                        r.temperature.map { "\($0)" } ?? "-", r.alpha.map { "\($0)" } ?? "-",
-                        Int(r.seed),
-                        r.validationAccuracy, r.testAccuracy, r.seconds,
-                        r.diverged ? "  diverged" : ""))
-                fflush(nil)  // a line per run, even into a file or pipe
-            })
-        if let s = sweep.summary() {
-            print("")
-            print(
-                String(
-                    format: "chosen on validation: %@, T %@, alpha %@ (validation %.4f)",
-                    s.chosen.technique.rawValue,
-                    "\(s.chosen.temperature)", "\(s.chosen.alpha)", s.chosenValidation))
-            print(
-                String(
-                    format:
-                        "test accuracy: distilled %.4f +/- %.4f, baseline %.4f +/- %.4f (%d seeds)",
-                    s.chosenTest.mean,
-                    s.chosenTest.sd, s.baselineTest.mean, s.baselineTest.sd, s.seeds))
-        }
+            finished: printRun)
+        printSummary(sweep, score: "accuracy")
         if !sweep.runs.isEmpty {
             let teacherLogits = try inferLogits(model: teacherModel, examples: dataset.test)
             let facts: [(String, String)] = [

@@ -10,7 +10,9 @@ struct Train: ParsableCommand {
             Validates after every epoch on the validation split (never the test set); the file holds \
             the best epoch's weights. Writes MODEL and MODEL's metrics log (.metrics.jsonl) beside it.
             Architectures: mlp[:H1,...] (dense ReLU layers) or cnn:C1,...[/fc:H1,...] (3x3 conv, 2x2 \
-            max-pool and ReLU per channel count, then dense layers), e.g. mlp:1200,1200, cnn:32,64/fc:256.
+            max-pool and ReLU per channel count, then dense layers), e.g. mlp:1200,1200, cnn:32,64/fc:256; \
+            transformer:... for text (train.txt); encoder:... or window:... for tagged sentences \
+            (train.conll: validation by entity F1 for BIO tags, token accuracy otherwise).
             """)
 
     @OptionGroup var dataOptions: DataOptions
@@ -29,7 +31,19 @@ struct Train: ParsableCommand {
         let model: Model
         let trainer: Trainer
         let examples: Int
-        if let text = try dataOptions.loadText() {
+        var extra: [String: String] = [:]
+        if let tagging = try dataOptions.loadTagging() {
+            var sentences = tagging.training
+            if let n = training.labelled { sentences = sentences.labelledOnly(first: n) }
+            model = try architecture.build(
+                forTagging: tagging.tags.count, pieces: sentences.sentences.count,
+                training: training.textOptions)
+            trainer = try Trainer(
+                model: model, options: training.textOptions, tagged: sentences,
+                validation: tagging.validation, tags: tagging.tags, bio: tagging.isBIO)
+            examples = sentences.words
+            extra = tagging.metadata
+        } else if let text = try dataOptions.loadText() {
             model = try architecture.build(forText: text, training: training.textOptions)
             trainer = try Trainer(
                 model: model, options: training.textOptions, text: text.training,
@@ -51,7 +65,8 @@ struct Train: ParsableCommand {
         model.metadata = trainingMetadata(
             data: try dataOptions.directory(), options: trainer.options, flags: training,
             summary: summary,
-            examples: examples)
+            examples: examples
+        ).merging(extra) { $1 }
         try model.save(to: out)
         report(summary, out: out, quiet: training.quiet)
     }
@@ -95,6 +110,13 @@ func runTrainer(
 
 /// The settings that must match for a resume (everything but --resume and --quiet).
 func settingsText(_ parts: [String]) -> String { parts.joined(separator: " ") }
+
+extension TaggingDataset {
+    /// What a tagger records of its data: its tags (its classes, in order) and their scheme.
+    var metadata: [String: String] {
+        ["tags": tags.joined(separator: " "), "tag_scheme": isBIO ? "BIO" : "per-tag"]
+    }
+}
 
 /// What a trained model records of its run; `examples` counts training examples (bytes for text).
 func trainingMetadata(
