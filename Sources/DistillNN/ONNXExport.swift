@@ -12,6 +12,7 @@ extension Model {
     /// dropout is the identity at inference and is left out.
     /// A transformer language model is written by `transformerONNX`: input `[batch, context]`
     /// token ids, outputs `[batch, context, classes]`.
+    /// - Precondition: the model is not a tagger (`isTagger`), which has no ONNX form.
     public func onnx(name: String = "distill") -> [UInt8] {
         if isTransformer { return transformerONNX(name: name) }
         var nodes: [ProtobufWriter] = []

@@ -147,6 +147,11 @@ final class TaggingCommandTests: XCTestCase {
             gold[gold.count - 1].append(String(columns[1]))
             guessed[guessed.count - 1].append(String(columns[2]))
         }
+        // A tagger has no ONNX form: refused, nothing written.
+        let export = try distill(["export", "--model", teacher, "--out", dir + "/t.onnx"])
+        XCTAssertEqual(export.status, 2)
+        XCTAssertTrue(export.stderr.contains("is a tagger"), export.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/t.onnx"))
         // The predicted file scores as eval does.
         let report = TagReport(
             gold: gold.filter { !$0.isEmpty }, predicted: guessed.filter { !$0.isEmpty }, bio: true)

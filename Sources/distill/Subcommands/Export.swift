@@ -25,6 +25,11 @@ struct Export: ParsableCommand {
 
     func run() throws {
         let m = try Model.load(from: model)
+        guard !m.isTagger else {
+            throw ValidationError(
+                "\(model) is a tagger; ONNX export takes classifiers and language models (a tagger's word features are hashed outside its network)"
+            )
+        }
         let bytes = m.onnx(name: String(model.split(separator: "/").last ?? Substring(model)))
         try AtomicFile.write(bytes, to: out)
         let sequence = m.isTransformer
