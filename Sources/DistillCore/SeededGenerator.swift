@@ -52,6 +52,32 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
     }
 
+    /// A Gamma(`shape`, 1) draw (Marsaglia and Tsang's method; for a shape below 1, a draw at
+    /// `shape + 1` times `u^(1 / shape)`), in Double.
+    public mutating func nextGamma(shape: Double) -> Double {
+        precondition(shape > 0 && shape.isFinite)
+        if shape < 1 {
+            let u = Double((next() >> 11) + 1) * 0x1p-53  // (0, 1]
+            return nextGamma(shape: shape + 1) * _pow(u, 1 / shape)
+        }
+        let d = shape - 1.0 / 3
+        let c = 1 / (9 * d).squareRoot()
+        while true {
+            let x = Double(nextNormal())
+            let v = (1 + c * x) * (1 + c * x) * (1 + c * x)
+            guard v > 0 else { continue }
+            let u = Double((next() >> 11) + 1) * 0x1p-53
+            if _log(u) < 0.5 * x * x + d - d * v + d * _log(v) { return d * v }
+        }
+    }
+
+    /// A Beta(`a`, `b`) draw, as `X / (X + Y)` with `X ~ Gamma(a)` and `Y ~ Gamma(b)`.
+    public mutating func nextBeta(_ a: Double, _ b: Double) -> Double {
+        let x = nextGamma(shape: a)
+        let y = nextGamma(shape: b)
+        return x + y > 0 ? x / (x + y) : 0.5
+    }
+
     /// A new generator for an independent stream, derived from this one's next output.
     public mutating func split() -> SeededGenerator {
         SeededGenerator(seed: next())
@@ -69,8 +95,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
 import Glibc
 @inline(__always) private func _log(_ x: Double) -> Double { Glibc.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+@inline(__always) private func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
 #elseif canImport(Darwin)
 import Darwin
 @inline(__always) private func _log(_ x: Double) -> Double { Darwin.log(x) }
 @inline(__always) private func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+@inline(__always) private func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
 #endif

@@ -15,14 +15,25 @@ public struct Batch {
     /// One flag per row of the model's logits, false for padding (a row that counts for nothing
     /// in any loss); nil when every row counts.
     public let mask: [Bool]?
+    /// How the rows were mixed (mixup), or nil.
+    public let mixing: Mixing?
     public var count: Int { indices.count }
+
+    /// Mixup's record of a batch: row `i` holds `lambda x_i + (1 - lambda) x_partner(i)`.
+    public struct Mixing: Sendable {
+        public let lambda: Float
+        /// The row each row was mixed with.
+        public let partners: [Int]
+        /// Each row's partner's label (`Examples.noLabel` for none), or nil without labels.
+        public let partnerLabels: [Int32]?
+    }
 
     public init(
         inputs: Tensor, labels: [Int32]?, teacher: Tensor?, indices: ArraySlice<Int>,
-        mask: [Bool]? = nil
+        mask: [Bool]? = nil, mixing: Mixing? = nil
     ) {
         (self.inputs, self.labels, self.teacher, self.indices) = (inputs, labels, teacher, indices)
-        self.mask = mask
+        (self.mask, self.mixing) = (mask, mixing)
     }
 }
 
@@ -39,8 +50,8 @@ public protocol BatchSource: AnyObject {
 
 /// Feeds a set of examples to training: a seeded permutation per epoch, batches of normalised
 /// floats (the last partial batch is kept), optional augmentation of images (random translation,
-/// horizontal flips, cutout, in that order), and per-example teacher outputs shuffled in step with
-/// the examples.
+/// horizontal flips, cutout, in that order), optional mixup of the batch's rows (last), and
+/// per-example teacher outputs shuffled in step with the examples.
 ///
 /// Everything random is derived from `(seed, epoch, batch)`, so an epoch's batches depend only on
 /// the seed and can be regenerated after a restart.
@@ -57,10 +68,17 @@ public final class Batcher: BatchSource {
     /// The side of the square set to 0 (in the normalised input) at a uniformly drawn centre of
     /// each image, clipped at the borders (DeVries and Taylor's cutout); 0 for none. Images only.
     public let cutout: Int
+    /// Mixup (Zhang et al., ICLR 2018): the Beta(a, a) parameter `a` of each batch's weight
+    /// `lambda`; 0 for none. Each row becomes `lambda x_i + (1 - lambda) x_j` with `j` drawn by a
+    /// seeded permutation of the batch's rows, after the other augmentations; one `lambda` per
+    /// batch (`Batch.mixing` records it, the partners and their labels). A batch of one row is left
+    /// as it is.
+    public let mixup: Float
     /// Per-example teacher outputs, or nil.
     public let teacherRows: TeacherRows?
 
     private var order: [Int]
+    private var unmixed = Tensor(zeros: [0])
     private var position = 0
     private var epoch = 0
     private var batchIndex = 0
@@ -73,7 +91,7 @@ public final class Batcher: BatchSource {
     ///   outputs whose row count differs from the examples'.
     public init(
         examples: Examples, batchSize: Int, shuffle: Bool = true, seed: UInt64, jitter: Int = 0,
-        flip: Bool = false, cutout: Int = 0, teacherRows: TeacherRows? = nil
+        flip: Bool = false, cutout: Int = 0, mixup: Float = 0, teacherRows: TeacherRows? = nil
     ) throws {
         guard batchSize >= 1 else {
             throw DataError("the batch size must be at least 1, got \(batchSize)")
@@ -85,6 +103,12 @@ public final class Batcher: BatchSource {
         guard cutout >= 0 else { throw DataError("the cutout must be >= 0 pixels, got \(cutout)") }
         guard (!flip && cutout == 0) || examples.isImage else {
             throw DataError("--flip and --cutout need image inputs [C, H, W]")
+        }
+        guard mixup >= 0, mixup.isFinite else {
+            throw DataError("the mixup parameter must be >= 0, got \(mixup)")
+        }
+        guard mixup == 0 || batchSize >= 2 else {
+            throw DataError("--mixup mixes the rows of a batch: it needs a batch of at least 2")
         }
         if let teacherRows {
             guard teacherRows.width >= 1, teacherRows.count >= examples.count else {
@@ -107,6 +131,7 @@ public final class Batcher: BatchSource {
         self.jitter = jitter
         self.flip = flip
         self.cutout = cutout
+        self.mixup = mixup
         self.teacherRows = teacherRows
         order = Array(0..<examples.count)
         inputs = Tensor(zeros: [min(batchSize, examples.count)] + examples.exampleShape)
@@ -170,11 +195,35 @@ public final class Batcher: BatchSource {
             }
             teacherBatch = teacher
         }
+        let mixing = mixup > 0 && n >= 2 ? mixRows(n, generator: &generator) : nil
         position += n
         batchIndex += 1
         return Batch(
             inputs: inputs, labels: examples.labels == nil ? nil : Array(labels[0..<n]),
-            teacher: teacherBatch, indices: indices)
+            teacher: teacherBatch, indices: indices, mixing: mixing)
+    }
+
+    /// Mixes the `n` rows of `inputs` in place: `lambda ~ Beta(mixup, mixup)`, partners a seeded
+    /// permutation of the rows.
+    func mixRows(_ n: Int, generator: inout SeededGenerator) -> Batch.Mixing {
+        let lambda = Float(generator.nextBeta(Double(mixup), Double(mixup)))
+        var partners = Array(0..<n)
+        for i in stride(from: n - 1, to: 0, by: -1) {
+            partners.swapAt(i, Int(generator.next() % UInt64(i + 1)))
+        }
+        let features = examples.featureCount
+        unmixed.resize(to: [n * features])
+        unmixed.pointer.update(from: inputs.pointer, count: n * features)
+        for i in 0..<n {
+            let (x, a, b) = (
+                inputs.pointer + i * features, unmixed.pointer + i * features,
+                unmixed.pointer + partners[i] * features
+            )
+            for k in 0..<features { x[k] = lambda * a[k] + (1 - lambda) * b[k] }
+        }
+        return Batch.Mixing(
+            lambda: lambda, partners: partners,
+            partnerLabels: examples.labels == nil ? nil : partners.map { labels[$0] })
     }
 
     /// Mirrors the image at `image` left to right, every channel: `x -> W - 1 - x`.

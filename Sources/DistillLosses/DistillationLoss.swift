@@ -114,6 +114,18 @@ public struct DistillationLoss: Sendable, Equatable {
         }
     }
 
+    /// The same loss with the soft term weighted by `alpha` (in [0, 1]): 1 gives the soft term
+    /// alone, 0 the hard term alone (on rows with labels; the soft term when none has one).
+    /// - Throws: `LossError.invalidAlpha` unless 0 <= alpha <= 1.
+    public func with(alpha: Float) throws -> DistillationLoss {
+        var loss = try DistillationLoss(
+            temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
+            logitStandardization: logitStandardization, hardReduction: hardReduction)
+        loss.usesLaneKernel = usesLaneKernel
+        (loss.dkd, loss.dist, loss.softScale) = (dkd, dist, softScale)
+        return loss
+    }
+
     /// The same loss at temperature `temperature` (schedules and learned temperatures).
     /// - Throws: `LossError.invalidTemperature` unless it is finite and > 0.
     public func with(temperature: Float) throws -> DistillationLoss {

@@ -161,7 +161,8 @@ public final class Trainer {
             )
         }
         guard !options.augments else {
-            throw TrainingError.invalidOption("--jitter, --flip and --cutout need image inputs")
+            throw TrainingError.invalidOption(
+                "--jitter, --flip, --cutout and --mixup need examples (images or features)")
         }
         switch (teacher, loss) {
         case (nil, _): break
@@ -207,7 +208,8 @@ public final class Trainer {
             )
         }
         guard !options.augments else {
-            throw TrainingError.invalidOption("--jitter, --flip and --cutout need image inputs")
+            throw TrainingError.invalidOption(
+                "--jitter, --flip, --cutout and --mixup need examples (images or features)")
         }
         switch (teacher, loss) {
         case (nil, _):
@@ -270,7 +272,7 @@ public final class Trainer {
             batcher = try Batcher(
                 examples: training, batchSize: options.batchSize, shuffle: true, seed: options.seed,
                 jitter: options.jitter, flip: options.flip, cutout: options.cutout,
-                teacherRows: teacher?.rows)
+                mixup: options.mixup, teacherRows: teacher?.rows)
         case .text(let training, _):
             batcher = try TextWindows(
                 split: training, context: model.inputShape[0], batchSize: options.batchSize,
@@ -386,7 +388,10 @@ public final class Trainer {
                     try (batch.mask ?? []).withUnsafeBufferPointer { mask in
                         try step.run(
                             batch: batch.inputs, teacher: output, labels: y, loss: loss,
-                            mask: batch.mask == nil ? nil : mask)
+                            mask: batch.mask == nil ? nil : mask,
+                            mixing: batch.mixing.map { m in
+                                (m.partnerLabels ?? labels.map { _ in Examples.noLabel }, m.lambda)
+                            })
                     }
                 }
                 try temperature.observe(
@@ -397,7 +402,9 @@ public final class Trainer {
                 result = (Double(value.loss), value, logits)
             } else {
                 let (loss, logits) = try batch.labels!.withUnsafeBufferPointer { y in
-                    try step.run(batch: batch.inputs, labels: y)
+                    try step.run(
+                        batch: batch.inputs, labels: y,
+                        mixing: batch.mixing.map { ($0.partnerLabels!, $0.lambda) })
                 }
                 result = (Double(loss), nil, logits)
             }

@@ -34,8 +34,10 @@ public struct TrainingOptions: Sendable, Equatable {
     public var flip = false
     /// Cutout of images: a square of this side set to 0 at a random centre (0: none).
     public var cutout = 0
-    /// Whether the images are augmented (the inputs differ from batch to batch).
-    public var augments: Bool { jitter > 0 || flip || cutout > 0 }
+    /// Mixup's Beta parameter (0: none; see `Batcher.mixup`).
+    public var mixup: Float = 0
+    /// Whether the inputs are augmented (they differ from batch to batch).
+    public var augments: Bool { jitter > 0 || flip || cutout > 0 || mixup > 0 }
     /// Stop after this many validations without improvement (the best weights are kept).
     public var earlyStoppingPatience: Int?
 
@@ -97,6 +99,10 @@ public struct TrainingOptions: Sendable, Equatable {
         if let maxNorm, !(maxNorm > 0) { throw fail("--max-norm must be > 0, got \(maxNorm)") }
         if jitter < 0 { throw fail("--jitter must be >= 0, got \(jitter)") }
         if cutout < 0 { throw fail("--cutout must be >= 0, got \(cutout)") }
+        if !(mixup >= 0) || !mixup.isFinite { throw fail("--mixup must be >= 0, got \(mixup)") }
+        if mixup > 0 && batchSize < 2 {
+            throw fail("--mixup mixes the rows of a batch: it needs --batch-size 2 or more")
+        }
         if let p = earlyStoppingPatience, p < 1 {
             throw fail("--early-stopping must be at least 1, got \(p)")
         }

@@ -16,6 +16,7 @@ public final class TrainingStep {
     public let model: Model
     public let optimizer: any Optimizer
     private var logitsGradient = Tensor(zeros: [0])
+    private var mixGradient = Tensor(zeros: [0])
     private let parameters: [Parameter]
     /// Where the steps' time went, summed since the step was made or `timing` last reset.
     public var timing = StepTiming()
@@ -31,17 +32,42 @@ public final class TrainingStep {
     /// - Parameters:
     ///   - batch: `[N] + model.inputShape` (any shape with that many elements per example).
     ///   - labels: `[N]` class indices or -1.
+    ///   - mixing: for a mixup batch, each row's partner's label and the batch's `lambda`: the loss
+    ///     is `lambda CE(s, y) + (1 - lambda) CE(s, y_partner)`.
     /// - Returns: the mean cross-entropy of the batch before the update, and the logits.
     @discardableResult
-    public func run(batch: Tensor, labels: UnsafeBufferPointer<Int32>) throws -> (
-        loss: Float, logits: Tensor
-    ) {
+    public func run(
+        batch: Tensor, labels: UnsafeBufferPointer<Int32>,
+        mixing: (partnerLabels: [Int32], lambda: Float)? = nil
+    ) throws -> (loss: Float, logits: Tensor) {
         let (logits, clock) = forward(batch)
-        let loss = try crossEntropy(
-            logits: UnsafeBufferPointer(logits.buffer), labels: labels, rows: logits.shape[0],
-            classes: logits.shape[1], ignoreLabel: -1, gradient: logitsGradient.buffer)
+        let (rows, classes) = (logits.shape[0], logits.shape[1])
+        var loss = try crossEntropy(
+            logits: UnsafeBufferPointer(logits.buffer), labels: labels, rows: rows,
+            classes: classes, ignoreLabel: -1, gradient: logitsGradient.buffer)
+        if let (partners, lambda) = mixing {
+            let second = try partners.withUnsafeBufferPointer { y in
+                try crossEntropy(
+                    logits: UnsafeBufferPointer(logits.buffer), labels: y, rows: rows,
+                    classes: classes, ignoreLabel: -1, gradient: scratchGradient(logits.shape))
+            }
+            combine(lambda, 1 - lambda)
+            loss = lambda * loss + (1 - lambda) * second
+        }
         update(clock)
         return (loss, logits)
+    }
+
+    /// A second gradient buffer the shape of the logits (mixup's second loss).
+    private func scratchGradient(_ shape: [Int]) -> UnsafeMutableBufferPointer<Float> {
+        if mixGradient.shape != shape { mixGradient.resize(to: shape) }
+        return mixGradient.buffer
+    }
+
+    /// `logitsGradient = a logitsGradient + b mixGradient`.
+    private func combine(_ a: Float, _ b: Float) {
+        let (g, h) = (logitsGradient.pointer, mixGradient.pointer)
+        for i in 0..<logitsGradient.count { g[i] = a * g[i] + b * h[i] }
     }
 
     /// A distillation step: `loss` against the teacher's outputs for the same batch.
@@ -51,16 +77,49 @@ public final class TrainingStep {
     ///     alpha = 1.
     ///   - mask: one flag per row of logits, false for a row that counts for nothing (padding);
     ///     nil when every row counts.
+    ///   - mixing: for a mixup batch, each row's partner's label and the batch's `lambda`: the
+    ///     loss is `alpha S + (1 - alpha) (lambda H(y) + (1 - lambda) H(y_partner))`, with `S`
+    ///     the soft term against the teacher's output on the mixed inputs (every row; the `.dkd`
+    ///     objective's target class is then the teacher's top class) and `H(y)` the hard term
+    ///     over the rows that have a label in `y` (a share whose image has no label adds no hard
+    ///     term).
     @discardableResult
     public func run(
         batch: Tensor, teacher: TeacherOutput, labels: UnsafeBufferPointer<Int32>?,
-        loss: DistillationLoss, mask: UnsafeBufferPointer<Bool>? = nil
+        loss: DistillationLoss, mask: UnsafeBufferPointer<Bool>? = nil,
+        mixing: (partnerLabels: [Int32], lambda: Float)? = nil
     ) throws -> (value: DistillationLossValue, logits: Tensor) {
         let (logits, clock) = forward(batch)
-        let value = try loss.evaluate(
-            studentLogits: UnsafeBufferPointer(logits.buffer), teacher: teacher,
-            labels: labels, mask: mask, rows: logits.shape[0], classes: logits.shape[1],
-            gradient: logitsGradient.buffer)
+        let (rows, classes) = (logits.shape[0], logits.shape[1])
+        let student = UnsafeBufferPointer(logits.buffer)
+        guard let (partners, lambda) = mixing else {
+            let value = try loss.evaluate(
+                studentLogits: student, teacher: teacher, labels: labels, mask: mask, rows: rows,
+                classes: classes, gradient: logitsGradient.buffer)
+            update(clock)
+            return (value, logits)
+        }
+        var value = try loss.with(alpha: 1).evaluate(
+            studentLogits: student, teacher: teacher, labels: nil, mask: mask, rows: rows,
+            classes: classes, gradient: logitsGradient.buffer)
+        let alpha = loss.alpha
+        value.loss *= alpha
+        var hard: Float?
+        combine(alpha, 0)
+        let hardOnly = try loss.with(alpha: 0)
+        for (y, weight) in [(labels.map(Array.init), lambda), (partners, 1 - lambda)] {
+            guard let y, weight > 0, y.contains(where: { $0 >= 0 }) else { continue }
+            let term = try y.withUnsafeBufferPointer { y in
+                try hardOnly.evaluate(
+                    studentLogits: student, teacher: teacher, labels: y, mask: mask, rows: rows,
+                    classes: classes, gradient: scratchGradient(logits.shape))
+            }
+            combine(1, (1 - alpha) * weight)
+            value.loss += (1 - alpha) * weight * term.loss
+            hard = (hard ?? 0) + weight * term.loss
+        }
+        value.hardLoss = hard
+        value.labelledRows = labels.map { $0.count { $0 >= 0 } } ?? 0
         update(clock)
         return (value, logits)
     }

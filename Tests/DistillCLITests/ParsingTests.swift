@@ -129,6 +129,27 @@ final class ParsingTests: XCTestCase {
         XCTAssertTrue(options.flip && options.augments)
         XCTAssertThrowsError(
             try parse(["train", "--arch", "mlp:8", "--out", "m", "--cutout=-1"]))
+        let mixed = try XCTUnwrap(
+            try parse([
+                "distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--out", "m", "--mixup",
+                "0.2",
+            ])
+                as? DistillCommand)
+        XCTAssertEqual(mixed.training.options.mixup, 0.2)
+        XCTAssertTrue(mixed.training.options.augments)
+        // Mixup with a batch of one, a negative parameter, or cached teacher logits: refused.
+        for bad in [
+            ["train", "--arch", "mlp:8", "--out", "m", "--mixup", "1", "--batch-size", "1"],
+            ["train", "--arch", "mlp:8", "--out", "m", "--mixup=-0.5"],
+            [
+                "distill", "--teacher-logits", "/dev/null", "--arch", "mlp:8", "--out", "m",
+                "--mixup", "1",
+            ],
+        ] {
+            XCTAssertThrowsError(try parse(bad)) {
+                XCTAssertTrue("\($0)".contains("--mixup"), "\($0)")
+            }
+        }
     }
 
     func testValidationRejectsBadValuesBeforeWork() {

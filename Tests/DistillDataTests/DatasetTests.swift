@@ -286,3 +286,69 @@ final class UnlabelledDatasetTests: XCTestCase {
         XCTAssertEqual(data.test.labels, [1, 4])
     }
 }
+
+extension DatasetTests {
+    /// Mixup: every row is lambda x_i + (1 - lambda) x_partner(i) for the batch's recorded lambda
+    /// and a permutation of the rows, the partners' labels are recorded, lambda follows
+    /// Beta(a, a), and a batch of one row is left as it is.
+    func testMixupWeightsAndPartners() throws {
+        let (n, d) = (6, 4)
+        let values = (0..<(n * d)).map { Float($0 * $0 % 17) }
+        let set = Examples(
+            inputs: .floats(values), exampleShape: [d], labels: (0..<n).map { Int32($0 % 3) },
+            classes: 3, normalization: .identity)
+        let mixer = try Batcher(examples: set, batchSize: n, shuffle: false, seed: 9, mixup: 0.4)
+        var lambdas: [Float] = []
+        for epoch in 0..<200 {
+            mixer.start(epoch: epoch)
+            let batch = mixer.next()!
+            let mixing = try XCTUnwrap(batch.mixing)
+            XCTAssertEqual(mixing.partners.sorted(), Array(0..<n))
+            XCTAssertEqual(mixing.partnerLabels, mixing.partners.map { Int32($0 % 3) })
+            let l = mixing.lambda
+            for i in 0..<n {
+                for k in 0..<d {
+                    XCTAssertEqual(
+                        batch.inputs[i * d + k],
+                        l * values[i * d + k] + (1 - l) * values[mixing.partners[i] * d + k],
+                        accuracy: 1e-4)
+                }
+            }
+            lambdas.append(l)
+        }
+        // Beta(0.4, 0.4): mean 1/2, variance 0.16 / (0.64 x 1.8) = 0.139, mostly near 0 or 1.
+        let mean = lambdas.reduce(0, +) / Float(lambdas.count)
+        let variance = lambdas.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(lambdas.count)
+        XCTAssertEqual(mean, 0.5, accuracy: 0.06)
+        XCTAssertEqual(variance, 0.139, accuracy: 0.03)
+        XCTAssertTrue(lambdas.allSatisfy { $0 >= 0 && $0 <= 1 })
+        // Reproducible from the seed; a last batch of one row is not mixed; a batch size of 1 is
+        // refused.
+        mixer.start(epoch: 3)
+        let again = mixer.next()!.inputs.values
+        mixer.start(epoch: 3)
+        XCTAssertEqual(mixer.next()!.inputs.values, again)
+        let odd = try Batcher(examples: set, batchSize: 5, shuffle: false, seed: 1, mixup: 1)
+        XCTAssertNotNil(odd.next()!.mixing)
+        let last = odd.next()!
+        XCTAssertNil(last.mixing)
+        XCTAssertEqual(last.inputs.values, Array(values[(5 * d)...]))
+        XCTAssertThrowsError(try Batcher(examples: set, batchSize: 1, seed: 1, mixup: 1))
+        XCTAssertThrowsError(try Batcher(examples: set, batchSize: 4, seed: 1, mixup: -1))
+    }
+
+    /// Gamma draws have the shape's mean and variance (below and above 1).
+    func testGammaAndBetaDraws() {
+        var generator = SeededGenerator(seed: 4)
+        for shape in [0.3, 2.5] {
+            let draws = (0..<20000).map { _ in generator.nextGamma(shape: shape) }
+            let mean = draws.reduce(0, +) / Double(draws.count)
+            let variance =
+                draws.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(draws.count)
+            XCTAssertEqual(mean, shape, accuracy: 0.05 * shape + 0.01)
+            XCTAssertEqual(variance, shape, accuracy: 0.1 * shape + 0.01)
+        }
+        let beta = (0..<20000).map { _ in generator.nextBeta(2, 6) }
+        XCTAssertEqual(beta.reduce(0, +) / Double(beta.count), 0.25, accuracy: 0.005)
+    }
+}

@@ -210,6 +210,11 @@ struct TrainingFlags: ParsableArguments {
     var cutout: Int = 0
     @Option(
         help: ArgumentHelp(
+            "Mixup: mix each batch's examples in pairs, lambda x_i + (1 - lambda) x_j with lambda ~ Beta(a, a) per batch (0.2 to 1 is usual); the hard term mixes their labels likewise, the teachers run on the mixed inputs.",
+            valueName: "a"))
+    var mixup: Float = 0
+    @Option(
+        help: ArgumentHelp(
             "Stop after this many validations without improvement (the best weights are kept).",
             valueName: "patience"))
     var earlyStopping: Int?
@@ -252,6 +257,7 @@ struct TrainingFlags: ParsableArguments {
         o.jitter = jitter
         o.flip = flip
         o.cutout = cutout
+        o.mixup = mixup
         o.earlyStoppingPatience = earlyStopping
         o.seed = seed
         return o

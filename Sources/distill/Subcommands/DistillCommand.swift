@@ -10,8 +10,8 @@ struct DistillCommand: ParsableCommand {
         discussion: """
             Loss: alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y), a mean over \
             examples; the hard term counts labelled examples only. Teacher outputs on the transfer set \
-            are computed once in inference mode (with --jitter, --flip or --cutout the teachers run on every augmented \
-            batch). Several --teacher flags form an ensemble (mean of softened probabilities).
+            are computed once in inference mode (with --jitter, --flip, --cutout or --mixup the teachers run on every \
+            augmented batch). Several --teacher flags form an ensemble (mean of softened probabilities).
             With --labelled N only the first N training examples keep their labels; the others stay \
             in the transfer set as unlabelled examples (soft targets only). --unlabelled drops all labels, \
             and a data set without training labels (NPY layout without train_y.npy) is distilled soft-only.
@@ -172,6 +172,11 @@ struct DistillCommand: ParsableCommand {
         try temperatureMethod.check(
             loss: try loss, teachers: max(teacher.count, 1), topK: teacherTopK.map { _ in topKMass }
         )
+        if training.mixup > 0 && teacher.isEmpty {
+            throw ValidationError(
+                "--mixup needs --teacher MODEL: the teacher must see the mixed inputs (cached logits are for the unmixed ones)"
+            )
+        }
         if labelledOnly && training.labelled == nil {
             throw ValidationError("--labelled-only needs --labelled N")
         }
