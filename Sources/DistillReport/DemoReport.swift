@@ -9,10 +9,12 @@ extension Report {
     ///   - students: the label-only student first, then one per temperature.
     ///   - teacherTestLogits: the teacher's logits on `test` (computed once by the caller).
     ///   - scored: teacher, label-only student and chosen student on `test`, in that order.
+    ///   - teacherValidationAccuracy: drawn across the validation curves (nil: not known).
     public static func fewLabelDemo(
         _ experiment: FewLabelExperiment, students: [FewLabelExperiment.Student],
         chosen: FewLabelExperiment.Student, teacherTestLogits: [Float], scored: [ScoredModel],
-        test: Examples, classNames: [String]?, training: Int, validation: Int
+        test: Examples, classNames: [String]?, training: Int, validation: Int,
+        teacherValidationAccuracy: Double? = nil
     ) -> Report {
         var report = Report(
             title: "Distill demo: a few labels and a teacher",
@@ -58,6 +60,7 @@ extension Report {
             ("distilled, T \(chosenT)", chosen.summary.records.map(CurvePoint.init)),
             ("labels only", baseline.summary.records.map(CurvePoint.init)),
         ]
+        report.teacherValidationAccuracy = teacherValidationAccuracy
         report.softenedTemperature = chosenT
         report.softened = softenedExamples(
             teacherLogits: teacherTestLogits, examples: test, temperature: chosenT)

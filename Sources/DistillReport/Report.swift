@@ -97,6 +97,9 @@ public struct Report: Sendable {
     public var panels: [TemperaturePanel] = []
     /// Training curves: (name, points) for the chosen run and the baseline.
     public var curves: [(name: String, points: [CurvePoint])] = []
+    /// The teacher's validation accuracy, drawn across the curves' validation chart: how the gap
+    /// to the teacher closes as training goes on. Nil draws none.
+    public var teacherValidationAccuracy: Double?
     public var softenedTemperature: Float?
     public var softened: [SoftenedExample] = []
     public var models: [ScoredModel] = []

@@ -133,8 +133,15 @@ extension Report {
         s +=
             "<figure>"
             + LineChart(
-                title: "validation accuracy", xLabel: "step", yLabel: "accuracy", series: accuracy
+                title: "validation accuracy", xLabel: "step", yLabel: "accuracy", series: accuracy,
+                reference: teacherValidationAccuracy.map {
+                    LineChart.Reference(name: "teacher", y: $0, spread: 0)
+                }
             ).svg()
+        if teacherValidationAccuracy != nil {
+            s +=
+                "<figcaption>The line across is the teacher's validation accuracy: the gap to it as training goes on.</figcaption>"
+        }
         s += "</figure>\n"
         return s + "</div></section>\n"
     }

@@ -106,6 +106,17 @@ final class ReportTests: XCTestCase {
                 $0.attributes["data-points"]
             },
             ["5", "5", "5", "5"])
+        // The validation chart draws the teacher's accuracy across when it is known.
+        let validation = page.charts.filter { $0.kind == "line" }[2]
+        XCTAssertNil(validation.elements.first { $0.attributes["data-series"] == "teacher" })
+        var withTeacher = sampleReport()
+        withTeacher.teacherValidationAccuracy = 0.91
+        let drawn = try ChartCollector.read(withTeacher.html()).charts.filter { $0.kind == "line" }[
+            2]
+        XCTAssertNotNil(
+            drawn.elements.first {
+                $0.attributes["data-series"] == "teacher" && $0.attributes["data-y"] == "0.91"
+            })
         // The image has its pixels (all but the one black one drawn), the bars one pair per class.
         let image = page.charts.first { $0.kind == "image" }!
         XCTAssertEqual(image.elements.filter { $0.name == "rect" }.count, 1 + 11)

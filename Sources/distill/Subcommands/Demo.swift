@@ -140,7 +140,8 @@ struct Demo: ParsableCommand {
                 "student-distilled.safetensors",
             ].map { scored[$0]! },
             test: dataset.test, classNames: dataset.classNames, training: training.count,
-            validation: validation.count
+            validation: validation.count,
+            teacherValidationAccuracy: teacher.metadata["validation_accuracy"].flatMap(Double.init)
         )
         .write(to: out + "/report.html")
         print(table.joined(separator: "\n"))
