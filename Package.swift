@@ -112,7 +112,8 @@ let package = Package(
             dependencies: [
                 "DistillTraining", "DistillData", "DistillFormats", "DistillLosses",
                 "DistillTestSupport",
-            ]),
+            ],
+            resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
