@@ -118,17 +118,17 @@ public struct DistillationLoss: Sendable, Equatable {
     /// alone, 0 the hard term alone (on rows with labels; the soft term when none has one).
     /// - Throws: `LossError.invalidAlpha` unless 0 <= alpha <= 1.
     public func with(alpha: Float) throws -> DistillationLoss {
-        var loss = try DistillationLoss(
-            temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
-            logitStandardization: logitStandardization, hardReduction: hardReduction)
-        loss.usesLaneKernel = usesLaneKernel
-        (loss.dkd, loss.dist, loss.softScale) = (dkd, dist, softScale)
-        return loss
+        try with(temperature: temperature, alpha: alpha)
     }
 
     /// The same loss at temperature `temperature` (schedules and learned temperatures).
     /// - Throws: `LossError.invalidTemperature` unless it is finite and > 0.
     public func with(temperature: Float) throws -> DistillationLoss {
+        try with(temperature: temperature, alpha: alpha)
+    }
+
+    /// The same loss, every other setting kept, at `temperature` and `alpha`.
+    private func with(temperature: Float, alpha: Float) throws -> DistillationLoss {
         var loss = try DistillationLoss(
             temperature: temperature, alpha: alpha, objective: objective, ignoreLabel: ignoreLabel,
             logitStandardization: logitStandardization, hardReduction: hardReduction)

@@ -413,49 +413,35 @@ public struct ArchitectureSpec: Equatable, Sendable, CustomStringConvertible {
                 layers.append(Dropout(probability: dropout, generator: generator.split()))
             }
             dense(w.hidden, classes, initialization: .glorot)
-        case .encoder:
+        case .transformer, .encoder:
             let t = transformer!
-            try ArchitectureSpec.checkWordInput(inputShape, context: t.context)
-            guard inputDropout == 0 else {
-                throw ArchitectureError(
-                    "an encoder takes --dropout (in its blocks), not input dropout")
-            }
-            layers.append(
-                FeatureEmbedding(
-                    vocabulary: t.buckets, slots: ArchitectureSpec.wordFeatureSlots,
-                    dimension: t.dimension,
-                    generator: &generator))
-            layers.append(
-                PositionEmbedding(context: t.context, dimension: t.dimension, generator: &generator)
-            )
-            for _ in 0..<t.layers {
-                layers.append(
-                    TransformerBlock(
-                        dimension: t.dimension, heads: t.heads, mlp: t.mlp, causal: false,
-                        dropout: dropout, generator: &generator))
-            }
-            layers.append(LayerNorm(dimension: t.dimension))
-            dense(t.dimension, classes, initialization: .glorot)
-        case .transformer:
-            let t = transformer!
-            guard inputShape.count == 1, inputShape[0] <= t.context else {
-                throw ArchitectureError(
-                    "a transformer of context \(t.context) takes token ids [N] with N <= \(t.context), got \(inputShape)"
-                )
+            let encoder = kind == .encoder
+            if encoder {
+                try ArchitectureSpec.checkWordInput(inputShape, context: t.context)
+            } else {
+                guard inputShape.count == 1, inputShape[0] <= t.context else {
+                    throw ArchitectureError(
+                        "a transformer of context \(t.context) takes token ids [N] with N <= \(t.context), got \(inputShape)"
+                    )
+                }
             }
             guard inputDropout == 0 else {
                 throw ArchitectureError(
                     "a transformer takes --dropout (in its blocks), not input dropout")
             }
             layers.append(
-                Embedding(vocabulary: classes, dimension: t.dimension, generator: &generator))
+                encoder
+                    ? FeatureEmbedding(
+                        vocabulary: t.buckets, slots: ArchitectureSpec.wordFeatureSlots,
+                        dimension: t.dimension, generator: &generator)
+                    : Embedding(vocabulary: classes, dimension: t.dimension, generator: &generator))
             layers.append(
                 PositionEmbedding(context: t.context, dimension: t.dimension, generator: &generator)
             )
             for _ in 0..<t.layers {
                 layers.append(
                     TransformerBlock(
-                        dimension: t.dimension, heads: t.heads, mlp: t.mlp, causal: true,
+                        dimension: t.dimension, heads: t.heads, mlp: t.mlp, causal: !encoder,
                         dropout: dropout,
                         generator: &generator))
             }
