@@ -64,8 +64,9 @@ public final class TrainingStep {
         return mixGradient.buffer
     }
 
-    /// `logitsGradient = a logitsGradient + b mixGradient`.
+    /// `logitsGradient = a logitsGradient + b mixGradient` (both the shape of the logits).
     private func combine(_ a: Float, _ b: Float) {
+        precondition(mixGradient.count == logitsGradient.count)
         let (g, h) = (logitsGradient.pointer, mixGradient.pointer)
         for i in 0..<logitsGradient.count { g[i] = a * g[i] + b * h[i] }
     }
@@ -82,7 +83,7 @@ public final class TrainingStep {
     ///     the soft term against the teacher's output on the mixed inputs (every row; the `.dkd`
     ///     objective's target class is then the teacher's top class) and `H(y)` the hard term
     ///     over the rows that have a label in `y` (a share whose image has no label adds no hard
-    ///     term).
+    ///     term; a batch without any label is the soft term alone, as without mixup).
     @discardableResult
     public func run(
         batch: Tensor, teacher: TeacherOutput, labels: UnsafeBufferPointer<Int32>?,
@@ -102,13 +103,17 @@ public final class TrainingStep {
         var value = try loss.with(alpha: 1).evaluate(
             studentLogits: student, teacher: teacher, labels: nil, mask: mask, rows: rows,
             classes: classes, gradient: logitsGradient.buffer)
-        let alpha = loss.alpha
+        // As without mixup, a batch with no label at all is the soft term alone (alpha taken as 1).
+        let shares = [(labels.map(Array.init), lambda), (partners, 1 - lambda)].filter {
+            $0.0?.contains { $0 >= 0 } == true && $0.1 > 0
+        }
+        let alpha = shares.isEmpty ? 1 : loss.alpha
         value.loss *= alpha
         var hard: Float?
-        combine(alpha, 0)
+        for i in 0..<logitsGradient.count { logitsGradient[i] *= alpha }
         let hardOnly = try loss.with(alpha: 0)
-        for (y, weight) in [(labels.map(Array.init), lambda), (partners, 1 - lambda)] {
-            guard let y, weight > 0, y.contains(where: { $0 >= 0 }) else { continue }
+        for (y, weight) in shares {
+            guard let y else { continue }
             let term = try y.withUnsafeBufferPointer { y in
                 try hardOnly.evaluate(
                     studentLogits: student, teacher: teacher, labels: y, mask: mask, rows: rows,

@@ -56,6 +56,30 @@ final class MixupStepTests: XCTestCase {
         assertUpdate(model, from: w0, x: x, gradient: g)
     }
 
+    /// A mixed batch without any label is the soft term alone, as an unmixed one is; the step's
+    /// first mixed batch needs no buffer from an earlier one.
+    func testMixedBatchWithoutLabelsIsTheSoftTerm() throws {
+        let x = Tensor(shape: [3, 5], values: fixtureValues(15, seed: 5, scale: 1))
+        let teacher = fixtureValues(12, seed: 6, scale: 2)
+        let none: [Int32] = [-1, -1, -1]
+        let loss = try DistillationLoss(temperature: 2, alpha: 0.6)
+        let model = try linearModel()
+        let w0 = model.parameters.map { $0.value.values }
+        let s = model.forward(x, mode: .inference).values
+        let (soft, gs) = try gradient(loss, s, teacher, [-1, -1, -1])
+        let step = TrainingStep(model: model, optimizer: SGD(learningRate: 1))
+        let value = try none.withUnsafeBufferPointer { y in
+            try teacher.withUnsafeBufferPointer { t in
+                try step.run(
+                    batch: x, teacher: .logits(t), labels: y, loss: loss, mixing: (none, 0.4)
+                ).value
+            }
+        }
+        XCTAssertEqual(value.loss, soft, accuracy: 1e-5)
+        XCTAssertNil(value.hardLoss)
+        assertUpdate(model, from: w0, x: x, gradient: gs)
+    }
+
     func testMixedLabelStepIsTheWeightedCrossEntropies() throws {
         let x = Tensor(shape: [3, 5], values: fixtureValues(15, seed: 4, scale: 1))
         let labels: [Int32] = [0, 2, 3]
