@@ -24,6 +24,10 @@ public struct FewLabelExperiment: Sendable {
     /// The temperatures the distilled student is trained at; validation accuracy chooses one.
     public var temperatures: [Float] = [1, 4, 20]
     public var alpha: Float = 0.7
+    /// The rows the hard term is a mean over: all of a batch's rows (each of the few labelled
+    /// rows then weighs as much as an unlabelled one; averaged over the labelled rows alone, each
+    /// of the 5 or so in a batch of 128 weighs 25 times as much, and the student does worse).
+    public var hardReduction = DistillationLoss.HardReduction.all
     public var learningRate: Float = 0.05
     public var seed: UInt64 = 0
 
@@ -109,7 +113,8 @@ public struct FewLabelExperiment: Sendable {
                 generator: &generator)
             let summary: TrainingSummary
             if let temperature {
-                let loss = try DistillationLoss(temperature: temperature, alpha: alpha)
+                let loss = try DistillationLoss(
+                    temperature: temperature, alpha: alpha, hardReduction: hardReduction)
                 summary = try Trainer(
                     model: model, options: options(steps: studentSteps, seed: seed &+ 20),
                     training: transfer,
@@ -117,6 +122,7 @@ public struct FewLabelExperiment: Sendable {
                 ).run(progress: progress("distilled T \(temperature)"))
                 model.metadata = [
                     "role": "student", "temperature": "\(temperature)", "alpha": "\(alpha)",
+                    "hard_reduction": hardReduction.rawValue,
                     "labelled_examples": "\(labels)", "transfer_examples": "\(transfer.count)",
                     "seed": "\(seed)",
                 ]

@@ -10,8 +10,9 @@ struct Demo: ParsableCommand {
         discussion: """
             Trains a CNN teacher (cnn:32,64/fc:256, dropout 0.3, 2-pixel jitter) on every labelled training image, then \
             784-800-800-10 students that have labels for only 2,000 images: one on those labels \
-            alone, and one distilled (alpha 0.7) with the other training images as an unlabelled \
-            transfer set at each of T = 1, 4 and 20 (--quick: 4 only), the one with the best validation accuracy kept. \
+            alone, and one distilled (alpha 0.7, the hard term a mean over all rows of a batch) with the \
+            other training images as an unlabelled transfer set at each of T = 1, 4 and 20 (--quick: 4 \
+            only), the one with the best validation accuracy kept. \
             Prints validation and test accuracy, errors, NLL, ECE and time for each, and writes the \
             models, summary.json and report.html (accuracy against T, training curves, the teacher's \
             softened outputs, confusion matrices) to --out. A teacher already in --out with the same \
