@@ -64,6 +64,8 @@ if only == nil || only == "training" {
         quick: quick, breakdown: arguments.contains("--breakdown"),
         unfoldColumns: arguments.contains("--unfold-columns"), filter: caseFilter)
     print("")
+    try runDistillationPathBenchmarks(quick: quick, filter: caseFilter)
+    print("")
 }
 if only == nil || only == "transformer" {
     try runTransformerBenchmarks(quick: quick, filter: caseFilter)
