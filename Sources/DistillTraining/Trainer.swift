@@ -160,10 +160,7 @@ public final class Trainer {
                 "\(training.bytes.path): the training text has \(training.count) bytes; the model's context \(model.inputShape[0]) needs at least \(model.inputShape[0] + 1)"
             )
         }
-        guard !options.augments else {
-            throw TrainingError.invalidOption(
-                "--jitter, --flip, --cutout and --mixup need examples (images or features)")
-        }
+        try options.refuseAugmentation()
         switch (teacher, loss) {
         case (nil, _): break
         case (.some, nil): throw TrainingError.invalidOption("a teacher needs a distillation loss")
@@ -207,10 +204,7 @@ public final class Trainer {
                 "the model is not a tagger of \(tags.count) tags (an encoder: or window: architecture)"
             )
         }
-        guard !options.augments else {
-            throw TrainingError.invalidOption(
-                "--jitter, --flip, --cutout and --mixup need examples (images or features)")
-        }
+        try options.refuseAugmentation()
         switch (teacher, loss) {
         case (nil, _):
             guard training.labelledSentences > 0 else {

@@ -110,6 +110,17 @@ public struct TrainingOptions: Sendable, Equatable {
     }
 }
 
+extension TrainingOptions {
+    /// For data that is not examples (text, sentences): augmentation has nothing to act on.
+    /// - Throws: `TrainingError.invalidOption` when any augmentation is asked for.
+    func refuseAugmentation() throws {
+        guard !augments else {
+            throw TrainingError.invalidOption(
+                "--jitter, --flip and --cutout need images, --mixup examples (images or features)")
+        }
+    }
+}
+
 /// Why training stopped or could not start.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
