@@ -18,6 +18,18 @@ public struct TaggedSentences: Sendable {
         (self.sentences, self.firstRows) = (sentences, firstRows)
     }
 
+    /// The sentences of one file (or of files one after another), their words numbered in order
+    /// from `firstRow`.
+    public init(consecutive sentences: [CoNLLFile.Sentence], from firstRow: Int = 0) {
+        var row = firstRow
+        self.init(
+            sentences: sentences,
+            firstRows: sentences.map { s in
+                defer { row += s.words.count }
+                return row
+            })
+    }
+
     /// The number of words.
     public var words: Int { sentences.reduce(0) { $0 + $1.words.count } }
 
@@ -70,8 +82,11 @@ public struct TaggingDataset: Sendable {
     public let test: TaggedSentences
     public let tags: [String]
     public let isBIO: Bool
+    /// Every sentence of `train.conll` (validation sentences included), then of
+    /// `unlabelled.conll`, in file order: the order of teacher rows, one per word.
+    public let rowOrder: TaggedSentences
     /// Teacher rows the training files need: the words of `train.conll` and `unlabelled.conll`.
-    public let teacherRows: Int
+    public var teacherRows: Int { rowOrder.words }
     /// IOB1 tags turned into `B-` (in all files).
     public let convertedFromIOB1: Int
 
@@ -99,24 +114,14 @@ public struct TaggingDataset: Sendable {
                 "\(train.path): no labelled sentence (a sentence whose tags are all _ is unlabelled)"
             )
         }
-        var rows = 0
-        func numbered(_ sentences: [CoNLLFile.Sentence]) -> TaggedSentences {
-            var first: [Int] = []
-            for s in sentences {
-                first.append(rows)
-                rows += s.words.count
-            }
-            return TaggedSentences(sentences: sentences, firstRows: first)
-        }
-        let all = numbered(train.sentences)
+        let all = TaggedSentences(consecutive: train.sentences)
         var training = all
         var validation: TaggedSentences
         var converted = train.convertedFromIOB1 + test.convertedFromIOB1
         if exists("valid.conll") {
             let valid = try CoNLLFile(path: directory + "/valid.conll")
             converted += valid.convertedFromIOB1
-            validation = TaggedSentences(
-                sentences: valid.sentences, firstRows: valid.sentences.map { _ in 0 })
+            validation = TaggedSentences(consecutive: valid.sentences)
         } else {
             let held = split.size(forTrainingCount: all.sentences.count)
             let kept = all.sentences.count - held
@@ -130,18 +135,23 @@ public struct TaggingDataset: Sendable {
             validation = TaggedSentences(
                 sentences: Array(all.sentences[kept...]), firstRows: Array(all.firstRows[kept...]))
         }
+        var rowOrder = all
         if exists("unlabelled.conll") {
-            let extra = numbered(
-                try CoNLLFile(path: directory + "/unlabelled.conll", labelled: false).sentences)
+            let extra = TaggedSentences(
+                consecutive: try CoNLLFile(path: directory + "/unlabelled.conll", labelled: false)
+                    .sentences,
+                from: all.words)
             training = TaggedSentences(
                 sentences: training.sentences + extra.sentences,
                 firstRows: training.firstRows + extra.firstRows)
+            rowOrder = TaggedSentences(
+                sentences: all.sentences + extra.sentences,
+                firstRows: all.firstRows + extra.firstRows)
         }
         return TaggingDataset(
             directory: directory, training: training, validation: validation,
-            test: TaggedSentences(
-                sentences: test.sentences, firstRows: test.sentences.map { _ in 0 }),
-            tags: tags, isBIO: train.isBIO, teacherRows: rows, convertedFromIOB1: converted)
+            test: TaggedSentences(consecutive: test.sentences), tags: tags, isBIO: train.isBIO,
+            rowOrder: rowOrder, convertedFromIOB1: converted)
     }
 }
 

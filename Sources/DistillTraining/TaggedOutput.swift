@@ -10,8 +10,7 @@ public enum TaggedOutput {
     /// - Throws: `FileError` for an unreadable or malformed file.
     public static func conll(model: Model, tags: [String], input: String) throws -> String {
         let file = try CoNLLFile(path: input, labelled: false)
-        let sentences = TaggedSentences(
-            sentences: file.sentences, firstRows: file.sentences.map { _ in 0 })
+        let sentences = TaggedSentences(consecutive: file.sentences)
         let logits = try TaggerInference.logits(model: model, sentences: sentences)
         let predicted = TaggingEvaluation(
             logits: logits, tags: tags, sentences: sentences, bio: false

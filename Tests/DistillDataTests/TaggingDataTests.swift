@@ -64,6 +64,10 @@ final class TaggingDataTests: XCTestCase {
         XCTAssertEqual(data.validation.sentences.map(\.words), [["g"]])
         XCTAssertEqual(data.validation.firstRows, [6])
         XCTAssertEqual(data.teacherRows, 10)
+        // Every sentence in teacher-row order, the validation sentence included.
+        XCTAssertEqual(data.rowOrder.firstRows, [0, 2, 3, 6, 7, 9])
+        XCTAssertEqual(data.rowOrder.sentences[3].words, ["g"])
+        XCTAssertEqual(TaggedSentences(consecutive: data.test.sentences, from: 4).firstRows, [4])
         XCTAssertEqual(data.training.labelledSentences, 3)
         XCTAssertEqual(data.training.keepingLabels(forFirst: 1).labelledSentences, 1)
         XCTAssertEqual(data.training.labelledOnly(first: 2).firstRows, [0, 2])

@@ -54,23 +54,12 @@ struct Logits: ParsableCommand {
             guard topK == nil else {
                 throw ValidationError("--top-k takes a language model on text")
             }
-            var files = [directory + (split == .train ? "/train.conll" : "/test.conll")]
-            if split == .train
-                && FileManager.default.fileExists(atPath: directory + "/unlabelled.conll")
-            {
-                files.append(directory + "/unlabelled.conll")
-            }
-            let sentences = try files.enumerated().flatMap { index, path in
-                try CoNLLFile(path: path, labelled: index == 0).sentences
-            }
-            let words = try TaggerInference.logits(
-                model: m,
-                sentences: TaggedSentences(
-                    sentences: sentences, firstRows: sentences.map { _ in 0 }))
-            let rows = words.count / m.classes
-            try NPY.write(floats: words, shape: [rows, m.classes], to: out)
+            let data = try TaggingDataset.load(directory)
+            let sentences = split == .train ? data.rowOrder : data.test
+            let words = try TaggerInference.logits(model: m, sentences: sentences)
+            try NPY.write(floats: words, shape: [sentences.words, m.classes], to: out)
             printError(
-                "wrote \(out): logits [\(rows), \(m.classes)] of the words of \(files.joined(separator: " and "))"
+                "wrote \(out): logits [\(sentences.words), \(m.classes)] of the words of \(split == .train ? "train.conll (and unlabelled.conll)" : "test.conll")"
             )
             return
         }
