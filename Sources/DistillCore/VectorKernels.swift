@@ -88,3 +88,19 @@ public func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
     }
     return total
 }
+
+/// The index of the first largest of `count` values at `row` (as `torch.argmax`; 0 when `count`
+/// is 0). Comparisons with NaN are false: a NaN is passed over, unless it comes first.
+@inlinable
+public func indexOfMaximum(_ row: UnsafePointer<Float>, count: Int) -> Int {
+    var best = 0
+    for i in 1..<max(count, 1) where row[i] > row[best] { best = i }
+    return best
+}
+
+/// The index of the first largest of `values[start ..< start + count]`, relative to `start`.
+@inlinable
+public func indexOfMaximum(_ values: [Float], start: Int, count: Int) -> Int {
+    precondition(start >= 0 && start + count <= values.count)
+    return values.withUnsafeBufferPointer { indexOfMaximum($0.baseAddress! + start, count: count) }
+}

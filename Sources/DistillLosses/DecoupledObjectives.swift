@@ -1,3 +1,5 @@
+import DistillCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -195,9 +197,7 @@ extension DistillationLoss {
         case .dkd:
             let targets = (0..<rows).map { r -> Int in
                 if let labels, labels[r] >= 0, Int(labels[r]) < classes { return Int(labels[r]) }
-                var best = 0
-                for c in 1..<classes where t[r * classes + c] > t[r * classes + best] { best = c }
-                return best
+                return indexOfMaximum(t + r * classes, count: classes)
             }
             soft = dkdSoftTerm(
                 student: s, teacher: t, targets: targets, rows: counted, classes: classes,

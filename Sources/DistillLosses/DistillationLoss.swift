@@ -1,3 +1,5 @@
+import DistillCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -371,7 +373,7 @@ public struct DistillationLoss: Sendable, Equatable {
                         totals.soft += kl
                         totals.hard += ce
                     case .hard:
-                        let teacherClass = argmaxRow(t, classes)
+                        let teacherClass = indexOfMaximum(t, count: classes)
                         let logZ = logPartitionRow(
                             student: s, classes: classes, studentMaximum: ms,
                             gradientScale: softWeight + rowHardWeight,

@@ -391,11 +391,3 @@ func squaredErrorRow(
     }
     return sum / Double(n)
 }
-
-/// The index of the first maximum of a row (as `torch.argmax`).
-@inline(__always)
-func argmaxRow(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
-    var best = 0
-    for i in 1..<max(n, 1) where p[i] > p[best] { best = i }
-    return best
-}

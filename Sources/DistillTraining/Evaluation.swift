@@ -1,3 +1,4 @@
+import DistillCore
 import DistillLosses
 import Foundation
 
@@ -60,8 +61,7 @@ public struct EvaluationReport: Sendable, Equatable {
         for r in 0..<labels.count where labels[r] >= 0 {
             let y = Int(labels[r])
             let row = logits[(r * classes)..<((r + 1) * classes)]
-            var best = 0
-            for (c, z) in row.enumerated() where z > row[row.startIndex + best] { best = c }
+            let best = indexOfMaximum(logits, start: r * classes, count: classes)
             // -inf is a probability of 0
             let defined = !row.contains { $0.isNaN || $0 == .infinity }
             let logP = defined ? logSoftmaxRow(row) : [Double](repeating: .nan, count: classes)

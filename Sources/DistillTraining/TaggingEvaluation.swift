@@ -85,10 +85,7 @@ public struct TaggingEvaluation: Sendable {
         for s in sentences.sentences {
             predicted.append(
                 (0..<s.words.count).map { i in
-                    let row = (word + i) * c
-                    var best = 0
-                    for k in 1..<max(c, 1) where logits[row + k] > logits[row + best] { best = k }
-                    return tags[best]
+                    tags[indexOfMaximum(logits, start: (word + i) * c, count: c)]
                 })
             word += s.words.count
         }

@@ -55,9 +55,7 @@ public struct TextEvaluation: Sendable, Equatable {
         // -1 marks the padding after a short last window: ignored.
         var labels = [Int32](repeating: -1, count: batchSize * context)
         func argmax(_ row: UnsafeMutablePointer<Float>) -> Int {
-            var best = 0
-            for c in 1..<classes where row[c] > row[best] { best = c }
-            return best
+            indexOfMaximum(row, count: classes)
         }
         try split.forEachEvaluationBatch(model: model, batchSize: batchSize) {
             inputs, logits, group in

@@ -521,11 +521,9 @@ public struct RoundSums: Sendable, Codable {
         if let labels {
             for r in 0..<labels.count where labels[r] >= 0 {
                 labelled += 1
-                var best = 0
-                for c in 1..<classes where logits[r * classes + c] > logits[r * classes + best] {
-                    best = c
+                if indexOfMaximum(logits.pointer + r * classes, count: classes) == Int(labels[r]) {
+                    correct += 1
                 }
-                if best == Int(labels[r]) { correct += 1 }
             }
         }
         batches += 1
