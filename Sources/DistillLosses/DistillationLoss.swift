@@ -116,6 +116,25 @@ public struct DistillationLoss: Sendable, Equatable {
         }
     }
 
+    /// Whether the soft term carries a weight that `scalingSoftTerm(by:)` can scale: `softScale`
+    /// for `.kl`, the two weights of `.dkd` and of `.dist` (not `.hard` or `.mse`).
+    public var softTermIsWeighted: Bool {
+        objective == .kl || objective == .dkd || objective == .dist
+    }
+
+    /// The same loss with its soft term multiplied by `factor` (>= 0), the hard term unchanged:
+    /// `softScale`, or both `.dkd` or `.dist` weights, times `factor`. A warm-up of the soft term
+    /// (the DKD recipe's) ramps `factor` from near 0 to 1 over the first steps of a run.
+    public func scalingSoftTerm(by factor: Float) -> DistillationLoss {
+        guard factor != 1 else { return self }
+        precondition(softTermIsWeighted && factor >= 0 && factor.isFinite)
+        var loss = self
+        loss.softScale *= factor
+        loss.dkd = DKDWeights(alpha: dkd.alpha * factor, beta: dkd.beta * factor)
+        loss.dist = DISTWeights(beta: dist.beta * factor, gamma: dist.gamma * factor)
+        return loss
+    }
+
     /// The same loss with the soft term weighted by `alpha` (in [0, 1]): 1 gives the soft term
     /// alone, 0 the hard term alone (on rows with labels; the soft term when none has one).
     /// - Throws: `LossError.invalidAlpha` unless 0 <= alpha <= 1.

@@ -19,9 +19,16 @@ public enum TemperatureMethod: Sendable, Equatable {
     /// - Only the kl objective takes an ensemble.
     /// - Top-k teacher logits take the kl or hard objective, without standardisation (the logits
     ///   outside the top k are unknown); with a rest bucket, not a learned temperature.
+    /// - A warm-up of the soft term (`softWarmup` steps) takes an objective whose soft term has a
+    ///   weight: kl, dkd or dist.
     /// - Throws: `TrainingError.invalidOption` naming the flags that do not go together.
-    public func check(loss: DistillationLoss, teachers: Int, topK: TopKMass?) throws {
+    public func check(loss: DistillationLoss, teachers: Int, topK: TopKMass?, softWarmup: Int = 0)
+        throws
+    {
         func fail(_ message: String) -> TrainingError { .invalidOption(message) }
+        if softWarmup > 0 && !loss.softTermIsWeighted {
+            throw fail("--soft-warmup takes the kl, dkd or dist objective")
+        }
         if case .learned = self, loss.objective != .kl || loss.logitStandardization || teachers > 1
         {
             throw fail(

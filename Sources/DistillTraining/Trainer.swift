@@ -114,7 +114,9 @@ public final class Trainer {
         case (.some, nil):
             throw TrainingError.invalidOption("a teacher needs a distillation loss")
         case (.some(let signal), .some(let loss)):
-            try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.topKMass)
+            try temperature.check(
+                loss: loss, teachers: signal.teacherCount, topK: signal.topKMass,
+                softWarmup: options.softWarmupSteps)
         }
         if case .rows(let rows)? = teacher,
             rows.width != model.classes || rows.count < training.count
@@ -165,14 +167,17 @@ public final class Trainer {
         case (nil, _): break
         case (.some, nil): throw TrainingError.invalidOption("a teacher needs a distillation loss")
         case (.some(.rows(let rows)), .some(let loss)):
-            try temperature.check(loss: loss, teachers: 1, topK: teacher?.topKMass)
+            try temperature.check(
+                loss: loss, teachers: 1, topK: teacher?.topKMass,
+                softWarmup: options.softWarmupSteps)
             guard rows.width == model.classes, rows.count >= training.range.upperBound - 1 else {
                 throw TrainingError.incompatible(
                     "teacher logits are [\(rows.count), \(rows.width)]; \(training.bytes.path) needs [\(training.bytes.count - 1), \(model.classes)] (one row per byte but the last, in order)"
                 )
             }
         case (.some(.models(let models)), .some(let loss)):
-            try temperature.check(loss: loss, teachers: models.count, topK: nil)
+            try temperature.check(
+                loss: loss, teachers: models.count, topK: nil, softWarmup: options.softWarmupSteps)
             for t in models where t.classes != model.classes || t.inputShape != model.inputShape {
                 throw TrainingError.incompatible(
                     "a teacher takes \(t.inputShape) with \(t.classes) classes; the student takes \(model.inputShape) with \(model.classes)"
@@ -218,7 +223,9 @@ public final class Trainer {
                     "a learned temperature (ctkd) is not available for taggers (padded positions would count)"
                 )
             }
-            try temperature.check(loss: loss, teachers: signal.teacherCount, topK: signal.topKMass)
+            try temperature.check(
+                loss: loss, teachers: signal.teacherCount, topK: signal.topKMass,
+                softWarmup: options.softWarmupSteps)
             if case .models(let models) = signal {
                 for t in models where t.classes != model.classes || !t.isTagger {
                     throw TrainingError.incompatible(
@@ -375,6 +382,7 @@ public final class Trainer {
         do {
             if let teacher, let temperature {
                 let loss = try temperature.loss(at: k, of: totalSteps)
+                    .scalingSoftTerm(by: options.softWarmupFactor(at: k))
                 let output = teacher.output(for: batch)
                 let labels =
                     batch.labels ?? [Int32](repeating: Examples.noLabel, count: batch.count)

@@ -40,6 +40,15 @@ public struct TrainingOptions: Sendable, Equatable {
     public var augments: Bool { jitter > 0 || flip || cutout > 0 || mixup > 0 }
     /// Stop after this many validations without improvement (the best weights are kept).
     public var earlyStoppingPatience: Int?
+    /// Distillation: the soft term's weight ramps linearly over this many first steps, step `k`
+    /// (from 0) weighing `(k + 1) / softWarmupSteps` of it (0: none; `softWarmupFactor(at:)`).
+    public var softWarmupSteps = 0
+
+    /// The factor on the soft term at step `step` (from 0): `min((step + 1) / softWarmupSteps, 1)`,
+    /// or 1 without a warm-up.
+    public func softWarmupFactor(at step: Int) -> Float {
+        softWarmupSteps > 0 ? min(Float(step + 1) / Float(softWarmupSteps), 1) : 1
+    }
 
     public init() {}
 
@@ -107,6 +116,9 @@ public struct TrainingOptions: Sendable, Equatable {
             throw fail("--early-stopping must be at least 1, got \(p)")
         }
         if warmupSteps < 0 { throw fail("--warmup must be >= 0, got \(warmupSteps)") }
+        if softWarmupSteps < 0 {
+            throw fail("--soft-warmup must be >= 0, got \(softWarmupSteps)")
+        }
     }
 }
 

@@ -117,6 +117,22 @@ final class ParsingTests: XCTestCase {
         }
     }
 
+    /// --soft-warmup reaches the options of examples and of text; negative, or with an objective
+    /// whose soft term has no weight, it is refused.
+    func testSoftWarmupFlag() throws {
+        let base = ["distill", "--teacher", "/dev/null", "--arch", "mlp:8", "--out", "m"]
+        let dkd = try XCTUnwrap(
+            try parse(base + ["--objective", "dkd", "--soft-warmup", "500"]) as? DistillCommand)
+        XCTAssertEqual([dkd.options.softWarmupSteps, dkd.textOptions.softWarmupSteps], [500, 500])
+        XCTAssertEqual(try XCTUnwrap(try parse(base) as? DistillCommand).options.softWarmupSteps, 0)
+        XCTAssertThrowsError(try parse(base + ["--soft-warmup=-1"])) {
+            XCTAssertTrue("\($0)".contains("--soft-warmup must be >= 0"), "\($0)")
+        }
+        XCTAssertThrowsError(try parse(base + ["--objective", "mse", "--soft-warmup", "10"])) {
+            XCTAssertTrue("\($0)".contains("--soft-warmup takes the kl, dkd or dist"), "\($0)")
+        }
+    }
+
     /// The augmentation flags reach the training options.
     func testAugmentationFlags() throws {
         let command = try XCTUnwrap(

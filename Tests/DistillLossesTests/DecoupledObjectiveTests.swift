@@ -146,4 +146,32 @@ final class DecoupledObjectiveTests: XCTestCase {
             ga, zip(gs, gh).map { 0.5 * 8 * Double($0) + 0.5 * Double($1) }, rtol: 1e-4, atol: 1e-6)
         XCTAssertEqual(try scaled.with(temperature: 2).softScale, 8)
     }
+
+    /// `scalingSoftTerm(by: f)` (the soft-term warm-up) weighs the soft term f times, the hard
+    /// term untouched: the value and gradient at f are those at 0 plus f times the difference to
+    /// those at 1, for kl, DKD and DIST alike; `.hard` and `.mse` have no weight to scale.
+    func testScalingTheSoftTermIsLinearInItsFactor() throws {
+        let student = fixtureValues(rows * classes, seed: 17, scale: 2)
+        let teacher = fixtureValues(rows * classes, seed: 18, scale: 3)
+        let labels = [0, 1, -1, 3]
+        for objective in [DistillationLoss.Objective.kl, .dkd, .dist] {
+            let full = try loss(objective, alpha: 0.7, temperature: 4)
+            XCTAssertTrue(full.softTermIsWeighted)
+            func at(_ f: Float) throws -> (value: Double, gradient: [Double]) {
+                let (v, g) = try full.scalingSoftTerm(by: f).evaluate(
+                    studentLogits: student, teacherLogits: teacher, labels: labels,
+                    classes: classes)
+                return (Double(v.loss), g.map(Double.init))
+            }
+            let (zero, one, quarter) = (try at(0), try at(1), try at(0.25))
+            XCTAssertGreaterThan(abs(one.value - zero.value), 1e-3, "\(objective)")
+            assertClose(
+                [quarter.value], [zero.value + 0.25 * (one.value - zero.value)], rtol: 1e-5)
+            assertClose(
+                quarter.gradient, zip(zero.gradient, one.gradient).map { $0 + 0.25 * ($1 - $0) },
+                rtol: 1e-4, atol: 1e-6)
+        }
+        XCTAssertFalse(try loss(.hard).softTermIsWeighted)
+        XCTAssertFalse(try loss(.mse).softTermIsWeighted)
+    }
 }

@@ -1,5 +1,7 @@
+import DistillCore
 import DistillData
 import DistillLosses
+import DistillNN
 import DistillTestSupport
 import XCTest
 
@@ -34,6 +36,61 @@ final class TemperaturePolicyTests: XCTestCase {
                 XCTAssertTrue("\($0)".contains(expected), "'\($0)' should mention '\(expected)'")
             }
         }
+    }
+
+    /// A warm-up of the soft term takes an objective whose soft term has a weight; its factor
+    /// climbs by 1/N a step to 1 and stays there.
+    func testSoftWarmupRuleAndFactor() throws {
+        let kl = try DistillationLoss(temperature: 4, alpha: 0.7)
+        let dkd = try DistillationLoss(temperature: 4, alpha: 0.7, objective: .dkd)
+        XCTAssertNoThrow(
+            try TemperatureMethod.fixed.check(loss: kl, teachers: 1, topK: nil, softWarmup: 10))
+        XCTAssertNoThrow(
+            try TemperatureMethod.fixed.check(loss: dkd, teachers: 1, topK: nil, softWarmup: 10))
+        for objective in [DistillationLoss.Objective.hard, .mse] {
+            let loss = try DistillationLoss(temperature: 4, alpha: 0.7, objective: objective)
+            XCTAssertNoThrow(try TemperatureMethod.fixed.check(loss: loss, teachers: 1, topK: nil))
+            XCTAssertThrowsError(
+                try TemperatureMethod.fixed.check(
+                    loss: loss, teachers: 1, topK: nil, softWarmup: 10)
+            ) { XCTAssertTrue("\($0)".contains("--soft-warmup"), "\($0)") }
+        }
+        var options = TrainingOptions()
+        XCTAssertEqual(options.softWarmupFactor(at: 0), 1)
+        options.softWarmupSteps = 4
+        XCTAssertEqual(
+            (0..<6).map { options.softWarmupFactor(at: $0) }, [0.25, 0.5, 0.75, 1, 1, 1])
+        options.softWarmupSteps = -1
+        XCTAssertThrowsError(try options.validate())
+    }
+
+    /// The trainer applies the warm-up: one step with a 4-step warm-up moves the student exactly
+    /// as one step with the soft term scaled by 1/4 (soft term alone, alpha 1).
+    func testTrainerRampsTheSoftTerm() throws {
+        let (x, y) = ringsDataset(count: 64, seed: 3)
+        let training = Examples(
+            inputs: .floats(x), exampleShape: [8], labels: y, classes: 3, normalization: .identity)
+        let teacher = TeacherRows.values(fixtureValues(64 * 3, seed: 9, scale: 3), width: 3)
+        let loss = try DistillationLoss(temperature: 2, alpha: 1)
+        func oneStep(softWarmup: Int, softScale: Float) throws -> [Float] {
+            var generator = SeededGenerator(seed: 1)
+            let model = try Model(
+                spec: ArchitectureSpec(parsing: "mlp:4"), inputShape: [8], classes: 3,
+                generator: &generator)
+            var options = TrainingOptions()
+            (options.steps, options.batchSize, options.softWarmupSteps) = (1, 64, softWarmup)
+            options.schedule = .constant
+            var scaled = loss
+            scaled.softScale = softScale
+            _ = try Trainer(
+                model: model, options: options, training: training, validation: nil,
+                teacher: .rows(teacher), loss: scaled
+            ).run(progress: nil)
+            return model.parameters.flatMap { Array($0.value.buffer) }
+        }
+        let warm = try oneStep(softWarmup: 4, softScale: 1)
+        XCTAssertEqual(warm, try oneStep(softWarmup: 0, softScale: 0.25))
+        XCTAssertNotEqual(warm, try oneStep(softWarmup: 0, softScale: 1))
     }
 
     /// Each policy's loss at a step: fixed, scheduled (the schedule's T), learned (from T = 11,

@@ -50,6 +50,11 @@ struct DistillCommand: ParsableCommand {
     var kdScale: Float = 1
     @Option(
         help: ArgumentHelp(
+            "Ramp the soft term's weight linearly over the first N steps, from 1/N to its full value (the DKD recipe's loss warm-up); the hard term is not ramped. kl, dkd and dist objectives.",
+            valueName: "N"))
+    var softWarmup: Int = 0
+    @Option(
+        help: ArgumentHelp(
             "With --objective dkd: the weights of the target-class and non-target-class terms.",
             valueName: "alpha,beta"))
     var dkdWeights: FloatList = FloatList(argument: "1,8")!
@@ -111,7 +116,7 @@ struct DistillCommand: ParsableCommand {
     var temperatureMethod: TemperatureMethod {
         // CTKD's temperature learns at the student's rate.
         if adaptiveTemperature == .ctkd {
-            return .learned(learningRate: Double(training.options.learningRate))
+            return .learned(learningRate: Double(options.learningRate))
         }
         return schedule.map { .scheduled($0) } ?? .fixed
     }
@@ -135,6 +140,16 @@ struct DistillCommand: ParsableCommand {
             loss.dist = DISTWeights(beta: distWeights.values[0], gamma: distWeights.values[1])
             return loss
         }
+    }
+
+    /// The training flags' options with the distillation's own (`--soft-warmup`).
+    var options: TrainingOptions { withSoftWarmup(training.options) }
+    /// The same for text and tagged sentences.
+    var textOptions: TrainingOptions { withSoftWarmup(training.textOptions) }
+    private func withSoftWarmup(_ options: TrainingOptions) -> TrainingOptions {
+        var o = options
+        o.softWarmupSteps = softWarmup
+        return o
     }
 
     func validate() throws {
@@ -169,9 +184,13 @@ struct DistillCommand: ParsableCommand {
                 "--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation"
             )
         }
+        guard softWarmup >= 0 else {
+            throw ValidationError("--soft-warmup must be >= 0, got \(softWarmup)")
+        }
         try temperatureMethod.check(
-            loss: try loss, teachers: max(teacher.count, 1), topK: teacherTopK.map { _ in topKMass }
-        )
+            loss: try loss, teachers: max(teacher.count, 1),
+            topK: teacherTopK.map { _ in topKMass },
+            softWarmup: softWarmup)
         if training.mixup > 0 && teacher.isEmpty {
             throw ValidationError(
                 "--mixup needs --teacher MODEL: the teacher must see the mixed inputs (cached logits are for the unmixed ones)"
@@ -221,7 +240,7 @@ struct DistillCommand: ParsableCommand {
                 "a teacher takes \(t.inputShape) with \(t.classes) classes; the data has \(trainingSet.exampleShape) with \(trainingSet.classes)"
             )
         }
-        let model = try architecture.build(for: trainingSet, training: training.options)
+        let model = try architecture.build(for: trainingSet, training: options)
         var signal: TeacherSignal
         if let path = teacherLogits {
             signal = try .logits(at: path, trainingFile: fullCount, classes: trainingSet.classes)
@@ -231,7 +250,7 @@ struct DistillCommand: ParsableCommand {
             )
         } else {
             do {
-                if training.options.augments || (schedule != nil && teachers.count > 1) {
+                if options.augments || (schedule != nil && teachers.count > 1) {
                     // The teachers run on every batch: augmentation changes the inputs, or (an ensemble
                     // with a temperature schedule) the ensemble's soft targets change with T.
                     signal = try .models(
@@ -254,7 +273,7 @@ struct DistillCommand: ParsableCommand {
                 class: k, from: trainingSet, trueLabels: dataset.training.labels)
         }
         let trainer = try Trainer(
-            model: model, options: training.options, training: trainingSet, validation: validation,
+            model: model, options: options, training: trainingSet, validation: validation,
             teacher: signal, loss: try loss, temperature: temperatureMethod)
         try run(
             trainer, data: dataset.directory, examples: trainingSet.count,
@@ -278,9 +297,9 @@ struct DistillCommand: ParsableCommand {
         } else {
             signal = .models(teachers)
         }
-        let model = try architecture.build(forText: text, training: training.textOptions)
+        let model = try architecture.build(forText: text, training: textOptions)
         let trainer = try Trainer(
-            model: model, options: training.textOptions, text: text.training,
+            model: model, options: textOptions, text: text.training,
             validation: text.validation,
             teacher: signal, loss: try loss, temperature: temperatureMethod)
         try run(trainer, data: text.directory, examples: text.training.count, labelled: nil)
@@ -327,9 +346,9 @@ struct DistillCommand: ParsableCommand {
         }
         let model = try architecture.build(
             forTagging: tags.count, pieces: sentences.sentences.count,
-            training: training.textOptions)
+            training: textOptions)
         let trainer = try Trainer(
-            model: model, options: training.textOptions, tagged: sentences,
+            model: model, options: textOptions, tagged: sentences,
             validation: data.validation, tags: tags, bio: data.isBIO, teacher: signal,
             loss: try loss, temperature: temperatureMethod)
         var extra = data.metadata
@@ -354,6 +373,7 @@ struct DistillCommand: ParsableCommand {
         meta["alpha"] = "\(alpha)"
         meta["objective"] = objective.rawValue
         if hardReduction != .labelled { meta["hard_reduction"] = hardReduction.rawValue }
+        if softWarmup > 0 { meta["soft_warmup_steps"] = "\(softWarmup)" }
         if let schedule {
             meta["temperature_schedule"] =
                 "\(schedule.shape.rawValue) \(schedule.initial) -> \(schedule.final)"
