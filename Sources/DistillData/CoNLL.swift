@@ -30,8 +30,13 @@ public struct CoNLLFile: Sendable {
     ///   without sentences, a word line whose column count differs from its sentence's first, a
     ///   labelled line with one column, or a BIO tag without a type (`B-`, `I-`).
     public init(path: String, labelled: Bool = true) throws {
+        try self.init(path: path, bytes: readFileBytes(path), labelled: labelled)
+    }
+
+    /// Parses `bytes`, the contents of `path` (which errors name) already read.
+    /// - Throws: `FileError` as `init(path:labelled:)` does.
+    public init(path: String, bytes: [UInt8], labelled: Bool = true) throws {
         self.path = path
-        let bytes = try readFileBytes(path)
         guard !bytes.isEmpty else { throw FileError(path, "empty file") }
         let text = String(decoding: bytes, as: UTF8.self)
         func fail(_ line: Int, _ problem: String) -> FileError {

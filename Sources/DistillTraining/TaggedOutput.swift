@@ -9,7 +9,8 @@ public enum TaggedOutput {
     /// column, so a file with gold tags comes back with gold and predicted tags side by side.
     /// - Throws: `FileError` for an unreadable or malformed file.
     public static func conll(model: Model, tags: [String], input: String) throws -> String {
-        let file = try CoNLLFile(path: input, labelled: false)
+        let bytes = try readFileBytes(input)
+        let file = try CoNLLFile(path: input, bytes: bytes, labelled: false)
         let sentences = TaggedSentences(consecutive: file.sentences)
         let logits = try TaggerInference.logits(model: model, sentences: sentences)
         let predicted = TaggingEvaluation(
@@ -19,7 +20,7 @@ public enum TaggedOutput {
         for (s, sentence) in file.sentences.enumerated() {
             for (i, line) in sentence.lines.enumerated() { tagOfLine[line] = predicted[s][i] }
         }
-        let text = String(decoding: try readFileBytes(input), as: UTF8.self)
+        let text = String(decoding: bytes, as: UTF8.self)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         for index in lines.indices {
             guard let tag = tagOfLine[index + 1] else { continue }
