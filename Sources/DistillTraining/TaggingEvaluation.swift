@@ -10,7 +10,29 @@ public enum TaggerInference {
     public static func logits(model: Model, sentences: TaggedSentences, batchSize: Int = 64)
         throws -> [Float]
     {
+        guard sentences.sentences.contains(where: { !$0.words.isEmpty }) else { return [] }
+        return try logits(
+            model: model, sentences: sentences,
+            batches: batches(model: model, sentences: sentences, batchSize: batchSize))
+    }
+
+    /// The pieces `logits` runs `model` on, their word features hashed once: a caller that scores
+    /// the same sentences again (validation, every round) keeps them.
+    public static func batches(model: Model, sentences: TaggedSentences, batchSize: Int = 64)
+        throws -> TaggedBatches
+    {
+        try TaggedBatches(
+            sentences: sentences, tags: [], context: model.inputShape[0], batchSize: batchSize,
+            seed: 0, shuffle: false, buckets: model.featureBuckets ?? WordFeatures.buckets)
+    }
+
+    /// `logits(model:sentences:)` over `batches`, made by `batches(model:sentences:)` for these
+    /// sentences and this model.
+    public static func logits(model: Model, sentences: TaggedSentences, batches: TaggedBatches)
+        throws -> [Float]
+    {
         let context = model.inputShape[0]
+        precondition(batches.context == context)
         let c = model.classes
         var offsets: [Int] = []  // first word of each sentence among all words
         var total = 0
@@ -20,9 +42,6 @@ public enum TaggerInference {
         }
         var out = [Float](repeating: 0, count: total * c)
         guard total > 0 else { return out }
-        let batches = try TaggedBatches(
-            sentences: sentences, tags: [], context: context, batchSize: batchSize, seed: 0,
-            shuffle: false, buckets: model.featureBuckets ?? WordFeatures.buckets)
         batches.start(epoch: 0)
         while let batch = batches.next() {
             let logits = model.forward(batch.inputs, mode: .inference)

@@ -79,6 +79,8 @@ public final class Trainer {
     public let teacher: (any TeacherSource)?
     /// The loss's temperature over the run; nil without a teacher.
     public let temperature: (any TemperaturePolicy)?
+    /// A tagger's validation pieces, their features hashed in the first round and kept.
+    private var validationBatches: TaggedBatches?
 
     /// - Parameters:
     ///   - teacher: the soft targets, with `loss`; nil to train on labels.
@@ -451,7 +453,11 @@ public final class Trainer {
             }
         case .tagging(_, let validation, let tags, let bio):
             guard let validation, validation.labelledSentences > 0 else { return nil }
-            let logits = try TaggerInference.logits(model: model, sentences: validation)
+            if validationBatches == nil {
+                validationBatches = try TaggerInference.batches(model: model, sentences: validation)
+            }
+            let logits = try TaggerInference.logits(
+                model: model, sentences: validation, batches: validationBatches!)
             guard logits.allSatisfy(\.isFinite) else { throw diverged() }
             let e = TaggingEvaluation(
                 logits: logits, tags: tags, sentences: validation, bio: bio)

@@ -169,6 +169,12 @@ final class TaggingTrainingTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(summary.bestValidationAccuracy ?? 0, 0.95)
         let logits = try TaggerInference.logits(model: teacher, sentences: numbered)
         XCTAssertEqual(logits.count, numbered.words * 2)
+        // Validation keeps its pieces between rounds: the same logits from them every time.
+        let kept = try TaggerInference.batches(model: teacher, sentences: validation)
+        let once = try TaggerInference.logits(model: teacher, sentences: validation, batches: kept)
+        XCTAssertEqual(
+            once, try TaggerInference.logits(model: teacher, sentences: validation, batches: kept))
+        XCTAssertEqual(once, try TaggerInference.logits(model: teacher, sentences: validation))
         let student = try Model(spec: spec, inputShape: [8, 6], classes: 2, generator: &weights)
         let distilled = try Trainer(
             model: student, options: options, tagged: numbered.keepingLabels(forFirst: 0),
