@@ -16,7 +16,8 @@ final class JSONOutputTests: XCTestCase {
             accuracy: 0.25,
             errors: 3, nll: finite(Double.infinity), ece: 0.1, seconds: nil)
         let summary = DemoSummary(
-            data: "/data/with \"quote\" and \\ slash", seed: 7, quick: true, labels: 2000,
+            data: "/data/with \"quote\" and \\ slash", seed: 7, quick: true, patient: false,
+            labels: 2000,
             temperatures: [1, 4], chosenTemperature: 4, alpha: 0.7, models: [model])
         let json = try object(try jsonText(summary, pretty: true))
         XCTAssertEqual(json["data"] as? String, "/data/with \"quote\" and \\ slash")

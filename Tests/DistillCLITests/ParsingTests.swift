@@ -55,6 +55,8 @@ final class ParsingTests: XCTestCase {
         let demo = try XCTUnwrap(try parse(["demo", "--quick"]) as? Demo)
         XCTAssertTrue(demo.quick)
         XCTAssertEqual(demo.out, "distill-demo")
+        XCTAssertTrue(try XCTUnwrap(try parse(["demo", "--patient"]) as? Demo).patient)
+        XCTAssertThrowsError(try parse(["demo", "--quick", "--patient"]))
         XCTAssertNotNil(try parse(["inspect", "m.safetensors"]) as? Inspect)
         XCTAssertNotNil(
             try parse(["explain", "--teacher-logits=1,2", "--student-logits=2,1"]) as? Explain)
