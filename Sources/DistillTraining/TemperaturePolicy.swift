@@ -20,7 +20,8 @@ public enum TemperatureMethod: Sendable, Equatable {
     /// - Top-k teacher logits take the kl or hard objective, without standardisation (the logits
     ///   outside the top k are unknown); with a rest bucket, not a learned temperature.
     /// - A warm-up of the soft term (`softWarmup` steps) takes an objective whose soft term has a
-    ///   weight: kl, dkd or dist.
+    ///   weight (kl, dkd or dist), and a temperature that is not learned (CTKD's update weighs the
+    ///   soft term at its full weight).
     /// - Throws: `TrainingError.invalidOption` naming the flags that do not go together.
     public func check(loss: DistillationLoss, teachers: Int, topK: TopKMass?, softWarmup: Int = 0)
         throws
@@ -28,6 +29,9 @@ public enum TemperatureMethod: Sendable, Equatable {
         func fail(_ message: String) -> TrainingError { .invalidOption(message) }
         if softWarmup > 0 && !loss.softTermIsWeighted {
             throw fail("--soft-warmup takes the kl, dkd or dist objective")
+        }
+        if case .learned = self, softWarmup > 0 {
+            throw fail("--soft-warmup does not go with --adaptive-temperature ctkd")
         }
         if case .learned = self, loss.objective != .kl || loss.logitStandardization || teachers > 1
         {

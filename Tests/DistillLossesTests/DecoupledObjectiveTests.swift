@@ -148,8 +148,8 @@ final class DecoupledObjectiveTests: XCTestCase {
     }
 
     /// `scalingSoftTerm(by: f)` (the soft-term warm-up) weighs the soft term f times, the hard
-    /// term untouched: the value and gradient at f are those at 0 plus f times the difference to
-    /// those at 1, for kl, DKD and DIST alike; `.hard` and `.mse` have no weight to scale.
+    /// term untouched: at 0 the loss is the hard term's alone, and the value and gradient at f are
+    /// those at 0 plus f times the difference to those at 1, for kl, DKD and DIST alike; `.hard` and `.mse` have no weight to scale.
     func testScalingTheSoftTermIsLinearInItsFactor() throws {
         let student = fixtureValues(rows * classes, seed: 17, scale: 2)
         let teacher = fixtureValues(rows * classes, seed: 18, scale: 3)
@@ -165,6 +165,12 @@ final class DecoupledObjectiveTests: XCTestCase {
             }
             let (zero, one, quarter) = (try at(0), try at(1), try at(0.25))
             XCTAssertGreaterThan(abs(one.value - zero.value), 1e-3, "\(objective)")
+            // At 0 only the hard term is left, at its own weight 1 - alpha: it is not scaled.
+            let (hard, hardGradient) = try loss(objective, alpha: 0, temperature: 4).evaluate(
+                studentLogits: student, teacherLogits: teacher, labels: labels, classes: classes)
+            assertClose([zero.value], [0.3 * Double(hard.loss)], rtol: 1e-5)
+            assertClose(
+                zero.gradient, hardGradient.map { 0.3 * Double($0) }, rtol: 1e-4, atol: 1e-6)
             assertClose(
                 [quarter.value], [zero.value + 0.25 * (one.value - zero.value)], rtol: 1e-5)
             assertClose(

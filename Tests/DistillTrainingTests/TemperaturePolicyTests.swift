@@ -38,7 +38,8 @@ final class TemperaturePolicyTests: XCTestCase {
         }
     }
 
-    /// A warm-up of the soft term takes an objective whose soft term has a weight; its factor
+    /// A warm-up of the soft term takes an objective whose soft term has a weight and a
+    /// temperature that is not learned; its factor
     /// climbs by 1/N a step to 1 and stays there.
     func testSoftWarmupRuleAndFactor() throws {
         let kl = try DistillationLoss(temperature: 4, alpha: 0.7)
@@ -55,6 +56,10 @@ final class TemperaturePolicyTests: XCTestCase {
                     loss: loss, teachers: 1, topK: nil, softWarmup: 10)
             ) { XCTAssertTrue("\($0)".contains("--soft-warmup"), "\($0)") }
         }
+        XCTAssertThrowsError(
+            try TemperatureMethod.learned(learningRate: 0.05).check(
+                loss: kl, teachers: 1, topK: nil, softWarmup: 10)
+        ) { XCTAssertTrue("\($0)".contains("--adaptive-temperature ctkd"), "\($0)") }
         var options = TrainingOptions()
         XCTAssertEqual(options.softWarmupFactor(at: 0), 1)
         options.softWarmupSteps = 4

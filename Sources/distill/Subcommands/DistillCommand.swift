@@ -50,7 +50,7 @@ struct DistillCommand: ParsableCommand {
     var kdScale: Float = 1
     @Option(
         help: ArgumentHelp(
-            "Ramp the soft term's weight linearly over the first N steps, from 1/N to its full value (the DKD recipe's loss warm-up); the hard term is not ramped. kl, dkd and dist objectives.",
+            "Ramp the soft term's weight linearly over the first N steps, from 1/N to its full value (the DKD recipe's loss warm-up); the hard term is not ramped. kl, dkd and dist objectives; not with --adaptive-temperature ctkd.",
             valueName: "N"))
     var softWarmup: Int = 0
     @Option(
