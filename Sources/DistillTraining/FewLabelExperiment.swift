@@ -43,7 +43,7 @@ public struct FewLabelExperiment: Sendable {
     }
 
     /// The settings of `distill demo --patient`: the ablation's best recipe, a teacher trained for
-    /// 30 epochs and students for 20,000 steps each (about 25 minutes on 2 cores).
+    /// 30 epochs and students for 20,000 steps each (about 20 minutes on 2 cores).
     public static var patient: FewLabelExperiment {
         var e = FewLabelExperiment()
         e.teacherEpochs = 30

@@ -10,7 +10,7 @@ public enum TaggerInference {
     public static func logits(model: Model, sentences: TaggedSentences, batchSize: Int = 64)
         throws -> [Float]
     {
-        guard sentences.sentences.contains(where: { !$0.words.isEmpty }) else { return [] }
+        guard sentences.words > 0 else { return [] }
         return try logits(
             model: model, sentences: sentences,
             batches: batches(model: model, sentences: sentences, batchSize: batchSize))

@@ -453,11 +453,12 @@ public final class Trainer {
             }
         case .tagging(_, let validation, let tags, let bio):
             guard let validation, validation.labelledSentences > 0 else { return nil }
-            if validationBatches == nil {
-                validationBatches = try TaggerInference.batches(model: model, sentences: validation)
-            }
+            let batches =
+                try validationBatches
+                ?? TaggerInference.batches(model: model, sentences: validation)
+            validationBatches = batches
             let logits = try TaggerInference.logits(
-                model: model, sentences: validation, batches: validationBatches!)
+                model: model, sentences: validation, batches: batches)
             guard logits.allSatisfy(\.isFinite) else { throw diverged() }
             let e = TaggingEvaluation(
                 logits: logits, tags: tags, sentences: validation, bio: bio)
