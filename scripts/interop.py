@@ -25,7 +25,6 @@
 
 Usage: python3 scripts/interop.py DISTILL_BINARY [DATA_DIR]
 """
-import gzip
 import json
 import os
 import shutil
@@ -39,21 +38,10 @@ import onnxruntime as ort
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from idx import idx
+
 TOLERANCE = 1e-4
 TEST_IMAGES = 1000
-
-
-def idx(path):
-    """An IDX file (optionally .gz) as a NumPy array."""
-    for candidate in (path, path + ".gz"):
-        if os.path.exists(candidate):
-            raw = open(candidate, "rb").read()
-            if candidate.endswith(".gz"):
-                raw = gzip.decompress(raw)
-            dims = raw[3]
-            shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-            return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-    sys.exit(f"interop: {path}[.gz] not found")
 
 
 def run(*args):

@@ -13,11 +13,13 @@ Usage: .venv-bench/bin/python scripts/pytorch_dkd_check.py TEACHER_LOGITS.npy [D
 where TEACHER_LOGITS.npy is `distill logits --model TEACHER --out TEACHER_LOGITS.npy` (the training
 file, 60,000 rows; the last 5,000 are the validation split). Needs torch and numpy.
 """
-import argparse, gzip, math, os
+import argparse, math, os
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from idx import idx
 
 p = argparse.ArgumentParser()
 p.add_argument("logits")
@@ -27,18 +29,9 @@ p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
 torch.set_num_threads(2)
 
-
-def idx(name):
-    with gzip.open(os.path.join(a.data, name)) as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
 # pixels in [0, 1], as distill reads them
-x = torch.from_numpy(idx("train-images-idx3-ubyte.gz").reshape(60000, 784).astype(np.float32) / 255)
-y = torch.from_numpy(idx("train-labels-idx1-ubyte.gz").astype(np.int64))
+x = torch.from_numpy(idx(os.path.join(a.data, "train-images-idx3-ubyte")).reshape(60000, 784).astype(np.float32) / 255)
+y = torch.from_numpy(idx(os.path.join(a.data, "train-labels-idx1-ubyte")).astype(np.int64))
 teacher = torch.from_numpy(np.load(a.logits).astype(np.float32))
 assert teacher.shape == (60000, 10), f"{a.logits}: expected [60000, 10], got {list(teacher.shape)}"
 xtr, ytr, ttr, xva, yva = x[:55000], y[:55000], teacher[:55000], x[55000:], y[55000:]
