@@ -16,6 +16,7 @@ let usage = """
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
     """
 BLASKernel.useBestSettings()
+FloatingPointMode.flushSubnormalsToZero()
 let arguments = CommandLine.arguments.dropFirst()
 // Check every argument before running anything: a mistyped one must not start a long run.
 do {

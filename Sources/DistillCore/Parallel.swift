@@ -1,5 +1,3 @@
-import Dispatch
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -42,17 +40,9 @@ public func parallelFor(
         if count > 0 { body(0..<count) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendableBox(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = count * chunk / chunks
-            let end = count * (chunk + 1) / chunks
-            if start < end { box.value(start..<end) }
-        }
+    concurrentChunks(chunks) { chunk in
+        let start = count * chunk / chunks
+        let end = count * (chunk + 1) / chunks
+        if start < end { body(start..<end) }
     }
-}
-
-private struct UncheckedSendableBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

@@ -1,4 +1,3 @@
-import Dispatch
 import DistillCore
 
 /// Partial sums of a range of rows.
@@ -14,8 +13,6 @@ struct RowTotals {
     }
 }
 
-private struct UncheckedBox<T>: @unchecked Sendable { let value: T }
-
 /// Runs `body` over `0..<rows` in one contiguous chunk per worker (`processorCount`, which
 /// `DISTILL_THREADS` sets) when the matrix is large enough for threads to pay (`rows * classes >=
 /// 65,536`), and sums what the chunks return.
@@ -25,13 +22,9 @@ func forEachRowChunk(rows: Int, classes: Int, _ body: (Range<Int>) -> RowTotals)
         return rows > 0 ? body(0..<rows) : RowTotals()
     }
     return withUnsafeTemporaryAllocation(of: RowTotals.self, capacity: chunks) { partials in
-        let slots = UncheckedBox(value: partials.baseAddress!)
-        withoutActuallyEscaping(body) { body in
-            let work = UncheckedBox(value: body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let range = (rows * c / chunks)..<(rows * (c + 1) / chunks)
-                (slots.value + c).initialize(to: work.value(range))
-            }
+        concurrentChunks(chunks) { c in
+            let range = (rows * c / chunks)..<(rows * (c + 1) / chunks)
+            (partials.baseAddress! + c).initialize(to: body(range))
         }
         var total = RowTotals()
         for c in 0..<chunks { total.add(partials[c]) }

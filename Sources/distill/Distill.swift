@@ -31,6 +31,7 @@ struct Distill: ParsableCommand {
 enum Main {
     static func main() {
         BLASKernel.useBestSettings()
+        FloatingPointMode.flushSubnormalsToZero()
         do {
             var command = try Distill.parseAsRoot()
             try command.run()

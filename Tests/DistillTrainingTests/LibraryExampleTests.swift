@@ -35,7 +35,10 @@ final class LibraryExampleTests: XCTestCase {
         .run()
         try trainedTeacher.save(to: dir + "/teacher.safetensors")
 
-        // The README's example.
+        // The README's example (the floating-point mode restored after it, for the other tests).
+        let flushed = FloatingPointMode.flushesSubnormals
+        defer { FloatingPointMode.flushSubnormalsToZero(flushed) }
+        FloatingPointMode.flushSubnormalsToZero()
         let data = try DataDirectory.load(resolving: dir, environment: [:])
         let (training, validation) = try data.training.splittingValidation(.automatic)
         var generator = SeededGenerator(seed: 0)
