@@ -2,9 +2,11 @@
 // Distill: knowledge distillation on the CPU.
 //
 // Modules, each with one job (see README "Layout"):
-//   CBLAS           module map over OpenBLAS's cblas.h (Linux); Accelerate on Apple platforms
+//   CBLAS           module map over OpenBLAS's cblas.h, its thread pool's restart and the
+//                   floating-point control word (Linux); Accelerate on Apple platforms
 //   CZlib           module map over zlib.h (gzip-compressed IDX files)
-//   DistillCore     Tensor, the BLAS wrapper, seeded randomness, parallel loops, atomic files
+//   DistillCore     Tensor, the BLAS wrapper, seeded randomness, parallel loops (and their
+//                   floating-point mode), atomic files
 //   DistillLosses   softmax with temperature, cross-entropy, KL, the distillation loss
 //   DistillFormats  file formats: safetensors, IDX (raw or gzip), NPY
 //   DistillData     datasets, validation splits, seeded batches, augmentation
