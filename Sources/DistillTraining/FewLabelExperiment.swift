@@ -49,7 +49,7 @@ public struct FewLabelExperiment: Sendable {
     }
 
     /// The settings of `distill demo --patient`: the ablation's best recipe, a teacher trained
-    /// with SGD for 30 epochs and students for 20,000 steps each (about 20 minutes on 2 cores).
+    /// with SGD for 30 epochs and students for 20,000 steps each (about 17 minutes on 2 cores).
     public static var patient: FewLabelExperiment {
         var e = FewLabelExperiment()
         e.teacherEpochs = 30
