@@ -184,9 +184,7 @@ struct DistillCommand: ParsableCommand {
                 "--adaptive-temperature ctkd takes the kl objective and a single teacher, without a schedule or standardisation"
             )
         }
-        guard softWarmup >= 0 else {
-            throw ValidationError("--soft-warmup must be >= 0, got \(softWarmup)")
-        }
+        try options.validate()  // the training flags' checks, and --soft-warmup's
         try temperatureMethod.check(
             loss: try loss, teachers: max(teacher.count, 1),
             topK: teacherTopK.map { _ in topKMass },
