@@ -64,19 +64,26 @@ public struct FewLabelExperiment: Sendable {
         "\(teacherArchitecture) dropout \(teacherDropout) jitter \(teacherJitter) epochs \(teacherEpochs) \(teacherOptimizer) lr \(teacherLearningRate) seed \(seed)"
     }
 
-    func options(
-        epochs: Int? = nil, steps: Int? = nil, jitter: Int = 0,
-        optimizer: TrainingOptions.OptimizerKind = .sgd, learningRate: Float? = nil, seed: UInt64
-    ) -> TrainingOptions {
-        var o = TrainingOptions()
-        o.jitter = jitter
-        if let epochs { o.epochs = epochs }
-        o.steps = steps
-        o.optimizer = optimizer
-        o.learningRate = learningRate ?? studentLearningRate
-        o.momentum = 0.9
-        o.schedule = .cosine
-        o.seed = seed
+    /// The teacher's training: `teacherEpochs` of `teacherOptimizer` at `teacherLearningRate`
+    /// (cosine, batch 128) on images jittered by `teacherJitter` pixels.
+    public var teacherOptions: TrainingOptions {
+        var o = TrainingOptions()  // momentum 0.9 (for SGD), cosine schedule, batch 128
+        o.seed = seed &+ 10
+        o.epochs = teacherEpochs
+        o.jitter = teacherJitter
+        o.optimizer = teacherOptimizer
+        o.learningRate = teacherLearningRate
+        return o
+    }
+
+    /// Every student's training: `studentSteps` of SGD (momentum 0.9, cosine, batch 128) at
+    /// `studentLearningRate`, without augmentation; the same for each, so the students differ in
+    /// their loss alone.
+    public var studentOptions: TrainingOptions {
+        var o = TrainingOptions()  // SGD, momentum 0.9, cosine schedule, batch 128
+        o.seed = seed &+ 20
+        o.steps = studentSteps
+        o.learningRate = studentLearningRate
         return o
     }
 
@@ -91,11 +98,7 @@ public struct FewLabelExperiment: Sendable {
             normalization: training.normalization,
             generator: &generator)
         let summary = try Trainer(
-            model: model,
-            options: options(
-                epochs: teacherEpochs, jitter: teacherJitter, optimizer: teacherOptimizer,
-                learningRate: teacherLearningRate, seed: seed &+ 10),
-            training: training, validation: validation
+            model: model, options: teacherOptions, training: training, validation: validation
         ).run(progress: progress)
         model.metadata = [
             "role": "teacher", "demo_teacher": teacherKey, "seed": "\(seed)",
@@ -137,7 +140,7 @@ public struct FewLabelExperiment: Sendable {
                 let loss = try DistillationLoss(
                     temperature: temperature, alpha: alpha, hardReduction: hardReduction)
                 summary = try Trainer(
-                    model: model, options: options(steps: studentSteps, seed: seed &+ 20),
+                    model: model, options: studentOptions,
                     training: transfer,
                     validation: validation, teacher: signal, loss: loss
                 ).run(progress: progress("distilled T \(temperature)"))
@@ -149,7 +152,7 @@ public struct FewLabelExperiment: Sendable {
                 ]
             } else {
                 summary = try Trainer(
-                    model: model, options: options(steps: studentSteps, seed: seed &+ 20),
+                    model: model, options: studentOptions,
                     training: few,
                     validation: validation
                 ).run(progress: progress("labels only"))

@@ -5,20 +5,26 @@ import XCTest
 /// The demo's settings: what reaches the trainer, and the key that decides whether a teacher
 /// already on disk is reused.
 final class FewLabelExperimentTests: XCTestCase {
+    /// The options `teacher(...)` and `students(...)` train with carry the experiment's settings.
     func testTheTeacherTrainsWithItsOwnOptimiserAndTheStudentsWithSGD() {
-        let e = FewLabelExperiment()
-        let teacher = e.options(
-            epochs: e.teacherEpochs, jitter: e.teacherJitter, optimizer: e.teacherOptimizer,
-            learningRate: e.teacherLearningRate, seed: 10)
-        XCTAssertEqual(teacher.optimizer, e.teacherOptimizer)
+        var e = FewLabelExperiment()
+        e.seed = 3
+        let teacher = e.teacherOptions
+        XCTAssertEqual(teacher.optimizer, .adam)
         XCTAssertEqual(teacher.learningRate, e.teacherLearningRate)
         XCTAssertEqual(teacher.epochs, e.teacherEpochs)
+        XCTAssertNil(teacher.steps)
         XCTAssertEqual(teacher.jitter, e.teacherJitter)
-        let student = e.options(steps: e.studentSteps, seed: 20)
+        XCTAssertEqual(teacher.seed, 13)
+        let student = e.studentOptions
         XCTAssertEqual(student.optimizer, .sgd)
+        XCTAssertEqual(student.momentum, 0.9)
         XCTAssertEqual(student.learningRate, e.studentLearningRate)
         XCTAssertEqual(student.steps, e.studentSteps)
-        XCTAssertEqual(student.jitter, 0)
+        XCTAssertFalse(student.augments)
+        XCTAssertEqual(student.seed, 23)
+        XCTAssertEqual(FewLabelExperiment.patient.teacherOptions.optimizer, .sgd)
+        XCTAssertEqual(FewLabelExperiment.patient.teacherOptions.learningRate, 0.05)
     }
 
     /// A teacher trained with another optimiser or learning rate is not reused.
