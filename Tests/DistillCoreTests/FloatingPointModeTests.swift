@@ -49,18 +49,31 @@ final class FloatingPointModeTests: XCTestCase {
         }
     }
 
-    /// Every chunk runs in the caller's mode, whichever Dispatch worker picks it up.
+    /// Every chunk runs in the caller's mode, whichever Dispatch worker picks it up: the workers
+    /// exist from earlier tests in the other mode, and each chunk waits a millisecond so that
+    /// more than the calling thread takes chunks (checked, on a machine with two cores or more).
     func testConcurrentChunksRunInTheCallersMode() {
-        for flush in [true, false] {
+        for flush in [true, false, true] {
             let was = FloatingPointMode.flushesSubnormals
             FloatingPointMode.flushSubnormalsToZero(flush)
             defer { FloatingPointMode.flushSubnormalsToZero(was) }
-            var modes = [Bool](repeating: !flush, count: 64)
-            modes.withUnsafeMutableBufferPointer { slots in
-                let slots = SendablePointer(slots.baseAddress!)
-                concurrentChunks(64) { i in slots[i] = FloatingPointMode.flushesSubnormals }
+            var modes = [Bool](repeating: !flush, count: 32)
+            var threads = [UInt](repeating: 0, count: 32)
+            modes.withUnsafeMutableBufferPointer { modeSlots in
+                threads.withUnsafeMutableBufferPointer { threadSlots in
+                    let modeSlots = SendablePointer(modeSlots.baseAddress!)
+                    let threadSlots = SendablePointer(threadSlots.baseAddress!)
+                    concurrentChunks(32) { i in
+                        usleep(1000)
+                        modeSlots[i] = FloatingPointMode.flushesSubnormals
+                        threadSlots[i] = UInt(pthread_self())
+                    }
+                }
             }
-            XCTAssertEqual(modes, [Bool](repeating: flush, count: 64), "flush \(flush)")
+            XCTAssertEqual(modes, [Bool](repeating: flush, count: 32), "flush \(flush)")
+            if ProcessInfo.processInfo.activeProcessorCount > 1 {
+                XCTAssertGreaterThan(Set(threads).count, 1, "every chunk ran on one thread")
+            }
         }
     }
 }
