@@ -8,13 +8,13 @@ struct Demo: ParsableCommand {
         abstract:
             "Show where distillation pays on Fashion-MNIST: a CNN teacher, and an MLP student with few labels trained on them alone versus distilled with the unlabelled rest.",
         discussion: """
-            Trains a CNN teacher (cnn:32,64/fc:256, dropout 0.3, 2-pixel jitter) on every labelled training image, then \
+            Trains a CNN teacher (cnn:32,64/fc:256, dropout 0.3, 1-pixel jitter) on every labelled training image, then \
             784-800-800-10 students that have labels for only 2,000 images: one on those labels \
             alone, and one distilled (alpha 0.7, the hard term a mean over all rows of a batch) with the \
             other training images as an unlabelled transfer set at each of T = 1, 2 and 4 (--quick: 4 \
             only), the one with the best validation accuracy kept. The teacher trains for 10 epochs of \
             Adam (lr 0.002) and each student for 10,000 steps of SGD (--quick: 2 epochs and 1,500 \
-            steps; --patient: 30 epochs of SGD at lr 0.05 and 20,000 steps). \
+            steps; --patient: 30 epochs of SGD at lr 0.05 with 2-pixel jitter and 20,000 steps). \
             Prints validation and test accuracy, errors, NLL, ECE and time for each, and writes the \
             models, summary.json and report.html (accuracy against T, training curves, the teacher's \
             softened outputs, confusion matrices) to --out. A teacher already in --out with the same \
