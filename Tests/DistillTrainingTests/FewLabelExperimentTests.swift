@@ -25,6 +25,10 @@ final class FewLabelExperimentTests: XCTestCase {
         XCTAssertEqual(student.seed, 23)
         XCTAssertEqual(FewLabelExperiment.patient.teacherOptions.optimizer, .sgd)
         XCTAssertEqual(FewLabelExperiment.patient.teacherOptions.learningRate, 0.05)
+        // --patient keeps the ablation's 30-epoch SGD teacher, on images jittered by 2 pixels,
+        // whatever the demo's own teacher uses.
+        XCTAssertEqual(FewLabelExperiment.patient.teacherOptions.jitter, 2)
+        XCTAssertEqual(FewLabelExperiment.patient.teacherOptions.epochs, 30)
     }
 
     /// A teacher trained with another optimiser or learning rate is not reused.
