@@ -169,28 +169,37 @@ func printLayerBreakdown(model: Model, batch: Tensor) {
     var x = batch.reshaped([batch.shape[0]] + model.networkInputShape)
     var parts: [String] = []
     for (layer, layout) in zip(model.network.layers, model.network.layouts) {
-        let input = x
-        let recorded = recordingGemmCalls { layer.forward(input, mode: .training, layout: layout) }
-        var y = recorded.result
-        let forwardCalls = GemmReplay(recorded.calls)
-        let f = secondsPerCall(20) { y = layer.forward(input, mode: .training, layout: layout) }
-        let g = Tensor(zeros: y.shape)
-        g.fill(0.01)
-        for p in layer.parameters { p.zeroGradient() }
-        let backwardCalls = GemmReplay(recordingGemmCalls { _ = layer.backward(g) }.calls)
-        let b = secondsPerCall(20) {
-            for p in layer.parameters { p.zeroGradient() }
-            _ = layer.backward(g)
-        }
-        var text = "\(layer.descriptor) \(format(f * 1000, 2))/\(format(b * 1000, 2))"
-        if !forwardCalls.calls.isEmpty {
-            let ff = secondsPerCall(20) { forwardCalls.run() }
-            let bf = secondsPerCall(20) { backwardCalls.run() }
-            text += " (GEMMs \(format(ff * 1000, 2))/\(format(bf * 1000, 2)))"
-        }
-        parts.append(text)
-        x = y.copy()
+        let timed = timeLayer(layer, input: x, layout: layout)
+        parts.append(timed.text)
+        x = timed.output
     }
     print(
         "  per layer, forward/backward ms (their GEMMs):\n    " + parts.joined(separator: "\n    "))
+}
+
+/// One layer's forward and backward pass on `input` (training mode, 20 calls each, a gradient of
+/// 0.01 everywhere), beside the same passes' GEMMs replayed: "descriptor f/b (GEMMs f/b)" in ms,
+/// and a copy of the layer's output, the next layer's input.
+func timeLayer(_ layer: any Layer, input: Tensor, layout: ActivationLayout = .nchw) -> (
+    text: String, output: Tensor
+) {
+    let recorded = recordingGemmCalls { layer.forward(input, mode: .training, layout: layout) }
+    var y = recorded.result
+    let forwardCalls = GemmReplay(recorded.calls)
+    let f = secondsPerCall(20) { y = layer.forward(input, mode: .training, layout: layout) }
+    let g = Tensor(zeros: y.shape)
+    g.fill(0.01)
+    for p in layer.parameters { p.zeroGradient() }
+    let backwardCalls = GemmReplay(recordingGemmCalls { _ = layer.backward(g) }.calls)
+    let b = secondsPerCall(20) {
+        for p in layer.parameters { p.zeroGradient() }
+        _ = layer.backward(g)
+    }
+    var text = "\(layer.descriptor) \(format(f * 1000, 2))/\(format(b * 1000, 2))"
+    if !forwardCalls.calls.isEmpty {
+        let ff = secondsPerCall(20) { forwardCalls.run() }
+        let bf = secondsPerCall(20) { backwardCalls.run() }
+        text += " (GEMMs \(format(ff * 1000, 2))/\(format(bf * 1000, 2)))"
+    }
+    return (text, y.copy())
 }

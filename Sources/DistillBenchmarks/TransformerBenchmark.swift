@@ -5,7 +5,7 @@ import DistillKit
 /// every position, backward, AdamW) at batch 32 x context 128, against its GEMM floor (the step's
 /// own BLAS calls, recorded once and replayed on their own buffers, the attention's small batched
 /// products included). Rounds alternate step and floor; medians of the per-round figures.
-func runTransformerBenchmarks(quick: Bool, filter: String?) throws {
+func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws {
     let cases: [(name: String, spec: String)] = [
         ("transformer 4 x 256, 4 heads", "transformer:layers=4,dim=256,heads=4,context=128"),
         ("transformer 1 x 64, 4 heads", "transformer:layers=1,dim=64,heads=4,context=128"),
@@ -45,6 +45,7 @@ func runTransformerBenchmarks(quick: Bool, filter: String?) throws {
                 + "\(format(s * 1000, 2).leftPadded(8))  \(format(f * 1000, 2).leftPadded(13))"
                 + "  \(format(median(zip(steps, floors).map { $0 / $1 }), 2).leftPadded(10))"
                 + "  \(format(Double(batch * context) / s, 0).leftPadded(8))")
+        if breakdown { printTransformerBreakdown(model: model, batch: inputs) }
     }
 
     // A live teacher's forward pass (inference mode) on the student's batch: all 32 windows at
@@ -71,4 +72,30 @@ func runTransformerBenchmarks(quick: Bool, filter: String?) throws {
     print(
         "teacher forward 4 x 256, batch 32 x 128: whole batch \(format(median(whole) * 1000, 1)) ms, in chunks of 512 positions \(format(median(chunks) * 1000, 1)) ms"
     )
+}
+
+/// Each layer of the model as `printLayerBreakdown` times it, then the parts of its first block
+/// one by one (each on the previous part's output; the second LayerNorm on the block's input
+/// instead of the residual sum, which has the same shape): what the block spends beyond its parts
+/// is its residual sums.
+func printTransformerBreakdown(model: Model, batch: Tensor) {
+    printLayerBreakdown(model: model, batch: batch)
+    guard let index = model.network.layers.firstIndex(where: { $0 is TransformerBlock }),
+        let block = model.network.layers[index] as? TransformerBlock
+    else { return }
+    var x = batch
+    for layer in model.network.layers[..<index] { x = layer.forward(x, mode: .inference).copy() }
+    let blockInput = x
+    var parts: [String] = []
+    let blockParts: [any Layer] = [
+        block.norm1, block.attention, block.norm2, block.expand, block.activation, block.project,
+    ]
+    for (i, part) in blockParts.enumerated() {
+        let timed = timeLayer(part, input: i == 2 ? blockInput : x)
+        parts.append(timed.text)
+        x = timed.output
+    }
+    print(
+        "  the first block's parts, forward/backward ms (their GEMMs):\n    "
+            + parts.joined(separator: "\n    "))
 }

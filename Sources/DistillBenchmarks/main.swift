@@ -10,7 +10,8 @@ let usage = """
     usage: DistillBenchmarks [data|losses|training|transformer] [--quick] [--breakdown] [--unfold-columns] [--case TEXT]
       data|losses|training|transformer  run one group (all four when absent)
       --quick               fewer rounds
-      --breakdown           also time each layer of a training case beside its own GEMMs
+      --breakdown           also time each layer of a training or transformer case beside its
+                            own GEMMs (and the parts of a transformer's first block)
       --unfold-columns      convolutions unfold their columns again in the backward pass instead
                             of keeping them (the alternative BENCHMARKS.md compares)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
@@ -69,7 +70,8 @@ if only == nil || only == "training" {
     print("")
 }
 if only == nil || only == "transformer" {
-    try runTransformerBenchmarks(quick: quick, filter: caseFilter)
+    try runTransformerBenchmarks(
+        quick: quick, breakdown: arguments.contains("--breakdown"), filter: caseFilter)
     print("")
 }
 print("peak resident memory: \(peakResidentMegabytes()) MB")
