@@ -38,22 +38,10 @@ public final class GELU: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         output.resize(to: input.shape)
         if mode == .training { self.input = input }
-        let x = SendablePointer(input.pointer)
-        let y = SendablePointer(output.pointer)
-        let approximation = self.approximation
-        parallelFor(input.count, costPerItem: 16) { range in
-            switch approximation {
-            case .exact:
-                GELU.eightAtATime(range) { i, n in
-                    let v = GELU.load(x.pointer + i, n)
-                    GELU.store(v * GELU.normalCDF(v).cdf, y.pointer + i, n)
-                }
-            case .tanh:
-                for i in range {
-                    let v = x[i]
-                    y[i] = 0.5 * v * (1 + tanhf(GELU.tanhScale * (v + GELU.cubic * v * v * v)))
-                }
-            }
+        let (x, y) = (input.pointer, output.pointer)
+        switch approximation {
+        case .exact: elementwise(input.count, minimumParallel: 1 << 14, ExactForward(x: x, y: y))
+        case .tanh: elementwise(input.count, minimumParallel: 1 << 14, TanhForward(x: x, y: y))
         }
         return output
     }
@@ -61,29 +49,16 @@ public final class GELU: Layer {
     public func backward(_ outputGradient: Tensor) -> Tensor {
         guard computesInputGradient else { return inputGradient }
         inputGradient.resize(to: outputGradient.shape)
-        let x = SendablePointer(input.pointer)
-        let dy = SendablePointer(outputGradient.pointer)
-        let dx = SendablePointer(inputGradient.pointer)
-        let approximation = self.approximation
-        parallelFor(outputGradient.count, costPerItem: 24) { range in
-            switch approximation {
-            case .exact:
-                GELU.eightAtATime(range) { i, n in
-                    let v = GELU.load(x.pointer + i, n)
-                    let (cdf, density) = GELU.normalCDF(v)
-                    GELU.store(
-                        GELU.load(dy.pointer + i, n) * cdf.addingProduct(v, density),
-                        dx.pointer + i, n)
-                }
-            case .tanh:
-                for i in range {
-                    let v = x[i]
-                    let v2 = v * v
-                    let t = tanhf(GELU.tanhScale * (v + GELU.cubic * v2 * v))
-                    let du = GELU.tanhScale * (1 + 3 * GELU.cubic * v2)
-                    dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
-                }
-            }
+        let (x, dy, dx) = (input.pointer, outputGradient.pointer, inputGradient.pointer)
+        switch approximation {
+        case .exact:
+            elementwise(
+                outputGradient.count, minimumParallel: 1 << 14,
+                ExactBackward(x: x, dy: dy, dx: dx))
+        case .tanh:
+            elementwise(
+                outputGradient.count, minimumParallel: 1 << 14,
+                TanhBackward(x: x, dy: dy, dx: dx))
         }
         return inputGradient
     }
@@ -108,29 +83,63 @@ public final class GELU: Layer {
         // 1 / sqrt(2 pi)
         return (tail.replacing(with: 1 - tail, where: x .> 0), gaussian * 0.398_942_28)
     }
+}
 
-    /// Calls `body(i, n)` for `i` stepping by 8 through `range`, `n` the lanes in use (8, or fewer
-    /// at the end).
-    @inline(__always)
-    static func eightAtATime(_ range: Range<Int>, _ body: (Int, Int) -> Void) {
-        var i = range.lowerBound
-        while i < range.upperBound {
-            body(i, min(8, range.upperBound - i))
-            i += 8
-        }
+/// `y = x Phi(x)`.
+private struct ExactForward: ElementwiseKernel {
+    let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+
+    @inline(__always) func eight(at i: Int) {
+        let v = load8(x + i)
+        store8(v * GELU.normalCDF(v).cdf, y + i)
     }
 
-    @inline(__always)
-    static func load(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> SIMD8<Float> {
-        if n == 8 { return load8(p) }
-        var v = SIMD8<Float>()
-        for j in 0..<n { v[j] = p[j] }
-        return v
+    @inline(__always) func one(at i: Int) {
+        y[i] = x[i] * GELU.normalCDF(Float8(repeating: x[i])).cdf[0]
+    }
+}
+
+/// `dx = dy (Phi(x) + x phi(x))`.
+private struct ExactBackward: ElementwiseKernel {
+    let x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+        dx: UnsafeMutablePointer<Float>
+
+    @inline(__always) func eight(at i: Int) {
+        let v = load8(x + i)
+        let (cdf, density) = GELU.normalCDF(v)
+        store8(load8(dy + i) * cdf.addingProduct(v, density), dx + i)
     }
 
-    @inline(__always)
-    static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        if n == 8 { return store8(v, p) }
-        for j in 0..<n { p[j] = v[j] }
+    @inline(__always) func one(at i: Int) {
+        let (cdf, density) = GELU.normalCDF(Float8(repeating: x[i]))
+        dx[i] = dy[i] * (cdf[0] + x[i] * density[0])
+    }
+}
+
+/// `y = x (1 + tanh u) / 2`, element by element (`tanhf`).
+private struct TanhForward: ElementwiseKernel {
+    let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+
+    @inline(__always) func eight(at i: Int) { for k in i..<(i + 8) { one(at: k) } }
+
+    @inline(__always) func one(at i: Int) {
+        let v = x[i]
+        y[i] = 0.5 * v * (1 + tanhf(GELU.tanhScale * (v + GELU.cubic * v * v * v)))
+    }
+}
+
+/// `dx = dy ((1 + tanh u) / 2 + x (1 - tanh^2 u) u' / 2)`, element by element.
+private struct TanhBackward: ElementwiseKernel {
+    let x: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>,
+        dx: UnsafeMutablePointer<Float>
+
+    @inline(__always) func eight(at i: Int) { for k in i..<(i + 8) { one(at: k) } }
+
+    @inline(__always) func one(at i: Int) {
+        let v = x[i]
+        let v2 = v * v
+        let t = tanhf(GELU.tanhScale * (v + GELU.cubic * v2 * v))
+        let du = GELU.tanhScale * (1 + 3 * GELU.cubic * v2)
+        dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
     }
 }
