@@ -23,6 +23,21 @@ public func horizontalSum(_ v: Float8) -> Float {
     return two[0] + two[1]
 }
 
+/// The larger of `a` and `b` in each lane (one max instruction; the stdlib's `pointwiseMax` is a
+/// generic call that is not inlined).
+@inlinable @inline(__always)
+public func lanewiseMax(_ a: Float8, _ b: Float8) -> Float8 {
+    a.replacing(with: b, where: a .< b)
+}
+
+/// The largest of the eight lanes.
+@inlinable @inline(__always)
+public func horizontalMax(_ v: Float8) -> Float {
+    var m = v[0]
+    for k in 1..<8 where v[k] > m { m = v[k] }
+    return m
+}
+
 /// `v` with the lanes where `mask` is true set to +0, by a bit operation (the stdlib's
 /// `replacing(with:where:)` can compile to a loop over lanes through memory). NaN lanes outside
 /// the mask stay NaN.

@@ -116,6 +116,8 @@ final class SequenceLayerTests: XCTestCase {
         for (causal, shape, heads) in [
             (true, [1, 1, 6], 2), (true, [2, 5, 6], 3), (false, [2, 5, 6], 2),
             (true, [1, 7, 5], 1),
+            // rows of scores that fill groups of eight lanes, with and without a tail
+            (true, [1, 19, 4], 2), (false, [2, 16, 4], 1),
         ] {
             let attention = SelfAttention(
                 dimension: shape[2], heads: heads, causal: causal, generator: &generator)

@@ -164,7 +164,7 @@ public final class SelfAttention: Layer {
             SendablePointer(scoresGradient.pointer), SendablePointer(headsGradient.pointer),
             SendablePointer(qkvGradient.pointer)
         )
-        let heads = self.heads
+        let (causal, heads) = (self.causal, self.heads)
         withSingleThreadedBLAS {
             parallelFor(b * heads, costPerItem: 8 * t * t, minimumWork: 0) { range in
                 for item in range {
@@ -177,7 +177,12 @@ public final class SelfAttention: Layer {
                     gemm(
                         .none, .transpose, m: t, n: t, k: hs, a: dy, lda: c, b: q + 2 * c,
                         ldb: 3 * c, c: ds, ldc: t)
-                    for i in 0..<t { SelfAttention.softmaxBackward(a + i * t, ds + i * t, t: t) }
+                    for i in 0..<t {
+                        // A query's row of A is 0 past the keys it sees, and so is its row of dS.
+                        let keys = causal ? i + 1 : t
+                        SelfAttention.softmaxBackward(a + i * t, ds + i * t, count: keys)
+                        (ds + i * t + keys).update(repeating: 0, count: t - keys)
+                    }
                     gemm(
                         .transpose, .none, m: t, n: hs, k: t, a: a, lda: t, b: dy, ldb: c,
                         c: dq + 2 * c, ldc: 3 * c)
@@ -239,62 +244,74 @@ public final class SelfAttention: Layer {
     /// Softmax of the scores `row [T]` over its first `keys` entries, in place, eight lanes at a
     /// time; the others get exactly 0 (a query with no padding among its keys).
     private static func softmax(_ row: UnsafeMutablePointer<Float>, t: Int, keys: Int) {
-        var maximum = -Float.infinity
-        eightAtATime(keys) { j, lanes in
-            maximum = max(
-                maximum, lanes.replacing(with: -.infinity, where: masked(lanes, j, keys)).max())
+        let whole = keys - keys % 8  // the entries in full groups of eight
+        let tail = keys - whole
+        // The tail's lanes past `keys` read as -inf: exp gives them 0 below.
+        let tailLanes = tail > 0 ? partial(row + whole, tail, padding: -.infinity) : Float8()
+        var maxima = Float8(repeating: -.infinity)
+        var j = 0
+        while j < whole {
+            maxima = lanewiseMax(maxima, load8(row + j))
+            j += 8
         }
-        var sum = SIMD8<Float>()
-        eightAtATime(keys) { j, lanes in
-            let e = fastExp(lanes - maximum).replacing(with: 0, where: masked(lanes, j, keys))
-            sum += e
-            store(e, row + j, min(8, keys - j))
+        if tail > 0 { maxima = lanewiseMax(maxima, tailLanes) }
+        let maximum = horizontalMax(maxima)
+        var sums = Float8()
+        j = 0
+        while j < whole {
+            let e = fastExp(load8(row + j) - maximum)
+            sums += e
+            store8(e, row + j)
+            j += 8
         }
-        let inverse = 1 / sum.sum()
-        eightAtATime(keys) { j, lanes in store(lanes * inverse, row + j, min(8, keys - j)) }
+        var tailExp = Float8()
+        if tail > 0 {
+            tailExp = zeroing(fastExp(tailLanes - maximum), where: masked(whole, keys))
+            sums += tailExp
+        }
+        let inverse = 1 / horizontalSum(sums)
+        j = 0
+        while j < whole {
+            store8(load8(row + j) * inverse, row + j)
+            j += 8
+        }
+        if tail > 0 { store(tailExp * inverse, row + whole, tail) }
         (row + keys).update(repeating: 0, count: t - keys)
-
-        /// Loads lanes `j..<j + 8` (those at or past `keys` unspecified) and calls `body`.
-        func eightAtATime(_ keys: Int, _ body: (Int, SIMD8<Float>) -> Void) {
-            var j = 0
-            while j < keys {
-                body(j, keys - j >= 8 ? load8(row + j) : partial(row + j, keys - j))
-                j += 8
-            }
-        }
     }
 
-    /// `dS = A * (dA - rowsum(A * dA))` for one row, in place in `d` (`a` is the row of A).
+    /// `dS = A * (dA - rowsum(A * dA))` over the first `count` entries of one row, in place in `d`
+    /// (`a` is the row of A).
     private static func softmaxBackward(
-        _ a: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>, t: Int
+        _ a: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>, count: Int
     ) {
-        var dot = SIMD8<Float>()
+        var dot = Float8()
         var j = 0
-        while j + 8 <= t {
+        while j + 8 <= count {
             dot = dot.addingProduct(load8(a + j), load8(d + j))
             j += 8
         }
-        var total = dot.sum()
-        for k in j..<t { total += a[k] * d[k] }
+        var total = horizontalSum(dot)
+        for k in j..<count { total += a[k] * d[k] }
         j = 0
-        while j + 8 <= t {
+        while j + 8 <= count {
             store8(load8(a + j) * (load8(d + j) - total), d + j)
             j += 8
         }
-        for k in j..<t { d[k] = a[k] * (d[k] - total) }
+        for k in j..<count { d[k] = a[k] * (d[k] - total) }
     }
 
     /// Lanes `j..<j + 8` at or past `count`.
     @inline(__always)
-    private static func masked(_ lanes: SIMD8<Float>, _ j: Int, _ count: Int) -> SIMDMask<
-        SIMD8<Float>.MaskStorage
-    > {
+    private static func masked(_ j: Int, _ count: Int) -> SIMDMask<SIMD8<Int32>> {
         SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(count - j))
     }
 
+    /// The first `n` (< 8) values at `p`, the other lanes `padding`.
     @inline(__always)
-    private static func partial(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> SIMD8<Float> {
-        var v = SIMD8<Float>()
+    private static func partial(_ p: UnsafeMutablePointer<Float>, _ n: Int, padding: Float)
+        -> Float8
+    {
+        var v = Float8(repeating: padding)
         for k in 0..<n { v[k] = p[k] }
         return v
     }
