@@ -19,7 +19,20 @@ final class SequenceLayerTests: XCTestCase {
         assertClose(
             layer.forward(Tensor(shape: [1, 4], values: [3, 3, 3, 3]), mode: .inference).values,
             [0, 1, 2, 3])
-        for shape in [[1, 1, 5], [2, 3, 7]] {
+        // Rows of 19 (two groups of eight lanes and a tail) far from zero, against the same
+        // formula in Double: the variance is taken over centred values.
+        let wide = LayerNorm(dimension: 19)
+        let row = fixtureValues(38, seed: 8, scale: 1).map { 1000 + $0 }
+        let normalized = wide.forward(Tensor(shape: [2, 19], values: row), mode: .inference).values
+        for r in 0..<2 {
+            let values = row[(19 * r)..<(19 * r + 19)].map(Double.init)
+            let mean = values.reduce(0, +) / 19
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 19
+            assertClose(
+                Array(normalized[(19 * r)..<(19 * r + 19)]),
+                values.map { ($0 - mean) / (variance + 1e-5).squareRoot() }, rtol: 0, atol: 2e-4)
+        }
+        for shape in [[1, 1, 5], [2, 3, 7], [2, 3, 19], [1, 2, 16]] {
             let norm = LayerNorm(dimension: shape.last!)
             let scales = fixtureValues(shape.last!, seed: 9, scale: 1)
             let shifts = fixtureValues(shape.last!, seed: 10)
