@@ -120,7 +120,15 @@ public final class TransformerBlock: Layer {
 
     /// `out = a + b`, element by element.
     private func add(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-        let (x, y, z) = (a.pointer, b.pointer, out.pointer)
-        for i in 0..<out.count { z[i] = x[i] + y[i] }
+        elementwise(out.count, Sum(a: a.pointer, b: b.pointer, out: out.pointer))
     }
+}
+
+/// `out = a + b`.
+private struct Sum: ElementwiseKernel {
+    let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>
+
+    @inline(__always) func eight(at i: Int) { store8(load8(a + i) + load8(b + i), out + i) }
+    @inline(__always) func one(at i: Int) { out[i] = a[i] + b[i] }
 }
