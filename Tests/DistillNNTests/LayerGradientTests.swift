@@ -79,6 +79,27 @@ final class LayerGradientTests: XCTestCase {
             seed: 3)
     }
 
+    /// A bias gradient over more rows than one partial sum holds (three blocks, the last short)
+    /// and a width that leaves a tail of lanes, against the sum in Double; with beta 0 the old
+    /// target is ignored, with beta 0.9 scaled.
+    func testColumnSumsOverSeveralBlocks() {
+        let (rows, columns) = (2 * columnSumBlock + 37, 13)
+        let matrix = fixtureValues(rows * columns, seed: 11, scale: 1)
+        let old = fixtureValues(columns, seed: 12, scale: 1)
+        for beta: Float in [0, 0.9] {
+            var target = old
+            matrix.withUnsafeBufferPointer { m in
+                addColumnSums(
+                    of: m.baseAddress!, rows: rows, columns: columns, to: &target, beta: beta)
+            }
+            let expected = (0..<columns).map { j in
+                Double(beta) * Double(old[j])
+                    + (0..<rows).reduce(0.0) { $0 + Double(matrix[$1 * columns + j]) }
+            }
+            assertClose(target, expected, rtol: 1e-5, atol: 1e-4)
+        }
+    }
+
     func testReLU() throws {
         // Inputs drawn away from 0 (the kink) by the fixture: |x| >= 0.05 is checked here.
         // Central differences are exact only away from the kink at 0: the fixture keeps clear of it.

@@ -112,25 +112,38 @@ func addRowVector(
 
 /// `target[j] = beta * target[j] + sum_r matrix[r, j]`, the sum taken on its own first (so that
 /// a momentum buffer accumulating it rounds as `momentum * v + gradient` does).
+///
+/// The rows are summed in blocks of `columnSumBlock`, each block row by row into a partial sum of
+/// its own (consecutive memory; the blocks run on the workers), then the partial sums in block
+/// order: the result does not depend on the number of cores.
 func addColumnSums(
     of matrix: UnsafePointer<Float>, rows: Int, columns: Int,
     to target: UnsafeMutablePointer<Float>, beta: Float
 ) {
-    parallelFor((columns + 7) / 8, costPerItem: 8 * rows) { groups in
-        let start = groups.lowerBound * 8
-        let end = min(groups.upperBound * 8, columns)
-        var j = start
-        while j + 8 <= end {
-            var acc = Float8.zero
-            for r in 0..<rows { acc += load8(matrix + r * columns + j) }
-            store8(beta == 0 ? acc : beta * load8(target + j) + acc, target + j)
-            j += 8
+    let blocks = max(1, (rows + columnSumBlock - 1) / columnSumBlock)
+    let whole = columns - columns % 8
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks * columns) { buffer in
+        let partials = SendablePointer(buffer.baseAddress!)
+        parallelFor(blocks, costPerItem: columnSumBlock * columns) { range in
+            for block in range {
+                let sums = partials.pointer + block * columns
+                sums.update(repeating: 0, count: columns)
+                for r in (block * columnSumBlock)..<min(rows, (block + 1) * columnSumBlock) {
+                    let row = matrix + r * columns
+                    for j in stride(from: 0, to: whole, by: 8) {
+                        store8(load8(sums + j) + load8(row + j), sums + j)
+                    }
+                    for j in whole..<columns { sums[j] += row[j] }
+                }
+            }
         }
-        while j < end {
-            var acc: Float = 0
-            for r in 0..<rows { acc += matrix[r * columns + j] }
-            target[j] = beta == 0 ? acc : beta * target[j] + acc
-            j += 1
+        for j in 0..<columns {
+            var total = partials[j]
+            for block in 1..<blocks { total += partials[block * columns + j] }
+            target[j] = beta == 0 ? total : beta * target[j] + total
         }
     }
 }
+
+/// The rows of one partial sum in `addColumnSums`.
+let columnSumBlock = 256

@@ -228,11 +228,8 @@ public final class SelfAttention: Layer {
             .transpose, .none, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: x,
             ldb: inputs,
             beta: betaW, c: dW.pointer, ldc: inputs)
-        let db = bias.startAccumulating()
-        for r in 0..<rows {
-            let row = dout + r * outputs
-            for j in 0..<outputs { db[j] += row[j] }
-        }
+        let (db, betaB) = bias.accumulationTarget()
+        addColumnSums(of: dout, rows: rows, columns: outputs, to: db.pointer, beta: betaB)
         if let dx {
             gemm(
                 .none, .none, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
