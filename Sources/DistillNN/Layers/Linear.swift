@@ -3,7 +3,8 @@ import DistillCore
 /// A fully connected layer, `y = x W^T + b`, with `W` stored `[out, in]` as in PyTorch.
 ///
 /// Shapes: input `[N, in]`, output `[N, out]`; any leading shape (`[B, T, in]` for a sequence)
-/// is taken as `N` rows.
+/// is taken as `N` rows. Forward lays `b` down in every row of `y` and lets the GEMM add
+/// `x W^T` to it (beta 1: BLAS would otherwise clear `y` first, a pass of its own).
 /// Backward: `dW += dy^T x` (`[out, in]`), `db += sum_n dy` (`[out]`), `dx = dy W` (`[N, in]`).
 /// All three products are BLAS GEMMs.
 public final class Linear: Layer {
@@ -61,11 +62,11 @@ public final class Linear: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         let n = input.count / inputSize
         output.resize(to: input.shape.dropLast() + [outputSize])
+        fillRows(output.pointer, rows: n, columns: outputSize, with: bias.value.pointer)
         gemm(
             .none, .transpose, m: n, n: outputSize, k: inputSize,
             a: input.pointer, lda: inputSize, b: weight.value.pointer, ldb: inputSize,
-            beta: 0, c: output.pointer, ldc: outputSize)
-        addRowVector(bias.value.pointer, to: output.pointer, rows: n, columns: outputSize)
+            beta: 1, c: output.pointer, ldc: outputSize)
         if mode == .training { self.input = input }
         return output
     }
@@ -90,23 +91,14 @@ public final class Linear: Layer {
     }
 }
 
-/// `matrix[r, :] += vector` for each of `rows` rows.
-func addRowVector(
-    _ vector: UnsafePointer<Float>, to matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int
+/// `matrix[r, :] = vector` for each of `rows` rows: a bias laid down for a GEMM to add to (beta 1).
+func fillRows(
+    _ matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
+    with vector: UnsafePointer<Float>
 ) {
+    let m = SendablePointer(matrix)
     parallelFor(rows, costPerItem: columns) { range in
-        for r in range {
-            let row = matrix + r * columns
-            var j = 0
-            while j + 8 <= columns {
-                store8(load8(row + j) + load8(vector + j), row + j)
-                j += 8
-            }
-            while j < columns {
-                row[j] += vector[j]
-                j += 1
-            }
-        }
+        for r in range { (m.pointer + r * columns).update(from: vector, count: columns) }
     }
 }
 

@@ -209,7 +209,7 @@ public final class SelfAttention: Layer {
         outputs: Int,
         into out: UnsafeMutablePointer<Float>
     ) {
-        for r in 0..<rows { (out + r * outputs).update(from: bias.value.pointer, count: outputs) }
+        fillRows(out, rows: rows, columns: outputs, with: bias.value.pointer)
         gemm(
             .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
             b: weight.value.pointer,
