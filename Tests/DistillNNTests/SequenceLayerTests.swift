@@ -32,14 +32,17 @@ final class SequenceLayerTests: XCTestCase {
                 Array(normalized[(19 * r)..<(19 * r + 19)]),
                 values.map { ($0 - mean) / (variance + 1e-5).squareRoot() }, rtol: 0, atol: 2e-4)
         }
-        for shape in [[1, 1, 5], [2, 3, 7], [2, 3, 19], [1, 2, 16]] {
+        // [2, 130, 5]: 260 rows, two blocks of the parameter gradients' partial sums (with
+        // Richardson's extrapolation: among that many short rows some have a small variance,
+        // where the gradient is large and curved).
+        for shape in [[1, 1, 5], [2, 3, 7], [2, 3, 19], [1, 2, 16], [2, 130, 5]] {
             let norm = LayerNorm(dimension: shape.last!)
             let scales = fixtureValues(shape.last!, seed: 9, scale: 1)
             let shifts = fixtureValues(shape.last!, seed: 10)
             for i in 0..<norm.dimension {
                 (norm.weight.value[i], norm.bias.value[i]) = (1 + scales[i], shifts[i])
             }
-            try checkGradients(norm, inputShape: shape, seed: 21)
+            try checkGradients(norm, inputShape: shape, seed: 21, smooth: shape[1] > 100)
         }
     }
 

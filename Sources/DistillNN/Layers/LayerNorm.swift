@@ -90,71 +90,65 @@ public final class LayerNorm: Layer {
         let c = dimension
         let rows = outputGradient.count / c
         let whole = c - c % 8
-        let (x, dy, stats) = (
+        let computesInput = computesInputGradient
+        if computesInput { inputGradient.resize(to: outputGradient.shape) }
+        let (x, dy, dx, stats, w) = (
             SendablePointer(input.pointer), SendablePointer(outputGradient.pointer),
-            SendablePointer(statistics.pointer)
+            SendablePointer(inputGradient.pointer), SendablePointer(statistics.pointer),
+            SendablePointer(weight.value.pointer)
         )
-        // The parameter gradients, summed over rows: the columns split across the workers in
-        // groups of eight, each worker passing over every row.
-        let (dw, db) = (
-            SendablePointer(weight.startAccumulating().pointer),
-            SendablePointer(bias.startAccumulating().pointer)
-        )
-        parallelFor((c + 7) / 8, costPerItem: 16 * rows) { groups in
-            for group in groups {
-                let j = 8 * group
-                if j < whole {
-                    var (dwv, dbv) = (load8(dw.pointer + j), load8(db.pointer + j))
-                    for r in 0..<rows {
-                        let (xr, dyr, m, s) = (
-                            x.pointer + r * c, dy.pointer + r * c, stats[2 * r], stats[2 * r + 1]
+        // One pass over the rows, in blocks of `columnSumBlock` on the workers: each row's input
+        // gradient, and the block's own partial sums of the parameter gradients, added up in block
+        // order at the end (so the result does not depend on the number of cores).
+        let blocks = max(1, (rows + columnSumBlock - 1) / columnSumBlock)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * blocks * c) { buffer in
+            let partials = SendablePointer(buffer.baseAddress!)
+            parallelFor(blocks, costPerItem: 8 * columnSumBlock * c) { range in
+                for block in range {
+                    let (dwp, dbp) = (
+                        partials.pointer + 2 * block * c, partials.pointer + (2 * block + 1) * c
+                    )
+                    dwp.update(repeating: 0, count: 2 * c)
+                    for r in (block * columnSumBlock)..<min(rows, (block + 1) * columnSumBlock) {
+                        let (xr, dyr, dxr) = (
+                            x.pointer + r * c, dy.pointer + r * c, dx.pointer + r * c
                         )
-                        let g = load8(dyr + j)
-                        dwv = dwv.addingProduct(g, (load8(xr + j) - m) * s)
-                        dbv += g
-                    }
-                    store8(dwv, dw.pointer + j)
-                    store8(dbv, db.pointer + j)
-                } else {
-                    for r in 0..<rows {
-                        let (xr, dyr, m, s) = (
-                            x.pointer + r * c, dy.pointer + r * c, stats[2 * r], stats[2 * r + 1]
-                        )
-                        for k in j..<c {
-                            dw[k] += dyr[k] * (xr[k] - m) * s
-                            db[k] += dyr[k]
+                        let (m, s) = (stats[2 * r], stats[2 * r + 1])
+                        var (gs, gxs) = (Float8(), Float8())
+                        for j in stride(from: 0, to: whole, by: 8) {
+                            let (d, xhat) = (load8(dyr + j), (load8(xr + j) - m) * s)
+                            let g = d * load8(w.pointer + j)
+                            gs += g
+                            gxs = gxs.addingProduct(g, xhat)
+                            store8(load8(dwp + j).addingProduct(d, xhat), dwp + j)
+                            store8(load8(dbp + j) + d, dbp + j)
+                        }
+                        var (meanG, meanGX) = (horizontalSum(gs), horizontalSum(gxs))
+                        for j in whole..<c {
+                            let (d, xhat) = (dyr[j], (xr[j] - m) * s)
+                            meanG += d * w[j]
+                            meanGX += d * w[j] * xhat
+                            dwp[j] += d * xhat
+                            dbp[j] += d
+                        }
+                        guard computesInput else { continue }
+                        let (a, b) = (meanG / Float(c), meanGX / Float(c))
+                        for j in stride(from: 0, to: whole, by: 8) {
+                            let g = load8(dyr + j) * load8(w.pointer + j)
+                            store8(s * (g - a - (load8(xr + j) - m) * s * b), dxr + j)
+                        }
+                        for j in whole..<c {
+                            dxr[j] = s * (dyr[j] * w[j] - a - (xr[j] - m) * s * b)
                         }
                     }
                 }
             }
-        }
-        guard computesInputGradient else { return inputGradient }
-        inputGradient.resize(to: outputGradient.shape)
-        let (w, dx) = (
-            SendablePointer(weight.value.pointer), SendablePointer(inputGradient.pointer)
-        )
-        parallelFor(rows, costPerItem: 4 * c) { range in
-            for r in range {
-                let (xr, dyr, dxr) = (x.pointer + r * c, dy.pointer + r * c, dx.pointer + r * c)
-                let (m, s) = (stats[2 * r], stats[2 * r + 1])
-                var (gs, gxs) = (Float8(), Float8())
-                for j in stride(from: 0, to: whole, by: 8) {
-                    let g = load8(dyr + j) * load8(w.pointer + j)
-                    gs += g
-                    gxs = gxs.addingProduct(g, (load8(xr + j) - m) * s)
+            let (dw, db) = (weight.startAccumulating(), bias.startAccumulating())
+            for block in 0..<blocks {
+                for j in 0..<c {
+                    dw[j] += partials[2 * block * c + j]
+                    db[j] += partials[(2 * block + 1) * c + j]
                 }
-                var (meanG, meanGX) = (horizontalSum(gs), horizontalSum(gxs))
-                for j in whole..<c {
-                    let g = dyr[j] * w[j]
-                    meanG += g
-                    meanGX += g * (xr[j] - m) * s
-                }
-                let (a, bb) = (meanG / Float(c), meanGX / Float(c))
-                for j in stride(from: 0, to: whole, by: 8) {
-                    let g = load8(dyr + j) * load8(w.pointer + j)
-                    store8(s * (g - a - (load8(xr + j) - m) * s * bb), dxr + j)
-                }
-                for j in whole..<c { dxr[j] = s * (dyr[j] * w[j] - a - (xr[j] - m) * s * bb) }
             }
         }
         return inputGradient
