@@ -44,6 +44,22 @@ final class SequenceLayerTests: XCTestCase {
             }
             try checkGradients(norm, inputShape: shape, seed: 21, smooth: shape[1] > 100)
         }
+        // With a residual gradient the input gradient comes back with it added, the parameter
+        // gradients unchanged.
+        let norm = LayerNorm(dimension: 11)
+        let x = Tensor(shape: [3, 11], values: fixtureValues(33, seed: 12, scale: 1))
+        let dy = Tensor(shape: [3, 11], values: fixtureValues(33, seed: 13, scale: 1))
+        let residual = Tensor(shape: [3, 11], values: fixtureValues(33, seed: 14, scale: 1))
+        func gradients() -> (input: [Float], weight: [Float]) {
+            for p in norm.parameters { p.zeroGradient() }
+            _ = norm.forward(x, mode: .training)
+            return (norm.backward(dy).values, norm.weight.gradient!.values)
+        }
+        let plain = gradients()
+        norm.residualGradient = residual
+        let added = gradients()
+        assertClose(added.input, zip(plain.input, residual.values).map { Double($0 + $1) })
+        XCTAssertEqual(added.weight, plain.weight)
     }
 
     /// The vectorised normal CDF against float64 `erf` from -10 to 10 (Abramowitz and Stegun's

@@ -28,6 +28,11 @@ public final class LayerNorm: Layer {
     private var inputGradient = Tensor(zeros: [0])
     private var statistics = Tensor(zeros: [0])  // [rows, 2]: each row's mean and rstd
 
+    /// A gradient of the input's shape that the next backward pass adds to the input gradient it
+    /// returns, in the same pass: the gradient a residual connection passes around this layer
+    /// (`TransformerBlock` sets it). Nil: the input gradient alone.
+    public var residualGradient: Tensor?
+
     public init(dimension: Int, epsilon: Float = 1e-5) {
         precondition(dimension >= 1 && epsilon > 0)
         self.dimension = dimension
@@ -97,6 +102,8 @@ public final class LayerNorm: Layer {
             SendablePointer(inputGradient.pointer), SendablePointer(statistics.pointer),
             SendablePointer(weight.value.pointer)
         )
+        precondition(residualGradient.map { $0.count == outputGradient.count } ?? true)
+        let residual = residualGradient.map { SendablePointer($0.pointer) }
         // One pass over the rows, in blocks of `columnSumBlock` on the workers: each row's input
         // gradient, and the block's own partial sums of the parameter gradients, added up in block
         // order at the end (so the result does not depend on the number of cores).
@@ -135,10 +142,12 @@ public final class LayerNorm: Layer {
                         let (a, b) = (meanG / Float(c), meanGX / Float(c))
                         for j in stride(from: 0, to: whole, by: 8) {
                             let g = load8(dyr + j) * load8(w.pointer + j)
-                            store8(s * (g - a - (load8(xr + j) - m) * s * b), dxr + j)
+                            let d = s * (g - a - (load8(xr + j) - m) * s * b)
+                            store8(residual.map { load8($0.pointer + r * c + j) + d } ?? d, dxr + j)
                         }
                         for j in whole..<c {
-                            dxr[j] = s * (dyr[j] * w[j] - a - (xr[j] - m) * s * b)
+                            let d = s * (dyr[j] * w[j] - a - (xr[j] - m) * s * b)
+                            dxr[j] = residual.map { $0[r * c + j] + d } ?? d
                         }
                     }
                 }

@@ -8,7 +8,8 @@ import DistillCore
 /// Shapes: input and output `[B, T, C]`; the MLP's hidden width is `mlp` (4C by default). The
 /// parameters are named as its parts: `ln_1.weight`, `attn.in_proj_weight`, ..., `mlp.c_fc.weight`,
 /// `mlp.c_proj.bias`. Backward runs the same path in reverse; each residual passes its gradient
-/// straight through and adds its branch's. With `dropout` p > 0 it is where PyTorch's
+/// straight through and adds its branch's (the LayerNorm that starts the branch adds it to its
+/// own input gradient, in the same pass: `LayerNorm.residualGradient`). With `dropout` p > 0 it is where PyTorch's
 /// `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's hidden activations
 /// and on the MLP's output, each before its residual sum (training mode only).
 public final class TransformerBlock: Layer {
@@ -25,8 +26,6 @@ public final class TransformerBlock: Layer {
     public var computesInputGradient = true
     private var middle = Tensor(zeros: [0])  // [B, T, C]: x + attn(ln_1(x))
     private var output = Tensor(zeros: [0])  // [B, T, C]
-    private var middleGradient = Tensor(zeros: [0])  // [B, T, C]
-    private var inputGradient = Tensor(zeros: [0])  // [B, T, C]
 
     /// - Parameters:
     ///   - mlp: the MLP's hidden width, 4 `dimension` when nil.
@@ -105,16 +104,15 @@ public final class TransformerBlock: Layer {
         func undrop(_ g: Tensor, _ i: Int) -> Tensor {
             dropouts.isEmpty ? g : dropouts[i].backward(g)
         }
-        let branch2 = norm2.backward(
+        // Each LayerNorm adds the residual's gradient to its own input gradient.
+        norm2.residualGradient = outputGradient
+        let middleGradient = norm2.backward(
             expand.backward(
                 activation.backward(undrop(project.backward(undrop(outputGradient, 2)), 1))))
-        middleGradient.resize(to: outputGradient.shape)
-        add(outputGradient, branch2, into: middleGradient)
-        norm1.computesInputGradient = true
-        let branch1 = norm1.backward(attention.backward(undrop(middleGradient, 0)))
-        guard computesInputGradient else { return inputGradient }
-        inputGradient.resize(to: outputGradient.shape)
-        add(middleGradient, branch1, into: inputGradient)
+        norm1.residualGradient = middleGradient
+        norm1.computesInputGradient = computesInputGradient
+        let inputGradient = norm1.backward(attention.backward(undrop(middleGradient, 0)))
+        (norm1.residualGradient, norm2.residualGradient) = (nil, nil)
         return inputGradient
     }
 
