@@ -35,8 +35,14 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
         let repetitions = c.spec.contains("dim=256") ? 1 : 5
         var steps: [Double] = []
         var floors: [Double] = []
+        var phases: [[Double]] = Array(repeating: [], count: 4)  // forward, loss, backward, update
         for _ in 0..<rounds {
+            step.timing = StepTiming()
             steps.append(try secondsPerCall(repetitions) { try run() })
+            let (t, n) = (step.timing, Double(step.timing.steps))
+            for (k, seconds) in [t.forward, t.loss, t.backward, t.update].enumerated() {
+                phases[k].append(seconds / n)
+            }
             floors.append(secondsPerCall(repetitions) { floor.run() })
         }
         let (s, f) = (median(steps), median(floors))
@@ -45,6 +51,10 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
                 + "\(format(s * 1000, 2).leftPadded(8))  \(format(f * 1000, 2).leftPadded(13))"
                 + "  \(format(median(zip(steps, floors).map { $0 / $1 }), 2).leftPadded(10))"
                 + "  \(format(Double(batch * context) / s, 0).leftPadded(8))")
+        let p = phases.map { format(median($0) * 1000, 2) }
+        print(
+            "  phases of the timed steps, ms: forward \(p[0]), loss \(p[1]), backward \(p[2]), update \(p[3])"
+        )
         if breakdown { printTransformerBreakdown(model: model, batch: inputs) }
     }
 
