@@ -150,6 +150,8 @@ final class SequenceLayerTests: XCTestCase {
             (true, [1, 7, 5], 1),
             // rows of scores that fill groups of eight lanes, with and without a tail
             (true, [1, 19, 4], 2), (false, [2, 16, 4], 1),
+            // causal tiles of queries: two and a part, and with padding
+            (true, [1, 70, 4], 2), (true, [2, 40, 4], 2),
         ] {
             let attention = SelfAttention(
                 dimension: shape[2], heads: heads, causal: causal, generator: &generator)

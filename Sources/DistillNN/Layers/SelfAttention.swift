@@ -29,8 +29,10 @@ import Darwin
 ///     dv_h = A^T dy_h
 ///
 /// then the two projections as dense layers. Every product goes through BLAS, one call per
-/// sequence and head on strided views of `qkv` (no copies); the sequences and heads run on the
-/// workers in parallel, each product on one BLAS thread. No dropout on the attention weights.
+/// sequence, head and tile of queries on strided views of `qkv` (no copies); the sequences and
+/// heads run on the workers in parallel, each product on one BLAS thread. With a causal mask the
+/// queries go in tiles of `queryTile`, each against the keys up to its last query only (`tiles`);
+/// the masked scores beyond a tile's keys are never computed. No dropout on the attention weights.
 public final class SelfAttention: Layer {
     public let dimension: Int
     public let heads: Int
@@ -115,27 +117,35 @@ public final class SelfAttention: Layer {
             SendablePointer(headOutputs.pointer)
         )
         let (causal, heads) = (self.causal, self.heads)
+        let tiles = SelfAttention.tiles(t: t, causal: causal)
         withSingleThreadedBLAS {
             parallelFor(b * heads, costPerItem: 4 * t * t, minimumWork: 0) { range in
                 for item in range {
                     let (n, h) = (item / heads, item % heads)
                     let q = qkvP.pointer + n * t * 3 * c + h * hs
                     let a = attentionP.pointer + item * t * t
-                    gemm(
-                        .none, .transpose, m: t, n: t, k: hs, alpha: scale, a: q, lda: 3 * c,
-                        b: q + c, ldb: 3 * c, c: a, ldc: t)
-                    for i in 0..<t {
-                        if padded[n] {
-                            SelfAttention.softmax(
-                                a + i * t, t: t, query: i, causal: causal, keyPadding: keys,
-                                offset: n * t)
-                        } else {
-                            SelfAttention.softmax(a + i * t, t: t, keys: causal ? i + 1 : t)
+                    let y = yP.pointer + n * t * c + h * hs
+                    // A tile of queries scores only the keys its last query sees.
+                    for (first, rowCount, keyCount) in tiles {
+                        let tile = a + first * t
+                        gemm(
+                            .none, .transpose, m: rowCount, n: keyCount, k: hs, alpha: scale,
+                            a: q + first * 3 * c, lda: 3 * c, b: q + c, ldb: 3 * c, c: tile,
+                            ldc: t)
+                        for i in first..<(first + rowCount) {
+                            if padded[n] {
+                                SelfAttention.softmax(
+                                    a + i * t, t: keyCount, query: i, causal: causal,
+                                    keyPadding: keys, offset: n * t)
+                            } else {
+                                SelfAttention.softmax(
+                                    a + i * t, t: keyCount, keys: causal ? i + 1 : t)
+                            }
                         }
+                        gemm(
+                            .none, .none, m: rowCount, n: hs, k: keyCount, a: tile, lda: t,
+                            b: q + 2 * c, ldb: 3 * c, c: y + first * c, ldc: c)
                     }
-                    gemm(
-                        .none, .none, m: t, n: hs, k: t, a: a, lda: t, b: q + 2 * c, ldb: 3 * c,
-                        c: yP.pointer + n * t * c + h * hs, ldc: c)
                 }
             }
         }
@@ -165,6 +175,7 @@ public final class SelfAttention: Layer {
             SendablePointer(qkvGradient.pointer)
         )
         let (causal, heads) = (self.causal, self.heads)
+        let tiles = SelfAttention.tiles(t: t, causal: causal)
         withSingleThreadedBLAS {
             parallelFor(b * heads, costPerItem: 8 * t * t, minimumWork: 0) { range in
                 for item in range {
@@ -174,24 +185,34 @@ public final class SelfAttention: Layer {
                     let a = attentionP.pointer + item * t * t
                     let ds = scoresP.pointer + item * t * t
                     let dy = dyP.pointer + n * t * c + h * hs
-                    gemm(
-                        .none, .transpose, m: t, n: t, k: hs, a: dy, lda: c, b: q + 2 * c,
-                        ldb: 3 * c, c: ds, ldc: t)
-                    for i in 0..<t {
-                        // A query's row of A is 0 past the keys it sees, and so is its row of dS.
-                        let keys = causal ? i + 1 : t
-                        SelfAttention.softmaxBackward(a + i * t, ds + i * t, count: keys)
-                        (ds + i * t + keys).update(repeating: 0, count: t - keys)
+                    // The forward pass's tiles, the last first: it covers every key, so its
+                    // dK and dV set their rows and the earlier tiles' add to them.
+                    for (index, (first, rowCount, keyCount)) in tiles.reversed().enumerated() {
+                        let (aTile, dsTile) = (a + first * t, ds + first * t)
+                        let accumulate: Float = index == 0 ? 0 : 1
+                        gemm(
+                            .none, .transpose, m: rowCount, n: keyCount, k: hs,
+                            a: dy + first * c, lda: c, b: q + 2 * c, ldb: 3 * c, c: dsTile,
+                            ldc: t)
+                        for i in first..<(first + rowCount) {
+                            // A query's row of A is 0 past the keys it sees, and so is its dS.
+                            let seen = causal ? i + 1 : t
+                            SelfAttention.softmaxBackward(a + i * t, ds + i * t, count: seen)
+                            (ds + i * t + seen).update(repeating: 0, count: keyCount - seen)
+                        }
+                        gemm(
+                            .transpose, .none, m: keyCount, n: hs, k: rowCount, a: aTile, lda: t,
+                            b: dy + first * c, ldb: c, beta: accumulate, c: dq + 2 * c,
+                            ldc: 3 * c)
+                        gemm(
+                            .none, .none, m: rowCount, n: hs, k: keyCount, alpha: scale,
+                            a: dsTile, lda: t, b: q + c, ldb: 3 * c, c: dq + first * 3 * c,
+                            ldc: 3 * c)
+                        gemm(
+                            .transpose, .none, m: keyCount, n: hs, k: rowCount, alpha: scale,
+                            a: dsTile, lda: t, b: q + first * 3 * c, ldb: 3 * c,
+                            beta: accumulate, c: dq + c, ldc: 3 * c)
                     }
-                    gemm(
-                        .transpose, .none, m: t, n: hs, k: t, a: a, lda: t, b: dy, ldb: c,
-                        c: dq + 2 * c, ldc: 3 * c)
-                    gemm(
-                        .none, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q + c,
-                        ldb: 3 * c, c: dq, ldc: 3 * c)
-                    gemm(
-                        .transpose, .none, m: t, n: hs, k: t, alpha: scale, a: ds, lda: t, b: q,
-                        ldb: 3 * c, c: dq + c, ldc: 3 * c)
                 }
             }
         }
@@ -201,6 +222,22 @@ public final class SelfAttention: Layer {
             inputs: c,
             outputs: 3 * c, inputGradient: computesInputGradient ? inputGradient.pointer : nil)
         return inputGradient
+    }
+
+    /// The rows of queries scored together with a causal mask.
+    static let queryTile = 32
+
+    /// The tiles of queries of a sequence of `t` positions: each tile's first query, its number
+    /// of queries, and the keys they are scored against, `0..<keys`. Causal: tiles of
+    /// `queryTile` queries, each against the keys up to its last query (the keys past it are
+    /// masked for the whole tile), which skips nearly half the products; otherwise one tile of
+    /// all queries against all keys.
+    static func tiles(t: Int, causal: Bool) -> [(first: Int, count: Int, keys: Int)] {
+        guard causal else { return [(0, t, t)] }
+        return stride(from: 0, to: t, by: queryTile).map { first in
+            let count = min(queryTile, t - first)
+            return (first, count, first + count)
+        }
     }
 
     /// `out [rows, outputs] = x W^T + b` for `W [outputs, inputs]`.
