@@ -116,7 +116,9 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
 /// buffers (a convolution's chunk of kept columns, or of channel-major activations, is a slice of
 /// rows as long as the batch); replaying those strides on buffers of their own would take one
 /// batch-sized buffer per call (1.5 GB for the CNN), and compact operands are, if anything, the
-/// faster case for BLAS, so the floor does not flatter the step.
+/// faster case for BLAS, so the floor does not flatter the step. Calls that workers made (the
+/// attention's per-sequence, per-head products) are replayed on the workers, chunk by chunk, as
+/// the step made them (`plan`).
 final class GemmReplay {
     let calls: [GemmCall]
     /// Each call's operands, allocated once: replaying writes `c` in place (no copy on write).
@@ -138,12 +140,73 @@ final class GemmReplay {
         }
     }
 
+    /// The replay in the order of the recording: a call made on the recording thread alone, the
+    /// calls of a `concurrentChunks` region chunk by chunk on the workers, each chunk's in its
+    /// order, with BLAS on one thread if it was then (`GemmWorker`).
+    private lazy var plan: [Step] = {
+        var plan: [Step] = []
+        var index = 0
+        while index < calls.count {
+            guard let worker = calls[index].worker else {
+                plan.append(.call(index))
+                index += 1
+                continue
+            }
+            var chunks = Array(repeating: [Int](), count: worker.chunks)
+            while index < calls.count, let w = calls[index].worker, w.region == worker.region {
+                chunks[w.chunk].append(index)
+                index += 1
+            }
+            plan.append(.region(chunks, singleThreadedBLAS: worker.singleThreadedBLAS))
+        }
+        return plan
+    }()
+
+    private enum Step {
+        case call(Int)
+        case region([[Int]], singleThreadedBLAS: Bool)
+    }
+
     func run() {
-        for (call, (a, b, c)) in zip(calls, buffers) {
-            gemm(
-                call.transA, call.transB, m: call.m, n: call.n, k: call.k,
-                a: a.pointer, lda: call.lda, b: b.pointer, ldb: call.ldb,
-                beta: call.beta, c: c.pointer, ldc: call.ldc)
+        for step in plan {
+            switch step {
+            case .call(let index): run(index)
+            case .region(let chunks, let single):
+                let body = {
+                    concurrentChunks(chunks.count) { for i in chunks[$0] { self.run(i) } }
+                }
+                if single { withSingleThreadedBLAS(body) } else { body() }
+            }
+        }
+    }
+
+    func run(_ index: Int) {
+        let (call, (a, b, c)) = (calls[index], buffers[index])
+        gemm(
+            call.transA, call.transB, m: call.m, n: call.n, k: call.k,
+            a: a.pointer, lda: call.lda, b: b.pointer, ldb: call.ldb,
+            beta: call.beta, c: c.pointer, ldc: call.ldc)
+    }
+
+    /// The replay's time by shape, the costliest first: one line per distinct (transposes, m, n,
+    /// k) with its number of calls, their total ms (each call timed alone, the median of
+    /// `rounds`) and GFLOP/s.
+    func shapes(rounds: Int = 5) -> [String] {
+        var totals: [String: (calls: Int, seconds: Double, flops: Double)] = [:]
+        for (index, call) in calls.enumerated() {
+            let seconds = median((0..<rounds).map { _ in secondsPerCall(1) { run(index) } })
+            let key =
+                "\(call.transA == .none ? "N" : "T")\(call.transB == .none ? "N" : "T") "
+                + "\(call.m) x \(call.n) x \(call.k)"
+            let old = totals[key] ?? (0, 0, 0)
+            totals[key] = (
+                old.calls + 1, old.seconds + seconds,
+                old.flops + 2 * Double(call.m * call.n * call.k)
+            )
+        }
+        return totals.sorted { $0.value.seconds > $1.value.seconds }.map { key, total in
+            "\(key): \(total.calls) calls, \(format(total.seconds * 1000, 2)) ms, "
+                + "\(format(total.flops / total.seconds / 1e9, 0)) GFLOP/s"
         }
     }
 }

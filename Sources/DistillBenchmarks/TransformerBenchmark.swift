@@ -4,7 +4,8 @@ import DistillKit
 /// Times one training step of a byte-level transformer language model (forward, cross-entropy at
 /// every position, backward, AdamW) at batch 32 x context 128, against its GEMM floor (the step's
 /// own BLAS calls, recorded once and replayed on their own buffers, the attention's small batched
-/// products included). Rounds alternate step and floor; medians of the per-round figures.
+/// products included, on the workers as the step issues them). Rounds alternate step and floor;
+/// medians of the per-round figures.
 func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws {
     let cases: [(name: String, spec: String)] = [
         ("transformer 4 x 256, 4 heads", "transformer:layers=4,dim=256,heads=4,context=128"),
@@ -55,7 +56,12 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
         print(
             "  phases of the timed steps, ms: forward \(p[0]), loss \(p[1]), backward \(p[2]), update \(p[3])"
         )
-        if breakdown { printTransformerBreakdown(model: model, batch: inputs) }
+        if breakdown {
+            print(
+                "  the GEMM floor by shape (transposes, m x n x k), each call alone:\n    "
+                    + floor.shapes().joined(separator: "\n    "))
+            printTransformerBreakdown(model: model, batch: inputs)
+        }
     }
 
     // A live teacher's forward pass (inference mode) on the student's batch: all 32 windows at

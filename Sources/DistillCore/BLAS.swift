@@ -17,21 +17,80 @@ package struct GemmCall: Sendable, Equatable {
     package let transA: MatrixTranspose, transB: MatrixTranspose
     package let m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
     package let beta: Float
+    /// Where the call was made when a `concurrentChunks` worker made it; nil otherwise.
+    package var worker: GemmWorker? = nil
 
     /// The same call on compact operands: each leading dimension is the width the call uses.
     package var compacted: GemmCall {
         GemmCall(
             transA: transA, transB: transB, m: m, n: n, k: k,
-            lda: transA == .none ? k : m, ldb: transB == .none ? n : k, ldc: n, beta: beta)
+            lda: transA == .none ? k : m, ldb: transB == .none ? n : k, ldc: n, beta: beta,
+            worker: worker)
     }
+}
+
+/// The `concurrentChunks` call (its `region`, numbered from 0 in the recording) and the chunk of
+/// it that made a recorded `gemm` call, and whether BLAS ran on one thread there
+/// (`withSingleThreadedBLAS`): what a replay needs to issue the calls the same way.
+package struct GemmWorker: Sendable, Equatable {
+    package let region: Int, chunk: Int, chunks: Int
+    package let singleThreadedBLAS: Bool
+}
+
+/// The calls one chunk of a `concurrentChunks` region makes while recording: each chunk appends
+/// to a list of its own, so the workers share nothing.
+package final class GemmCallList: @unchecked Sendable {
+    let worker: GemmWorker
+    fileprivate(set) var calls: [GemmCall] = []
+    init(_ worker: GemmWorker) { self.worker = worker }
 }
 
 /// Collects the `gemm` calls made inside `recordingGemmCalls` (the benchmark records a training
 /// step's calls and replays them on their own buffers to time the step's BLAS floor).
+///
+/// Calls that `concurrentChunks` workers make inside the scope are recorded too, each chunk's in
+/// a list of its own, kept in the order the regions began (`GemmWorker`).
 package final class GemmRecorder: @unchecked Sendable {  // written by one thread, inside its scope
-    package fileprivate(set) var calls: [GemmCall] = []
+    /// The calls and the regions' lists in the order they were made or began.
+    private var entries: [Entry] = []
+    private var regions = 0
     /// The recorder of the innermost `recordingGemmCalls` on this thread; nil outside one.
     @TaskLocal static var current: GemmRecorder?
+    /// The list of the `concurrentChunks` chunk this thread is running while recording.
+    @TaskLocal static var chunk: GemmCallList?
+
+    private enum Entry {
+        case call(GemmCall)
+        case region([GemmCallList])
+    }
+
+    fileprivate func append(_ call: GemmCall) { entries.append(.call(call)) }
+
+    /// A list for each of the `chunks` chunks of a `concurrentChunks` region that begins.
+    package func beginRegion(chunks: Int) -> [GemmCallList] {
+        #if canImport(Accelerate)
+        let single = false
+        #else
+        let single = openblas_get_num_threads() == 1
+        #endif
+        let lists = (0..<chunks).map {
+            GemmCallList(
+                GemmWorker(region: regions, chunk: $0, chunks: chunks, singleThreadedBLAS: single))
+        }
+        regions += 1
+        entries.append(.region(lists))
+        return lists
+    }
+
+    /// Every call, a region's chunk by chunk.
+    package var calls: [GemmCall] {
+        entries.flatMap { entry -> [GemmCall] in
+            switch entry {
+            case .call(let call): [call]
+            case .region(let lists): lists.flatMap(\.calls)
+            }
+        }
+    }
 }
 
 /// Runs `body` and returns what it returns with the `gemm` calls it made, in order. Outside such a
@@ -61,10 +120,16 @@ package func gemm(
 ) {
     guard m > 0, n > 0 else { return }
     if let recorder = GemmRecorder.current {
-        recorder.calls.append(
-            GemmCall(
-                transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
-                beta: beta))
+        let call = GemmCall(
+            transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
+            beta: beta)
+        if let list = GemmRecorder.chunk {
+            var call = call
+            call.worker = list.worker
+            list.calls.append(call)
+        } else {
+            recorder.append(call)
+        }
     }
     if k == 0 {
         // BLAS leaves C untouched for k = 0 only when beta = 1; make the result well defined.

@@ -64,14 +64,22 @@ public enum FloatingPointMode {
 }
 
 /// Runs `body(i)` for every `i` in `0..<count` on Dispatch's worker threads, each in the calling
-/// thread's floating-point mode (`FloatingPointMode`), and returns when all have run.
+/// thread's floating-point mode (`FloatingPointMode`), and returns when all have run. Inside
+/// `recordingGemmCalls` each chunk's `gemm` calls are recorded too (`GemmWorker`).
 public func concurrentChunks(_ count: Int, _ body: (Int) -> Void) {
     let control = FloatingPointMode.current
+    // A region inside a recorded chunk is not one of its own: its workers record nothing.
+    let recorder = GemmRecorder.current
+    let lists = GemmRecorder.chunk == nil ? recorder?.beginRegion(chunks: count) : nil
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendableBox(body)
+        let recording = UncheckedSendableBox((recorder, lists))
         DispatchQueue.concurrentPerform(iterations: count) { i in
             FloatingPointMode.adopt(control)
-            box.value(i)
+            guard let lists = recording.value.1 else { return box.value(i) }
+            GemmRecorder.$current.withValue(recording.value.0) {
+                GemmRecorder.$chunk.withValue(lists[i]) { box.value(i) }
+            }
         }
     }
 }

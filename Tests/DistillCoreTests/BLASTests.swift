@@ -100,6 +100,44 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(c[0], 3)
     }
 
+    /// Calls that `concurrentChunks` workers make inside the scope are recorded too, a region's
+    /// chunk by chunk after the calls made before it, each with its region and chunk, and with
+    /// whether BLAS was on one thread then.
+    func testGemmRecordingRecordsTheWorkersCalls() {
+        let a = [Float](repeating: 1, count: 4 * 3)
+        let b = [Float](repeating: 1, count: 3 * 2)
+        var c = [Float](repeating: 0, count: 4 * 2 * 4)
+        c.withUnsafeMutableBufferPointer { buffer in
+            let out = SendablePointer(buffer.baseAddress!)
+            func product(rows: Int, into offset: Int) {
+                gemm(
+                    .none, .none, m: rows, n: 2, k: 3, a: a, lda: 3, b: b, ldb: 2,
+                    c: out.pointer + offset, ldc: 2)
+            }
+            let (_, calls) = recordingGemmCalls {
+                product(rows: 4, into: 0)
+                withSingleThreadedBLAS {
+                    concurrentChunks(4) { chunk in
+                        product(rows: chunk + 1, into: 8 * chunk)
+                        product(rows: 1, into: 8 * chunk)
+                    }
+                }
+                product(rows: 2, into: 0)
+            }
+            XCTAssertEqual(calls.count, 10)
+            XCTAssertEqual(calls.map(\.m), [4, 1, 1, 2, 1, 3, 1, 4, 1, 2])
+            XCTAssertNil(calls[0].worker)
+            XCTAssertNil(calls[9].worker)
+            XCTAssertEqual(calls[1...8].map { $0.worker?.chunk }, [0, 0, 1, 1, 2, 2, 3, 3])
+            XCTAssertTrue(calls[1...8].allSatisfy { $0.worker?.region == 0 })
+            XCTAssertTrue(calls[1...8].allSatisfy { $0.worker?.chunks == 4 })
+            #if !canImport(Accelerate)
+            XCTAssertTrue(calls[1...8].allSatisfy { $0.worker?.singleThreadedBLAS == true })
+            #endif
+        }
+        XCTAssertEqual(c[8 * 3 + 7], 3)  // the fourth chunk's fourth row, as computed
+    }
+
     /// `y = alpha x + y` over a length that leaves a tail after any SIMD width and over one long
     /// enough for BLAS to use its threads; a count of zero touches nothing. The values are exact in
     /// Float, so fused and unfused multiply-adds agree.
