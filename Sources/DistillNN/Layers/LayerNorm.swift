@@ -140,14 +140,16 @@ public final class LayerNorm: Layer {
                         }
                         guard computesInput else { continue }
                         let (a, b) = (meanG / Float(c), meanGX / Float(c))
+                        // The residual gradient's row, added when there is one.
+                        let rr = residual.map { $0.pointer + r * c }
                         for j in stride(from: 0, to: whole, by: 8) {
                             let g = load8(dyr + j) * load8(w.pointer + j)
                             let d = s * (g - a - (load8(xr + j) - m) * s * b)
-                            store8(residual.map { load8($0.pointer + r * c + j) + d } ?? d, dxr + j)
+                            store8(rr.map { load8($0 + j) + d } ?? d, dxr + j)
                         }
                         for j in whole..<c {
                             let d = s * (dyr[j] * w[j] - a - (xr[j] - m) * s * b)
-                            dxr[j] = residual.map { $0[r * c + j] + d } ?? d
+                            dxr[j] = rr.map { $0[j] + d } ?? d
                         }
                     }
                 }

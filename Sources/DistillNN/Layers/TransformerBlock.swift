@@ -9,9 +9,9 @@ import DistillCore
 /// parameters are named as its parts: `ln_1.weight`, `attn.in_proj_weight`, ..., `mlp.c_fc.weight`,
 /// `mlp.c_proj.bias`. Backward runs the same path in reverse; each residual passes its gradient
 /// straight through and adds its branch's (the LayerNorm that starts the branch adds it to its
-/// own input gradient, in the same pass: `LayerNorm.residualGradient`). With `dropout` p > 0 it is where PyTorch's
-/// `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's hidden activations
-/// and on the MLP's output, each before its residual sum (training mode only).
+/// own input gradient, in the same pass: `LayerNorm.residualGradient`). With `dropout` p > 0 it is
+/// where PyTorch's `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's
+/// hidden activations and on the MLP's output, each before its residual sum (training mode only).
 public final class TransformerBlock: Layer {
     public let dimension: Int
     public let mlpDimension: Int
