@@ -23,19 +23,41 @@ public func horizontalSum(_ v: Float8) -> Float {
     return two[0] + two[1]
 }
 
-/// The larger of `a` and `b` in each lane (one max instruction; the stdlib's `pointwiseMax` is a
-/// generic call that is not inlined).
-@inlinable @inline(__always)
-public func lanewiseMax(_ a: Float8, _ b: Float8) -> Float8 {
-    a.replacing(with: b, where: a .< b)
-}
-
-/// The largest of the eight lanes.
+/// The largest of the eight lanes, by halves.
 @inlinable @inline(__always)
 public func horizontalMax(_ v: Float8) -> Float {
-    var m = v[0]
-    for k in 1..<8 where v[k] > m { m = v[k] }
-    return m
+    var four = v.lowHalf
+    four.replace(with: v.highHalf, where: v.highHalf .> four)
+    var two = four.lowHalf
+    two.replace(with: four.highHalf, where: four.highHalf .> two)
+    return two[1] > two[0] ? two[1] : two[0]
+}
+
+/// The first `count` (1 to 7) elements of `p`, then `pad`. Lane indices are constants in each
+/// case, so no lane is written through memory.
+@inline(never)
+public func loadPartial(_ p: UnsafePointer<Float>, _ count: Int, pad z: Float) -> Float8 {
+    switch count {
+    case 1: return Float8(p[0], z, z, z, z, z, z, z)
+    case 2: return Float8(p[0], p[1], z, z, z, z, z, z)
+    case 3: return Float8(p[0], p[1], p[2], z, z, z, z, z)
+    case 4: return Float8(p[0], p[1], p[2], p[3], z, z, z, z)
+    case 5: return Float8(p[0], p[1], p[2], p[3], p[4], z, z, z)
+    case 6: return Float8(p[0], p[1], p[2], p[3], p[4], p[5], z, z)
+    case 7: return Float8(p[0], p[1], p[2], p[3], p[4], p[5], p[6], z)
+    default: return Float8(repeating: z)
+    }
+}
+
+/// Stores the first `count` (1 to 7) lanes of `v`.
+@inline(never)
+public func storePartial(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    if count >= 4 {
+        UnsafeMutableRawPointer(p).storeBytes(of: v.lowHalf, as: SIMD4<Float>.self)
+        for k in 4..<count { p[k] = v[k] }
+    } else {
+        for k in 0..<count { p[k] = v[k] }
+    }
 }
 
 /// `v` with the lanes where `mask` is true set to +0, by a bit operation (the stdlib's

@@ -41,26 +41,6 @@ func clampToExp2Floor(_ x: Vec) -> Vec {
     return x.replacing(with: low, where: x .< low)
 }
 
-/// The sum of the eight lanes, by halves (the stdlib's `sum()` is a generic lane loop).
-/// (DistillLosses depends on nothing but the standard library, so it has its own copy of
-/// DistillCore's.)
-@_transparent
-func horizontalSum(_ v: Vec) -> Float {
-    let four = v.lowHalf + v.highHalf
-    let two = four.lowHalf + four.highHalf
-    return two[0] + two[1]
-}
-
-/// The largest of the eight lanes, by halves.
-@_transparent
-func horizontalMax(_ v: Vec) -> Float {
-    var four = v.lowHalf
-    four.replace(with: v.highHalf, where: v.highHalf .> four)
-    var two = four.lowHalf
-    two.replace(with: four.highHalf, where: four.highHalf .> two)
-    return two[1] > two[0] ? two[1] : two[0]
-}
-
 /// `log(x)` for eight lanes of positive normal numbers, accurate to about 2 ulps.
 ///
 /// `x = m 2^e` with `m` in [sqrt(1/2), sqrt(2)), then `log(m)` from the Cephes `logf` polynomial

@@ -23,22 +23,6 @@ func load(_ p: UnsafePointer<Float>, _ i: Int, _ end: Int, pad: Float) -> Vec {
     return loadPartial(p + i, end - i, pad: pad)
 }
 
-/// The first `count` (1 to 7) elements of `p`, then `pad`. Lane indices are constants in each
-/// case, so no lane is written through memory.
-@inline(never)
-func loadPartial(_ p: UnsafePointer<Float>, _ count: Int, pad z: Float) -> Vec {
-    switch count {
-    case 1: return Vec(p[0], z, z, z, z, z, z, z)
-    case 2: return Vec(p[0], p[1], z, z, z, z, z, z)
-    case 3: return Vec(p[0], p[1], p[2], z, z, z, z, z)
-    case 4: return Vec(p[0], p[1], p[2], p[3], z, z, z, z)
-    case 5: return Vec(p[0], p[1], p[2], p[3], p[4], z, z, z)
-    case 6: return Vec(p[0], p[1], p[2], p[3], p[4], p[5], z, z)
-    case 7: return Vec(p[0], p[1], p[2], p[3], p[4], p[5], p[6], z)
-    default: return Vec(repeating: z)
-    }
-}
-
 /// Stores the lanes of `v` that fall before `end`.
 @inline(__always)
 func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ end: Int) {
@@ -47,17 +31,6 @@ func store(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ end: Int) {
         return
     }
     storePartial(v, p + i, end - i)
-}
-
-/// Stores the first `count` (1 to 7) lanes of `v`.
-@inline(never)
-func storePartial(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-    if count >= 4 {
-        UnsafeMutableRawPointer(p).storeBytes(of: v.lowHalf, as: SIMD4<Float>.self)
-        for k in 4..<count { p[k] = v[k] }
-    } else {
-        for k in 0..<count { p[k] = v[k] }
-    }
 }
 
 /// The maximum of a row, and whether every element is finite (an infinity or NaN turns

@@ -281,14 +281,15 @@ public final class SelfAttention: Layer {
         let whole = keys - keys % 8  // the entries in full groups of eight
         let tail = keys - whole
         // The tail's lanes past `keys` read as -inf: exp gives them 0 below.
-        let tailLanes = tail > 0 ? partial(row + whole, tail, padding: -.infinity) : Float8()
+        let tailLanes = tail > 0 ? loadPartial(row + whole, tail, pad: -.infinity) : Float8()
         var maxima = Float8(repeating: -.infinity)
         var j = 0
         while j < whole {
-            maxima = lanewiseMax(maxima, load8(row + j))
+            let lanes = load8(row + j)
+            maxima.replace(with: lanes, where: lanes .> maxima)
             j += 8
         }
-        if tail > 0 { maxima = lanewiseMax(maxima, tailLanes) }
+        if tail > 0 { maxima.replace(with: tailLanes, where: tailLanes .> maxima) }
         let maximum = horizontalMax(maxima)
         var sums = Float8()
         j = 0
@@ -309,7 +310,7 @@ public final class SelfAttention: Layer {
             store8(load8(row + j) * inverse, row + j)
             j += 8
         }
-        if tail > 0 { store(tailExp * inverse, row + whole, tail) }
+        if tail > 0 { storePartial(tailExp * inverse, row + whole, tail) }
         (row + keys).update(repeating: 0, count: t - keys)
     }
 
@@ -338,22 +339,6 @@ public final class SelfAttention: Layer {
     @inline(__always)
     private static func masked(_ j: Int, _ count: Int) -> SIMDMask<SIMD8<Int32>> {
         SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(count - j))
-    }
-
-    /// The first `n` (< 8) values at `p`, the other lanes `padding`.
-    @inline(__always)
-    private static func partial(_ p: UnsafeMutablePointer<Float>, _ n: Int, padding: Float)
-        -> Float8
-    {
-        var v = Float8(repeating: padding)
-        for k in 0..<n { v[k] = p[k] }
-        return v
-    }
-
-    @inline(__always)
-    private static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        if n >= 8 { return store8(v, p) }
-        for k in 0..<n { p[k] = v[k] }
     }
 
     /// Softmax of the scores `row [T]` of query `i` over the keys it may see, in place; the others
