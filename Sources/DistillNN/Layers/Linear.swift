@@ -62,32 +62,53 @@ public final class Linear: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         let n = input.count / inputSize
         output.resize(to: input.shape.dropLast() + [outputSize])
-        fillRows(output.pointer, rows: n, columns: outputSize, with: bias.value.pointer)
-        gemm(
-            .none, .transpose, m: n, n: outputSize, k: inputSize,
-            a: input.pointer, lda: inputSize, b: weight.value.pointer, ldb: inputSize,
-            beta: 1, c: output.pointer, ldc: outputSize)
+        denseForward(
+            input.pointer, rows: n, weight: weight, bias: bias, inputs: inputSize,
+            outputs: outputSize, into: output.pointer)
         if mode == .training { self.input = input }
         return output
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
         let n = input.count / inputSize
-        let (dW, betaW) = weight.accumulationTarget()
-        gemm(
-            .transpose, .none, m: outputSize, n: inputSize, k: n,
-            a: outputGradient.pointer, lda: outputSize, b: input.pointer, ldb: inputSize,
-            beta: betaW, c: dW.pointer, ldc: inputSize)
-        let (db, betaB) = bias.accumulationTarget()
-        addColumnSums(
-            of: outputGradient.pointer, rows: n, columns: outputSize, to: db.pointer, beta: betaB)
-        guard computesInputGradient else { return inputGradient }
-        inputGradient.resize(to: input.shape)
-        gemm(
-            .none, .none, m: n, n: inputSize, k: outputSize,
-            a: outputGradient.pointer, lda: outputSize, b: weight.value.pointer, ldb: inputSize,
-            beta: 0, c: inputGradient.pointer, ldc: inputSize)
+        if computesInputGradient { inputGradient.resize(to: input.shape) }
+        denseBackward(
+            outputGradient.pointer, input: input.pointer, rows: n, weight: weight, bias: bias,
+            inputs: inputSize, outputs: outputSize,
+            inputGradient: computesInputGradient ? inputGradient.pointer : nil)
         return inputGradient
+    }
+}
+
+/// A dense layer's forward pass, `out [rows, outputs] = x W^T + b` for `W [outputs, inputs]`:
+/// `b` laid down in every row, then one GEMM adding `x W^T` to it (`Linear`, and the attention's
+/// projections).
+func denseForward(
+    _ x: UnsafePointer<Float>, rows: Int, weight: Parameter, bias: Parameter, inputs: Int,
+    outputs: Int, into out: UnsafeMutablePointer<Float>
+) {
+    fillRows(out, rows: rows, columns: outputs, with: bias.value.pointer)
+    gemm(
+        .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
+        b: weight.value.pointer, ldb: inputs, beta: 1, c: out, ldc: outputs)
+}
+
+/// A dense layer's backward pass: `dW += dout^T x`, `db += column sums of dout` (both through the
+/// parameters' accumulation targets), and `dx = dout W` when `dx` is given.
+func denseBackward(
+    _ dout: UnsafePointer<Float>, input x: UnsafePointer<Float>, rows: Int, weight: Parameter,
+    bias: Parameter, inputs: Int, outputs: Int, inputGradient dx: UnsafeMutablePointer<Float>?
+) {
+    let (dW, betaW) = weight.accumulationTarget()
+    gemm(
+        .transpose, .none, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: x,
+        ldb: inputs, beta: betaW, c: dW.pointer, ldc: inputs)
+    let (db, betaB) = bias.accumulationTarget()
+    addColumnSums(of: dout, rows: rows, columns: outputs, to: db.pointer, beta: betaB)
+    if let dx {
+        gemm(
+            .none, .none, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
+            b: weight.value.pointer, ldb: inputs, c: dx, ldc: inputs)
     }
 }
 

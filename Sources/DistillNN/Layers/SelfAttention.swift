@@ -107,8 +107,8 @@ public final class SelfAttention: Layer {
         attention.resize(to: [b, heads, t, t])
         headOutputs.resize(to: [rows, c])
         output.resize(to: [b, t, c])
-        dense(
-            input.pointer, weight: inWeight, bias: inBias, rows: rows, inputs: c, outputs: 3 * c,
+        denseForward(
+            input.pointer, rows: rows, weight: inWeight, bias: inBias, inputs: c, outputs: 3 * c,
             into: qkv.pointer)
         // Each sequence and head on a worker of its own: scores, softmax, weighted values.
         let scale = 1 / Float(hs).squareRoot()
@@ -149,8 +149,8 @@ public final class SelfAttention: Layer {
                 }
             }
         }
-        dense(
-            headOutputs.pointer, weight: outWeight, bias: outBias, rows: rows, inputs: c,
+        denseForward(
+            headOutputs.pointer, rows: rows, weight: outWeight, bias: outBias, inputs: c,
             outputs: c, into: output.pointer)
         return output
     }
@@ -164,9 +164,8 @@ public final class SelfAttention: Layer {
         qkvGradient.resize(to: [rows, 3 * c])
         scoresGradient.resize(to: [b, heads, t, t])
         denseBackward(
-            outputGradient.pointer, input: headOutputs.pointer, weight: outWeight, bias: outBias,
-            rows: rows, inputs: c,
-            outputs: c, inputGradient: headsGradient.pointer)
+            outputGradient.pointer, input: headOutputs.pointer, rows: rows, weight: outWeight,
+            bias: outBias, inputs: c, outputs: c, inputGradient: headsGradient.pointer)
         // Per sequence and head, on a worker of its own: dA = dy v^T, then
         // dS = A * (dA - rowsum(A * dA)) in place, then dv, dq and dk.
         let (qkvP, attentionP, scoresP, dyP, dqkvP) = (
@@ -218,9 +217,9 @@ public final class SelfAttention: Layer {
         }
         inputGradient.resize(to: input.shape)
         denseBackward(
-            qkvGradient.pointer, input: input.pointer, weight: inWeight, bias: inBias, rows: rows,
-            inputs: c,
-            outputs: 3 * c, inputGradient: computesInputGradient ? inputGradient.pointer : nil)
+            qkvGradient.pointer, input: input.pointer, rows: rows, weight: inWeight, bias: inBias,
+            inputs: c, outputs: 3 * c,
+            inputGradient: computesInputGradient ? inputGradient.pointer : nil)
         return inputGradient
     }
 
@@ -237,41 +236,6 @@ public final class SelfAttention: Layer {
         return stride(from: 0, to: t, by: queryTile).map { first in
             let count = min(queryTile, t - first)
             return (first, count, first + count)
-        }
-    }
-
-    /// `out [rows, outputs] = x W^T + b` for `W [outputs, inputs]`.
-    private func dense(
-        _ x: UnsafePointer<Float>, weight: Parameter, bias: Parameter, rows: Int, inputs: Int,
-        outputs: Int,
-        into out: UnsafeMutablePointer<Float>
-    ) {
-        fillRows(out, rows: rows, columns: outputs, with: bias.value.pointer)
-        gemm(
-            .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
-            b: weight.value.pointer,
-            ldb: inputs, beta: 1, c: out, ldc: outputs)
-    }
-
-    /// The dense layer's backward pass: `dW += dout^T x`, `db += column sums of dout`,
-    /// `dx = dout W` (when asked for).
-    private func denseBackward(
-        _ dout: UnsafePointer<Float>, input x: UnsafePointer<Float>, weight: Parameter,
-        bias: Parameter, rows: Int,
-        inputs: Int, outputs: Int, inputGradient dx: UnsafeMutablePointer<Float>?
-    ) {
-        let (dW, betaW) = weight.accumulationTarget()
-        gemm(
-            .transpose, .none, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: x,
-            ldb: inputs,
-            beta: betaW, c: dW.pointer, ldc: inputs)
-        let (db, betaB) = bias.accumulationTarget()
-        addColumnSums(of: dout, rows: rows, columns: outputs, to: db.pointer, beta: betaB)
-        if let dx {
-            gemm(
-                .none, .none, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
-                b: weight.value.pointer,
-                ldb: inputs, c: dx, ldc: inputs)
         }
     }
 
