@@ -60,6 +60,12 @@ final class SequenceLayerTests: XCTestCase {
         let added = gradients()
         assertClose(added.input, zip(plain.input, residual.values).map { Double($0 + $1) })
         XCTAssertEqual(added.weight, plain.weight)
+        // A second backward pass without zeroing adds to the parameter gradients.
+        _ = norm.backward(dy)
+        assertClose(norm.weight.gradient!.values, plain.weight.map { 2 * Double($0) })
+        assertClose(
+            norm.bias.gradient!.values,
+            (0..<11).map { j in 2 * (0..<3).reduce(0.0) { $0 + Double(dy[$1 * 11 + j]) } })
     }
 
     /// The vectorised normal CDF against float64 `erf` from -10 to 10 (Abramowitz and Stegun's

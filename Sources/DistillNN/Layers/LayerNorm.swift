@@ -107,7 +107,7 @@ public final class LayerNorm: Layer {
         // One pass over the rows, in blocks of `columnSumBlock` on the workers: each row's input
         // gradient, and the block's own partial sums of the parameter gradients, added up in block
         // order at the end (so the result does not depend on the number of cores).
-        let blocks = max(1, (rows + columnSumBlock - 1) / columnSumBlock)
+        let blocks = rowBlocks(rows)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * blocks * c) { buffer in
             let partials = SendablePointer(buffer.baseAddress!)
             parallelFor(blocks, costPerItem: 8 * columnSumBlock * c) { range in
@@ -154,13 +154,14 @@ public final class LayerNorm: Layer {
                     }
                 }
             }
-            let (dw, db) = (weight.startAccumulating(), bias.startAccumulating())
-            for block in 0..<blocks {
-                for j in 0..<c {
-                    dw[j] += partials[2 * block * c + j]
-                    db[j] += partials[(2 * block + 1) * c + j]
-                }
-            }
+            let (dw, betaW) = weight.accumulationTarget()
+            addBlockSums(
+                partials.pointer, blocks: blocks, stride: 2 * c, columns: c, to: dw.pointer,
+                beta: betaW)
+            let (db, betaB) = bias.accumulationTarget()
+            addBlockSums(
+                partials.pointer + c, blocks: blocks, stride: 2 * c, columns: c, to: db.pointer,
+                beta: betaB)
         }
         return inputGradient
     }

@@ -133,7 +133,7 @@ func addColumnSums(
     of matrix: UnsafePointer<Float>, rows: Int, columns: Int,
     to target: UnsafeMutablePointer<Float>, beta: Float
 ) {
-    let blocks = max(1, (rows + columnSumBlock - 1) / columnSumBlock)
+    let blocks = rowBlocks(rows)
     let whole = columns - columns % 8
     withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks * columns) { buffer in
         let partials = SendablePointer(buffer.baseAddress!)
@@ -150,13 +150,27 @@ func addColumnSums(
                 }
             }
         }
-        for j in 0..<columns {
-            var total = partials[j]
-            for block in 1..<blocks { total += partials[block * columns + j] }
-            target[j] = beta == 0 ? total : beta * target[j] + total
-        }
+        addBlockSums(
+            partials.pointer, blocks: blocks, stride: columns, columns: columns, to: target,
+            beta: beta)
     }
 }
 
-/// The rows of one partial sum in `addColumnSums`.
+/// The rows of one partial sum in `addColumnSums` and `LayerNorm`'s backward pass.
 let columnSumBlock = 256
+
+/// The blocks of `columnSumBlock` rows that `rows` rows make (at least one).
+func rowBlocks(_ rows: Int) -> Int { max(1, (rows + columnSumBlock - 1) / columnSumBlock) }
+
+/// `target[j] = beta * target[j] + sum_b partials[b * stride + j]`, the blocks' partial sums
+/// added in block order first (so the result does not depend on which worker summed which block).
+func addBlockSums(
+    _ partials: UnsafePointer<Float>, blocks: Int, stride: Int, columns: Int,
+    to target: UnsafeMutablePointer<Float>, beta: Float
+) {
+    for j in 0..<columns {
+        var total = partials[j]
+        for block in 1..<blocks { total += partials[block * stride + j] }
+        target[j] = beta == 0 ? total : beta * target[j] + total
+    }
+}
