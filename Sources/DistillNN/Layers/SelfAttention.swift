@@ -239,8 +239,9 @@ public final class SelfAttention: Layer {
         }
     }
 
-    /// Softmax of the scores `row [T]` over its first `keys` entries, in place, eight lanes at a
-    /// time; the others get exactly 0 (a query with no padding among its keys).
+    /// Softmax of the first `t` scores of `row` (the keys its tile was scored against) over its
+    /// first `keys` entries, in place, eight lanes at a time; entries `keys..<t` get exactly 0 (a
+    /// query with no padding among its keys).
     private static func softmax(_ row: UnsafeMutablePointer<Float>, t: Int, keys: Int) {
         let whole = keys - keys % 8  // the entries in full groups of eight
         let tail = keys - whole
@@ -305,9 +306,9 @@ public final class SelfAttention: Layer {
         SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(count - j))
     }
 
-    /// Softmax of the scores `row [T]` of query `i` over the keys it may see, in place; the others
-    /// get exactly 0 (a row with none is all 0). `offset` is the sequence's first position in
-    /// `keyPadding`.
+    /// Softmax of the first `t` scores of `row` (the keys its tile was scored against) for query
+    /// `i` over the keys it may see, in place; the others of the `t` get exactly 0 (a row with
+    /// none is all 0). `offset` is the sequence's first position in `keyPadding`.
     private static func softmax(
         _ row: UnsafeMutablePointer<Float>, t: Int, query i: Int, causal: Bool, keyPadding: [Bool],
         offset: Int
