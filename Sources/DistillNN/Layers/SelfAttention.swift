@@ -32,7 +32,9 @@ import Darwin
 /// sequence, head and tile of queries on strided views of `qkv` (no copies); the sequences and
 /// heads run on the workers in parallel, each product on one BLAS thread. With a causal mask the
 /// queries go in tiles of `queryTile`, each against the keys up to its last query only (`tiles`);
-/// the masked scores beyond a tile's keys are never computed. No dropout on the attention weights.
+/// the masked scores beyond a tile's keys are never computed. A tile's `dS` lives in a scratch
+/// buffer of the worker's, used by the tile's products and then overwritten by the next tile's:
+/// only `A` is kept from the forward pass. No dropout on the attention weights.
 public final class SelfAttention: Layer {
     public let dimension: Int
     public let heads: Int
@@ -52,7 +54,6 @@ public final class SelfAttention: Layer {
     private var output = Tensor(zeros: [0])  // [B T, C]
     private var qkvGradient = Tensor(zeros: [0])  // [B T, 3C]
     private var headsGradient = Tensor(zeros: [0])  // [B T, C]
-    private var scoresGradient = Tensor(zeros: [0])  // [B, NH, T, T]
     private var inputGradient = Tensor(zeros: [0])  // [B, T, C]
 
     /// Projections drawn as PyTorch's `nn.MultiheadAttention` does (Xavier uniform), biases zero.
@@ -162,55 +163,58 @@ public final class SelfAttention: Layer {
         let scale = 1 / Float(hs).squareRoot()
         headsGradient.resize(to: [rows, c])
         qkvGradient.resize(to: [rows, 3 * c])
-        scoresGradient.resize(to: [b, heads, t, t])
         denseBackward(
             outputGradient.pointer, input: headOutputs.pointer, rows: rows, weight: outWeight,
             bias: outBias, inputs: c, outputs: c, inputGradient: headsGradient.pointer)
-        // Per sequence and head, on a worker of its own: dA = dy v^T, then
-        // dS = A * (dA - rowsum(A * dA)) in place, then dv, dq and dk.
-        let (qkvP, attentionP, scoresP, dyP, dqkvP) = (
+        // Per sequence and head, on a worker of its own, tile by tile: dA = dy v^T into the
+        // worker's scratch, then dS = A * (dA - rowsum(A * dA)) in place, then dv, dq and dk.
+        let (qkvP, attentionP, dyP, dqkvP) = (
             SendablePointer(qkv.pointer), SendablePointer(attention.pointer),
-            SendablePointer(scoresGradient.pointer), SendablePointer(headsGradient.pointer),
-            SendablePointer(qkvGradient.pointer)
+            SendablePointer(headsGradient.pointer), SendablePointer(qkvGradient.pointer)
         )
         let (causal, heads) = (self.causal, self.heads)
         let tiles = SelfAttention.tiles(t: t, causal: causal)
+        let tileRows = tiles.map(\.count).max() ?? 0
         withSingleThreadedBLAS {
             parallelFor(b * heads, costPerItem: 8 * t * t, minimumWork: 0) { range in
-                for item in range {
-                    let (n, h) = (item / heads, item % heads)
-                    let q = qkvP.pointer + n * t * 3 * c + h * hs
-                    let dq = dqkvP.pointer + n * t * 3 * c + h * hs
-                    let a = attentionP.pointer + item * t * t
-                    let ds = scoresP.pointer + item * t * t
-                    let dy = dyP.pointer + n * t * c + h * hs
-                    // The forward pass's tiles, the last first: it covers every key, so its
-                    // dK and dV set their rows and the earlier tiles' add to them.
-                    for (index, (first, rowCount, keyCount)) in tiles.reversed().enumerated() {
-                        let (aTile, dsTile) = (a + first * t, ds + first * t)
-                        let accumulate: Float = index == 0 ? 0 : 1
-                        gemm(
-                            .none, .transpose, m: rowCount, n: keyCount, k: hs,
-                            a: dy + first * c, lda: c, b: q + 2 * c, ldb: 3 * c, c: dsTile,
-                            ldc: t)
-                        for i in first..<(first + rowCount) {
-                            // A query's row of A is 0 past the keys it sees, and so is its dS.
-                            let seen = causal ? i + 1 : t
-                            SelfAttention.softmaxBackward(a + i * t, ds + i * t, count: seen)
-                            (ds + i * t + seen).update(repeating: 0, count: keyCount - seen)
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: tileRows * t) { scratch in
+                    let dsTile = scratch.baseAddress!  // [tile rows, T]
+                    for item in range {
+                        let (n, h) = (item / heads, item % heads)
+                        let q = qkvP.pointer + n * t * 3 * c + h * hs
+                        let dq = dqkvP.pointer + n * t * 3 * c + h * hs
+                        let a = attentionP.pointer + item * t * t
+                        let dy = dyP.pointer + n * t * c + h * hs
+                        // The forward pass's tiles, the last first: it covers every key, so its
+                        // dK and dV set their rows and the earlier tiles' add to them.
+                        for (index, (first, rowCount, keyCount)) in tiles.reversed().enumerated() {
+                            let aTile = a + first * t
+                            let accumulate: Float = index == 0 ? 0 : 1
+                            gemm(
+                                .none, .transpose, m: rowCount, n: keyCount, k: hs,
+                                a: dy + first * c, lda: c, b: q + 2 * c, ldb: 3 * c, c: dsTile,
+                                ldc: t)
+                            for i in first..<(first + rowCount) {
+                                // A query's row of A is 0 past the keys it sees, and so is its dS.
+                                let seen = causal ? i + 1 : t
+                                let ds = dsTile + (i - first) * t
+                                SelfAttention.softmaxBackward(a + i * t, ds, count: seen)
+                                (ds + seen).update(repeating: 0, count: keyCount - seen)
+                            }
+                            gemm(
+                                .transpose, .none, m: keyCount, n: hs, k: rowCount, a: aTile,
+                                lda: t,
+                                b: dy + first * c, ldb: c, beta: accumulate, c: dq + 2 * c,
+                                ldc: 3 * c)
+                            gemm(
+                                .none, .none, m: rowCount, n: hs, k: keyCount, alpha: scale,
+                                a: dsTile, lda: t, b: q + c, ldb: 3 * c, c: dq + first * 3 * c,
+                                ldc: 3 * c)
+                            gemm(
+                                .transpose, .none, m: keyCount, n: hs, k: rowCount, alpha: scale,
+                                a: dsTile, lda: t, b: q + first * 3 * c, ldb: 3 * c,
+                                beta: accumulate, c: dq + c, ldc: 3 * c)
                         }
-                        gemm(
-                            .transpose, .none, m: keyCount, n: hs, k: rowCount, a: aTile, lda: t,
-                            b: dy + first * c, ldb: c, beta: accumulate, c: dq + 2 * c,
-                            ldc: 3 * c)
-                        gemm(
-                            .none, .none, m: rowCount, n: hs, k: keyCount, alpha: scale,
-                            a: dsTile, lda: t, b: q + c, ldb: 3 * c, c: dq + first * 3 * c,
-                            ldc: 3 * c)
-                        gemm(
-                            .transpose, .none, m: keyCount, n: hs, k: rowCount, alpha: scale,
-                            a: dsTile, lda: t, b: q + first * 3 * c, ldb: 3 * c,
-                            beta: accumulate, c: dq + c, ldc: 3 * c)
                     }
                 }
             }
