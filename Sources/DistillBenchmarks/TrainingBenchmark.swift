@@ -117,8 +117,8 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
 /// rows as long as the batch); replaying those strides on buffers of their own would take one
 /// batch-sized buffer per call (1.5 GB for the CNN), and compact operands are, if anything, the
 /// faster case for BLAS, so the floor does not flatter the step. Calls that workers made (the
-/// attention's per-sequence, per-head products) are replayed on the workers, chunk by chunk, as
-/// the step made them (`plan`).
+/// attention's per-sequence, per-head products, a dense layer's blocks of rows) are replayed on
+/// the workers, chunk by chunk, as the step made them (`plan`).
 final class GemmReplay {
     let calls: [GemmCall]
     /// Each call's operands, allocated once: replaying writes `c` in place (no copy on write).

@@ -100,6 +100,54 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// A dense layer over enough rows to run in blocks of `denseRowBlock` on the workers (two and
+    /// a short one) against sums in Double: the output with its bias, and after two backward passes
+    /// (the second adding to the first) the weight, bias and input gradients; the bias gradient is
+    /// bit for bit `addColumnSums`'s, blocks and order included.
+    func testLinearInRowBlocksAgainstDouble() {
+        let (rows, inputs, outputs) = (2 * denseRowBlock + 37, 7, 13)
+        XCTAssertTrue(splitsIntoRowBlocks(rows) || processorCount == 1)
+        var generator = SeededGenerator(seed: 21)
+        let layer = Linear(inputSize: inputs, outputSize: outputs, generator: &generator)
+        let bias = fixtureValues(outputs, seed: 22, scale: 1)
+        for j in 0..<outputs { layer.bias.value[j] = bias[j] }
+        let x = Tensor(shape: [rows, inputs], values: fixtureValues(rows * inputs, seed: 23))
+        let dy = Tensor(shape: [rows, outputs], values: fixtureValues(rows * outputs, seed: 24))
+        let w = layer.weight.value.values
+        let y = layer.forward(x, mode: .training).values
+        let expectedY = (0..<(rows * outputs)).map { index in
+            let (r, o) = (index / outputs, index % outputs)
+            return (0..<inputs).reduce(Double(bias[o])) {
+                $0 + Double(x[r * inputs + $1]) * Double(w[o * inputs + $1])
+            }
+        }
+        assertClose(y, expectedY, rtol: 1e-5, atol: 1e-5)
+        layer.weight.zeroGradient()
+        layer.bias.zeroGradient()
+        _ = layer.backward(dy)
+        let dx = layer.backward(dy).values
+        let expectedDW = (0..<(outputs * inputs)).map { index in
+            let (o, i) = (index / inputs, index % inputs)
+            return 2
+                * (0..<rows).reduce(0.0) {
+                    $0 + Double(dy[$1 * outputs + o]) * Double(x[$1 * inputs + i])
+                }
+        }
+        let expectedDX = (0..<(rows * inputs)).map { index in
+            let (r, i) = (index / inputs, index % inputs)
+            return (0..<outputs).reduce(0.0) {
+                $0 + Double(dy[r * outputs + $1]) * Double(w[$1 * inputs + i])
+            }
+        }
+        assertClose(layer.weight.gradient!.values, expectedDW, rtol: 1e-5, atol: 1e-4)
+        assertClose(dx, expectedDX, rtol: 1e-5, atol: 1e-5)
+        var sums = [Float](repeating: 0, count: outputs)
+        dy.values.withUnsafeBufferPointer { d in
+            addColumnSums(of: d.baseAddress!, rows: rows, columns: outputs, to: &sums, beta: 0)
+        }
+        XCTAssertEqual(layer.bias.gradient!.values, sums.map { $0 + $0 })
+    }
+
     func testReLU() throws {
         // Inputs drawn away from 0 (the kink) by the fixture: |x| >= 0.05 is checked here.
         // Central differences are exact only away from the kink at 0: the fixture keeps clear of it.

@@ -6,7 +6,8 @@ import DistillCore
 /// is taken as `N` rows. Forward lays `b` down in every row of `y` and lets the GEMM add
 /// `x W^T` to it (beta 1: BLAS would otherwise clear `y` first, a pass of its own).
 /// Backward: `dW += dy^T x` (`[out, in]`), `db += sum_n dy` (`[out]`), `dx = dy W` (`[N, in]`).
-/// All three products are BLAS GEMMs.
+/// All three products are BLAS GEMMs; over many rows (a transformer's batch of positions) the
+/// forward pass and `dx` run in blocks of rows on the workers (`splitsIntoRowBlocks`).
 public final class Linear: Layer {
     public let inputSize: Int
     public let outputSize: Int
@@ -81,20 +82,36 @@ public final class Linear: Layer {
 }
 
 /// A dense layer's forward pass, `out [rows, outputs] = x W^T + b` for `W [outputs, inputs]`:
-/// `b` laid down in every row, then one GEMM adding `x W^T` to it (`Linear`, and the attention's
-/// projections).
+/// `b` laid down in every row, then a GEMM adding `x W^T` to it (`Linear`, and the attention's
+/// projections). In blocks of `denseRowBlock` rows on the workers when `splitsIntoRowBlocks`.
 func denseForward(
     _ x: UnsafePointer<Float>, rows: Int, weight: Parameter, bias: Parameter, inputs: Int,
     outputs: Int, into out: UnsafeMutablePointer<Float>
 ) {
-    fillRows(out, rows: rows, columns: outputs, with: bias.value.pointer)
-    gemm(
-        .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
-        b: weight.value.pointer, ldb: inputs, beta: 1, c: out, ldc: outputs)
+    if splitsIntoRowBlocks(rows) {
+        let (b, w) = (bias.value.pointer, weight.value.pointer)
+        forEachRowBlock(rows) { first, count in
+            let o = out + first * outputs
+            for r in 0..<count { (o + r * outputs).update(from: b, count: outputs) }
+            gemm(
+                .none, .transpose, m: count, n: outputs, k: inputs, a: x + first * inputs,
+                lda: inputs, b: w, ldb: inputs, beta: 1, c: o, ldc: outputs)
+        }
+    } else {
+        fillRows(out, rows: rows, columns: outputs, with: bias.value.pointer)
+        gemm(
+            .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
+            b: weight.value.pointer, ldb: inputs, beta: 1, c: out, ldc: outputs)
+    }
 }
 
 /// A dense layer's backward pass: `dW += dout^T x`, `db += column sums of dout` (both through the
 /// parameters' accumulation targets), and `dx = dout W` when `dx` is given.
+///
+/// `dW` is one GEMM on BLAS's threads (its sum runs over the rows). When `splitsIntoRowBlocks`,
+/// `dx` goes in blocks of `denseRowBlock` rows on the workers, each block's bias partial sums
+/// taken right after its GEMM has read its rows of `dout`; the sums are `addColumnSums`'s, in the
+/// same blocks and order.
 func denseBackward(
     _ dout: UnsafePointer<Float>, input x: UnsafePointer<Float>, rows: Int, weight: Parameter,
     bias: Parameter, inputs: Int, outputs: Int, inputGradient dx: UnsafeMutablePointer<Float>?
@@ -104,11 +121,64 @@ func denseBackward(
         .transpose, .none, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: x,
         ldb: inputs, beta: betaW, c: dW.pointer, ldc: inputs)
     let (db, betaB) = bias.accumulationTarget()
-    addColumnSums(of: dout, rows: rows, columns: outputs, to: db.pointer, beta: betaB)
-    if let dx {
-        gemm(
-            .none, .none, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
-            b: weight.value.pointer, ldb: inputs, c: dx, ldc: inputs)
+    guard let dx, splitsIntoRowBlocks(rows) else {
+        addColumnSums(of: dout, rows: rows, columns: outputs, to: db.pointer, beta: betaB)
+        if let dx {
+            gemm(
+                .none, .none, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
+                b: weight.value.pointer, ldb: inputs, c: dx, ldc: inputs)
+        }
+        return
+    }
+    let blocks = rowBlocks(rows)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks * outputs) { buffer in
+        let (partials, w) = (buffer.baseAddress!, weight.value.pointer)
+        forEachRowBlock(rows) { first, count in
+            gemm(
+                .none, .none, m: count, n: inputs, k: outputs, a: dout + first * outputs,
+                lda: outputs, b: w, ldb: inputs, c: dx + first * inputs, ldc: inputs)
+            let last = first + count - 1
+            for block in (first / columnSumBlock)...(last / columnSumBlock) {
+                sumColumns(
+                    of: dout, rows: rows, columns: outputs, block: block,
+                    into: partials + block * outputs)
+            }
+        }
+        addBlockSums(
+            partials, blocks: blocks, stride: outputs, columns: outputs, to: db.pointer,
+            beta: betaB)
+    }
+}
+
+/// The rows a worker takes at a time when a dense layer's products are split over the workers
+/// (`splitsIntoRowBlocks`): a block's outputs with their bias (512 x 256 floats, 512 KB) stay in
+/// the core's L2 cache for the GEMM that adds to them. A multiple of `columnSumBlock`.
+let denseRowBlock = 512
+
+/// Whether a dense layer's products over `rows` rows run in blocks of `denseRowBlock` rows, each
+/// block's GEMM on one BLAS thread of a worker of ours (`forEachRowBlock`), rather than as one
+/// GEMM on BLAS's threads: with OpenBLAS, more than one worker, and two blocks or more. The
+/// passes around a GEMM then touch its block's rows in the same core's cache, and the workers
+/// need no hand-off with BLAS's threads. Accelerate runs each GEMM whole, as it threads its own.
+func splitsIntoRowBlocks(_ rows: Int) -> Bool {
+    #if canImport(Accelerate)
+    return false
+    #else
+    return processorCount > 1 && rows >= 2 * denseRowBlock
+    #endif
+}
+
+/// `body(first, count)` for each block of `denseRowBlock` rows of `rows` (the last may be short),
+/// the blocks split over the workers in contiguous runs, with BLAS on one thread in each.
+func forEachRowBlock(_ rows: Int, _ body: (_ first: Int, _ count: Int) -> Void) {
+    let blocks = (rows + denseRowBlock - 1) / denseRowBlock
+    withSingleThreadedBLAS {
+        parallelFor(blocks, minimumWork: 0) { range in
+            for block in range {
+                let first = block * denseRowBlock
+                body(first, min(denseRowBlock, rows - first))
+            }
+        }
     }
 }
 
@@ -134,25 +204,35 @@ func addColumnSums(
     to target: UnsafeMutablePointer<Float>, beta: Float
 ) {
     let blocks = rowBlocks(rows)
-    let whole = columns - columns % 8
     withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks * columns) { buffer in
         let partials = SendablePointer(buffer.baseAddress!)
         parallelFor(blocks, costPerItem: columnSumBlock * columns) { range in
             for block in range {
-                let sums = partials.pointer + block * columns
-                sums.update(repeating: 0, count: columns)
-                for r in (block * columnSumBlock)..<min(rows, (block + 1) * columnSumBlock) {
-                    let row = matrix + r * columns
-                    for j in stride(from: 0, to: whole, by: 8) {
-                        store8(load8(sums + j) + load8(row + j), sums + j)
-                    }
-                    for j in whole..<columns { sums[j] += row[j] }
-                }
+                sumColumns(
+                    of: matrix, rows: rows, columns: columns, block: block,
+                    into: partials.pointer + block * columns)
             }
         }
         addBlockSums(
             partials.pointer, blocks: blocks, stride: columns, columns: columns, to: target,
             beta: beta)
+    }
+}
+
+/// `sums[j] = sum_r matrix[r, j]` over the rows of block `block` (`columnSumBlock` rows, the last
+/// block fewer), row by row.
+func sumColumns(
+    of matrix: UnsafePointer<Float>, rows: Int, columns: Int, block: Int,
+    into sums: UnsafeMutablePointer<Float>
+) {
+    let whole = columns - columns % 8
+    sums.update(repeating: 0, count: columns)
+    for r in (block * columnSumBlock)..<min(rows, (block + 1) * columnSumBlock) {
+        let row = matrix + r * columns
+        for j in stride(from: 0, to: whole, by: 8) {
+            store8(load8(sums + j) + load8(row + j), sums + j)
+        }
+        for j in whole..<columns { sums[j] += row[j] }
     }
 }
 
