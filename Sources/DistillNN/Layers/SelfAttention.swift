@@ -194,12 +194,11 @@ public final class SelfAttention: Layer {
                                 .none, .transpose, m: rowCount, n: keyCount, k: hs,
                                 a: dy + first * c, lda: c, b: q + 2 * c, ldb: 3 * c, c: dsTile,
                                 ldc: t)
+                            // A query's row of A is 0 past the keys it sees (up to the
+                            // tile's keys), and so is its dS: whole rows, eight lanes at a time.
                             for i in first..<(first + rowCount) {
-                                // A query's row of A is 0 past the keys it sees, and so is its dS.
-                                let seen = causal ? i + 1 : t
-                                let ds = dsTile + (i - first) * t
-                                SelfAttention.softmaxBackward(a + i * t, ds, count: seen)
-                                (ds + seen).update(repeating: 0, count: keyCount - seen)
+                                SelfAttention.softmaxBackward(
+                                    a + i * t, dsTile + (i - first) * t, count: keyCount)
                             }
                             gemm(
                                 .transpose, .none, m: keyCount, n: hs, k: rowCount, a: aTile,
@@ -244,43 +243,53 @@ public final class SelfAttention: Layer {
     }
 
     /// Softmax of the first `t` scores of `row` (the keys its tile was scored against) over its
-    /// first `keys` entries, in place, eight lanes at a time; entries `keys..<t` get exactly 0 (a
-    /// query with no padding among its keys).
+    /// first `keys` entries (at least one), in place, eight lanes at a time; entries `keys..<t` get
+    /// exactly 0 (a query with no padding among its keys).
     private static func softmax(_ row: UnsafeMutablePointer<Float>, t: Int, keys: Int) {
-        let whole = keys - keys % 8  // the entries in full groups of eight
-        let tail = keys - whole
-        // The tail's lanes past `keys` read as -inf: exp gives them 0 below.
-        let tailLanes = tail > 0 ? loadPartial(row + whole, tail, pad: -.infinity) : Float8()
-        var maxima = Float8(repeating: -.infinity)
+        // The group of eight holding the last key is read whole (as far as the row goes), its
+        // lanes past `keys` as -inf: exp gives them 0, stored with the group.
+        let last = (keys - 1) / 8 * 8
+        let lastCount = min(8, t - last)
+        let pastKeys = masked(last, keys)
+        let lastLanes =
+            (lastCount == 8
+            ? load8(row + last) : loadPartial(row + last, lastCount, pad: -.infinity))
+            .replacing(with: -.infinity, where: pastKeys)
+        var maxima = lastLanes
         var j = 0
-        while j < whole {
+        while j < last {
             let lanes = load8(row + j)
             maxima.replace(with: lanes, where: lanes .> maxima)
             j += 8
         }
-        if tail > 0 { maxima.replace(with: tailLanes, where: tailLanes .> maxima) }
-        let maximum = horizontalMax(maxima)
+        let maximum = Float8(repeating: horizontalMax(maxima))
         var sums = Float8()
         j = 0
-        while j < whole {
+        while j < last {
             let e = fastExp(load8(row + j) - maximum)
             sums += e
             store8(e, row + j)
             j += 8
         }
-        var tailExp = Float8()
-        if tail > 0 {
-            tailExp = zeroing(fastExp(tailLanes - maximum), where: masked(whole, keys))
-            sums += tailExp
-        }
+        let lastExp = zeroing(fastExp(lastLanes - maximum), where: pastKeys)
+        sums += lastExp
         let inverse = 1 / horizontalSum(sums)
         j = 0
-        while j < whole {
+        while j < last {
             store8(load8(row + j) * inverse, row + j)
             j += 8
         }
-        if tail > 0 { storePartial(tailExp * inverse, row + whole, tail) }
-        (row + keys).update(repeating: 0, count: t - keys)
+        if lastCount == 8 {
+            store8(lastExp * inverse, row + last)
+        } else {
+            storePartial(lastExp * inverse, row + last, lastCount)
+        }
+        j = last + 8
+        while j + 8 <= t {
+            store8(Float8(), row + j)
+            j += 8
+        }
+        if j < t { (row + j).update(repeating: 0, count: t - j) }
     }
 
     /// `dS = A * (dA - rowsum(A * dA))` over the first `count` entries of one row, in place in `d`
