@@ -307,12 +307,16 @@ func exponentials(_ x: Vec, _ y: Vec, _ c: PassConstants, _ hardPower: Int)
 
 /// `log sum exp(s - max s)` of one row (the log-partition at T = 1, relative to the maximum), and,
 /// when a gradient buffer is given, `gradient (+)= scale * softmax(s)`.
+///
+/// Setting the gradient (not `accumulate`), the exponentials go into it as they are summed and are
+/// scaled there: one exponential per element instead of two.
 @inline(__always)
 func logPartitionRow(
     student s: UnsafePointer<Float>, classes n: Int, studentMaximum ms: Float,
     gradientScale: Float, gradient: UnsafeMutablePointer<Float>?, accumulate: Bool
 ) -> Double {
     let msv = Vec(repeating: ms)
+    let keep = accumulate ? nil : gradient
     var sum = 0.0
     var start = 0
     while start < n {
@@ -320,7 +324,9 @@ func logPartitionRow(
         var v = Vec.zero
         var i = start
         while i < end {
-            v += fastExp(load(s, i, end, pad: -.infinity) - msv)
+            let e = fastExp(load(s, i, end, pad: -.infinity) - msv)
+            v += e
+            if let keep { store(e, keep, i, end) }
             i += 8
         }
         sum += Double(horizontalSum(v))
@@ -330,9 +336,12 @@ func logPartitionRow(
         let scale = Vec(repeating: Float(Double(gradientScale) / sum))
         var i = 0
         while i < n {
-            var grad = fastExp(load(s, i, n, pad: -.infinity) - msv) * scale
-            if accumulate { grad += load(g, i, n, pad: 0) }
-            store(grad, g, i, n)
+            if accumulate {
+                let grad = fastExp(load(s, i, n, pad: -.infinity) - msv) * scale
+                store(grad + load(g, i, n, pad: 0), g, i, n)
+            } else {
+                store(load(g, i, n, pad: 0) * scale, g, i, n)
+            }
             i += 8
         }
     }
