@@ -61,11 +61,19 @@ public final class Linear: Layer {
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        forward(input, mode: mode, adding: nil)
+    }
+
+    /// The forward pass plus `residual` (the output's shape): `residual + x W^T + b`, the residual
+    /// added as the bias is laid down, without a pass of its own (a transformer block's residual
+    /// sum). The backward pass is the layer's own: the residual's gradient is the caller's.
+    public func forward(_ input: Tensor, mode: Mode, adding residual: Tensor?) -> Tensor {
         let n = input.count / inputSize
         output.resize(to: input.shape.dropLast() + [outputSize])
+        precondition(residual.map { $0.count == output.count } ?? true, "\(descriptor): residual")
         denseForward(
             input.pointer, rows: n, weight: weight, bias: bias, inputs: inputSize,
-            outputs: outputSize, into: output.pointer)
+            outputs: outputSize, adding: residual?.pointer, into: output.pointer)
         if mode == .training { self.input = input }
         return output
     }
@@ -81,27 +89,31 @@ public final class Linear: Layer {
     }
 }
 
-/// A dense layer's forward pass, `out [rows, outputs] = x W^T + b` for `W [outputs, inputs]`:
-/// `b` laid down in every row, then a GEMM adding `x W^T` to it (`Linear`, and the attention's
-/// projections). In blocks of `denseRowBlock` rows on the workers when `splitsIntoRowBlocks`.
+/// A dense layer's forward pass, `out [rows, outputs] = x W^T + b` for `W [outputs, inputs]`,
+/// plus `residual [rows, outputs]` when given: `b` (and the residual) laid down in every row, then
+/// a GEMM adding `x W^T` to it (`Linear`, and the attention's projections). In blocks of
+/// `denseRowBlock` rows on the workers when `splitsIntoRowBlocks`.
 func denseForward(
     _ x: UnsafePointer<Float>, rows: Int, weight: Parameter, bias: Parameter, inputs: Int,
-    outputs: Int, into out: UnsafeMutablePointer<Float>
+    outputs: Int, adding residual: UnsafePointer<Float>? = nil,
+    into out: UnsafeMutablePointer<Float>
 ) {
+    let (b, w) = (bias.value.pointer, weight.value.pointer)
     if splitsIntoRowBlocks(rows) {
-        let (b, w) = (bias.value.pointer, weight.value.pointer)
         forEachRowBlock(rows) { first, count in
-            let o = out + first * outputs
-            for r in 0..<count { (o + r * outputs).update(from: b, count: outputs) }
+            layDown(b, adding: residual, rows: first..<(first + count), columns: outputs, in: out)
             gemm(
                 .none, .transpose, m: count, n: outputs, k: inputs, a: x + first * inputs,
-                lda: inputs, b: w, ldb: inputs, beta: 1, c: o, ldc: outputs)
+                lda: inputs, b: w, ldb: inputs, beta: 1, c: out + first * outputs,
+                ldc: outputs)
         }
     } else {
-        fillRows(out, rows: rows, columns: outputs, with: bias.value.pointer)
+        parallelFor(rows, costPerItem: outputs) { range in
+            layDown(b, adding: residual, rows: range, columns: outputs, in: out)
+        }
         gemm(
-            .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs,
-            b: weight.value.pointer, ldb: inputs, beta: 1, c: out, ldc: outputs)
+            .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs, b: w,
+            ldb: inputs, beta: 1, c: out, ldc: outputs)
     }
 }
 
@@ -182,14 +194,24 @@ func forEachRowBlock(_ rows: Int, _ body: (_ first: Int, _ count: Int) -> Void) 
     }
 }
 
-/// `matrix[r, :] = vector` for each of `rows` rows: a bias laid down for a GEMM to add to (beta 1).
-func fillRows(
-    _ matrix: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
-    with vector: UnsafePointer<Float>
+/// `matrix[r, :] = bias` (`+ residual[r, :]` when given) for each row `r` of `rows`: what a GEMM
+/// with beta 1 adds a dense layer's products to.
+func layDown(
+    _ bias: UnsafePointer<Float>, adding residual: UnsafePointer<Float>?, rows: Range<Int>,
+    columns: Int, in matrix: UnsafeMutablePointer<Float>
 ) {
-    let m = SendablePointer(matrix)
-    parallelFor(rows, costPerItem: columns) { range in
-        for r in range { (m.pointer + r * columns).update(from: vector, count: columns) }
+    let whole = columns - columns % 8
+    for r in rows {
+        let row = matrix + r * columns
+        guard let residual else {
+            row.update(from: bias, count: columns)
+            continue
+        }
+        let x = residual + r * columns
+        for j in stride(from: 0, to: whole, by: 8) {
+            store8(load8(x + j) + load8(bias + j), row + j)
+        }
+        for j in whole..<columns { row[j] = x[j] + bias[j] }
     }
 }
 

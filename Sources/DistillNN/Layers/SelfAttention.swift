@@ -90,6 +90,12 @@ public final class SelfAttention: Layer {
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        forward(input, mode: mode, adding: nil)
+    }
+
+    /// The forward pass plus `residual` (`[B, T, C]`), added as the output projection's bias is
+    /// laid down (a transformer block's residual sum, without a pass of its own).
+    public func forward(_ input: Tensor, mode: Mode, adding residual: Tensor?) -> Tensor {
         let (b, t, c) = (input.shape[0], input.shape[1], dimension)
         let hs = c / heads
         let rows = b * t
@@ -150,9 +156,10 @@ public final class SelfAttention: Layer {
                 }
             }
         }
+        precondition(residual.map { $0.count == rows * c } ?? true, "\(descriptor): residual")
         denseForward(
             headOutputs.pointer, rows: rows, weight: outWeight, bias: outBias, inputs: c,
-            outputs: c, into: output.pointer)
+            outputs: c, adding: residual?.pointer, into: output.pointer)
         return output
     }
 

@@ -12,6 +12,8 @@ import DistillCore
 /// own input gradient, in the same pass: `LayerNorm.residualGradient`). With `dropout` p > 0 it is
 /// where PyTorch's `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's
 /// hidden activations and on the MLP's output, each before its residual sum (training mode only).
+/// Without dropout each residual sum is made by its branch's last product, which adds the residual
+/// as it lays its bias down (`Linear.forward(_:mode:adding:)`): no pass of its own.
 public final class TransformerBlock: Layer {
     public let dimension: Int
     public let mlpDimension: Int
@@ -24,8 +26,10 @@ public final class TransformerBlock: Layer {
     /// The dropout layers (attention output, MLP hidden, MLP output); empty without dropout.
     public let dropouts: [Dropout]
     public var computesInputGradient = true
-    private var middle = Tensor(zeros: [0])  // [B, T, C]: x + attn(ln_1(x))
-    private var output = Tensor(zeros: [0])  // [B, T, C]
+    // With dropout: x + attn(ln_1(x)) and the output, [B, T, C]. Without, the attention's and
+    // the MLP projection's outputs are the residual sums.
+    private var middle = Tensor(zeros: [0])
+    private var output = Tensor(zeros: [0])
 
     /// - Parameters:
     ///   - mlp: the MLP's hidden width, 4 `dimension` when nil.
@@ -84,6 +88,14 @@ public final class TransformerBlock: Layer {
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        guard !dropouts.isEmpty else {
+            // Each branch's last product adds the residual as it lays its bias down.
+            let middle = attention.forward(
+                norm1.forward(input, mode: mode), mode: mode, adding: input)
+            let hidden = activation.forward(
+                expand.forward(norm2.forward(middle, mode: mode), mode: mode), mode: mode)
+            return project.forward(hidden, mode: mode, adding: middle)
+        }
         middle.resize(to: input.shape)
         output.resize(to: input.shape)
         func drop(_ x: Tensor, _ i: Int) -> Tensor {
