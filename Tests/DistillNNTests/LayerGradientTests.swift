@@ -101,9 +101,9 @@ final class LayerGradientTests: XCTestCase {
     }
 
     /// A dense layer over enough rows to run in blocks of `denseRowBlock` on the workers (two and
-    /// a short one) against sums in Double: the output with its bias, and after two backward passes
-    /// (the second adding to the first) the weight, bias and input gradients; the bias gradient is
-    /// bit for bit `addColumnSums`'s, blocks and order included.
+    /// a short one) against sums in Double: the output with its bias (and with a residual added),
+    /// and after two backward passes (the second adding to the first) the weight, bias and input
+    /// gradients; the bias gradient is bit for bit `addColumnSums`'s, blocks and order included.
     func testLinearInRowBlocksAgainstDouble() {
         let (rows, inputs, outputs) = (2 * denseRowBlock + 37, 7, 13)
         XCTAssertTrue(splitsIntoRowBlocks(rows) || processorCount == 1)
@@ -122,6 +122,12 @@ final class LayerGradientTests: XCTestCase {
             }
         }
         assertClose(y, expectedY, rtol: 1e-5, atol: 1e-5)
+        // A residual added as the bias is laid down.
+        let residual = Tensor(
+            shape: [rows, outputs], values: fixtureValues(rows * outputs, seed: 25, scale: 3))
+        let sum = layer.forward(x, mode: .training, adding: residual).values
+        assertClose(
+            sum, zip(expectedY, residual.values).map { $0 + Double($1) }, rtol: 1e-5, atol: 1e-5)
         layer.weight.zeroGradient()
         layer.bias.zeroGradient()
         _ = layer.backward(dy)
