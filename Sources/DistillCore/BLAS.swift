@@ -167,7 +167,7 @@ package func withSingleThreadedBLAS<R>(_ body: () throws -> R) rethrows -> R {
 ///
 /// SGD's update `w -= lr * v` goes through it: right after the backward pass's GEMMs it runs on
 /// the threads those GEMMs used, and measured faster there than our own kernel on our own threads,
-/// in quiet minutes and more so on a busy host (BENCHMARKS.md, session 6).
+/// in quiet minutes and more so on a busy host (BENCHMARKS.md, "Tried and not kept").
 package func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>)
 {
     guard count > 0 else { return }
