@@ -208,10 +208,9 @@ public final class SelfAttention: Layer {
                                     a + i * t, dsTile + (i - first) * t, count: keyCount)
                             }
                             gemm(
-                                .transpose, .none, m: keyCount, n: hs, k: rowCount, a: aTile,
-                                lda: t,
-                                b: dy + first * c, ldb: c, beta: accumulate, c: dq + 2 * c,
-                                ldc: 3 * c)
+                                .transpose, .none, m: keyCount, n: hs, k: rowCount,
+                                a: aTile, lda: t, b: dy + first * c, ldb: c, beta: accumulate,
+                                c: dq + 2 * c, ldc: 3 * c)
                             gemm(
                                 .none, .none, m: rowCount, n: hs, k: keyCount, alpha: scale,
                                 a: dsTile, lda: t, b: q + c, ldb: 3 * c, c: dq + first * 3 * c,
