@@ -60,6 +60,13 @@ public func storePartial(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ count:
     }
 }
 
+/// The lanes of a group of eight whose index is `count` or more: the lanes past the end of a row
+/// that has `count` elements left.
+@inlinable @inline(__always)
+public func lanes(atOrPast count: Int) -> SIMDMask<SIMD8<Int32>> {
+    SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(count))
+}
+
 /// `v` with the lanes where `mask` is true set to +0, by a bit operation (the stdlib's
 /// `replacing(with:where:)` can compile to a loop over lanes through memory). NaN lanes outside
 /// the mask stay NaN.

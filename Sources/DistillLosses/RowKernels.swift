@@ -13,9 +13,6 @@ import Darwin
 
 let blockLength = 1024
 
-/// 0, 1, ..., 7: for masking the lanes of a partial vector.
-let laneIndices = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-
 /// Loads eight elements from `p + i`, padding lanes at or past `end` with `pad`.
 @inline(__always)
 func load(_ p: UnsafePointer<Float>, _ i: Int, _ end: Int, pad: Float) -> Vec {
@@ -76,7 +73,7 @@ func rowMaxima(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int)
     if i < n {
         let x = loadPartial(a + i, n - i, pad: 0)
         let y = loadPartial(b + i, n - i, pad: 0)
-        let valid = laneIndices .< SIMD8<Int32>(repeating: Int32(n - i))
+        let valid = .!lanes(atOrPast: n - i)
         ma.replace(with: x, where: valid .& (x .> ma))
         mb.replace(with: y, where: valid .& (y .> mb))
         ca = ca.addingProduct(x, Vec.zero)
@@ -244,7 +241,7 @@ func exponentialsPass<H: HardExponential>(
         let e = exponentials(
             loadPartial(s + i, count, pad: -.infinity), loadPartial(u + i, count, pad: -.infinity),
             constants, H.power)
-        let padding = laneIndices .>= SIMD8<Int32>(repeating: Int32(count))
+        let padding = lanes(atOrPast: count)
         sums.student += Double(horizontalSum(e.es))
         sums.teacher += Double(horizontalSum(e.eu))
         sums.cross += Double(

@@ -256,7 +256,7 @@ public final class SelfAttention: Layer {
         // lanes past `keys` as -inf: exp gives them 0, stored with the group.
         let last = (keys - 1) / 8 * 8
         let lastCount = min(8, t - last)
-        let pastKeys = masked(last, keys)
+        let pastKeys = lanes(atOrPast: keys - last)
         let lastLanes =
             (lastCount == 8
             ? load8(row + last) : loadPartial(row + last, lastCount, pad: -.infinity))
@@ -317,12 +317,6 @@ public final class SelfAttention: Layer {
             j += 8
         }
         for k in j..<count { d[k] = a[k] * (d[k] - total) }
-    }
-
-    /// Lanes `j..<j + 8` at or past `count`.
-    @inline(__always)
-    private static func masked(_ j: Int, _ count: Int) -> SIMDMask<SIMD8<Int32>> {
-        SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(count - j))
     }
 
     /// Softmax of the first `t` scores of `row` (the keys its tile was scored against) for query
