@@ -235,7 +235,8 @@ final class SequenceLayerTests: XCTestCase {
     }
 
     /// With dropout the block drops where nn.TransformerEncoderLayer does (three layers, each
-    /// seeded), only in training mode; its gradients hold for a fixed mask (each objective call
+    /// seeded), only in training mode (in inference mode it is its parts and residual sums); its
+    /// gradients hold for a fixed mask (each objective call
     /// draws the same masks again from generators reset to the same state).
     func testTransformerBlockDropout() throws {
         var generator = SeededGenerator(seed: 10)
@@ -251,6 +252,19 @@ final class SequenceLayerTests: XCTestCase {
         let training = block.forward(x, mode: .training).values
         XCTAssertNotEqual(inference, training)
         XCTAssertEqual(block.forward(x, mode: .inference).values, inference)
+        // In inference mode the block is its parts with their residual sums, the dropouts left
+        // out (the projections add the residuals as they lay their biases down).
+        func part(_ layer: any Layer, _ input: Tensor) -> Tensor {
+            layer.forward(input, mode: .inference).copy()
+        }
+        let attended = part(block.attention, part(block.norm1, x))
+        let middle = Tensor(shape: x.shape, values: zip(x.values, attended.values).map(+))
+        let branch = part(
+            block.project,
+            part(block.activation, part(block.expand, part(block.norm2, middle))))
+        assertClose(
+            inference, zip(middle.values, branch.values).map { Double($0 + $1) }, rtol: 1e-5,
+            atol: 1e-6)
         let states = block.dropoutLayers.map(\.generator)
         try checkGradients(
             block, inputShape: [2, 3, 6], seed: 42,

@@ -12,8 +12,9 @@ import DistillCore
 /// own input gradient, in the same pass: `LayerNorm.residualGradient`). With `dropout` p > 0 it is
 /// where PyTorch's `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's
 /// hidden activations and on the MLP's output, each before its residual sum (training mode only).
-/// Without dropout each residual sum is made by its branch's last product, which adds the residual
-/// as it lays its bias down (`Linear.forward(_:mode:adding:)`): no pass of its own.
+/// Where no dropout applies (none, or inference mode) each residual sum is made by its branch's
+/// last product, which adds the residual as it lays its bias down
+/// (`Linear.forward(_:mode:adding:)`): no pass of its own.
 public final class TransformerBlock: Layer {
     public let dimension: Int
     public let mlpDimension: Int
@@ -26,8 +27,8 @@ public final class TransformerBlock: Layer {
     /// The dropout layers (attention output, MLP hidden, MLP output); empty without dropout.
     public let dropouts: [Dropout]
     public var computesInputGradient = true
-    // With dropout: x + attn(ln_1(x)) and the output, [B, T, C]. Without, the attention's and
-    // the MLP projection's outputs are the residual sums.
+    // Training with dropout: x + attn(ln_1(x)) and the output, [B, T, C]. Otherwise the
+    // attention's and the MLP projection's outputs are the residual sums.
     private var middle = Tensor(zeros: [0])
     private var output = Tensor(zeros: [0])
 
@@ -88,8 +89,9 @@ public final class TransformerBlock: Layer {
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
-        guard !dropouts.isEmpty else {
-            // Each branch's last product adds the residual as it lays its bias down.
+        guard !dropouts.isEmpty && mode == .training else {
+            // No dropout to apply: each branch's last product adds the residual as it lays its
+            // bias down.
             let middle = attention.forward(
                 norm1.forward(input, mode: mode), mode: mode, adding: input)
             let hidden = activation.forward(
@@ -98,9 +100,7 @@ public final class TransformerBlock: Layer {
         }
         middle.resize(to: input.shape)
         output.resize(to: input.shape)
-        func drop(_ x: Tensor, _ i: Int) -> Tensor {
-            dropouts.isEmpty ? x : dropouts[i].forward(x, mode: mode)
-        }
+        func drop(_ x: Tensor, _ i: Int) -> Tensor { dropouts[i].forward(x, mode: mode) }
         let attended = drop(attention.forward(norm1.forward(input, mode: mode), mode: mode), 0)
         add(input, attended, into: middle)
         let hidden = drop(
