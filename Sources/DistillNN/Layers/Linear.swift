@@ -99,21 +99,22 @@ func denseForward(
     into out: UnsafeMutablePointer<Float>
 ) {
     let (b, w) = (bias.value.pointer, weight.value.pointer)
+    /// Rows `first..<first + count` of `out` (laid down) plus those of `x W^T`.
+    func addProduct(_ first: Int, _ count: Int) {
+        gemm(
+            .none, .transpose, m: count, n: outputs, k: inputs, a: x + first * inputs,
+            lda: inputs, b: w, ldb: inputs, beta: 1, c: out + first * outputs, ldc: outputs)
+    }
     if splitsIntoRowBlocks(rows) {
         forEachRowBlock(rows) { first, count in
             layDown(b, adding: residual, rows: first..<(first + count), columns: outputs, in: out)
-            gemm(
-                .none, .transpose, m: count, n: outputs, k: inputs, a: x + first * inputs,
-                lda: inputs, b: w, ldb: inputs, beta: 1, c: out + first * outputs,
-                ldc: outputs)
+            addProduct(first, count)
         }
     } else {
         parallelFor(rows, costPerItem: outputs) { range in
             layDown(b, adding: residual, rows: range, columns: outputs, in: out)
         }
-        gemm(
-            .none, .transpose, m: rows, n: outputs, k: inputs, a: x, lda: inputs, b: w,
-            ldb: inputs, beta: 1, c: out, ldc: outputs)
+        addProduct(0, rows)
     }
 }
 
@@ -133,22 +134,23 @@ func denseBackward(
         .transpose, .none, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: x,
         ldb: inputs, beta: betaW, c: dW.pointer, ldc: inputs)
     let (db, betaB) = bias.accumulationTarget()
+    let w = weight.value.pointer
+    /// Rows `first..<first + count` of `dx = dout W`.
+    func inputGradient(_ dx: UnsafeMutablePointer<Float>, _ first: Int, _ count: Int) {
+        gemm(
+            .none, .none, m: count, n: inputs, k: outputs, a: dout + first * outputs,
+            lda: outputs, b: w, ldb: inputs, c: dx + first * inputs, ldc: inputs)
+    }
     guard let dx, splitsIntoRowBlocks(rows) else {
         addColumnSums(of: dout, rows: rows, columns: outputs, to: db.pointer, beta: betaB)
-        if let dx {
-            gemm(
-                .none, .none, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
-                b: weight.value.pointer, ldb: inputs, c: dx, ldc: inputs)
-        }
+        if let dx { inputGradient(dx, 0, rows) }
         return
     }
     let blocks = rowBlocks(rows)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: blocks * outputs) { buffer in
-        let (partials, w) = (buffer.baseAddress!, weight.value.pointer)
+        let partials = buffer.baseAddress!
         forEachRowBlock(rows) { first, count in
-            gemm(
-                .none, .none, m: count, n: inputs, k: outputs, a: dout + first * outputs,
-                lda: outputs, b: w, ldb: inputs, c: dx + first * inputs, ldc: inputs)
+            inputGradient(dx, first, count)
             let last = first + count - 1
             for block in (first / columnSumBlock)...(last / columnSumBlock) {
                 sumColumns(
