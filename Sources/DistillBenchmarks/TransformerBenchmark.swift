@@ -92,8 +92,9 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
 
 /// Each layer of the model as `printLayerBreakdown` times it, then the parts of its first block
 /// one by one (each on the previous part's output; the second LayerNorm on the block's input
-/// instead of the residual sum, which has the same shape): what the block spends beyond its parts
-/// is its residual sums.
+/// instead of the residual sum, which has the same shape). The parts run without their residuals,
+/// which the block adds as the projections lay their biases down: the block's own time, less its
+/// parts', is what reading the residuals costs there.
 func printTransformerBreakdown(model: Model, batch: Tensor) {
     printLayerBreakdown(model: model, batch: batch)
     guard let index = model.network.layers.firstIndex(where: { $0 is TransformerBlock }),
