@@ -28,11 +28,6 @@ public final class LayerNorm: Layer {
     private var inputGradient = Tensor(zeros: [0])
     private var statistics = Tensor(zeros: [0])  // [rows, 2]: each row's mean and rstd
 
-    /// A gradient of the input's shape that the next backward pass adds to the input gradient it
-    /// returns, in the same pass: the gradient a residual connection passes around this layer
-    /// (`TransformerBlock` sets it). Nil: the input gradient alone.
-    public var residualGradient: Tensor?
-
     public init(dimension: Int, epsilon: Float = 1e-5) {
         precondition(dimension >= 1 && epsilon > 0)
         self.dimension = dimension
@@ -92,6 +87,14 @@ public final class LayerNorm: Layer {
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
+        backward(outputGradient, adding: nil)
+    }
+
+    /// The backward pass plus `residualGradient` (the input's shape), added to the input gradient
+    /// as each row of it is written, without a pass of its own: the gradient a residual connection
+    /// passes around this layer (a transformer block's). The parameter gradients are the layer's
+    /// own.
+    public func backward(_ outputGradient: Tensor, adding residualGradient: Tensor?) -> Tensor {
         let c = dimension
         let rows = outputGradient.count / c
         let whole = c - c % 8

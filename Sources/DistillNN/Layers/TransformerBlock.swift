@@ -9,7 +9,7 @@ import DistillCore
 /// parameters are named as its parts: `ln_1.weight`, `attn.in_proj_weight`, ..., `mlp.c_fc.weight`,
 /// `mlp.c_proj.bias`. Backward runs the same path in reverse; each residual passes its gradient
 /// straight through and adds its branch's (the LayerNorm that starts the branch adds it to its
-/// own input gradient, in the same pass: `LayerNorm.residualGradient`). With `dropout` p > 0 it is
+/// own input gradient, in the same pass: `LayerNorm.backward(_:adding:)`). With `dropout` p > 0 it is
 /// where PyTorch's `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's
 /// hidden activations and on the MLP's output, each before its residual sum (training mode only).
 /// Where no dropout applies (none, or inference mode) each residual sum is made by its branch's
@@ -117,15 +117,13 @@ public final class TransformerBlock: Layer {
             dropouts.isEmpty ? g : dropouts[i].backward(g)
         }
         // Each LayerNorm adds the residual's gradient to its own input gradient.
-        norm2.residualGradient = outputGradient
         let middleGradient = norm2.backward(
             expand.backward(
-                activation.backward(undrop(project.backward(undrop(outputGradient, 2)), 1))))
-        norm1.residualGradient = middleGradient
+                activation.backward(undrop(project.backward(undrop(outputGradient, 2)), 1))),
+            adding: outputGradient)
         norm1.computesInputGradient = computesInputGradient
-        let inputGradient = norm1.backward(attention.backward(undrop(middleGradient, 0)))
-        (norm1.residualGradient, norm2.residualGradient) = (nil, nil)
-        return inputGradient
+        return norm1.backward(
+            attention.backward(undrop(middleGradient, 0)), adding: middleGradient)
     }
 
     /// `out = a + b`, element by element.
