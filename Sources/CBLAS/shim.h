@@ -45,3 +45,13 @@ static inline uint64_t distill_fp_flush_bits(void) {
     return 0;
 #endif
 }
+
+// Whether this build's C (and Swift) code targets 512-bit SIMD registers (AVX-512F: a release
+// build with -target-cpu native on such a CPU): PanelGemm's register tile needs them.
+static inline int distill_simd_is_512_bits(void) {
+#if defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
+}

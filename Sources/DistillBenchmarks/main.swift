@@ -7,8 +7,10 @@ import DistillKit
 import Foundation
 
 let usage = """
-    usage: DistillBenchmarks [data|losses|training|transformer] [--quick] [--breakdown] [--unfold-columns] [--case TEXT]
-      data|losses|training|transformer  run one group (all four when absent)
+    usage: DistillBenchmarks [data|losses|training|transformer|gemm] [--quick] [--breakdown] [--unfold-columns] [--case TEXT]
+      data|losses|training|transformer  run one group (these four when absent)
+      gemm                  our GEMM kernel against OpenBLAS at the transformer's shapes (only
+                            when asked for)
       --quick               fewer rounds
       --breakdown           also time each layer of a training or transformer case beside its
                             own GEMMs (and the parts of a transformer's first block)
@@ -27,7 +29,7 @@ do {
         case "-h", "--help":
             print(usage)
             exit(0)
-        case "data", "losses", "training", "transformer", "--quick", "--breakdown",
+        case "data", "losses", "training", "transformer", "gemm", "--quick", "--breakdown",
             "--unfold-columns":
             continue
         case "--case" where rest.first != nil:
@@ -45,8 +47,10 @@ let quick = arguments.contains("--quick")
 let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in
     arguments.index(after: i) < arguments.endIndex ? arguments[arguments.index(after: i)] : nil
 }
-/// The group to run (data, losses, training or transformer); all when absent.
-let only = arguments.first { ["data", "losses", "training", "transformer"].contains($0) }
+/// The group to run (data, losses, training, transformer or gemm); the first four when absent.
+let only = arguments.first {
+    ["data", "losses", "training", "transformer", "gemm"].contains($0)
+}
 
 print(
     "Distill benchmarks (\(processorCount) cores, BLAS kernel \(BLASKernel.current))\(quick ? " [quick]" : "")"
@@ -72,6 +76,10 @@ if only == nil || only == "training" {
 if only == nil || only == "transformer" {
     try runTransformerBenchmarks(
         quick: quick, breakdown: arguments.contains("--breakdown"), filter: caseFilter)
+    print("")
+}
+if only == "gemm" {
+    runGemmKernelBenchmarks(quick: quick)
     print("")
 }
 print("peak resident memory: \(peakResidentMegabytes()) MB")

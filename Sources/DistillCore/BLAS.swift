@@ -106,8 +106,9 @@ package func recordingGemmCalls<R>(_ body: () throws -> R) rethrows -> (
 /// Row-major single-precision matrix product `C = alpha * op(A) * op(B) + beta * C`.
 ///
 /// `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`; `lda`, `ldb`, `ldc` are the row strides
-/// of the matrices as stored. This is the one place the project calls BLAS (OpenBLAS on Linux,
-/// Accelerate on Apple platforms); every matrix product on a hot path goes through it.
+/// of the matrices as stored. Every matrix product on a hot path goes through it: to BLAS
+/// (`blasGemm`: OpenBLAS on Linux, Accelerate on Apple platforms), or on an AVX-512 build to our
+/// own kernel at the small-model shapes where it is faster (`panelGemm`, `panelGemmTakes`).
 @inline(__always)
 package func gemm(
     _ transA: MatrixTranspose, _ transB: MatrixTranspose,
@@ -136,6 +137,25 @@ package func gemm(
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
         return
     }
+    #if !canImport(Accelerate)
+    if panelGemmTakes(transA, transB, m: m, n: n, k: k, alpha: alpha) {
+        return panelGemm(
+            transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+            ldc: ldc, threaded: openblas_get_num_threads() > 1)
+    }
+    #endif
+    blasGemm(
+        transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+        beta: beta, c: c, ldc: ldc)
+}
+
+/// `gemm`'s product through BLAS itself (`cblas_sgemm`), whatever the shape, unrecorded; `k` > 0.
+@inline(__always)
+package func blasGemm(
+    _ transA: MatrixTranspose, _ transB: MatrixTranspose, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+    c: UnsafeMutablePointer<Float>, ldc: Int
+) {
     #if canImport(Accelerate)
     cblas_sgemm(
         CblasRowMajor, transA.cblas, transB.cblas,
