@@ -8,7 +8,7 @@ import CBLAS
 /// benchmark machine and this kernel at 130 to 170 (`DistillBenchmarks gemm`, BENCHMARKS.md).
 /// `gemm` sends a call here when `panelGemmTakes` says so.
 ///
-/// `C = op(A) op(B) + beta C`, row-major, `op(A)` `m x k`, `op(B)` `k x n`; `A` as stored or
+/// `C = op(A) op(B) + beta C`, row-major, `op(A)` `m x k` (k > 0), `op(B)` `k x n`; `A` as stored or
 /// transposed, `B` as stored or transposed (not both transposed). The columns of `C` go in panels
 /// of 64; for each panel and each run of `panelDepth` steps of `k`, the panel of `op(B)` is copied
 /// into a compact `[depth, 64]` buffer (zeros past the last column), and every 6 rows of `C` are
@@ -25,7 +25,7 @@ package func panelGemm(
     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threaded: Bool = false
 ) {
-    precondition(!(transA == .transpose && transB == .transpose))
+    precondition(!(transA == .transpose && transB == .transpose) && k > 0)
     guard m > 0, n > 0 else { return }
     let (a, b, c) = (
         SendablePointer(UnsafeMutablePointer(mutating: a)),
@@ -76,7 +76,7 @@ package func panelGemmFits(
 
 /// The rows of `C` a register tile covers.
 private let tileRows = 6
-/// The steps of `k` a packed panel of `op(B)` holds (128 x 64 floats, 32 KB: the L1 cache).
+/// The steps of `k` a packed panel of `op(B)` holds (128 x 64 floats, 32 KB: within a core's L1 data cache).
 private let panelDepth = 128
 
 /// `panelGemm` on the rows `rows` of `C` (a start that is a multiple of `tileRows`).
