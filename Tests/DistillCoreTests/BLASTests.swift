@@ -7,36 +7,16 @@ import XCTest
 final class BLASTests: XCTestCase {
     /// `op(A)` is m x k, `op(B)` is k x n; each stored with a row stride wider than it uses.
     func testGemmMatchesATripleLoopInEveryOrientationWithStrides() {
-        let (m, n, k) = (5, 3, 7)
         var generator = SeededGenerator(seed: 3)
         for transA in [MatrixTranspose.none, .transpose] {
             for transB in [MatrixTranspose.none, .transpose] {
-                let (rowsA, colsA) = transA == .none ? (m, k) : (k, m)
-                let (rowsB, colsB) = transB == .none ? (k, n) : (n, k)
-                let (lda, ldb, ldc) = (colsA + 2, colsB + 1, n + 3)
-                let a = (0..<(rowsA * lda)).map { _ in generator.nextUniform() - 0.5 }
-                let b = (0..<(rowsB * ldb)).map { _ in generator.nextUniform() - 0.5 }
-                var c = (0..<(m * ldc)).map { _ in generator.nextUniform() - 0.5 }
-                let before = c
+                let x = GemmOperands(
+                    transA, transB, m: 5, n: 3, k: 7, padding: (2, 1, 3), generator: &generator)
+                var c = x.c
                 gemm(
-                    transA, transB, m: m, n: n, k: k, alpha: 2, a: a, lda: lda, b: b, ldb: ldb,
-                    beta: 0.5, c: &c, ldc: ldc)
-                for i in 0..<m {
-                    for j in 0..<n {
-                        var sum = 0.0
-                        for p in 0..<k {
-                            let x = transA == .none ? a[i * lda + p] : a[p * lda + i]
-                            let y = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
-                            sum += Double(x) * Double(y)
-                        }
-                        let expected = 2 * sum + 0.5 * Double(before[i * ldc + j])
-                        XCTAssertEqual(
-                            Double(c[i * ldc + j]), expected, accuracy: 1e-5,
-                            "\(transA) \(transB) [\(i), \(j)]")
-                    }
-                    // The padding beyond each row's n columns is left alone.
-                    for j in n..<ldc { XCTAssertEqual(c[i * ldc + j], before[i * ldc + j]) }
-                }
+                    transA, transB, m: x.m, n: x.n, k: x.k, alpha: 2, a: x.a, lda: x.lda, b: x.b,
+                    ldb: x.ldb, beta: 0.5, c: &c, ldc: x.ldc)
+                x.check(c, alpha: 2, beta: 0.5, accuracy: 1e-5, "\(transA) \(transB)")
             }
         }
     }

@@ -15,41 +15,20 @@ final class PanelGemmTests: XCTestCase {
         for (transA, transB) in orientations {
             for (m, n, k) in [(13, 70, 130), (6, 64, 1), (1, 3, 5), (20, 128, 129)] {
                 for beta: Float in [0, 1, 0.5] {
-                    let (rowsA, colsA) = transA == .none ? (m, k) : (k, m)
-                    let (rowsB, colsB) = transB == .none ? (k, n) : (n, k)
-                    let (lda, ldb, ldc) = (colsA + 3, colsB + 1, n + 2)
-                    let a = (0..<(rowsA * lda)).map { _ in generator.nextUniform() - 0.5 }
-                    let b = (0..<(rowsB * ldb)).map { _ in generator.nextUniform() - 0.5 }
-                    let before = (0..<(m * ldc)).map { _ in generator.nextUniform() - 0.5 }
-                    var serial = before
-                    var threaded = before
+                    let x = GemmOperands(
+                        transA, transB, m: m, n: n, k: k, padding: (3, 1, 2),
+                        generator: &generator)
+                    var (serial, threaded) = (x.c, x.c)
                     panelGemm(
-                        transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                        beta: beta, c: &serial, ldc: ldc)
+                        transA, transB, m: m, n: n, k: k, a: x.a, lda: x.lda, b: x.b, ldb: x.ldb,
+                        beta: beta, c: &serial, ldc: x.ldc)
                     panelGemm(
-                        transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                        beta: beta, c: &threaded, ldc: ldc, threaded: true)
+                        transA, transB, m: m, n: n, k: k, a: x.a, lda: x.lda, b: x.b, ldb: x.ldb,
+                        beta: beta, c: &threaded, ldc: x.ldc, threaded: true)
                     let name = "\(transA) \(transB) \(m) x \(n) x \(k), beta \(beta)"
                     // Each element is summed in the same order on any number of threads.
                     XCTAssertEqual(serial, threaded, name)
-                    for i in 0..<m {
-                        for j in 0..<n {
-                            var sum = 0.0
-                            for p in 0..<k {
-                                let x = transA == .none ? a[i * lda + p] : a[p * lda + i]
-                                let y = transB == .none ? b[p * ldb + j] : b[j * ldb + p]
-                                sum += Double(x) * Double(y)
-                            }
-                            let expected = sum + Double(beta) * Double(before[i * ldc + j])
-                            XCTAssertEqual(
-                                Double(serial[i * ldc + j]), expected, accuracy: 2e-5,
-                                "\(name) [\(i), \(j)]")
-                        }
-                        // The padding beyond each row's n columns is left alone.
-                        XCTAssertEqual(
-                            serial[(i * ldc + n)..<((i + 1) * ldc)],
-                            before[(i * ldc + n)..<((i + 1) * ldc)], name)
-                    }
+                    x.check(serial, alpha: 1, beta: Double(beta), accuracy: 2e-5, name)
                 }
             }
         }
