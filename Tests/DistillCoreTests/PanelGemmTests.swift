@@ -5,7 +5,8 @@ import XCTest
 /// Our own GEMM kernel (`panelGemm`) against a triple loop in Double, on shapes that take each of
 /// its edges: rows that leave a short register tile, columns that leave a short panel, a depth of
 /// more than one packed run (the first scales by beta, the next add), leading dimensions wider
-/// than the matrices, every orientation it takes; and the rule that sends `gemm`'s calls to it.
+/// than the matrices, every orientation it takes, on one thread and split over the workers; and
+/// the rule that sends `gemm`'s calls to it.
 final class PanelGemmTests: XCTestCase {
     func testPanelGemmMatchesATripleLoopAtItsEdges() {
         var generator = SeededGenerator(seed: 11)
@@ -13,7 +14,11 @@ final class PanelGemmTests: XCTestCase {
             (.none, .none), (.none, .transpose), (.transpose, .none),
         ]
         for (transA, transB) in orientations {
-            for (m, n, k) in [(13, 70, 130), (6, 64, 1), (1, 3, 5), (20, 128, 129)] {
+            // The last shape is large enough (17 tiles of rows) for `threaded` to split the rows
+            // over two workers; the others run on one.
+            for (m, n, k) in [
+                (13, 70, 130), (6, 64, 1), (1, 3, 5), (20, 128, 129), (100, 130, 130),
+            ] {
                 for beta: Float in [0, 1, 0.5] {
                     let x = GemmOperands(
                         transA, transB, m: m, n: n, k: k, padding: (3, 1, 2),
