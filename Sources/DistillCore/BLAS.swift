@@ -138,6 +138,8 @@ package func gemm(
         return
     }
     #if !canImport(Accelerate)
+    // Our kernel threads where OpenBLAS would: not inside `withSingleThreadedBLAS`, whose callers
+    // run their products on our workers already.
     if panelGemmTakes(transA, transB, m: m, n: n, k: k, alpha: alpha) {
         return panelGemm(
             transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,

@@ -8,15 +8,15 @@ import CBLAS
 /// benchmark machine and this kernel at 130 to 170 (`DistillBenchmarks gemm`, BENCHMARKS.md).
 /// `gemm` sends a call here when `panelGemmTakes` says so.
 ///
-/// `C = op(A) op(B) + beta C`, row-major, `op(A)` `m x k` (k > 0), `op(B)` `k x n`; `A` as stored or
-/// transposed, `B` as stored or transposed (not both transposed). The columns of `C` go in panels
-/// of 64; for each panel and each run of `panelDepth` steps of `k`, the panel of `op(B)` is copied
-/// into a compact `[depth, 64]` buffer (zeros past the last column), and every 6 rows of `C` are
-/// one register tile: 6 x 64 sums in 24 sixteen-lane registers, one broadcast of `A` and four
+/// `C = op(A) op(B) + beta C`, row-major, `op(A)` `m x k` (k > 0), `op(B)` `k x n`; `A` as stored
+/// or transposed, `B` as stored or transposed (not both transposed). The columns of `C` go in
+/// panels of 64; for each panel and each run of `panelDepth` steps of `k`, the panel of `op(B)` is
+/// copied into a compact `[depth, 64]` buffer (zeros past the last column), and every 6 rows of `C`
+/// are one register tile: 6 x 64 sums in 24 sixteen-lane registers, one broadcast of `A` and four
 /// loads of the panel per step of `k`, six rows sharing each load. The first run of `k` scales by
 /// `beta`, the next ones add. Each element of `C` is summed over `k` in order, in the same way
-/// whatever the number of threads. With `threaded`, the rows are split over the workers in runs
-/// of whole tiles.
+/// whatever the number of threads. With `threaded`, the rows are split over the workers in runs of
+/// whole tiles.
 ///
 /// Written for 512-bit SIMD registers (AVX-512): built for a CPU without them, the tile spills
 /// and `panelGemmTakes` is false.
@@ -76,7 +76,8 @@ package func panelGemmFits(
 
 /// The rows of `C` a register tile covers.
 private let tileRows = 6
-/// The steps of `k` a packed panel of `op(B)` holds (128 x 64 floats, 32 KB: within a core's L1 data cache).
+/// The steps of `k` a packed panel of `op(B)` holds (128 x 64 floats, 32 KB: within a core's L1
+/// data cache).
 private let panelDepth = 128
 
 /// `panelGemm` on the rows `rows` of `C` (a start that is a multiple of `tileRows`).

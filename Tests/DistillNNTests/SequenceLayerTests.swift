@@ -235,8 +235,8 @@ final class SequenceLayerTests: XCTestCase {
 
     /// With dropout the block drops where nn.TransformerEncoderLayer does (three layers, each
     /// seeded), only in training mode (in inference mode it is its parts and residual sums); its
-    /// gradients hold for a fixed mask (each objective call
-    /// draws the same masks again from generators reset to the same state).
+    /// gradients hold for a fixed mask (each objective call draws the same masks again from
+    /// generators reset to the same state).
     func testTransformerBlockDropout() throws {
         var generator = SeededGenerator(seed: 10)
         let block = TransformerBlock(

@@ -6,7 +6,7 @@ import DistillCore
 /// is taken as `N` rows. Forward lays `b` down in every row of `y` and lets the GEMM add
 /// `x W^T` to it (beta 1: BLAS would otherwise clear `y` first, a pass of its own).
 /// Backward: `dW += dy^T x` (`[out, in]`), `db += sum_n dy` (`[out]`), `dx = dy W` (`[N, in]`).
-/// All three products are BLAS GEMMs; over many rows (a transformer's batch of positions) the
+/// All three products go through `gemm`; over many rows (a transformer's batch of positions) the
 /// forward pass and `dx` run in blocks of rows on the workers (`splitsIntoRowBlocks`).
 public final class Linear: Layer {
     public let inputSize: Int
@@ -121,7 +121,8 @@ func denseForward(
 /// A dense layer's backward pass: `dW += dout^T x`, `db += column sums of dout` (both through the
 /// parameters' accumulation targets), and `dx = dout W` when `dx` is given.
 ///
-/// `dW` is one GEMM on BLAS's threads (its sum runs over the rows). When `splitsIntoRowBlocks`,
+/// `dW` is one `gemm` call over all the rows (its sum runs over them), threaded by BLAS or by
+/// `panelGemm`. When `splitsIntoRowBlocks`,
 /// `dx` goes in blocks of `denseRowBlock` rows on the workers, each block's bias partial sums
 /// taken right after its GEMM has read its rows of `dout`; the sums are `addColumnSums`'s, in the
 /// same blocks and order.

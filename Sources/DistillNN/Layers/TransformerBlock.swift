@@ -9,9 +9,10 @@ import DistillCore
 /// parameters are named as its parts: `ln_1.weight`, `attn.in_proj_weight`, ..., `mlp.c_fc.weight`,
 /// `mlp.c_proj.bias`. Backward runs the same path in reverse; each residual passes its gradient
 /// straight through and adds its branch's (the LayerNorm that starts the branch adds it to its
-/// own input gradient, in the same pass: `LayerNorm.backward(_:adding:)`). With `dropout` p > 0 it is
-/// where PyTorch's `nn.TransformerEncoderLayer` has it: on the attention's output, on the MLP's
-/// hidden activations and on the MLP's output, each before its residual sum (training mode only).
+/// own input gradient, in the same pass: `LayerNorm.backward(_:adding:)`). With `dropout` p > 0
+/// it is where PyTorch's `nn.TransformerEncoderLayer` has it: on the attention's output, on the
+/// MLP's hidden activations and on the MLP's output, each before its residual sum (training mode
+/// only).
 /// Where no dropout applies (none, or inference mode) each residual sum is made by its branch's
 /// last product, which adds the residual as it lays its bias down
 /// (`Linear.forward(_:mode:adding:)`): no pass of its own.
