@@ -49,8 +49,7 @@ func runGemmKernelBenchmarks(quick: Bool) {
             }
         }
         let (t, p) = (median(blas), median(panel))
-        let name =
-            "\(transA == .none ? "N" : "T")\(transB == .none ? "N" : "T") \(m) x \(n) x \(k)"
+        let name = shapeName(transA, transB, m: m, n: n, k: k)
         let taken = panelGemmTakes(transA, transB, m: m, n: n, k: k, alpha: 1)
         print(
             name.padding(toLength: 30, withPad: " ", startingAt: 0)

@@ -195,9 +195,7 @@ final class GemmReplay {
         var totals: [String: (calls: Int, seconds: Double, flops: Double)] = [:]
         for (index, call) in calls.enumerated() {
             let seconds = median((0..<rounds).map { _ in secondsPerCall(1) { run(index) } })
-            let key =
-                "\(call.transA == .none ? "N" : "T")\(call.transB == .none ? "N" : "T") "
-                + "\(call.m) x \(call.n) x \(call.k)"
+            let key = shapeName(call.transA, call.transB, m: call.m, n: call.n, k: call.k)
             let old = totals[key] ?? (0, 0, 0)
             totals[key] = (
                 old.calls + 1, old.seconds + seconds,
@@ -209,6 +207,14 @@ final class GemmReplay {
                 + "\(format(total.flops / total.seconds / 1e9, 0)) GFLOP/s"
         }
     }
+}
+
+/// A product's shape as the benchmarks print it: its transposes, then m x n x k ("NT 512 x 256 x
+/// 64": A as stored, B transposed).
+func shapeName(_ transA: MatrixTranspose, _ transB: MatrixTranspose, m: Int, n: Int, k: Int)
+    -> String
+{
+    "\(transA == .none ? "N" : "T")\(transB == .none ? "N" : "T") \(m) x \(n) x \(k)"
 }
 
 /// The SGD update's BLAS calls replayed alone: `saxpy` (`y += alpha * x`, two streams read and one

@@ -18,6 +18,8 @@ let usage = """
                             of keeping them (the alternative BENCHMARKS.md compares)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
     """
+/// The groups of benchmarks, in the order they run (`gemm` only when asked for).
+let groups = ["data", "losses", "training", "transformer", "gemm"]
 BLASKernel.useBestSettings()
 FloatingPointMode.flushSubnormalsToZero()
 let arguments = CommandLine.arguments.dropFirst()
@@ -29,8 +31,9 @@ do {
         case "-h", "--help":
             print(usage)
             exit(0)
-        case "data", "losses", "training", "transformer", "gemm", "--quick", "--breakdown",
-            "--unfold-columns":
+        case _ where groups.contains(argument):
+            continue
+        case "--quick", "--breakdown", "--unfold-columns":
             continue
         case "--case" where rest.first != nil:
             _ = rest.popFirst()
@@ -47,10 +50,8 @@ let quick = arguments.contains("--quick")
 let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in
     arguments.index(after: i) < arguments.endIndex ? arguments[arguments.index(after: i)] : nil
 }
-/// The group to run (data, losses, training, transformer or gemm); the first four when absent.
-let only = arguments.first {
-    ["data", "losses", "training", "transformer", "gemm"].contains($0)
-}
+/// The group to run; the first four of `groups` when absent.
+let only = arguments.first { groups.contains($0) }
 
 print(
     "Distill benchmarks (\(processorCount) cores, BLAS kernel \(BLASKernel.current))\(quick ? " [quick]" : "")"
