@@ -4,7 +4,7 @@ import CBLAS
 
 /// A matrix product of our own for the small-model shapes where OpenBLAS leaves speed unused: a
 /// dense layer's products over many rows with 64 to 256 inputs and outputs (a small
-/// transformer's), which OpenBLAS's SkylakeX kernel runs at 100 to 150 GFLOP/s on one core of the
+/// transformer's), which OpenBLAS's SkylakeX kernel runs at 90 to 150 GFLOP/s on one core of the
 /// benchmark machine and this kernel at 130 to 170 (`DistillBenchmarks gemm`, BENCHMARKS.md).
 /// `gemm` sends a call here when `panelGemmTakes` says so.
 ///
