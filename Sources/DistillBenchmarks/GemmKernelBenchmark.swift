@@ -3,7 +3,8 @@ import DistillCore
 /// Our own GEMM kernel (`panelGemm`) against OpenBLAS, both on one thread, at the shapes of the
 /// transformer benchmark's dense products (a block of 512 rows of a width-64 model's layers, and
 /// of the 4 x 256 teacher's; the width-64 weight gradients over 4096 rows) and at neighbours it
-/// does not take (wider or deeper layers, an attention tile). Each call on the same buffers
+/// does not take (wider or deeper layers, attention tiles: a 16-wide head's scores, a 64-wide
+/// head's dV). Each call on the same buffers
 /// (hot caches), alternating, the median of the rounds; "taken" says whether `gemm` sends the call
 /// to `panelGemm` in this build.
 func runGemmKernelBenchmarks(quick: Bool) {
@@ -16,6 +17,7 @@ func runGemmKernelBenchmarks(quick: Bool) {
         (.transpose, .none, 192, 64, 4096), (.transpose, .none, 64, 64, 4096),
         (.transpose, .none, 64, 256, 4096), (.none, .transpose, 512, 1024, 256),
         (.none, .transpose, 512, 256, 1024), (.none, .transpose, 32, 128, 16),
+        (.transpose, .none, 128, 64, 32), (.transpose, .none, 64, 64, 32),
     ]
     let rounds = quick ? 3 : 9
     print("GEMM kernels on one thread, hot caches, \(rounds) alternating rounds; medians:")

@@ -96,7 +96,10 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
         let quartiles = (
             sortedRatios[sortedRatios.count / 4], sortedRatios[(3 * sortedRatios.count) / 4]
         )
-        if breakdown { printLayerBreakdown(model: model, batch: batch) }
+        if breakdown {
+            printLayerBreakdown(model: model, batch: batch)
+            print("  \(panelGemmShare(calls))")
+        }
         print(
             "\(c.name.padding(toLength: 42, withPad: " ", startingAt: 0))\(pad(format(s * 1000), 8))\(pad(format(f * 1000), 15))\(pad(format(median(ratios)), 12))\(pad(format(quartiles.0) + "-" + format(quartiles.1), 12))\(pad(format(Double(batchSize) / s, 0), 11))"
         )
@@ -183,7 +186,7 @@ final class GemmReplay {
     func run(_ index: Int) {
         let (call, (a, b, c)) = (calls[index], buffers[index])
         gemm(
-            call.transA, call.transB, m: call.m, n: call.n, k: call.k,
+            call.transA, call.transB, m: call.m, n: call.n, k: call.k, alpha: call.alpha,
             a: a.pointer, lda: call.lda, b: b.pointer, ldb: call.ldb,
             beta: call.beta, c: c.pointer, ldc: call.ldc)
     }
@@ -207,6 +210,14 @@ final class GemmReplay {
                 + "\(format(total.flops / total.seconds / 1e9, 0)) GFLOP/s"
         }
     }
+}
+
+/// How many of a step's recorded products `gemm` sends to our own kernel in this build.
+func panelGemmShare(_ calls: [GemmCall]) -> String {
+    let taken = calls.filter {
+        panelGemmTakes($0.transA, $0.transB, m: $0.m, n: $0.n, k: $0.k, alpha: $0.alpha)
+    }
+    return "products on panelGemm: \(taken.count) of \(calls.count) calls"
 }
 
 /// A product's shape as the benchmarks print it: its transposes, then m x n x k ("NT 512 x 256 x

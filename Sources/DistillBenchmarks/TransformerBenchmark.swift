@@ -57,6 +57,7 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
             "  phases of the timed steps, ms: forward \(p[0]), loss \(p[1]), backward \(p[2]), update \(p[3])"
         )
         if breakdown {
+            print("  \(panelGemmShare(floor.calls))")
             print(
                 "  the GEMM floor by shape (transposes, m x n x k), each call alone:\n    "
                     + floor.shapes().joined(separator: "\n    "))

@@ -17,6 +17,9 @@ package struct GemmCall: Sendable, Equatable {
     package let transA: MatrixTranspose, transB: MatrixTranspose
     package let m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
     package let beta: Float
+    /// The product's scale: a replay passes it too, so that `gemm` sends the call where the
+    /// recorded one went (`panelGemmTakes` takes alpha 1 only).
+    package var alpha: Float = 1
     /// Where the call was made when a `concurrentChunks` worker made it; nil otherwise.
     package var worker: GemmWorker? = nil
 
@@ -25,7 +28,7 @@ package struct GemmCall: Sendable, Equatable {
         GemmCall(
             transA: transA, transB: transB, m: m, n: n, k: k,
             lda: transA == .none ? k : m, ldb: transB == .none ? n : k, ldc: n, beta: beta,
-            worker: worker)
+            alpha: alpha, worker: worker)
     }
 }
 
@@ -123,7 +126,7 @@ package func gemm(
     if let recorder = GemmRecorder.current {
         let call = GemmCall(
             transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc,
-            beta: beta)
+            beta: beta, alpha: alpha)
         if let list = GemmRecorder.chunk {
             var call = call
             call.worker = list.worker

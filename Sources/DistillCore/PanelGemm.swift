@@ -62,14 +62,15 @@ package func panelGemmTakes(
 /// The calls where `panelGemm` measured faster than OpenBLAS on an AVX-512 machine (BENCHMARKS.md),
 /// `alpha` 1: `x W^T` and `dout W` with 64 or more rows, 64 to 256 columns and 32 to 256 steps of
 /// `k` (the dense layers of a transformer of width 64 to 256, in blocks of rows), and `dout^T x`
-/// with 16 to 256 rows and 64 columns (the weight gradients of a width-64 model's layers).
+/// with 16 to 256 rows, 64 columns and k 1,024 or more (the weight gradients of a width-64 model's
+/// layers over a batch of positions; not an attention head's short `A^T dy`, slower here).
 package func panelGemmFits(
     _ transA: MatrixTranspose, _ transB: MatrixTranspose, m: Int, n: Int, k: Int, alpha: Float
 ) -> Bool {
     guard alpha == 1 else { return false }
     switch (transA, transB) {
     case (.none, _): return m >= 64 && (64...256).contains(n) && (32...256).contains(k)
-    case (.transpose, .none): return (16...256).contains(m) && n == 64
+    case (.transpose, .none): return (16...256).contains(m) && n == 64 && k >= 1024
     case (.transpose, .transpose): return false
     }
 }

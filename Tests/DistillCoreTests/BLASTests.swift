@@ -51,16 +51,16 @@ final class BLASTests: XCTestCase {
         #endif
     }
 
-    /// `recordingGemmCalls` records each call's shape inside its scope only, and `compacted` gives
-    /// each operand its used width.
+    /// `recordingGemmCalls` records each call's shape and scale inside its scope only, and
+    /// `compacted` gives each operand its used width.
     func testGemmRecordingRecordsCallsAndCompactsStrides() {
         let a = [Float](repeating: 1, count: 2 * 5)
         let b = [Float](repeating: 1, count: 3 * 4)
         var c = [Float](repeating: 0, count: 2 * 6)
         let (_, calls) = recordingGemmCalls {
             gemm(
-                .none, .none, m: 2, n: 4, k: 3, a: a, lda: 5, b: b, ldb: 4, beta: 0.9, c: &c, ldc: 6
-            )
+                .none, .none, m: 2, n: 4, k: 3, alpha: 0.5, a: a, lda: 5, b: b, ldb: 4, beta: 0.9,
+                c: &c, ldc: 6)
         }
         let (_, outside) = recordingGemmCalls { () }
         // not recorded
@@ -71,13 +71,14 @@ final class BLASTests: XCTestCase {
             [
                 GemmCall(
                     transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 5, ldb: 4, ldc: 6,
-                    beta: 0.9)
+                    beta: 0.9, alpha: 0.5)
             ])
         XCTAssertEqual(
             calls[0].compacted,
             GemmCall(
-                transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 3, ldb: 4, ldc: 4, beta: 0.9))
-        XCTAssertEqual(c[0], 3)
+                transA: .none, transB: .none, m: 2, n: 4, k: 3, lda: 3, ldb: 4, ldc: 4, beta: 0.9,
+                alpha: 0.5))
+        XCTAssertEqual(c[0], 3)  // the unrecorded call ran too
     }
 
     /// Calls that `concurrentChunks` workers make inside the scope are recorded too, a region's

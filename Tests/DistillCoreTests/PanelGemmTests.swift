@@ -52,5 +52,7 @@ final class PanelGemmTests: XCTestCase {
         XCTAssertFalse(panelGemmFits(.none, .transpose, m: 512, n: 1024, k: 256, alpha: 1))
         XCTAssertFalse(panelGemmFits(.none, .transpose, m: 512, n: 256, k: 1024, alpha: 1))
         XCTAssertFalse(panelGemmFits(.transpose, .none, m: 64, n: 256, k: 4096, alpha: 1))
+        // A 64-wide attention head's dV = A^T dy over a tile of 32 queries.
+        XCTAssertFalse(panelGemmFits(.transpose, .none, m: 128, n: 64, k: 32, alpha: 1))
     }
 }
