@@ -193,11 +193,14 @@ final class GemmReplay {
 
     /// The replay's time by shape, the costliest first: one line per distinct (transposes, m, n,
     /// k) with its number of calls, their total ms (each call timed alone, the median of
-    /// `rounds`) and GFLOP/s.
+    /// `rounds`, on one BLAS thread if it was made so) and GFLOP/s.
     func shapes(rounds: Int = 5) -> [String] {
         var totals: [String: (calls: Int, seconds: Double, flops: Double)] = [:]
         for (index, call) in calls.enumerated() {
-            let seconds = median((0..<rounds).map { _ in secondsPerCall(1) { run(index) } })
+            // A call a worker made with BLAS on one thread is timed so.
+            let alone = { median((0..<rounds).map { _ in secondsPerCall(1) { self.run(index) } }) }
+            let seconds =
+                call.worker?.singleThreadedBLAS == true ? withSingleThreadedBLAS(alone) : alone()
             let key = shapeName(call.transA, call.transB, m: call.m, n: call.n, k: call.k)
             let old = totals[key] ?? (0, 0, 0)
             totals[key] = (

@@ -95,8 +95,19 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
 /// one by one (each on the previous part's output; the second LayerNorm on the block's input
 /// instead of the residual sum, which has the same shape). The parts run without their residuals,
 /// which the block adds as the projections lay their biases down: the block's own time, less its
-/// parts', is what reading the residuals costs there.
-func printTransformerBreakdown(model: Model, batch: Tensor) {
+/// parts', is what reading the residuals costs there. All on one core for the examples of one of
+/// the step's parts (`TrainingStep.defaultParts`), as each core runs its part in the step.
+func printTransformerBreakdown(model: Model, batch whole: Tensor) {
+    let examples = whole.shape[0] / TrainingStep.defaultParts(for: model)
+    let perExample = whole.count / whole.shape[0]
+    let batch = Tensor(
+        shape: [examples] + whole.shape.dropFirst(),
+        values: Array(whole.values[0..<(examples * perExample)]))
+    print("  one part of the batch (\(examples) examples) on one core:")
+    splitAcrossCores(1) { _ in breakDownTransformer(model: model, batch: batch) }
+}
+
+private func breakDownTransformer(model: Model, batch: Tensor) {
     printLayerBreakdown(model: model, batch: batch)
     guard let index = model.network.layers.firstIndex(where: { $0 is TransformerBlock }),
         let block = model.network.layers[index] as? TransformerBlock

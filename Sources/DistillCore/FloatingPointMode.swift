@@ -65,8 +65,14 @@ public enum FloatingPointMode {
 
 /// Runs `body(i)` for every `i` in `0..<count` on Dispatch's worker threads, each in the calling
 /// thread's floating-point mode (`FloatingPointMode`), and returns when all have run. Inside
-/// `recordingGemmCalls` each chunk's `gemm` calls are recorded too (`GemmWorker`).
+/// `recordingGemmCalls` each chunk's `gemm` calls are recorded too (`GemmWorker`). Inside a part
+/// of `splitAcrossCores`, which has a core of its own, the chunks run in order on the calling
+/// thread.
 public func concurrentChunks(_ count: Int, _ body: (Int) -> Void) {
+    if CorePart.isActive {
+        for i in 0..<count { body(i) }
+        return
+    }
     let control = FloatingPointMode.current
     // A region inside a recorded chunk is not one of its own: its workers record nothing.
     let recorder = GemmRecorder.current

@@ -46,3 +46,22 @@ public func parallelFor(
         if start < end { body(start..<end) }
     }
 }
+
+/// Runs `body(part)` for every part in `0..<parts` at once, each part on a core of its own and
+/// on that core alone: inside a part, BLAS runs on one thread and `parallelFor` and
+/// `concurrentChunks` run their chunks in order on the part's thread. For work that splits into a
+/// few independent parts, each enough to keep a core busy (`TrainingStep` runs the examples of a
+/// batch so): one hand-off per part instead of one per product or pass, and each part's data stays
+/// in its own core's cache. Nested inside a part, the parts run one after the other.
+public func splitAcrossCores(_ parts: Int, _ body: (Int) -> Void) {
+    withSingleThreadedBLAS {
+        concurrentChunks(parts) { part in
+            CorePart.$isActive.withValue(true) { body(part) }
+        }
+    }
+}
+
+/// Whether the calling thread runs a part of `splitAcrossCores`.
+enum CorePart {
+    @TaskLocal static var isActive = false
+}

@@ -68,23 +68,9 @@ extension Model {
             if let problem = weightsExceedMemory(needed) {
                 throw fail("the recorded layers \(problem)")
             }
-            var layers: [any Layer] = []
-            for token in tokens {
-                // A tied head shares the weight of the last embedding before it.
-                if token.hasSuffix(":tied") {
-                    guard let embedding = layers.last(where: { $0 is Embedding }) as? Embedding,
-                        token == "linear:\(embedding.dimension):\(embedding.vocabulary):tied"
-                    else {
-                        throw ArchitectureError(
-                            "layer '\(token)' is tied to no embedding of its shape")
-                    }
-                    layers.append(Linear(tiedTo: embedding.weight))
-                } else {
-                    layers.append(try LayerDescriptor.make(token, generator: &generator))
-                }
-            }
             model = try Model(
-                network: Sequential(layers), inputShape: inputShape, classes: classes,
+                network: Sequential(LayerDescriptor.layers(tokens, generator: &generator)),
+                inputShape: inputShape, classes: classes,
                 normalization: normalization, architecture: meta["architecture"] ?? "",
                 metadata: meta.filter { !reservedKeys.contains($0.key) })
         } catch let error as ArchitectureError {

@@ -42,6 +42,29 @@ public enum LayerDescriptor {
         }
     }
 
+    /// The layers `tokens` describe, in order, with fresh parameters; a tied head
+    /// (`linear:C:V:tied`) shares the weight of the last embedding before it.
+    /// - Throws: `ArchitectureError` for an unknown or malformed token, or a tied head with no
+    ///   embedding of its shape before it.
+    public static func layers(_ tokens: [String], generator: inout SeededGenerator) throws
+        -> [any Layer]
+    {
+        var layers: [any Layer] = []
+        for token in tokens {
+            if token.hasSuffix(":tied") {
+                guard let embedding = layers.last(where: { $0 is Embedding }) as? Embedding,
+                    token == "linear:\(embedding.dimension):\(embedding.vocabulary):tied"
+                else {
+                    throw ArchitectureError("layer '\(token)' is tied to no embedding of its shape")
+                }
+                layers.append(Linear(tiedTo: embedding.weight))
+            } else {
+                layers.append(try make(token, generator: &generator))
+            }
+        }
+        return layers
+    }
+
     /// The trainable scalars of the layer `token` describes, counted without building it (so that
     /// a file cannot make a loader allocate more than the file holds).
     /// - Throws: `ArchitectureError` for an unknown or malformed token.

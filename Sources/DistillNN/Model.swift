@@ -110,6 +110,36 @@ public final class Model {
         for p in parameters { p.zeroGradient() }
     }
 
+    /// A model of the same layers whose parameters share this model's values (the same storage:
+    /// an update to one is an update to both) and keep gradients and activations of their own, so
+    /// that the two can run passes on different examples at once (`TrainingStep` splits a batch
+    /// so). Its dropout layers draw from generators of their own, all seeded alike: give them
+    /// generators split off this model's before a training pass (`TrainingStep` does at each step).
+    public func replica() -> Model {
+        var generator = SeededGenerator(seed: 0)
+        let network: Sequential
+        let copy: Model
+        do {
+            network = Sequential(
+                try LayerDescriptor.layers(
+                    self.network.layers.map(\.descriptor), generator: &generator),
+                channelMajor: self.network.layouts.contains { $0 != .nchw })
+            copy = try Model(
+                network: network, inputShape: inputShape, classes: classes,
+                normalization: normalization, architecture: architecture, metadata: metadata)
+        } catch {
+            preconditionFailure("a model's own layers rebuild: \(error)")
+        }
+        let (mine, theirs) = (parameters, copy.parameters)
+        precondition(
+            mine.count == theirs.count, "replica: \(theirs.count) parameters, \(mine.count)")
+        for (p, q) in zip(mine, theirs) {
+            precondition(p.value.shape == q.value.shape, "replica: parameter \(p.name)")
+            q.value = p.value
+        }
+        return copy
+    }
+
     /// Inference-mode logits in a new tensor the caller owns (the only allocation per call once
     /// the batch size has been seen).
     public func logits(_ batch: Tensor) -> Tensor {

@@ -105,6 +105,21 @@ public final class Parameter {
         return target
     }
 
+    /// Adds `gradient` (this parameter's shape) to the accumulated gradient, as a backward pass
+    /// would (through `accumulationTarget()`): what sums the gradients of a batch's parts.
+    package func addToGradient(_ gradient: Tensor) {
+        precondition(
+            gradient.shape == value.shape,
+            "Parameter \(name): gradient \(gradient.shape), value \(value.shape)")
+        let (target, beta) = accumulationTarget()
+        if beta == 0 {
+            target.pointer.update(from: gradient.pointer, count: target.count)
+            return
+        }
+        if beta != 1 { for i in 0..<target.count { target[i] *= beta } }
+        axpy(count: target.count, alpha: 1, x: gradient.pointer, y: target.pointer)
+    }
+
     /// The number of elements of one output unit's incoming weights (a row of the `[out, ...]`
     /// layout): the vector the max-norm constraint bounds.
     public var rowLength: Int { value.shape.count > 1 ? value.count / value.shape[0] : value.count }

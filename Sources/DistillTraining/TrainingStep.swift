@@ -5,10 +5,13 @@ import DistillNN
 /// One optimisation step of a model: forward (training mode), loss and its gradient with respect
 /// to the logits, backward, optimizer update.
 ///
-/// The optimizer is told before the backward pass (`prepareForBackward`), so SGD with plain
-/// momentum takes the gradients straight into its momentum buffers: after such a step the
-/// parameters' `gradient` is nil (read gradients with `model.zeroGradients()` and
-/// `model.backward(_:)` yourself).
+/// A model with transformer blocks runs the forward and backward passes of a batch's examples in
+/// parts, one per worker (`processorCount`), on replicas of the model that share its weights
+/// (`BatchSplit`; `defaultParts(for:)`); the loss still sees the whole batch at once. Unsplit, the
+/// optimizer is told before the backward pass (`prepareForBackward`), so SGD with plain momentum
+/// takes the gradients straight into its momentum buffers: after such a step the parameters'
+/// `gradient` is nil (read gradients with `model.zeroGradients()` and `model.backward(_:)`
+/// yourself).
 ///
 /// The step owns the logits-gradient buffer and the model owns its activations, so once a batch
 /// size has been seen a step allocates nothing.
@@ -18,13 +21,27 @@ public final class TrainingStep {
     private var logitsGradient = Tensor(zeros: [0])
     private var mixGradient = Tensor(zeros: [0])
     private let parameters: [Parameter]
+    private let split: BatchSplit
     /// Where the steps' time went, summed since the step was made or `timing` last reset.
     public var timing = StepTiming()
 
-    public init(model: Model, optimizer: any Optimizer) {
+    /// - Parameter parts: the most parts a batch's examples are split into, each on a core of its
+    ///   own (1: no split); `defaultParts(for: model)` when nil.
+    public init(model: Model, optimizer: any Optimizer, parts: Int? = nil) {
         self.model = model
         self.optimizer = optimizer
         self.parameters = model.parameters
+        self.split = BatchSplit(
+            model: model, maximumParts: parts ?? TrainingStep.defaultParts(for: model))
+    }
+
+    /// Into how many parts a step splits a batch of `model`'s by default: one per worker
+    /// (`processorCount`) for a model with transformer blocks, whose many small products and
+    /// passes run faster each on one core for a part of the examples than each split over the
+    /// cores; 1 for the others (dense and convolutional networks, whose large products BLAS
+    /// splits well, and which the split's summing of the parameter gradients slows).
+    public static func defaultParts(for model: Model) -> Int {
+        model.network.layers.contains { $0 is TransformerBlock } ? processorCount : 1
     }
 
     /// A step on labels alone (cross-entropy). Rows labelled `Examples.noLabel` (-1) count for
@@ -135,7 +152,7 @@ public final class TrainingStep {
         logits: Tensor, clock: (started: Double, forwardEnd: Double)
     ) {
         let started = monotonicSeconds()
-        let logits = model.forward(batch, mode: .training)
+        let logits = split.forward(batch)
         if logitsGradient.shape != logits.shape { logitsGradient.resize(to: logits.shape) }
         return (logits, (started, monotonicSeconds()))
     }
@@ -146,8 +163,8 @@ public final class TrainingStep {
         let (started, forwardEnd) = clock
         let lossEnd = monotonicSeconds()
         model.zeroGradients()
-        optimizer.prepareForBackward(parameters)
-        model.backward(logitsGradient)
+        if !split.isSplit { optimizer.prepareForBackward(parameters) }
+        split.backward(logitsGradient)
         let backwardEnd = monotonicSeconds()
         optimizer.step(parameters)
         let end = monotonicSeconds()
