@@ -13,8 +13,8 @@ import DistillNN
 /// `gradient` is nil (read gradients with `model.zeroGradients()` and `model.backward(_:)`
 /// yourself).
 ///
-/// The step owns the logits-gradient buffer and the model owns its activations, so once a batch
-/// size has been seen a step allocates nothing.
+/// The step owns the logits-gradient buffer and the model (and its replicas) own their
+/// activations, so once a batch size has been seen a step allocates no tensor.
 public final class TrainingStep {
     public let model: Model
     public let optimizer: any Optimizer
