@@ -41,8 +41,42 @@ final class BatchSplitTests: XCTestCase {
     /// in 2 and 3 parts: the same loss and logits, and the same parameters after each step.
     func testSplitStepsMatchTheWholeBatchStep() throws {
         let (ids, labels) = batch()
-        for parts in [2, 3] {
-            let (split, reference) = (try model(), try model())
+        try assertSplitStepsMatch(model: { try self.model() }, batch: ids, labels: labels)
+    }
+
+    /// A tagger's encoder, whose attention masks the padded positions of each part's own sentences
+    /// (`Model.forward` sets the padding per pass): split or not, the same step.
+    func testSplitTaggerStepsMatchTheWholeBatchStep() throws {
+        let (sentences, positions, slots) = (3, 6, ArchitectureSpec.wordFeatureSlots)
+        var generator = SeededGenerator(seed: 13)
+        var features = (0..<(sentences * positions * slots)).map { _ in
+            Float(1 + generator.next() % 500)
+        }
+        var labels = (0..<(sentences * positions)).map { _ in Int32(generator.next() % 4) }
+        for (sentence, words) in [(0, 4), (2, 2)] {  // padding after the sentence's last word
+            for position in words..<positions {
+                let row = sentence * positions + position
+                for slot in 0..<slots { features[row * slots + slot] = 0 }
+                labels[row] = -1
+            }
+        }
+        try assertSplitStepsMatch(
+            model: {
+                var generator = SeededGenerator(seed: 14)
+                return try Model(
+                    spec: ArchitectureSpec(parsing: "encoder:layers=2,dim=8,heads=2,context=6"),
+                    inputShape: [positions, slots], classes: 4, generator: &generator)
+            },
+            batch: Tensor(shape: [sentences, positions, slots], values: features),
+            labels: labels, parts: [2, 3])
+    }
+
+    private func assertSplitStepsMatch(
+        model make: () throws -> Model, batch: Tensor, labels: [Int32], parts: [Int] = [2, 3],
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        for parts in parts {
+            let (split, reference) = (try make(), try make())
             let splitStep = TrainingStep(
                 model: split, optimizer: SGD(learningRate: 0.5, momentum: 0.9), parts: parts)
             let referenceStep = TrainingStep(
@@ -51,18 +85,25 @@ final class BatchSplitTests: XCTestCase {
             for round in 0..<2 {
                 let (a, b) = try labels.withUnsafeBufferPointer { y in
                     (
-                        try referenceStep.run(batch: ids, labels: y),
-                        try splitStep.run(batch: ids, labels: y)
+                        try referenceStep.run(batch: batch, labels: y),
+                        try splitStep.run(batch: batch, labels: y)
                     )
                 }
-                XCTAssertEqual(b.logits.shape, [30, 256])
-                assertClose(b.logits.values, a.logits.values, rtol: 1e-5, atol: 1e-5)
-                assertClose(b.loss, a.loss, rtol: 1e-6, "parts \(parts), step \(round)")
+                XCTAssertEqual(b.logits.shape, a.logits.shape, file: file, line: line)
+                assertClose(
+                    b.logits.values, a.logits.values, rtol: 1e-5, atol: 1e-5, file: file, line: line
+                )
+                assertClose(
+                    b.loss, a.loss, rtol: 1e-6, "parts \(parts), step \(round)", file: file,
+                    line: line)
                 for (p, q) in zip(split.parameters, reference.parameters) {
-                    assertClose(p.value.values, q.value.values, rtol: 1e-5, atol: 1e-6, p.name)
+                    assertClose(
+                        p.value.values, q.value.values, rtol: 1e-5, atol: 1e-6, p.name, file: file,
+                        line: line)
                 }
             }
-            XCTAssertNotEqual(split.parameters.flatMap(\.value.values), start)
+            XCTAssertNotEqual(
+                split.parameters.flatMap(\.value.values), start, file: file, line: line)
         }
     }
 
