@@ -20,26 +20,33 @@ final class SplitAcrossCoresTests: XCTestCase {
         var blasThreads = 0
     }
 
+    /// One part alone leaves the other cores idle, where Dispatch would run the inner chunks it
+    /// is handed (each sleeps a millisecond, long enough for an idle worker to take the next); in
+    /// a part they run on the part's thread. Three parts: each part's chunks on its own thread.
     func testInnerParallelWorkStaysOnThePartsThread() {
-        let parts = 3
-        let seen = (0..<parts).map { _ in Seen() }
-        let blasThreadsBefore = blasThreads()
-        splitAcrossCores(parts) { part in
-            let me = pthread_self()
-            parallelFor(40, minimumWork: 0) { range in
-                seen[part].sameThread.append(pthread_equal(pthread_self(), me) != 0)
-                seen[part].covered += Array(range)
+        for parts in [1, 3] {
+            let seen = (0..<parts).map { _ in Seen() }
+            let blasThreadsBefore = blasThreads()
+            splitAcrossCores(parts) { part in
+                let me = pthread_self()
+                parallelFor(40, minimumWork: 0) { range in
+                    seen[part].sameThread.append(pthread_equal(pthread_self(), me) != 0)
+                    seen[part].covered += Array(range)
+                    usleep(1000)
+                }
+                seen[part].blasThreads = blasThreads()
             }
-            seen[part].blasThreads = blasThreads()
+            for (part, s) in seen.enumerated() {
+                XCTAssertEqual(s.covered, Array(0..<40), "\(parts) parts, part \(part)")
+                XCTAssertEqual(
+                    s.sameThread, Array(repeating: true, count: min(processorCount, 40)),
+                    "\(parts) parts, part \(part)")
+                #if !canImport(Accelerate)
+                XCTAssertEqual(s.blasThreads, 1)
+                #endif
+            }
+            XCTAssertEqual(blasThreads(), blasThreadsBefore)
         }
-        for (part, s) in seen.enumerated() {
-            XCTAssertEqual(s.covered, Array(0..<40), "part \(part)")
-            XCTAssertEqual(s.sameThread, Array(repeating: true, count: min(processorCount, 40)))
-            #if !canImport(Accelerate)
-            XCTAssertEqual(s.blasThreads, 1)
-            #endif
-        }
-        XCTAssertEqual(blasThreads(), blasThreadsBefore)
     }
 
     private func blasThreads() -> Int {
