@@ -21,24 +21,40 @@ final class BatchSplit {
     /// The most parts a batch is split into (fewer when it has fewer examples).
     let maximumParts: Int
     private let parameters: [Parameter]
-    private var replicas: [Model] = []
-    /// The examples of parts 1... and their rows of the logits' gradient.
-    private var inputs: [Tensor] = []
-    private var gradients: [Tensor] = []
+    private let dropouts: [Dropout]
+    /// Parts 1, 2, ... (part 0 is the model itself), made as batches first need them.
+    private var replicas: [Replica] = []
     /// The parts' logits side by side, `[rows, classes]`.
     private var logits = Tensor(zeros: [0])
     /// The rows of the logits of each part in the last forward pass (one range: no split).
     private var rows: [Range<Int>] = []
 
+    /// A part other than the first: a replica of the model, its parameters and dropout layers in
+    /// the model's order, and its examples and rows of the logits' gradient, copied (a tensor
+    /// starts at its storage's start, so only part 0 can be a view of the batch's).
+    private final class Replica {
+        let model: Model
+        let parameters: [Parameter]
+        let dropouts: [Dropout]
+        var input = Tensor(zeros: [0])
+        var logitsGradient = Tensor(zeros: [0])
+
+        init(of model: Model) {
+            self.model = model.replica()
+            parameters = self.model.parameters
+            dropouts = self.model.network.dropoutLayers
+        }
+    }
+
     init(model: Model, maximumParts: Int) {
         precondition(maximumParts >= 1)
         self.model = model
         self.maximumParts = maximumParts
-        self.parameters = model.parameters
+        parameters = model.parameters
+        dropouts = model.network.dropoutLayers
     }
 
-    /// Whether the last forward pass ran in parts (the model's parameters then get their gradient
-    /// from `backward` as a sum, not accumulated into an optimizer's state directly).
+    /// Whether the last forward pass ran in parts.
     var isSplit: Bool { rows.count > 1 }
 
     /// The logits of a training-mode forward pass over `batch` (`[N] + model.inputShape`),
@@ -51,36 +67,36 @@ final class BatchSplit {
             rows = [0..<out.shape[0]]
             return out
         }
-        while replicas.count < parts - 1 {
-            replicas.append(model.replica())
-            inputs.append(Tensor(zeros: [0]))
-            gradients.append(Tensor(zeros: [0]))
-        }
-        let models = [model] + replicas.prefix(parts - 1)
-        for replica in models.dropFirst() {
-            for (mine, theirs) in zip(model.network.dropoutLayers, replica.network.dropoutLayers) {
+        while replicas.count < parts - 1 { replicas.append(Replica(of: model)) }
+        let replicas = self.replicas.prefix(parts - 1)
+        for replica in replicas {
+            for (mine, theirs) in zip(dropouts, replica.dropouts) {
                 theirs.generator = mine.generator.split()
             }
         }
         let examples = (0..<parts).map { n * $0 / parts..<n * ($0 + 1) / parts }
-        let perExample = batch.count / n
         let exampleShape = Array(batch.shape.dropFirst())
-        for part in 1..<parts {
-            let range = examples[part]
-            inputs[part - 1].resize(to: [range.count] + exampleShape)
-            inputs[part - 1].pointer.update(
-                from: batch.pointer + range.lowerBound * perExample,
-                count: range.count * perExample)
+        let first = Tensor(shape: [examples[0].count] + exampleShape, storage: batch.storage)
+        for (replica, range) in zip(replicas, examples.dropFirst()) {
+            replica.input.resize(to: [range.count] + exampleShape)
         }
-        let partInputs =
-            [Tensor(shape: [examples[0].count] + exampleShape, storage: batch.storage)]
-            + inputs.prefix(parts - 1)
         let (positions, classes) = (model.positions, model.classes)
         rows = examples.map { $0.lowerBound * positions..<$0.upperBound * positions }
         logits.resize(to: [n * positions, classes])
-        let (out, partRows) = (SendablePointer(logits.pointer), rows)
+        let (source, out, partRows) = (
+            SendablePointer(batch.pointer), SendablePointer(logits.pointer), rows
+        )
+        let perExample = batch.count / n
         splitAcrossCores(parts) { part in
-            let y = models[part].forward(partInputs[part], mode: .training)
+            var (model, input) = (self.model, first)
+            if part > 0 {
+                let replica = replicas[replicas.startIndex + part - 1]
+                (model, input) = (replica.model, replica.input)
+                input.pointer.update(
+                    from: source.pointer + examples[part].lowerBound * perExample,
+                    count: input.count)
+            }
+            let y = model.forward(input, mode: .training)
             precondition(y.count == partRows[part].count * classes, "BatchSplit: logits \(y.shape)")
             (out.pointer + partRows[part].lowerBound * classes).update(
                 from: y.pointer, count: y.count)
@@ -89,28 +105,29 @@ final class BatchSplit {
     }
 
     /// Back-propagates `dL/d logits` (`[N * positions, classes]`) from the last `forward`,
-    /// accumulating the model's parameter gradients (the parts' summed in part order).
+    /// accumulating the model's parameter gradients: the replicas' are added to the model's
+    /// through its accumulation targets (`Parameter.addToGradient`), in part order.
     func backward(_ logitsGradient: Tensor) {
         guard isSplit else { return model.backward(logitsGradient) }
         let classes = logitsGradient.shape[1]
         let parts = rows.count
         precondition(logitsGradient.shape[0] == rows[parts - 1].upperBound)
-        let models = [model] + replicas.prefix(parts - 1)
-        for replica in models.dropFirst() { replica.zeroGradients() }
-        for part in 1..<parts { gradients[part - 1].resize(to: [rows[part].count, classes]) }
-        let partGradients =
-            [Tensor(shape: [rows[0].count, classes], storage: logitsGradient.storage)]
-            + gradients.prefix(parts - 1)
+        let replicas = self.replicas.prefix(parts - 1)
+        for (replica, range) in zip(replicas, rows.dropFirst()) {
+            replica.model.zeroGradients()
+            replica.logitsGradient.resize(to: [range.count, classes])
+        }
+        let first = Tensor(shape: [rows[0].count, classes], storage: logitsGradient.storage)
         let (source, partRows) = (SendablePointer(logitsGradient.pointer), rows)
         splitAcrossCores(parts) { part in
-            let g = partGradients[part]
-            if part > 0 {
-                g.pointer.update(
-                    from: source.pointer + partRows[part].lowerBound * classes, count: g.count)
-            }
-            models[part].backward(g)
+            guard part > 0 else { return model.backward(first) }
+            let replica = replicas[replicas.startIndex + part - 1]
+            let g = replica.logitsGradient
+            g.pointer.update(
+                from: source.pointer + partRows[part].lowerBound * classes, count: g.count)
+            replica.model.backward(g)
         }
-        for replica in models.dropFirst() {
+        for replica in replicas {
             for (mine, theirs) in zip(parameters, replica.parameters) where !theirs.hasZeroGradient
             {
                 if let gradient = theirs.gradient { mine.addToGradient(gradient) }

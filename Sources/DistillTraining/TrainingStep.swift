@@ -7,11 +7,11 @@ import DistillNN
 ///
 /// A model with transformer blocks runs the forward and backward passes of a batch's examples in
 /// parts, one per worker (`processorCount`), on replicas of the model that share its weights
-/// (`BatchSplit`; `defaultParts(for:)`); the loss still sees the whole batch at once. Unsplit, the
+/// (`BatchSplit`; `defaultParts(for:)`); the loss still sees the whole batch at once. The
 /// optimizer is told before the backward pass (`prepareForBackward`), so SGD with plain momentum
-/// takes the gradients straight into its momentum buffers: after such a step the parameters'
-/// `gradient` is nil (read gradients with `model.zeroGradients()` and `model.backward(_:)`
-/// yourself).
+/// takes the gradients (the parts' summed into the model's) straight into its momentum buffers:
+/// after such a step the parameters' `gradient` is nil (read gradients with
+/// `model.zeroGradients()` and `model.backward(_:)` yourself).
 ///
 /// The step owns the logits-gradient buffer and the model (and its replicas) own their
 /// activations, so once a batch size has been seen a step allocates no tensor.
@@ -163,7 +163,7 @@ public final class TrainingStep {
         let (started, forwardEnd) = clock
         let lossEnd = monotonicSeconds()
         model.zeroGradients()
-        if !split.isSplit { optimizer.prepareForBackward(parameters) }
+        optimizer.prepareForBackward(parameters)
         split.backward(logitsGradient)
         let backwardEnd = monotonicSeconds()
         optimizer.step(parameters)
