@@ -7,10 +7,11 @@ import Foundation
 /// own buffers. Rounds alternate step and floor timings so both see the same machine load. The
 /// update's own floor (its `saxpy` calls replayed alone) is printed beside its phase.
 /// With `unfoldColumns`, every convolution unfolds its columns again in the backward pass instead
-/// of keeping them from the forward pass.
-func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, filter: String?)
-    throws
-{
+/// of keeping them from the forward pass. `parts`: the parts the step splits its batch into
+/// (`TrainingStep`'s default when nil).
+func runTrainingBenchmarks(
+    quick: Bool, breakdown: Bool, unfoldColumns: Bool, parts: Int?, filter: String?
+) throws {
     let cases:
         [(name: String, spec: String, inputShape: [Int], dropout: Float, inputDropout: Float)] = [
             ("MLP 784-1200-1200-10, dropout 0.5/0.2", "mlp:1200,1200", [784], 0.5, 0.2),
@@ -32,7 +33,8 @@ func runTrainingBenchmarks(quick: Bool, breakdown: Bool, unfoldColumns: Bool, fi
         if unfoldColumns {
             for case let conv as Conv2D in model.network.layers { conv.keptColumnsBytes = 0 }
         }
-        let step = TrainingStep(model: model, optimizer: SGD(learningRate: 0.01, momentum: 0.9))
+        let step = TrainingStep(
+            model: model, optimizer: SGD(learningRate: 0.01, momentum: 0.9), parts: parts)
         let perExample = c.inputShape.reduce(1, *)
         let batch = Tensor(
             shape: [batchSize] + c.inputShape,

@@ -5,8 +5,9 @@ import DistillKit
 /// every position, backward, AdamW) at batch 32 x context 128, against its GEMM floor (the step's
 /// own BLAS calls, recorded once and replayed on their own buffers, the attention's small batched
 /// products included, on the workers as the step issues them). Rounds alternate step and floor;
-/// medians of the per-round figures.
-func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) throws {
+/// medians of the per-round figures. `parts`: the parts the step splits its batch into
+/// (`TrainingStep`'s default when nil).
+func runTransformerBenchmarks(quick: Bool, breakdown: Bool, parts: Int?, filter: String?) throws {
     let cases: [(name: String, spec: String)] = [
         ("transformer 4 x 256, 4 heads", "transformer:layers=4,dim=256,heads=4,context=128"),
         ("transformer 1 x 64, 4 heads", "transformer:layers=1,dim=64,heads=4,context=128"),
@@ -22,7 +23,8 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
         let model = try Model(
             spec: ArchitectureSpec(parsing: c.spec), inputShape: [context], classes: 256,
             generator: &generator)
-        let step = TrainingStep(model: model, optimizer: Adam.adamW(learningRate: 1e-3))
+        let step = TrainingStep(
+            model: model, optimizer: Adam.adamW(learningRate: 1e-3), parts: parts)
         let inputs = Tensor(
             shape: [batch, context],
             values: (0..<(batch * context)).map { _ in Float(generator.next() % 256) })
@@ -61,7 +63,9 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
             print(
                 "  the GEMM floor by shape (transposes, m x n x k), each call alone:\n    "
                     + floor.shapes().joined(separator: "\n    "))
-            printTransformerBreakdown(model: model, batch: inputs)
+            printTransformerBreakdown(
+                model: model, batch: inputs,
+                parts: parts ?? TrainingStep.defaultParts(for: model))
         }
     }
 
@@ -96,13 +100,11 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, filter: String?) thr
 /// instead of the residual sum, which has the same shape). The parts run without their residuals,
 /// which the block adds as the projections lay their biases down: the block's own time, less its
 /// parts', is what reading the residuals costs there. All on one core for the examples of one of
-/// the step's parts (`TrainingStep.defaultParts`), as each core runs its part in the step.
-func printTransformerBreakdown(model: Model, batch whole: Tensor) {
-    let examples = whole.shape[0] / TrainingStep.defaultParts(for: model)
-    let perExample = whole.count / whole.shape[0]
-    let batch = Tensor(
-        shape: [examples] + whole.shape.dropFirst(),
-        values: Array(whole.values[0..<(examples * perExample)]))
+/// the step's `parts`, as each core runs its part in the step.
+func printTransformerBreakdown(model: Model, batch whole: Tensor, parts: Int) {
+    let examples = whole.shape[0] / parts
+    // The first examples, a view of the batch's storage.
+    let batch = Tensor(shape: [examples] + whole.shape.dropFirst(), storage: whole.storage)
     print("  one part of the batch (\(examples) examples) on one core:")
     splitAcrossCores(1) { _ in breakDownTransformer(model: model, batch: batch) }
 }

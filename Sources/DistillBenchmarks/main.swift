@@ -7,7 +7,7 @@ import DistillKit
 import Foundation
 
 let usage = """
-    usage: DistillBenchmarks [data|losses|training|transformer|gemm] [--quick] [--breakdown] [--unfold-columns] [--case TEXT]
+    usage: DistillBenchmarks [data|losses|training|transformer|gemm] [--quick] [--breakdown] [--unfold-columns] [--parts N] [--case TEXT]
       data|losses|training|transformer  run one group (these four when absent)
       gemm                  our GEMM kernel against OpenBLAS at the transformer's shapes (only
                             when asked for)
@@ -16,6 +16,8 @@ let usage = """
                             own GEMMs (and the parts of a transformer's first block)
       --unfold-columns      convolutions unfold their columns again in the backward pass instead
                             of keeping them (the alternative BENCHMARKS.md compares)
+      --parts N             split each training step's batch into N parts, one per core
+                            (TrainingStep's parts; default: 2 or more for transformers, else 1)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
     """
 /// The groups of benchmarks, in the order they run (`gemm` only when asked for).
@@ -37,9 +39,15 @@ do {
             continue
         case "--case" where rest.first != nil:
             _ = rest.popFirst()
+        case "--parts" where rest.first.flatMap { Int($0) }.map { $0 >= 1 } == true:
+            _ = rest.popFirst()
         default:
             let problem =
-                argument == "--case" ? "--case needs a TEXT" : "unknown argument '\(argument)'"
+                argument == "--case"
+                ? "--case needs a TEXT"
+                : argument == "--parts"
+                    ? "--parts needs a whole number of at least 1"
+                    : "unknown argument '\(argument)'"
             FileHandle.standardError.write(Data("DistillBenchmarks: \(problem)\n\(usage)\n".utf8))
             exit(2)
         }
@@ -49,6 +57,11 @@ let quick = arguments.contains("--quick")
 /// `--case TEXT`: run only the training cases or loss shapes whose name contains TEXT.
 let caseFilter: String? = arguments.firstIndex(of: "--case").flatMap { i in
     arguments.index(after: i) < arguments.endIndex ? arguments[arguments.index(after: i)] : nil
+}
+/// `--parts N`: the parts a training step splits its batch into; `TrainingStep`'s default when
+/// absent.
+let parts: Int? = arguments.firstIndex(of: "--parts").flatMap {
+    Int(arguments[arguments.index(after: $0)])
 }
 /// The group to run; the first four of `groups` when absent.
 let only = arguments.first { groups.contains($0) }
@@ -69,14 +82,15 @@ if only == nil || only == "losses" {
 if only == nil || only == "training" {
     try runTrainingBenchmarks(
         quick: quick, breakdown: arguments.contains("--breakdown"),
-        unfoldColumns: arguments.contains("--unfold-columns"), filter: caseFilter)
+        unfoldColumns: arguments.contains("--unfold-columns"), parts: parts, filter: caseFilter)
     print("")
     try runDistillationPathBenchmarks(quick: quick, filter: caseFilter)
     print("")
 }
 if only == nil || only == "transformer" {
     try runTransformerBenchmarks(
-        quick: quick, breakdown: arguments.contains("--breakdown"), filter: caseFilter)
+        quick: quick, breakdown: arguments.contains("--breakdown"), parts: parts,
+        filter: caseFilter)
     print("")
 }
 if only == "gemm" {

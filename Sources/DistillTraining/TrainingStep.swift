@@ -39,7 +39,7 @@ public final class TrainingStep {
     /// (`processorCount`) for a model with transformer blocks, whose many small products and
     /// passes run faster each on one core for a part of the examples than each split over the
     /// cores; 1 for the others (dense and convolutional networks, whose large products BLAS
-    /// splits well, and which the split's summing of the parameter gradients slows).
+    /// splits well; `DistillBenchmarks training --parts 2` times them split).
     public static func defaultParts(for model: Model) -> Int {
         model.network.layers.contains { $0 is TransformerBlock } ? processorCount : 1
     }
