@@ -17,7 +17,7 @@ let usage = """
       --unfold-columns      convolutions unfold their columns again in the backward pass instead
                             of keeping them (the alternative BENCHMARKS.md compares)
       --parts N             split each training step's batch into N parts, one per core
-                            (TrainingStep's parts; default: 2 or more for transformers, else 1)
+                            (TrainingStep's parts; default: one per core for transformers, else 1)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
     """
 /// The groups of benchmarks, in the order they run (`gemm` only when asked for).
