@@ -37,9 +37,10 @@ bench: setup
 	$(RELEASE) --product DistillBenchmarks
 	.build/release/DistillBenchmarks
 
-## The training step beside PyTorch's on this machine, in alternation (the CPU-only torch wheel,
-## from PyTorch's index or a local wheel directory, with numpy from PyPI, in its own virtual
-## environment; about 200 MB): make bench-pytorch RUNS=3
+## The training step beside PyTorch's on this machine, in alternation, the transformer's also
+## round by round in processes kept alive (scripts/bench-paired). PyTorch is the CPU-only torch
+## wheel, from PyTorch's index or a local wheel directory, with numpy from PyPI, in its own
+## virtual environment (about 200 MB): make bench-pytorch RUNS=3
 BENCH_VENV ?= .venv-bench
 TORCH ?= torch==2.13.0+cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu

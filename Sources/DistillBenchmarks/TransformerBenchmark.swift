@@ -1,5 +1,61 @@
 import DistillCore
 import DistillKit
+import Foundation
+
+/// The language models the transformer benchmarks time, and the steps per timed round of each.
+let transformerCases: [(name: String, spec: String, repetitions: Int)] = [
+    ("transformer 4 x 256, 4 heads", "transformer:layers=4,dim=256,heads=4,context=128", 1),
+    ("transformer 1 x 64, 4 heads", "transformer:layers=1,dim=64,heads=4,context=128", 5),
+]
+
+/// A training step of one of `transformerCases` on a seeded random batch of 32 windows of 128
+/// bytes (AdamW), and the closure that runs it once.
+func makeTransformerStep(spec: String, parts: Int?) throws -> (
+    model: Model, step: TrainingStep, inputs: Tensor, run: () throws -> Void
+) {
+    let (batch, context) = (32, 128)
+    var generator = SeededGenerator(seed: 1)
+    let model = try Model(
+        spec: ArchitectureSpec(parsing: spec), inputShape: [context], classes: 256,
+        generator: &generator)
+    let step = TrainingStep(model: model, optimizer: Adam.adamW(learningRate: 1e-3), parts: parts)
+    let inputs = Tensor(
+        shape: [batch, context],
+        values: (0..<(batch * context)).map { _ in Float(generator.next() % 256) })
+    let labels = (0..<(batch * context)).map { _ in Int32(generator.next() % 256) }
+    let run = {
+        try labels.withUnsafeBufferPointer { _ = try step.run(batch: inputs, labels: $0) }
+    }
+    return (model, step, inputs, run)
+}
+
+/// `transformer --serve`: builds the one case `filter` names, runs a step, prints `ready`, then
+/// for each line of standard input holding a number N runs N steps and prints the seconds per
+/// step, until standard input ends. `scripts/bench-paired` drives this process and PyTorch's in
+/// turn, round by round, so that the two steps meet the same load.
+func serveTransformerSteps(parts: Int?, filter: String?) throws {
+    let matching = transformerCases.filter { c in filter.map { c.name.contains($0) } ?? false }
+    guard matching.count == 1, let c = matching.first else {
+        FileHandle.standardError.write(
+            Data("DistillBenchmarks: --serve needs a --case naming one transformer case\n".utf8))
+        exit(2)
+    }
+    let (_, _, _, run) = try makeTransformerStep(spec: c.spec, parts: parts)
+    try run()
+    // Written straight to the pipe, not through stdout's buffer.
+    FileHandle.standardOutput.write(Data("ready\n".utf8))
+    while let line = readLine() {
+        guard let steps = Int(line.trimmingCharacters(in: .whitespaces)), steps >= 1 else {
+            FileHandle.standardError.write(
+                Data(
+                    "DistillBenchmarks: --serve reads whole numbers of steps, not '\(line)'\n".utf8)
+            )
+            exit(2)
+        }
+        let seconds = try secondsPerCall(steps) { try run() }
+        FileHandle.standardOutput.write(Data("\(seconds)\n".utf8))
+    }
+}
 
 /// Times one training step of a byte-level transformer language model (forward, cross-entropy at
 /// every position, backward, AdamW) at batch 32 x context 128, against its GEMM floor (the step's
@@ -8,34 +64,18 @@ import DistillKit
 /// medians of the per-round figures. `parts`: the parts the step splits its batch into
 /// (`TrainingStep`'s default when nil).
 func runTransformerBenchmarks(quick: Bool, breakdown: Bool, parts: Int?, filter: String?) throws {
-    let cases: [(name: String, spec: String)] = [
-        ("transformer 4 x 256, 4 heads", "transformer:layers=4,dim=256,heads=4,context=128"),
-        ("transformer 1 x 64, 4 heads", "transformer:layers=1,dim=64,heads=4,context=128"),
-    ]
     let (batch, context) = (32, 128)
     let rounds = quick ? 3 : 9
     print(
         "Transformer language-model step, batch \(batch) x context \(context), AdamW, \(rounds) alternating rounds; medians:"
     )
     print("model                                      step ms  GEMM floor ms  step/floor  tokens/s")
-    for c in cases where filter.map({ c.name.contains($0) }) ?? true {
-        var generator = SeededGenerator(seed: 1)
-        let model = try Model(
-            spec: ArchitectureSpec(parsing: c.spec), inputShape: [context], classes: 256,
-            generator: &generator)
-        let step = TrainingStep(
-            model: model, optimizer: Adam.adamW(learningRate: 1e-3), parts: parts)
-        let inputs = Tensor(
-            shape: [batch, context],
-            values: (0..<(batch * context)).map { _ in Float(generator.next() % 256) })
-        let labels = (0..<(batch * context)).map { _ in Int32(generator.next() % 256) }
-        let run = {
-            try labels.withUnsafeBufferPointer { _ = try step.run(batch: inputs, labels: $0) }
-        }
+    for c in transformerCases where filter.map({ c.name.contains($0) }) ?? true {
+        let (model, step, inputs, run) = try makeTransformerStep(spec: c.spec, parts: parts)
         try run()
         let floor = GemmReplay(try recordingGemmCalls { try run() }.calls)
         floor.run()
-        let repetitions = c.spec.contains("dim=256") ? 1 : 5
+        let repetitions = c.repetitions
         var steps: [Double] = []
         var floors: [Double] = []
         var phases: [[Double]] = Array(repeating: [], count: 4)  // forward, loss, backward, update

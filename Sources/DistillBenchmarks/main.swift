@@ -8,6 +8,7 @@ import Foundation
 
 let usage = """
     usage: DistillBenchmarks [data|losses|training|transformer|gemm] [--quick] [--breakdown] [--unfold-columns] [--parts N] [--case TEXT]
+           DistillBenchmarks transformer --serve --case TEXT [--parts N]
       data|losses|training|transformer  run one group (these four when absent)
       gemm                  our GEMM kernel against OpenBLAS at the transformer's shapes (only
                             when asked for)
@@ -19,6 +20,9 @@ let usage = """
       --parts N             split each training step's batch into N parts, one per core
                             (TrainingStep's parts; default: one per core for transformers, else 1)
       --case TEXT           only the training cases or loss shapes whose name contains TEXT
+      --serve               build the one transformer case --case names, print `ready`, then for
+                            each line of standard input holding a number N run N training steps
+                            and print the seconds per step (scripts/bench-paired drives it)
     """
 /// The groups of benchmarks, in the order they run (`gemm` only when asked for).
 let groups = ["data", "losses", "training", "transformer", "gemm"]
@@ -35,7 +39,7 @@ do {
             exit(0)
         case _ where groups.contains(argument):
             continue
-        case "--quick", "--breakdown", "--unfold-columns":
+        case "--quick", "--breakdown", "--unfold-columns", "--serve":
             continue
         case "--case" where rest.first != nil:
             _ = rest.popFirst()
@@ -65,6 +69,15 @@ let parts: Int? = arguments.firstIndex(of: "--parts").flatMap {
 }
 /// The group to run; the first four of `groups` when absent.
 let only = arguments.first { groups.contains($0) }
+if arguments.contains("--serve") {
+    guard only == "transformer" else {
+        FileHandle.standardError.write(
+            Data("DistillBenchmarks: --serve is for the transformer group\n\(usage)\n".utf8))
+        exit(2)
+    }
+    try serveTransformerSteps(parts: parts, filter: caseFilter)
+    exit(0)
+}
 
 print(
     "Distill benchmarks (\(processorCount) cores, BLAS kernel \(BLASKernel.current))\(quick ? " [quick]" : "")"
