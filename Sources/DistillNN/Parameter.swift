@@ -19,7 +19,9 @@ public final class Parameter {
     public var value: Tensor
     /// Weights (not biases) take the max-norm constraint.
     public let isWeight: Bool
-    private var storedGradient: Tensor
+    /// Allocated by the first backward pass (or read of `gradient`) that needs it, so that a model
+    /// that never trains (a frozen teacher, `eval`, `logits`) holds no gradient buffers.
+    private var gradientBuffer: Tensor?
     private var gradientIsZero = true
     /// Where backward passes accumulate instead of `storedGradient`, and the factor the first
     /// accumulation scales it by (see `accumulate(into:scaling:)`).
@@ -31,7 +33,6 @@ public final class Parameter {
         self.name = name
         self.value = value
         self.isWeight = isWeight
-        self.storedGradient = Tensor(zeros: value.shape)
     }
 
     /// The accumulated gradient (materialised as zeros if nothing has accumulated since the last
@@ -46,6 +47,16 @@ public final class Parameter {
             gradientIsZero = false
         }
         return storedGradient
+    }
+
+    /// Whether a gradient buffer has been allocated (by a backward pass or a read of `gradient`).
+    package var holdsGradientBuffer: Bool { gradientBuffer != nil }
+
+    private var storedGradient: Tensor {
+        if let gradientBuffer { return gradientBuffer }
+        let buffer = Tensor(zeros: value.shape)
+        gradientBuffer = buffer
+        return buffer
     }
 
     /// Whether nothing has accumulated since the last `zeroGradient()` or

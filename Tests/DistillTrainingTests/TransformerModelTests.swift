@@ -29,6 +29,32 @@ final class TransformerModelTests: XCTestCase {
         assertClose(Array(rows), whole.map(Double.init), rtol: 1e-5, atol: 1e-5)
     }
 
+    /// A model allocates its gradient buffers only when it trains: none after a live teacher's
+    /// inference passes, every parameter's after an AdamW step, none under SGD with momentum (its
+    /// backward pass adds straight into the momentum buffers).
+    func testGradientBuffersOnlyForTraining() throws {
+        let spec = try ArchitectureSpec(parsing: "transformer:layers=1,dim=8,heads=2,context=16")
+        var generator = SeededGenerator(seed: 5)
+        let inputs = Tensor(
+            shape: [4, 16], values: (0..<64).map { _ in Float(generator.next() % 256) })
+        let labels = (0..<64).map { _ in Int32(generator.next() % 256) }
+        let batch = Batch(inputs: inputs, labels: nil, teacher: nil, indices: Array(0..<4)[...])
+        let teacher = try Model(spec: spec, inputShape: [16], classes: 256, generator: &generator)
+        _ = LiveTeachers([teacher]).output(for: batch)
+        XCTAssertFalse(teacher.parameters.contains { $0.holdsGradientBuffer })
+        for (optimizer, holds) in [
+            (Adam.adamW(learningRate: 1e-3) as any Optimizer, true),
+            (SGD(learningRate: 0.1, momentum: 0.9), false),
+        ] {
+            let model = try Model(spec: spec, inputShape: [16], classes: 256, generator: &generator)
+            let step = TrainingStep(model: model, optimizer: optimizer, parts: 1)
+            _ = try labels.withUnsafeBufferPointer { try step.run(batch: inputs, labels: $0) }
+            XCTAssertEqual(
+                model.parameters.map(\.holdsGradientBuffer),
+                Array(repeating: holds, count: model.parameters.count), "\(type(of: optimizer))")
+        }
+    }
+
     func testSpecFootprintAndLayers() throws {
         let spec = try ArchitectureSpec(
             parsing: "transformer:layers=2,dim=12,heads=3,context=9,mlp=20")
