@@ -10,8 +10,9 @@ Usage: python3 scripts/pytorch_transformer_step.py [ROUNDS]   (torch from `make 
   holding a number N run N steps and print the seconds per step (scripts/bench-paired drives it,
   as it drives `DistillBenchmarks transformer --serve`).
 """
-import statistics, sys, time
+import statistics, sys
 import torch, torch.nn as nn
+from pytorch_step import seconds_per_call
 from torch_lm import LanguageModel
 
 torch.set_num_threads(2)
@@ -34,19 +35,12 @@ def make_step(layers, d, heads):
     return step
 
 
-def seconds_per_step(step, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
-
-
 if len(sys.argv) == 5 and sys.argv[1] == "--serve":
     step = make_step(*map(int, sys.argv[2:]))
     step()
     print("ready", flush=True)
     for line in sys.stdin:
-        print(seconds_per_step(step, int(line)), flush=True)
+        print(seconds_per_call(int(line), step), flush=True)
     sys.exit(0)
 
 rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 9
@@ -55,5 +49,5 @@ for name, (layers, d, heads), repetitions in [("transformer 4 x 256, 4 heads", (
                                               ("transformer 1 x 64, 4 heads", (1, 64, 4), 5)]:
     step = make_step(layers, d, heads)
     step()
-    s = statistics.median(seconds_per_step(step, repetitions) for _ in range(rounds))
+    s = statistics.median(seconds_per_call(repetitions, step) for _ in range(rounds))
     print(f"{name:42s} {s * 1000:8.2f}  {B * T / s:10.0f} tokens/s")
