@@ -110,7 +110,9 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, parts: Int?, filter:
     }
 
     // A live teacher's forward pass (inference mode) on the student's batch: all 32 windows at
-    // once, and in the chunks of 512 positions `LiveTeachers` uses to bound its memory.
+    // once, and in the chunks `LiveTeachers` uses to bound its memory (512 positions at a time):
+    // by the model alone (its products split by BLAS), and split over the workers, each running
+    // its own chunks on one core (the default for a transformer).
     guard filter.map({ "teacher forward 4 x 256".contains($0) }) ?? true else { return }
     var generator = SeededGenerator(seed: 2)
     let teacher = try Model(
@@ -119,19 +121,21 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, parts: Int?, filter:
     let inputs = Tensor(
         shape: [batch, context],
         values: (0..<(batch * context)).map { _ in Float(generator.next() % 256) })
-    let live = LiveTeachers([teacher])
+    let (alone, split) = (LiveTeachers([teacher], workers: 1), LiveTeachers([teacher]))
     let chunked = Batch(
         inputs: inputs, labels: nil, teacher: nil, indices: Array(0..<batch)[...])
     _ = teacher.forward(inputs, mode: .inference)
-    _ = live.output(for: chunked)
-    var whole: [Double] = []
-    var chunks: [Double] = []
+    _ = alone.output(for: chunked)
+    _ = split.output(for: chunked)
+    var times: [[Double]] = [[], [], []]  // whole, chunks by the model alone, chunks split
     for _ in 0..<rounds {
-        whole.append(secondsPerCall(1) { _ = teacher.forward(inputs, mode: .inference) })
-        chunks.append(secondsPerCall(1) { _ = live.output(for: chunked) })
+        times[0].append(secondsPerCall(1) { _ = teacher.forward(inputs, mode: .inference) })
+        times[1].append(secondsPerCall(1) { _ = alone.output(for: chunked) })
+        times[2].append(secondsPerCall(1) { _ = split.output(for: chunked) })
     }
+    let ms = times.map { format(median($0) * 1000, 1) }
     print(
-        "teacher forward 4 x 256, batch 32 x 128: whole batch \(format(median(whole) * 1000, 1)) ms, in chunks of 512 positions \(format(median(chunks) * 1000, 1)) ms"
+        "teacher forward 4 x 256, batch 32 x 128: whole batch \(ms[0]) ms; in chunks of 512 positions, by the model alone \(ms[1]) ms, split over \(TrainingStep.defaultParts(for: teacher)) workers \(ms[2]) ms"
     )
 }
 
