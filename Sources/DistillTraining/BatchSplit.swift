@@ -1,8 +1,8 @@
 import DistillCore
 import DistillNN
 
-/// A model's training-mode forward and backward passes with the batch's examples split across the
-/// cores (`splitAcrossCores`): part 0 runs on the model itself, each other part on a replica that
+/// A model's forward (training or inference mode) and backward passes with the batch's examples
+/// split across the cores (`splitAcrossCores`): part 0 runs on the model itself, each other part on a replica that
 /// shares its weights (`Model.replica()`), and after the backward pass the replicas' parameter
 /// gradients are added to the model's, in part order.
 ///
@@ -14,7 +14,7 @@ import DistillNN
 /// with a different number of parts (`processorCount`, which `DISTILL_THREADS` sets).
 ///
 /// With dropout, each replica's dropout layers take generators split off the model's at every
-/// forward pass, so a run is reproducible from the model's generators alone (a training
+/// training-mode forward pass, so a run is reproducible from the model's generators alone (a training
 /// checkpoint's).
 final class BatchSplit {
     let model: Model
@@ -57,21 +57,25 @@ final class BatchSplit {
     /// Whether the last forward pass ran in parts.
     var isSplit: Bool { rows.count > 1 }
 
-    /// The logits of a training-mode forward pass over `batch` (`[N] + model.inputShape`),
-    /// `[N * positions, classes]`; the tensor belongs to the split (or, unsplit, to the model).
-    func forward(_ batch: Tensor) -> Tensor {
+    /// The logits of a forward pass over `batch` (`[N] + model.inputShape`), `[N * positions,
+    /// classes]`; the tensor belongs to the split (or, unsplit, to the model). In training mode
+    /// (for `backward`), the replicas' dropout layers first take generators split off the model's;
+    /// in inference mode, which draws nothing, the generators are left as they are.
+    func forward(_ batch: Tensor, mode: Mode = .training) -> Tensor {
         let n = batch.shape.first ?? 0
         let parts = min(maximumParts, n)
         guard parts > 1 else {
-            let out = model.forward(batch, mode: .training)
+            let out = model.forward(batch, mode: mode)
             rows = [0..<out.shape[0]]
             return out
         }
         while replicas.count < parts - 1 { replicas.append(Replica(of: model)) }
         let replicas = self.replicas.prefix(parts - 1)
-        for replica in replicas {
-            for (mine, theirs) in zip(dropouts, replica.dropouts) {
-                theirs.generator = mine.generator.split()
+        if mode == .training {
+            for replica in replicas {
+                for (mine, theirs) in zip(dropouts, replica.dropouts) {
+                    theirs.generator = mine.generator.split()
+                }
             }
         }
         let examples = (0..<parts).map { n * $0 / parts..<n * ($0 + 1) / parts }
@@ -96,7 +100,7 @@ final class BatchSplit {
                     from: source.pointer + examples[part].lowerBound * perExample,
                     count: input.count)
             }
-            let y = model.forward(input, mode: .training)
+            let y = model.forward(input, mode: mode)
             precondition(y.count == partRows[part].count * classes, "BatchSplit: logits \(y.shape)")
             (out.pointer + partRows[part].lowerBound * classes).update(
                 from: y.pointer, count: y.count)

@@ -34,11 +34,27 @@ public struct TextEvaluation: Sendable, Equatable {
     ///   - teacherLogits: instead of `teacher`, its cached logits over the whole file `split` is
     ///     part of, one row per byte but the last (what `distill logits` writes): the prediction
     ///     of byte `i + 1` of the file is row `i`, whichever window the model saw it in.
+    ///   - parts: the cores each batch's windows are split over, for the model and the teacher
+    ///     (`BatchSplit`); `TrainingStep.defaultParts(for:)` when nil.
     /// - Throws: `LossError` when the logits are not finite.
     public init(
         model: Model, split: TextSplit, teacher: Model? = nil, teacherLogits: TeacherRows? = nil,
-        batchSize: Int = 32
+        batchSize: Int = 32, parts: Int? = nil
     ) throws {
+        try self.init(
+            running: BatchSplit(
+                model: model, maximumParts: parts ?? TrainingStep.defaultParts(for: model)),
+            over: split, teacher: teacher, teacherLogits: teacherLogits, batchSize: batchSize,
+            parts: parts)
+    }
+
+    /// The same figures, the model run through `modelSplit` (a training step's, whose replicas
+    /// and buffers a validation reuses).
+    init(
+        running modelSplit: BatchSplit, over split: TextSplit, teacher: Model? = nil,
+        teacherLogits: TeacherRows? = nil, batchSize: Int = 32, parts: Int? = nil
+    ) throws {
+        let model = modelSplit.model
         precondition(teacher == nil || teacherLogits == nil, "one teacher at most")
         precondition(
             (teacherLogits?.count ?? .max) >= split.range.upperBound - 1
@@ -57,7 +73,10 @@ public struct TextEvaluation: Sendable, Equatable {
         func argmax(_ row: UnsafeMutablePointer<Float>) -> Int {
             indexOfMaximum(row, count: classes)
         }
-        try split.forEachEvaluationBatch(model: model, batchSize: batchSize) {
+        let teacherSplit = teacher.map {
+            BatchSplit(model: $0, maximumParts: parts ?? TrainingStep.defaultParts(for: $0))
+        }
+        try split.forEachEvaluationBatch(running: modelSplit, batchSize: batchSize) {
             inputs, logits, group in
             let rows = group.count * context
             for r in 0..<rows { labels[r] = -1 }
@@ -78,7 +97,7 @@ public struct TextEvaluation: Sendable, Equatable {
                 if argmax(logits.pointer + r * classes) == Int(labels[r]) { correct += 1 }
             }
             var teacherOutput: Tensor?
-            if let teacher { teacherOutput = teacher.forward(inputs, mode: .inference) }
+            if let teacherSplit { teacherOutput = teacherSplit.forward(inputs, mode: .inference) }
             if let teacherLogits {
                 cached.resize(to: [rows, classes])
                 for (row, window) in group.enumerated() {
@@ -132,13 +151,14 @@ extension TextSplit {
     /// Runs `model` (inference mode) over the split's evaluation windows, `batchSize` windows at a
     /// time, and calls `body` with each batch's inputs `[n, C]` (a short last window padded after
     /// its end with byte 0: a causal model's predictions do not see it), the logits
-    /// `[n C, classes]` and the windows. The tensors are reused from batch to batch.
+    /// `[n C, classes]` and the windows. The tensors are reused from batch to batch. Each batch's
+    /// windows are split over the cores by `split` (`BatchSplit`), as a training step's are.
     func forEachEvaluationBatch(
-        model: Model, batchSize: Int,
+        running split: BatchSplit, batchSize: Int,
         _ body: (_ inputs: Tensor, _ logits: Tensor, _ windows: ArraySlice<Range<Int>>) throws ->
             Void
     ) throws {
-        let context = model.inputShape[0]
+        let context = split.model.inputShape[0]
         let windows = evaluationWindows(context: context)
         var inputs = Tensor(zeros: [0])
         var start = 0
@@ -149,7 +169,7 @@ extension TextSplit {
             for (row, window) in group.enumerated() {
                 for (i, p) in window.enumerated() { inputs[row * context + i] = Float(self[p]) }
             }
-            try body(inputs, model.forward(inputs, mode: .inference), group)
+            try body(inputs, split.forward(inputs, mode: .inference), group)
             start += group.count
         }
     }

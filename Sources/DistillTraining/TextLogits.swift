@@ -67,7 +67,8 @@ public enum TextLogits {
         _ body: (UnsafeMutablePointer<Float>) throws -> Void
     ) throws {
         let context = model.inputShape[0]
-        try split.forEachEvaluationBatch(model: model, batchSize: batchSize) { _, logits, group in
+        let parts = BatchSplit(model: model, maximumParts: TrainingStep.defaultParts(for: model))
+        try split.forEachEvaluationBatch(running: parts, batchSize: batchSize) { _, logits, group in
             for (row, window) in group.enumerated() {
                 for i in 0..<window.count {
                     try body(logits.pointer + (row * context + i) * model.classes)

@@ -346,7 +346,7 @@ public final class Trainer {
             guard state.sums.batches > 0 else { break }
             let record = EpochRecord(
                 round: round, sums: state.sums, step: state.globalStep,
-                validationAccuracy: try validate(state),
+                validationAccuracy: try validate(state, step: step),
                 learningRate: schedule.rate(at: max(state.globalStep - 1, 0)),
                 seconds: monotonicSeconds() - start)
             let improved = state.close(record, parameters: parameters)
@@ -422,7 +422,7 @@ public final class Trainer {
     /// The validation accuracy after a round (next-byte accuracy for text; entity F1 for BIO tags,
     /// token accuracy for other tags), or nil without a labelled validation set.
     /// - Throws: `TrainingError.diverged` when the validation logits are not finite.
-    private func validate(_ state: TrainingState) throws -> Double? {
+    private func validate(_ state: TrainingState, step: TrainingStep) throws -> Double? {
         func diverged() -> TrainingError {  // the round's last update overflowed
             state.restoreBest(into: model.parameters)
             return .diverged(
@@ -447,7 +447,7 @@ public final class Trainer {
                 range: start..<min(validation.range.upperBound, start + Trainer.textValidationBytes)
             )
             do {
-                return try TextEvaluation(model: model, split: part).accuracy
+                return try TextEvaluation(running: step.split, over: part).accuracy
             } catch is LossError {
                 throw diverged()
             }

@@ -21,7 +21,9 @@ public final class TrainingStep {
     private var logitsGradient = Tensor(zeros: [0])
     private var mixGradient = Tensor(zeros: [0])
     private let parameters: [Parameter]
-    private let split: BatchSplit
+    /// The batch's parts (also what a text validation runs the model through, on the same
+    /// replicas and buffers).
+    let split: BatchSplit
     /// Where the steps' time went, summed since the step was made or `timing` last reset.
     public var timing = StepTiming()
 

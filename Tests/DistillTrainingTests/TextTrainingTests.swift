@@ -57,6 +57,36 @@ final class TextTrainingTests: XCTestCase {
         }
     }
 
+    /// Evaluation splits each batch's windows over the cores (as a training step does), the
+    /// teacher's too: on 2 and 3 parts, with a short last batch and a padded last window, the
+    /// figures are those of one pass over each batch; and it leaves the model's dropout
+    /// generators as they were.
+    func testEvaluationSplitOverPartsGivesTheSameFigures() throws {
+        let dir = try textDirectory("the quick brown fox jumps over the lazy dog. ", testCopies: 3)
+        let data = try TextDataset.load(dir)
+        var generator = SeededGenerator(seed: 8)
+        let spec = try ArchitectureSpec(parsing: "transformer:layers=1,dim=8,heads=2,context=12")
+        let model = try Model(
+            spec: spec, inputShape: [12], classes: 256, dropout: 0.1, generator: &generator)
+        let teacher = try Model(spec: spec, inputShape: [12], classes: 256, generator: &generator)
+        let generators = { model.network.dropoutLayers.map(\.generator) }
+        let before = generators()
+        XCTAssertFalse(before.isEmpty)
+        XCTAssertEqual(data.test.evaluationWindows(context: 12).count % 5, 2)
+        let whole = try TextEvaluation(
+            model: model, split: data.test, teacher: teacher, batchSize: 5, parts: 1)
+        for parts in [2, 3] {
+            let split = try TextEvaluation(
+                model: model, split: data.test, teacher: teacher, batchSize: 5, parts: parts)
+            XCTAssertEqual(split.count, whole.count)
+            assertClose(split.crossEntropy, whole.crossEntropy, rtol: 1e-6, "\(parts) parts")
+            XCTAssertEqual(split.accuracy, whole.accuracy, "\(parts) parts")
+            XCTAssertEqual(split.teacherAgreement, whole.teacherAgreement, "\(parts) parts")
+            assertClose(split.teacherKL!, whole.teacherKL!, rtol: 1e-6, "\(parts) parts")
+        }
+        XCTAssertEqual(generators(), before)
+    }
+
     /// A small transformer learns a repeated sentence; a second one distils from it online.
     func testTransformerLearnsAndDistilsText() throws {
         let dir = try textDirectory("the cat sat on the mat. ")
