@@ -20,7 +20,19 @@ public enum Initialization: String, Sendable, CaseIterable {
         case .glorot: bound = (6 / Float(max(fanIn + fanOut, 1))).squareRoot()
         }
         let t = Tensor(zeros: shape)
+        guard Initialization.drawsWeights else { return t }
         for i in 0..<t.count { t[i] = (generator.nextUniform() * 2 - 1) * bound }
         return t
+    }
+
+    /// Whether layers draw their initial weights: false while `Model.replica()` builds a copy
+    /// whose values it replaces by the model's (the weights stay zeros, nothing is drawn), which
+    /// spares drawing millions of values each time a split makes a replica.
+    @TaskLocal static var drawsWeights = true
+
+    /// Fills `t` with `scale * N(0, 1)` drawn from `generator`, when weights are drawn.
+    static func fillNormal(_ t: Tensor, scale: Float, generator: inout SeededGenerator) {
+        guard drawsWeights else { return }
+        for i in 0..<t.count { t[i] = scale * generator.nextNormal() }
     }
 }

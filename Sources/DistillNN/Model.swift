@@ -120,9 +120,12 @@ public final class Model {
         let network: Sequential
         let copy: Model
         do {
+            // Built with zero weights, nothing drawn: the values are replaced by this model's.
             network = Sequential(
-                try LayerDescriptor.layers(
-                    self.network.layers.map(\.descriptor), generator: &generator),
+                try Initialization.$drawsWeights.withValue(false) {
+                    try LayerDescriptor.layers(
+                        self.network.layers.map(\.descriptor), generator: &generator)
+                },
                 channelMajor: self.network.layouts.contains { $0 != .nchw })
             copy = try Model(
                 network: network, inputShape: inputShape, classes: classes,

@@ -26,7 +26,7 @@ public final class Embedding: Layer {
         self.vocabulary = vocabulary
         self.dimension = dimension
         let w = Tensor(zeros: [vocabulary, dimension])
-        for i in 0..<w.count { w[i] = generator.nextNormal() }
+        Initialization.fillNormal(w, scale: 1, generator: &generator)
         weight = Parameter(name: "weight", value: w, isWeight: true)
     }
 
@@ -90,7 +90,7 @@ public final class PositionEmbedding: Layer {
         self.context = context
         self.dimension = dimension
         let w = Tensor(zeros: [context, dimension])
-        for i in 0..<w.count { w[i] = 0.02 * generator.nextNormal() }
+        Initialization.fillNormal(w, scale: 0.02, generator: &generator)
         weight = Parameter(name: "weight", value: w, isWeight: true)
     }
 

@@ -29,7 +29,7 @@ public final class FeatureEmbedding: Layer {
         precondition(vocabulary >= 2 && slots >= 1 && dimension >= 1)
         (self.vocabulary, self.slots, self.dimension) = (vocabulary, slots, dimension)
         let w = Tensor(zeros: [vocabulary, dimension])
-        for i in 0..<w.count { w[i] = 0.1 * generator.nextNormal() }
+        Initialization.fillNormal(w, scale: 0.1, generator: &generator)
         weight = Parameter(name: "weight", value: w, isWeight: true)
     }
 
