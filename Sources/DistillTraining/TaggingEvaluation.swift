@@ -27,10 +27,24 @@ public enum TaggerInference {
     }
 
     /// `logits(model:sentences:)` over `batches`, made by `batches(model:sentences:)` for these
-    /// sentences and this model.
+    /// sentences and this model. Each batch's pieces are split over the cores as a training
+    /// step's are (`TrainingStep.defaultParts(for:)`: an encoder's; a window tagger runs whole).
     public static func logits(model: Model, sentences: TaggedSentences, batches: TaggedBatches)
         throws -> [Float]
     {
+        try logits(
+            running: BatchSplit(model: model, maximumParts: TrainingStep.defaultParts(for: model)),
+            sentences: sentences, batches: batches)
+    }
+
+    /// The same, the model run through `split` (a training step's, whose replicas and buffers a
+    /// validation reuses).
+    static func logits(
+        running split: BatchSplit, sentences: TaggedSentences, batches: TaggedBatches
+    )
+        throws -> [Float]
+    {
+        let model = split.model
         let context = model.inputShape[0]
         precondition(batches.context == context)
         let c = model.classes
@@ -44,7 +58,7 @@ public enum TaggerInference {
         guard total > 0 else { return out }
         batches.start(epoch: 0)
         while let batch = batches.next() {
-            let logits = model.forward(batch.inputs, mode: .inference)
+            let logits = split.forward(batch.inputs, mode: .inference)
             for (row, index) in batch.indices.enumerated() {
                 let piece = batches.piece(index)
                 let target = offsets[piece.sentence] + piece.start

@@ -458,7 +458,7 @@ public final class Trainer {
                 ?? TaggerInference.batches(model: model, sentences: validation)
             validationBatches = batches
             let logits = try TaggerInference.logits(
-                model: model, sentences: validation, batches: batches)
+                running: step.split, sentences: validation, batches: batches)
             guard logits.allSatisfy(\.isFinite) else { throw diverged() }
             let e = TaggingEvaluation(
                 logits: logits, tags: tags, sentences: validation, bio: bio)

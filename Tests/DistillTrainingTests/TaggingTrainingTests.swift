@@ -119,6 +119,34 @@ final class TaggingTrainingTests: XCTestCase {
     /// A rule only context shows: a word after "mr" is a person. The window tagger learns it from
     /// the tagged sentences (validation F1 at least 0.95), and so does a student from the teacher's logits
     /// with no tags at all.
+    /// An encoder tagger's inference splits each batch of pieces over the cores as a training
+    /// step does (each replica masking its own sentences' padding): on 2 and 3 parts, with a short
+    /// last batch and sentences longer than the context, the logits of one pass over each batch.
+    func testEncoderInferenceSplitOverPartsGivesTheSameLogits() throws {
+        var generator = SeededGenerator(seed: 12)
+        let words = ["ann", "met", "bob", "at", "home", "the", "saw"]
+        let sentences = TaggedSentences(
+            sentences: (0..<13).map { i in
+                let w = (0..<(2 + i % 9)).map { _ in words[Int(generator.next() % 7)] }
+                return CoNLLFile.Sentence(
+                    words: w, tags: w.map { _ in "O" }, lines: w.indices.map { $0 })
+            }, firstRows: Array(repeating: 0, count: 13))
+        let model = try Model(
+            spec: ArchitectureSpec(parsing: "encoder:layers=1,dim=8,heads=2,context=6,buckets=64"),
+            inputShape: [6, 6], classes: 3, generator: &generator)
+        let batches = try TaggerInference.batches(model: model, sentences: sentences, batchSize: 4)
+        let whole = try TaggerInference.logits(
+            running: BatchSplit(model: model, maximumParts: 1), sentences: sentences,
+            batches: batches)
+        XCTAssertEqual(whole.count, sentences.words * 3)
+        for parts in [2, 3] {
+            let split = try TaggerInference.logits(
+                running: BatchSplit(model: model, maximumParts: parts), sentences: sentences,
+                batches: batches)
+            assertClose(split, whole, rtol: 1e-5, atol: 1e-6, "\(parts) parts")
+        }
+    }
+
     func testTaggersLearnARuleFromTagsAndFromATeacher() throws {
         var generator = SeededGenerator(seed: 11)
         let names = ["ann", "bob", "cy", "dee", "eve"]
