@@ -111,8 +111,8 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, parts: Int?, filter:
 
     // A live teacher's forward pass (inference mode) on the student's batch: all 32 windows at
     // once, and in the chunks `LiveTeachers` uses to bound its memory (512 positions at a time):
-    // by the model alone (its products split by BLAS), and split over the workers, each running
-    // its own chunks on one core (the default for a transformer).
+    // by the model alone (its products split by BLAS), and each chunk split over the cores (the
+    // default for a transformer).
     guard filter.map({ "teacher forward 4 x 256".contains($0) }) ?? true else { return }
     var generator = SeededGenerator(seed: 2)
     let teacher = try Model(
@@ -121,7 +121,7 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, parts: Int?, filter:
     let inputs = Tensor(
         shape: [batch, context],
         values: (0..<(batch * context)).map { _ in Float(generator.next() % 256) })
-    let (alone, split) = (LiveTeachers([teacher], workers: 1), LiveTeachers([teacher]))
+    let (alone, split) = (LiveTeachers([teacher], parts: 1), LiveTeachers([teacher]))
     let chunked = Batch(
         inputs: inputs, labels: nil, teacher: nil, indices: Array(0..<batch)[...])
     _ = teacher.forward(inputs, mode: .inference)
@@ -135,7 +135,7 @@ func runTransformerBenchmarks(quick: Bool, breakdown: Bool, parts: Int?, filter:
     }
     let ms = times.map { format(median($0) * 1000, 1) }
     print(
-        "teacher forward 4 x 256, batch 32 x 128: whole batch \(ms[0]) ms; in chunks of 512 positions, by the model alone \(ms[1]) ms, split over \(TrainingStep.defaultParts(for: teacher)) workers \(ms[2]) ms"
+        "teacher forward 4 x 256, batch 32 x 128: whole batch \(ms[0]) ms; in chunks of 512 positions, by the model alone \(ms[1]) ms, split over \(TrainingStep.defaultParts(for: teacher)) cores \(ms[2]) ms"
     )
 }
 

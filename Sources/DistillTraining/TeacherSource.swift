@@ -32,84 +32,55 @@ public final class CachedTeacher: TeacherSource {
 ///
 /// A sequence teacher runs on a few examples at a time, `positionsPerForward` positions in all:
 /// its layers keep their activations between calls, and a whole batch's (380 MB for a 4 x 256
-/// teacher at batch 32 x 128) would dwarf the student's. A teacher with transformer blocks splits
-/// those positions over the workers as a training step splits its batch
-/// (`TrainingStep.defaultParts(for:)`): each worker runs its own chunks on one core, on a replica
-/// that shares the teacher's weights, with BLAS on one thread.
+/// teacher at batch 32 x 128) would dwarf the student's. Each such chunk is split over the cores
+/// as a training step splits its batch (`BatchSplit` in inference mode, with
+/// `TrainingStep.defaultParts(for:)` parts: a teacher with transformer blocks runs a part of the
+/// chunk on each core, on replicas sharing its weights).
 public final class LiveTeachers: TeacherSource {
     public let models: [Model]
     public var rows: TeacherRows? { nil }
     /// One buffer per member: a member's `forward` result is overwritten by its next call.
     private var outputs: [Tensor]
-    /// Per member, its workers: the member itself, then its replicas.
-    private let workers: [[Worker]]
+    /// Per member, its forward passes over the cores.
+    private let splits: [BatchSplit]
+    private var chunkInputs = Tensor(zeros: [0])
     /// The most positions (examples times positions per example) a teacher runs on at once, over
-    /// all its workers.
+    /// all the cores.
     static let positionsPerForward = 512
 
-    /// A model that runs a teacher's chunks, and the examples of its current chunk (copied: a
-    /// tensor starts at its storage's start).
-    private final class Worker {
-        let model: Model
-        var input = Tensor(zeros: [0])
-        init(_ model: Model) { self.model = model }
-    }
-
-    /// - Parameter workers: the workers a teacher's chunks are split over (1: the model alone,
-    ///   its products split by BLAS); `TrainingStep.defaultParts(for:)` when nil (one per worker
-    ///   for a model with transformer blocks, else 1).
-    public init(_ models: [Model], workers: Int? = nil) {
+    /// - Parameter parts: the parts a chunk is split into (1: the model alone, its products split
+    ///   by BLAS); `TrainingStep.defaultParts(for:)` of each member when nil.
+    public init(_ models: [Model], parts: Int? = nil) {
         precondition(!models.isEmpty, "LiveTeachers needs at least one model")
-        precondition(workers.map { $0 >= 1 } ?? true, "LiveTeachers needs at least one worker")
         self.models = models
         outputs = models.map { _ in Tensor(zeros: [0]) }
-        self.workers = models.map { teacher in
-            [Worker(teacher)]
-                + (1..<(workers ?? TrainingStep.defaultParts(for: teacher))).map { _ in
-                    Worker(teacher.replica())
-                }
+        splits = models.map {
+            BatchSplit(model: $0, maximumParts: parts ?? TrainingStep.defaultParts(for: $0))
         }
-    }
-
-    /// The examples of each chunk of a batch of `n`, for a teacher of `positions` positions per
-    /// example on `workers` workers: a worker's share of `positionsPerForward`, and no more than its
-    /// share of the batch (at least 1).
-    static func examplesPerChunk(positions: Int, workers: Int, batch n: Int) -> Int {
-        max(1, min(positionsPerForward / workers / positions, (n + workers - 1) / workers))
     }
 
     public func output(for batch: Batch) -> TeacherOutput {
         let n = batch.inputs.shape[0]
         let perExample = n > 0 ? batch.inputs.count / n : 0
-        let exampleShape = Array(batch.inputs.shape.dropFirst())
         for (m, teacher) in models.enumerated() {
+            let chunk = max(1, LiveTeachers.positionsPerForward / teacher.positions)
             let rows = teacher.positions * teacher.classes  // logits per example
             outputs[m].resize(to: [n * teacher.positions, teacher.classes])
-            let workers = self.workers[m]
-            let chunk = LiveTeachers.examplesPerChunk(
-                positions: teacher.positions, workers: workers.count, batch: n)
-            if chunk >= n {
-                let out = teacher.forward(batch.inputs, mode: .inference)
-                outputs[m].pointer.update(from: out.pointer, count: n * rows)
-                continue
-            }
-            let chunks = (n + chunk - 1) / chunk
-            let (source, target) = (
-                SendablePointer(batch.inputs.pointer), SendablePointer(outputs[m].pointer)
-            )
-            /// Worker `w`'s chunks: `w`, `w + workers`, ...
-            func run(_ w: Int) {
-                let worker = workers[w]
-                for c in stride(from: w, to: chunks, by: workers.count) {
-                    let (start, count) = (c * chunk, min(chunk, n - c * chunk))
-                    worker.input.resize(to: [count] + exampleShape)
-                    worker.input.pointer.update(
-                        from: source.pointer + start * perExample, count: count * perExample)
-                    let out = worker.model.forward(worker.input, mode: .inference)
-                    (target.pointer + start * rows).update(from: out.pointer, count: count * rows)
+            var start = 0
+            while start < n {
+                let count = min(chunk, n - start)
+                let out: Tensor
+                if count == n {
+                    out = splits[m].forward(batch.inputs, mode: .inference)
+                } else {
+                    chunkInputs.resize(to: [count] + Array(batch.inputs.shape.dropFirst()))
+                    chunkInputs.pointer.update(
+                        from: batch.inputs.pointer + start * perExample, count: count * perExample)
+                    out = splits[m].forward(chunkInputs, mode: .inference)
                 }
+                (outputs[m].pointer + start * rows).update(from: out.pointer, count: count * rows)
+                start += count
             }
-            if workers.count == 1 { run(0) } else { splitAcrossCores(workers.count, run) }
         }
         return models.count > 1
             ? .ensembleLogits(outputs.map { UnsafeBufferPointer($0.buffer) })

@@ -10,19 +10,11 @@ import XCTest
 /// A transformer language model end to end: built from its spec, trained on next-token targets
 /// through the ordinary training step, saved and loaded.
 final class TransformerModelTests: XCTestCase {
-    /// A sequence teacher runs on 512 positions at a time over all its workers (windows of 128
-    /// here: chunks of 4, 4 and 2 for a batch of 10 on one worker; of 2 on two, 1 on three, each
-    /// worker taking every second or third chunk on its own replica); its outputs are the whole
-    /// batch's forward pass, row for row, on any number of workers.
+    /// A sequence teacher runs on 512 positions at a time (4 windows of 128 here: chunks of 4, 4
+    /// and 2 for a batch of 10), each chunk split over 1, 2 or 3 cores; its outputs are the whole
+    /// batch's forward pass, row for row, on buffers sized by a first batch too.
     func testLiveTeacherRunsInChunks() throws {
-        XCTAssertEqual(LiveTeachers.positionsPerForward, 512)
-        for (workers, batch, chunk) in [(1, 10, 4), (2, 10, 2), (3, 10, 1), (2, 3, 2), (2, 1, 1)] {
-            XCTAssertEqual(
-                LiveTeachers.examplesPerChunk(positions: 128, workers: workers, batch: batch),
-                chunk, "\(workers) workers, batch \(batch)")
-        }
-        // An image teacher (one position) takes a batch of up to 512 examples whole.
-        XCTAssertEqual(LiveTeachers.examplesPerChunk(positions: 1, workers: 1, batch: 128), 128)
+        XCTAssertEqual(LiveTeachers.positionsPerForward / 128, 4)
         var generator = SeededGenerator(seed: 3)
         let teacher = try Model(
             spec: ArchitectureSpec(parsing: "transformer:layers=1,dim=8,heads=2,context=128"),
@@ -31,15 +23,14 @@ final class TransformerModelTests: XCTestCase {
             shape: [10, 128], values: (0..<1280).map { _ in Float(generator.next() % 256) })
         let whole = teacher.forward(inputs, mode: .inference).values
         let batch = Batch(inputs: inputs, labels: nil, teacher: nil, indices: Array(0..<10)[...])
-        for workers in [1, 2, 3] {
-            let live = LiveTeachers([teacher], workers: workers)
-            for _ in 0..<2 {  // the second batch on buffers the first has sized
+        for parts in [1, 2, 3] {
+            let live = LiveTeachers([teacher], parts: parts)
+            for _ in 0..<2 {
                 guard case .logits(let rows) = live.output(for: batch) else {
                     return XCTFail("one teacher gives logits")
                 }
                 assertClose(
-                    Array(rows), whole.map(Double.init), rtol: 1e-5, atol: 1e-5,
-                    "\(workers) workers")
+                    Array(rows), whole.map(Double.init), rtol: 1e-5, atol: 1e-5, "\(parts) parts")
             }
         }
     }
