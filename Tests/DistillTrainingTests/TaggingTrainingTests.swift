@@ -134,15 +134,17 @@ final class TaggingTrainingTests: XCTestCase {
         let model = try Model(
             spec: ArchitectureSpec(parsing: "encoder:layers=1,dim=8,heads=2,context=6,buckets=64"),
             inputShape: [6, 6], classes: 3, generator: &generator)
-        let batches = try TaggerInference.batches(model: model, sentences: sentences, batchSize: 4)
+        XCTAssertEqual(sentences.pieces(context: 6).count % 5, 2)  // a last batch of 2 pieces
+        let batches = try TaggerInference.batches(model: model, sentences: sentences, batchSize: 5)
         let whole = try TaggerInference.logits(
             running: BatchSplit(model: model, maximumParts: 1), sentences: sentences,
             batches: batches)
         XCTAssertEqual(whole.count, sentences.words * 3)
         for parts in [2, 3] {
+            let parted = BatchSplit(model: model, maximumParts: parts)
             let split = try TaggerInference.logits(
-                running: BatchSplit(model: model, maximumParts: parts), sentences: sentences,
-                batches: batches)
+                running: parted, sentences: sentences, batches: batches)
+            XCTAssertTrue(parted.isSplit, "the last batch ran in parts")
             assertClose(split, whole, rtol: 1e-5, atol: 1e-6, "\(parts) parts")
         }
     }

@@ -76,8 +76,10 @@ final class TextTrainingTests: XCTestCase {
         let whole = try TextEvaluation(
             model: model, split: data.test, teacher: teacher, batchSize: 5, parts: 1)
         for parts in [2, 3] {
+            let parted = BatchSplit(model: model, maximumParts: parts)
             let split = try TextEvaluation(
-                model: model, split: data.test, teacher: teacher, batchSize: 5, parts: parts)
+                running: parted, over: data.test, teacher: teacher, batchSize: 5, parts: parts)
+            XCTAssertTrue(parted.isSplit, "the last batch ran in parts")
             XCTAssertEqual(split.count, whole.count)
             assertClose(split.crossEntropy, whole.crossEntropy, rtol: 1e-6, "\(parts) parts")
             XCTAssertEqual(split.accuracy, whole.accuracy, "\(parts) parts")
